@@ -1,0 +1,140 @@
+// Package delivery is mailmig's one local delivery path: a message for a
+// local user goes through Sieve (RFC 5228, via github.com/migadu/go-sieve
+// compiled by mailmig/server/sieve), quota checks, and into the user's
+// Maildir++ store (mailmig/mailstore). LMTP, submission to local users,
+// `mailmig deliver` (the old MTA's pipe) and notify all call
+// Deliverer.Deliver, and map its errors to replies with SMTPStatus and
+// ExitCode.
+//
+// Actions carried out: keep, fileinto (:create, :copy, :flags), discard,
+// stop, redirect (RFC 5228 §4.2, sent through the Sender with the original
+// envelope sender), reject/ereject (RFC 5429: refused with the script's
+// text), imap4flags (RFC 5232: flags stored on the delivered copies),
+// editheader (RFC 5293: applied to stored and redirected copies), and
+// vacation (RFC 5230, replies through the Sender with a null MAIL FROM,
+// remembered per sender for :days in a VacationStore).
+//
+// Implementation notes:
+//   - Mail is never lost to a script: a script that fails to compile or to
+//     run leaves the message in INBOX and the error in the log.
+//   - Every stored copy is fsynced (by mailstore) before Deliver returns,
+//     unless NoFsync is set (tests and benchmarks only).
+//   - With GlobalBefore, the global script runs first; if it cancels the
+//     implicit keep (fileinto, discard, redirect, reject) its result is
+//     final and the user's script does not run, so a personal script can
+//     not drop the site's spam filter. Otherwise the user's script runs and
+//     its actions are added to the global one's.
+//   - Deliver adds no trace headers: the protocol front end prepends
+//     Return-Path/Received if it wants them (LMTP does).
+package delivery
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"mailmig/server/sieve"
+)
+
+// Envelope is one recipient's view of the SMTP envelope.
+type Envelope struct {
+	// From is the MAIL FROM address; "" is the null sender.
+	From string
+	// To is the full recipient address as given in RCPT TO.
+	To string
+	// User is the local account the message is for.
+	User string
+	// Detail is the subaddress after '+' ("" for none), RFC 5233.
+	Detail string
+}
+
+// Sender hands a message to the outgoing queue (server/outbound
+// implements it). from "" means the null sender (vacation replies).
+type Sender interface {
+	Send(ctx context.Context, from string, to []string, msg io.Reader) error
+}
+
+// VacationStore remembers to whom a vacation reply went (RFC 5230 §4.2).
+// state.DB provides the persistent one; MemoryVacation is for tests.
+type VacationStore interface {
+	// VacationSeen reports whether user answered sender under handle at or
+	// after since.
+	VacationSeen(ctx context.Context, user, handle, sender string, since time.Time) (bool, error)
+	// VacationRecord records that user answered sender under handle at at.
+	VacationRecord(ctx context.Context, user, handle, sender string, at time.Time) error
+}
+
+// Deliverer delivers messages to local users. Set the fields before the
+// first Deliver and don't change them afterwards; Deliver is safe for
+// concurrent use.
+type Deliverer struct {
+	// MaildirFor returns the user's Maildir root (required).
+	MaildirFor func(user string) (string, error)
+	// ScriptsFor returns the user's Sieve script storage; nil, or a nil
+	// Storage, means users have no personal scripts.
+	ScriptsFor func(user string) (*sieve.Storage, error)
+	// GlobalScript is the site's script: its text, or the path of a file
+	// holding it (a single line starting with '/'). "" means DefaultGlobalScript
+	// with SpamFolder; use "keep;" for none.
+	GlobalScript string
+	// GlobalBefore runs the global script before the user's active script
+	// (dovecot's sieve_before); otherwise the user's script replaces it.
+	GlobalBefore bool
+	// SpamFolder is the spam folder name ("" means "junk"): created on
+	// first use and subscribed.
+	SpamFolder string
+	// QuotaFor returns the user's limits (0 = none); nil means no quota.
+	QuotaFor func(user string) (bytes, msgs int64)
+	// OverQuotaTemporary makes over-quota a temporary failure (452 4.2.2,
+	// EX_TEMPFAIL) instead of a permanent one (552 5.2.2).
+	OverQuotaTemporary bool
+	// MaxMessageBytes refuses larger messages with ErrTooBig (0 = no limit).
+	MaxMessageBytes int64
+	// Sender sends redirects and vacation replies; nil makes those actions
+	// fail (logged, message kept).
+	Sender Sender
+	// Vacation remembers vacation replies; nil means MemoryVacation.
+	Vacation VacationStore
+	// UserExists reports whether user is a local account; nil means every
+	// user MaildirFor accepts exists.
+	UserExists func(user string) (bool, error)
+	// Intercept is called before anything else (control-address replies of
+	// the migration); handled=true ends the delivery successfully.
+	Intercept func(ctx context.Context, env Envelope, msg []byte) (handled bool, err error)
+	// Logger receives delivery logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Hostname names this host in generated Message-IDs and Maildir file
+	// names; "" means os.Hostname().
+	Hostname string
+	// NoFsync turns off fsync in the store (tests and benchmarks only).
+	NoFsync bool
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+
+	state deliverState
+}
+
+// Result says what happened to a delivered message.
+type Result struct {
+	// Stored lists the copies written, in order.
+	Stored []StoredCopy
+	// Discarded is true when the script discarded the message.
+	Discarded bool
+	// Redirected lists the addresses the message was sent on to.
+	Redirected []string
+	// VacationTo lists the senders a vacation reply went to.
+	VacationTo []string
+	// Intercepted is true when Intercept handled the message.
+	Intercepted bool
+	// ScriptErr is the Sieve error that made the message fall back to
+	// INBOX (nil when the scripts ran).
+	ScriptErr error
+}
+
+// StoredCopy is one message written to a folder.
+type StoredCopy struct {
+	Folder string
+	UID    uint32
+	Flags  []string
+}

@@ -1,0 +1,336 @@
+// Package sieve owns mailmig's Sieve scripts (RFC 5228): the single list of
+// enabled extensions (used by the interpreter and by ManageSieve's SIEVE
+// capability, RFC 5804 §1.7), compilation and validation with line/column
+// errors, running a compiled script against a message (Execute, used by
+// server/delivery), and dovecot-style script storage: ~/sieve/NAME.sieve
+// with the active script linked from ~/.dovecot.sieve (Storage).
+//
+// The interpreter is github.com/migadu/go-sieve. It has no reject/ereject
+// (RFC 5429), so Compile rewrites them: `require` loses "reject"/"ereject"
+// (remembered), and each `reject TEXT` becomes a redirect to an internal
+// marker address carrying TEXT, which the run-time policy turns back into
+// a rejection and never into a real redirect. Likewise each vacation
+// command gets its :addresses, :handle and whether :subject was given
+// packed into its :handle, since go-sieve reports only the handle.
+//
+// Implementation notes:
+//   - Compiled scripts are immutable and safe for concurrent Execute.
+//   - Every script is compiled twice: as written, and without vacation
+//     commands for messages with a null envelope sender (go-sieve's
+//     vacation fails on those, and RFC 5230 §4.5 never answers them).
+package sieve
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	gosieve "github.com/migadu/go-sieve"
+	"github.com/migadu/go-sieve/interp"
+	"github.com/migadu/go-sieve/lexer"
+	"github.com/migadu/go-sieve/parser"
+)
+
+// extensions is the one list of enabled extensions, in capability order.
+var extensions = []string{
+	"fileinto", "reject", "ereject", "envelope", "encoded-character",
+	"comparator-i;octet", "comparator-i;ascii-casemap",
+	"comparator-i;ascii-numeric", "comparator-i;unicode-casemap",
+	"imap4flags", "variables", "relational", "vacation", "copy", "regex",
+	"date", "index", "editheader", "mailbox", "subaddress", "body",
+}
+
+// Extensions returns the enabled Sieve extensions (a fresh slice), for the
+// interpreter and for ManageSieve's "SIEVE" capability.
+func Extensions() []string { return slices.Clone(extensions) }
+
+// Capability returns Extensions joined by spaces, as ManageSieve's SIEVE
+// capability value.
+func Capability() string { return strings.Join(extensions, " ") }
+
+// Internal markers; they start with NUL, which no script text can contain
+// (the lexer refuses NUL), so a script cannot forge them.
+const (
+	rejectMarker   = "\x00mailmig-reject\x00"
+	erejectMarker  = "\x00mailmig-ereject\x00"
+	vacationMarker = "\x00mailmig-vacation\x00"
+	fieldSep       = "\x00"
+)
+
+// ScriptError is a compile error with its position (1-based; 0 when the
+// library did not say).
+type ScriptError struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *ScriptError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Col, e.Msg)
+	}
+	return e.Msg
+}
+
+// Script is a compiled Sieve script.
+type Script struct {
+	prog       *gosieve.Script // as written
+	progNoVac  *gosieve.Script // vacation commands removed
+	hasReject  bool
+	extensions []string
+}
+
+// Requires returns the extensions the script requires.
+func (s *Script) Requires() []string { return slices.Clone(s.extensions) }
+
+// Options tune compilation; the zero value means the library defaults.
+type Options struct {
+	// MaxRedirects bounds redirect actions per run (0 = 5).
+	MaxRedirects int
+}
+
+// Compile compiles src with the enabled extensions. Errors are
+// *ScriptError with the position of the fault.
+func Compile(src []byte, o Options) (*Script, error) {
+	opts := gosieve.DefaultOptions()
+	opts.EnabledExtensions = extensions
+	if o.MaxRedirects > 0 {
+		opts.Interp.MaxRedirects = o.MaxRedirects
+	}
+	toks, err := lexer.Lex(bytes.NewReader(src), &opts.Lexer)
+	if err != nil {
+		return nil, lexError(src, err)
+	}
+	cmds, err := parser.Parse(lexer.NewStream(toks), &opts.Parser)
+	if err != nil {
+		return nil, toScriptError(err)
+	}
+	rw := &rewriter{}
+	full, err := rw.block(cmds, false)
+	if err != nil {
+		return nil, err
+	}
+	s := &Script{hasReject: rw.reject || rw.ereject, extensions: rw.required}
+	if s.prog, err = interp.LoadScript(full, &opts.Interp, opts.EnabledExtensions); err != nil {
+		return nil, toScriptError(err)
+	}
+	noVac, err := (&rewriter{}).block(cmds, true)
+	if err != nil {
+		return nil, err
+	}
+	if s.progNoVac, err = interp.LoadScript(noVac, &opts.Interp, opts.EnabledExtensions); err != nil {
+		return nil, toScriptError(err)
+	}
+	return s, nil
+}
+
+// Validate compiles src and returns the first error (a *ScriptError).
+func Validate(src []byte) error {
+	_, err := Compile(src, Options{})
+	return err
+}
+
+var posRE = regexp.MustCompile(`^(?:[^:]*:)?(\d+):(\d+): (.*)$`)
+
+func toScriptError(err error) error {
+	var se *ScriptError
+	if errors.As(err, &se) {
+		return err
+	}
+	msg := err.Error()
+	if m := posRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		col, _ := strconv.Atoi(m[2])
+		return &ScriptError{Line: line, Col: col, Msg: cleanMsg(m[3])}
+	}
+	return &ScriptError{Msg: cleanMsg(msg)}
+}
+
+func cleanMsg(s string) string {
+	for _, p := range []string{"LoadBlock: ", "LoadTest: ", "loadRequire: ", "go-sieve/lexer: "} {
+		s = strings.ReplaceAll(s, p, "")
+	}
+	return s
+}
+
+// lexError locates a lexer error (the library gives none): the fault is on
+// the line after the longest prefix of whole lines that still lexes.
+func lexError(src []byte, err error) error {
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	line := 0
+	if len(lines) <= 5000 {
+		opts := gosieve.DefaultOptions().Lexer
+		for k := len(lines) - 1; k >= 0; k-- {
+			if _, e := lexer.Lex(bytes.NewReader(bytes.Join(lines[:k], nil)), &opts); e == nil {
+				line = k + 1
+				break
+			}
+		}
+	}
+	col := 0
+	if line > 0 {
+		col = 1
+	}
+	return &ScriptError{Line: line, Col: col, Msg: cleanMsg(err.Error())}
+}
+
+// rewriter turns reject/ereject into marker redirects and annotates
+// vacation commands (see the package comment).
+type rewriter struct {
+	reject, ereject bool
+	required        []string
+}
+
+func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, error) {
+	out := make([]parser.Cmd, 0, len(cmds))
+	for _, c := range cmds {
+		switch strings.ToLower(c.Id) {
+		case "require":
+			nc, keep, err := rw.require(c)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				out = append(out, nc)
+			}
+			continue
+		case "reject", "ereject":
+			nc, err := rw.rejectCmd(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, nc)
+			continue
+		case "vacation":
+			if dropVacation {
+				continue
+			}
+			out = append(out, annotateVacation(c))
+			continue
+		}
+		if len(c.Block) > 0 {
+			b, err := rw.block(c.Block, dropVacation)
+			if err != nil {
+				return nil, err
+			}
+			c.Block = b
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (rw *rewriter) require(c parser.Cmd) (parser.Cmd, bool, error) {
+	if len(c.Args) != 1 {
+		return c, true, nil // let the library report it
+	}
+	var names []string
+	switch a := c.Args[0].(type) {
+	case parser.StringArg:
+		names = []string{a.Value}
+	case parser.StringListArg:
+		names = a.Value
+	default:
+		return c, true, nil
+	}
+	var rest []string
+	for _, n := range names {
+		if !slices.Contains(extensions, n) {
+			return c, false, &ScriptError{Line: c.Line, Col: c.Col, Msg: fmt.Sprintf("unsupported extension %q", n)}
+		}
+		if !slices.Contains(rw.required, n) {
+			rw.required = append(rw.required, n)
+		}
+		switch n {
+		case "reject":
+			rw.reject = true
+		case "ereject":
+			rw.ereject = true
+		default:
+			rest = append(rest, n)
+		}
+	}
+	if len(rest) == 0 {
+		return c, false, nil
+	}
+	c.Args = []parser.Arg{parser.StringListArg{Value: rest, Position: c.Position}}
+	return c, true, nil
+}
+
+func (rw *rewriter) rejectCmd(c parser.Cmd) (parser.Cmd, error) {
+	id := strings.ToLower(c.Id)
+	if (id == "reject" && !rw.reject) || (id == "ereject" && !rw.ereject) {
+		return c, &ScriptError{Line: c.Line, Col: c.Col, Msg: fmt.Sprintf("missing require %q", id)}
+	}
+	if len(c.Args) != 1 || len(c.Tests) != 0 || len(c.Block) != 0 {
+		return c, &ScriptError{Line: c.Line, Col: c.Col, Msg: id + " takes exactly one string argument"}
+	}
+	a, ok := c.Args[0].(parser.StringArg)
+	if !ok {
+		if l, isList := c.Args[0].(parser.StringListArg); isList && len(l.Value) == 1 {
+			a = parser.StringArg{Value: l.Value[0], Position: l.Position}
+		} else {
+			return c, &ScriptError{Line: c.Line, Col: c.Col, Msg: id + " takes exactly one string argument"}
+		}
+	}
+	marker := rejectMarker
+	if id == "ereject" {
+		marker = erejectMarker
+	}
+	return parser.Cmd{
+		Position: c.Position,
+		Id:       "redirect",
+		Args:     []parser.Arg{parser.StringArg{Value: marker + a.Value, Position: a.Position}},
+	}, nil
+}
+
+// annotateVacation packs :handle, :addresses and whether :subject was
+// given into the :handle argument: marker, subjectGiven ("0"/"1"),
+// handle, then the addresses, separated by NUL.
+func annotateVacation(c parser.Cmd) parser.Cmd {
+	handle := ""
+	subject := "0"
+	var addrs []string
+	var args []parser.Arg
+	for i := 0; i < len(c.Args); i++ {
+		tag, ok := c.Args[i].(parser.TagArg)
+		if !ok || i+1 >= len(c.Args) {
+			args = append(args, c.Args[i])
+			continue
+		}
+		switch strings.ToLower(tag.Value) {
+		case "handle":
+			handle = strings.Join(argStrings(c.Args[i+1]), "")
+			i++
+			continue
+		case "subject":
+			subject = "1"
+		case "addresses":
+			addrs = argStrings(c.Args[i+1])
+		}
+		args = append(args, c.Args[i])
+	}
+	packed := vacationMarker + subject + fieldSep + handle
+	for _, a := range addrs {
+		packed += fieldSep + a
+	}
+	args = append([]parser.Arg{
+		parser.TagArg{Value: "handle", Position: c.Position},
+		parser.StringArg{Value: packed, Position: c.Position},
+	}, args...)
+	c.Args = args
+	return c
+}
+
+func argStrings(a parser.Arg) []string {
+	switch v := a.(type) {
+	case parser.StringArg:
+		return []string{v.Value}
+	case parser.StringListArg:
+		return v.Value
+	}
+	return nil
+}

@@ -1,16 +1,359 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"mailmig/mailstore"
+	"mailmig/server/sieve"
 )
 
-type deliverState struct{}
+// DefaultGlobalScript returns the site's default global script (DESIGN.md
+// "Server defaults"): messages with five or more '*' in X-Spam-Level go
+// to folder.
+func DefaultGlobalScript(folder string) string {
+	return "require \"fileinto\";\r\nif header :contains \"X-Spam-Level\" \"*****\" { fileinto \"" +
+		strings.ReplaceAll(strings.ReplaceAll(folder, `\`, `\\`), `"`, `\"`) + "\"; }\r\n"
+}
+
+// deliverState is the Deliverer's lazily built, shared state.
+type deliverState struct {
+	once      sync.Once
+	global    *sieve.Script
+	globalErr error
+	log       *slog.Logger
+	vacation  VacationStore
+
+	mu      sync.Mutex
+	stores  map[string]*cachedStore
+	scripts map[string]*cachedScript
+}
+
+type cachedStore struct {
+	root        string
+	qb, qm      int64
+	store       *mailstore.Store
+	createdSpam bool
+}
+
+type cachedScript struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+	s     *sieve.Script
+	err   error
+}
+
+func (d *Deliverer) init() {
+	d.state.once.Do(func() {
+		st := &d.state
+		st.log = d.Logger
+		if st.log == nil {
+			st.log = slog.Default()
+		}
+		st.vacation = d.Vacation
+		if st.vacation == nil {
+			st.vacation = NewMemoryVacation()
+		}
+		st.stores = map[string]*cachedStore{}
+		st.scripts = map[string]*cachedScript{}
+		src, err := d.globalText()
+		if err != nil {
+			st.globalErr = err
+			return
+		}
+		st.global, st.globalErr = sieve.Compile([]byte(src), sieve.Options{})
+		if st.globalErr != nil {
+			st.globalErr = fmt.Errorf("delivery: global sieve script: %w", st.globalErr)
+		}
+	})
+}
+
+func (d *Deliverer) spamFolder() string {
+	if d.SpamFolder == "" {
+		return "junk"
+	}
+	return d.SpamFolder
+}
+
+func (d *Deliverer) globalText() (string, error) {
+	g := strings.TrimSpace(d.GlobalScript)
+	if g == "" {
+		return DefaultGlobalScript(d.spamFolder()), nil
+	}
+	if strings.HasPrefix(g, "/") && !strings.ContainsAny(g, "\n;") {
+		b, err := os.ReadFile(g)
+		if err != nil {
+			return "", fmt.Errorf("delivery: global sieve script: %w", err)
+		}
+		return string(b), nil
+	}
+	return d.GlobalScript, nil
+}
+
+// CheckConfig compiles the global script and reports its error, so a
+// server can refuse to start with a broken one.
+func (d *Deliverer) CheckConfig() error {
+	d.init()
+	return d.state.globalErr
+}
+
+func (d *Deliverer) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
 
 // Deliver delivers msg (the whole message, CRLF or LF line ends) for one
 // recipient. On success the message is stored (fsynced), discarded,
 // redirected or otherwise handled as the scripts said; on error nothing
 // was stored and the error says how to answer (SMTPStatus, ExitCode).
 func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Result, error) {
-	return nil, Temporary(errors.New("delivery: not implemented yet"))
+	d.init()
+	log := d.state.log.With("user", env.User, "rcpt", env.To, "from", env.From)
+	if d.MaxMessageBytes > 0 && int64(len(msg)) > d.MaxMessageBytes {
+		return nil, fmt.Errorf("delivery: user %s: %d bytes, limit %d: %w", env.User, len(msg), d.MaxMessageBytes, ErrTooBig)
+	}
+	if d.Intercept != nil {
+		handled, err := d.Intercept(ctx, env, msg)
+		if err != nil {
+			return nil, wrapUser(env.User, "intercept", err)
+		}
+		if handled {
+			log.Info("delivery intercepted")
+			return &Result{Intercepted: true}, nil
+		}
+	}
+	if d.UserExists != nil {
+		ok, err := d.UserExists(env.User)
+		if err != nil {
+			return nil, Temporary(wrapUser(env.User, "look up", err))
+		}
+		if !ok {
+			return nil, fmt.Errorf("delivery: user %q: %w", env.User, ErrUnknownUser)
+		}
+	}
+	cs, err := d.storeFor(env.User)
+	if err != nil {
+		return nil, err
+	}
+	m := sieve.NewMessage(msg)
+	out, scriptErr := d.runScripts(ctx, env, m, cs)
+	res := &Result{ScriptErr: scriptErr}
+	if scriptErr != nil {
+		log.Error("sieve failed, keeping the message in INBOX", "err", scriptErr)
+		out = &sieve.Outcome{ImplicitKeep: true}
+	}
+	if out.Reject != nil {
+		log.Info("rejected by sieve", "reason", out.Reject.Reason)
+		return nil, &RejectError{Reason: out.Reject.Reason, Extended: out.Reject.Extended}
+	}
+	body := msg
+	if len(out.HeaderEdits) > 0 {
+		body = applyHeaderEdits(msg, out.HeaderEdits)
+	}
+	flags := imapFlags(out.Flags)
+
+	var targets []string
+	for _, mb := range out.Mailboxes {
+		targets = appendFolder(targets, mb)
+	}
+	if out.KeepsMessage() {
+		targets = appendFolder(targets, "INBOX")
+	}
+	for _, t := range targets {
+		create := containsFold(out.Create, t)
+		if err := d.store(ctx, cs, t, create, body, flags, res, log); err != nil {
+			if len(res.Stored) > 0 {
+				log.Error("storing an extra copy failed", "folder", t, "err", err)
+				continue
+			}
+			return nil, err
+		}
+	}
+
+	for _, addr := range out.Redirects {
+		if err := d.redirect(ctx, env, addr, body); err != nil {
+			log.Error("sieve redirect failed", "to", addr, "err", err)
+			continue
+		}
+		log.Info("redirected", "to", addr)
+		res.Redirected = append(res.Redirected, addr)
+	}
+	if len(res.Stored) == 0 && len(out.Redirects) > 0 && len(res.Redirected) == 0 {
+		// Every redirect failed: keep rather than lose (RFC 5228 §2.10.6).
+		if err := d.store(ctx, cs, "INBOX", false, body, flags, res, log); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range out.Vacations {
+		sent, err := d.vacation(ctx, env, m, v)
+		if err != nil {
+			log.Error("sieve vacation failed", "to", v.Sender, "err", err)
+			continue
+		}
+		if sent {
+			res.VacationTo = append(res.VacationTo, v.Sender)
+		}
+	}
+	res.Discarded = len(res.Stored) == 0 && len(res.Redirected) == 0
+	if res.Discarded {
+		log.Info("discarded by sieve")
+	}
+	return res, nil
+}
+
+func appendFolder(list []string, name string) []string {
+	if strings.EqualFold(name, "INBOX") {
+		name = "INBOX"
+	}
+	for _, n := range list {
+		if n == name {
+			return list
+		}
+	}
+	return append(list, name)
+}
+
+func containsFold(list []string, name string) bool {
+	for _, n := range list {
+		if n == name || (strings.EqualFold(n, "INBOX") && strings.EqualFold(name, "INBOX")) {
+			return true
+		}
+	}
+	return false
+}
+
+// storeFor returns the user's store, opened once and reused (its folder
+// caches make repeated deliveries cheap). A changed quota reopens it.
+func (d *Deliverer) storeFor(user string) (*cachedStore, error) {
+	if d.MaildirFor == nil {
+		return nil, Temporary(errors.New("delivery: no MaildirFor configured"))
+	}
+	root, err := d.MaildirFor(user)
+	if err != nil {
+		if errors.Is(err, ErrUnknownUser) {
+			return nil, err
+		}
+		return nil, Temporary(wrapUser(user, "maildir", err))
+	}
+	var qb, qm int64
+	if d.QuotaFor != nil {
+		qb, qm = d.QuotaFor(user)
+	}
+	st := &d.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cs := st.stores[user]; cs != nil && cs.root == root && cs.qb == qb && cs.qm == qm {
+		return cs, nil
+	}
+	s, err := mailstore.Open(root, mailstore.Options{
+		Logger:        st.log,
+		Hostname:      d.Hostname,
+		NoFsync:       d.NoFsync,
+		QuotaBytes:    qb,
+		QuotaMessages: qm,
+		Clock:         d.Now,
+		CreateRoot:    true,
+	})
+	if err != nil {
+		return nil, Temporary(wrapUser(user, "open store", err))
+	}
+	cs := &cachedStore{root: root, qb: qb, qm: qm, store: s}
+	st.stores[user] = cs
+	return cs, nil
+}
+
+// store appends body to folder, creating (and subscribing) it when the
+// script asked with :create or it is the spam folder. A missing folder
+// otherwise falls back to INBOX (dovecot's behaviour without autocreate).
+func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, create bool, body []byte, flags []string, res *Result, log *slog.Logger) error {
+	f, err := cs.store.Folder(folder)
+	if errors.Is(err, mailstore.ErrNoSuchFolder) || errors.Is(err, mailstore.ErrInvalidFolderName) {
+		if errors.Is(err, mailstore.ErrNoSuchFolder) && (create || strings.EqualFold(folder, d.spamFolder())) {
+			f, err = d.createFolder(cs, folder)
+		}
+		if err != nil {
+			log.Warn("fileinto: folder unusable, delivering to INBOX", "folder", folder, "err", err)
+			folder = "INBOX"
+			for _, c := range res.Stored {
+				if c.Folder == "INBOX" {
+					return nil // INBOX has its copy already
+				}
+			}
+			f, err = cs.store.Folder("INBOX")
+		}
+	}
+	if err != nil {
+		return Temporary(fmt.Errorf("delivery: open folder %q of %s: %w", folder, cs.root, err))
+	}
+	uid, err := f.Append(ctx, bytes.NewReader(body), flags, d.now())
+	if err != nil {
+		if errors.Is(err, mailstore.ErrOverQuota) {
+			err = fmt.Errorf("delivery: %s: %w", cs.root, ErrOverQuota)
+			if d.OverQuotaTemporary {
+				return Temporary(err)
+			}
+			return err
+		}
+		return Temporary(fmt.Errorf("delivery: append to %q of %s: %w", folder, cs.root, err))
+	}
+	log.Debug("stored", "folder", folder, "uid", uid)
+	res.Stored = append(res.Stored, StoredCopy{Folder: folder, UID: uid, Flags: flags})
+	return nil
+}
+
+func (d *Deliverer) createFolder(cs *cachedStore, folder string) (*mailstore.Folder, error) {
+	if err := cs.store.CreateFolder(folder); err != nil && !errors.Is(err, mailstore.ErrFolderExists) {
+		return nil, err
+	}
+	if err := cs.store.Subscribe(folder); err != nil {
+		return nil, err
+	}
+	return cs.store.Folder(folder)
+}
+
+// imapFlags canonicalises imap4flags output for the store: system flags
+// in their usual case, \Recent dropped, keywords as given.
+func imapFlags(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(in))
+	for _, f := range in {
+		if strings.HasPrefix(f, `\`) {
+			switch strings.ToLower(f) {
+			case `\seen`:
+				f = `\Seen`
+			case `\answered`:
+				f = `\Answered`
+			case `\flagged`:
+				f = `\Flagged`
+			case `\deleted`:
+				f = `\Deleted`
+			case `\draft`:
+				f = `\Draft`
+			default:
+				continue // \Recent and unknown system flags
+			}
+		}
+		dup := false
+		for _, o := range out {
+			if strings.EqualFold(o, f) {
+				dup = true
+			}
+		}
+		if !dup && f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -1,0 +1,181 @@
+package spool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// FromLineDate is the asctime layout of a From_ line's date.
+const FromLineDate = "Mon Jan _2 15:04:05 2006"
+
+// Result describes one append.
+type Result struct {
+	// Offset is where the From_ line was written (the old file size, plus
+	// one when a separating newline had to be added).
+	Offset int64
+	// Bytes is how many bytes were added to the file.
+	Bytes int64
+	// LockHeld is how long the spool stayed locked for this append.
+	LockHeld time.Duration
+	// LockWait is how long it took to get the lock.
+	LockWait time.Duration
+}
+
+// Format returns msg framed for an mbox: From_ line, the message with CRLF
+// turned into LF and body lines starting "From " quoted ">From ", a final
+// newline and a blank line. sender "" becomes MAILER-DAEMON.
+func Format(sender string, date time.Time, msg []byte) []byte {
+	var b bytes.Buffer
+	b.Grow(len(msg) + len(msg)/64 + 64)
+	b.WriteString("From ")
+	b.WriteString(fromSender(sender))
+	b.WriteByte(' ')
+	b.WriteString(date.Format(FromLineDate))
+	b.WriteByte('\n')
+	for len(msg) > 0 {
+		line := msg
+		next := []byte(nil)
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line, next = bytes.TrimSuffix(msg[:i], []byte("\r")), msg[i+1:]
+		}
+		if bytes.HasPrefix(line, []byte("From ")) {
+			b.WriteByte('>')
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+		msg = next
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// fromSender makes the envelope sender safe for a From_ line: one token,
+// no whitespace or control characters.
+func fromSender(s string) string {
+	if s == "" || s == "<>" {
+		return "MAILER-DAEMON"
+	}
+	s = strings.Trim(s, "<>")
+	var b strings.Builder
+	for _, r := range s {
+		if r <= ' ' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			b.WriteByte('_')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	if b.Len() == 0 {
+		return "MAILER-DAEMON"
+	}
+	return b.String()
+}
+
+// testHookAfterWrite, when set by tests, runs after the message bytes were
+// written and may fail the append (to exercise the truncate-back path).
+var testHookAfterWrite func(path string) error
+
+// Append adds msg to the spool mbox at path under the spool's locks. The
+// file is created when missing only with opts.Create (a user without an
+// old spool file is then given one). On any failure after the lock was
+// taken the file is truncated back to its old size; every error except a
+// missing file (fs.ErrNotExist) is a TemporaryError.
+func Append(ctx context.Context, path, sender string, date time.Time, msg []byte, opts Options) (Result, error) {
+	start := time.Now()
+	l, err := Lock(ctx, path, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{LockWait: time.Since(start)}
+	werr := appendLocked(l, sender, date, msg, opts, &res)
+	uerr := l.Unlock()
+	res.LockHeld = time.Since(start) - res.LockWait
+	if werr != nil {
+		return res, werr
+	}
+	if uerr != nil {
+		// The message is written and synced; failing to remove the
+		// dot-lock only delays others until it is stale. Report it
+		// without making the MTA deliver twice.
+		opts.log().Warn("spool: unlock after append", "path", path, "err", uerr)
+	}
+	return res, nil
+}
+
+func appendLocked(l *Locked, sender string, date time.Time, msg []byte, opts Options, res *Result) error {
+	f := l.f
+	fi, err := f.Stat()
+	if err != nil {
+		return &TemporaryError{fmt.Errorf("spool: stat %s: %w", l.path, err)}
+	}
+	size := fi.Size()
+	prefix, err := separator(f, size)
+	if err != nil {
+		return &TemporaryError{fmt.Errorf("spool: read tail of %s at byte %d: %w", l.path, size, err)}
+	}
+	data := Format(sender, date, msg)
+	if len(prefix) > 0 {
+		data = append(prefix, data...)
+	}
+	fail := func(what string, err error) error {
+		terr := f.Truncate(size)
+		if terr == nil && !opts.NoFsync {
+			terr = f.Sync()
+		}
+		if terr != nil {
+			return &TemporaryError{fmt.Errorf("spool: %s %s at byte %d: %w; truncating back also failed: %v", what, l.path, size, err, terr)}
+		}
+		return &TemporaryError{fmt.Errorf("spool: %s %s at byte %d (truncated back): %w", what, l.path, size, err)}
+	}
+	n, err := f.WriteAt(data, size)
+	if err == nil && n != len(data) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fail("write", err)
+	}
+	if testHookAfterWrite != nil {
+		if err := testHookAfterWrite(l.path); err != nil {
+			return fail("write", err)
+		}
+	}
+	if !opts.NoFsync {
+		if err := f.Sync(); err != nil {
+			return fail("fsync", err)
+		}
+	}
+	res.Offset = size + int64(len(prefix))
+	res.Bytes = int64(len(data))
+	return nil
+}
+
+// separator returns what must precede a new From_ line so that it follows
+// a blank line: nothing for an empty file or one ending "\n\n", otherwise
+// one or two newlines.
+func separator(f interface {
+	ReadAt([]byte, int64) (int, error)
+}, size int64) ([]byte, error) {
+	if size == 0 {
+		return nil, nil
+	}
+	var tail [2]byte
+	off := max(size-2, 0)
+	n, err := f.ReadAt(tail[:size-off], off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	t := tail[:n]
+	switch {
+	case bytes.HasSuffix(t, []byte("\n\n")) || (size == 1 && t[0] == '\n'):
+		return nil, nil
+	case bytes.HasSuffix(t, []byte("\n")):
+		return []byte("\n"), nil
+	default:
+		return []byte("\n\n"), nil
+	}
+}

@@ -1,0 +1,324 @@
+package spool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var date = time.Date(2009, 10, 7, 12, 0, 0, 0, time.UTC)
+
+func TestFormat(t *testing.T) {
+	tests := []struct {
+		name, sender, msg, want string
+	}{
+		{"plain", "a@b", "Subject: x\n\nhi\n", "From a@b Wed Oct  7 12:00:00 2009\nSubject: x\n\nhi\n\n"},
+		{"crlf", "a@b", "Subject: x\r\n\r\nhi\r\n", "From a@b Wed Oct  7 12:00:00 2009\nSubject: x\n\nhi\n\n"},
+		{"no final newline", "a@b", "Subject: x\n\nhi", "From a@b Wed Oct  7 12:00:00 2009\nSubject: x\n\nhi\n\n"},
+		{"quote From", "a@b", "S: x\n\nFrom here\n>From there\nFromage\n", "From a@b Wed Oct  7 12:00:00 2009\nS: x\n\n>From here\n>From there\nFromage\n\n"},
+		{"null sender", "", "S: x\n\nb\n", "From MAILER-DAEMON Wed Oct  7 12:00:00 2009\nS: x\n\nb\n\n"},
+		{"angle sender", "<>", "S: x\n\nb\n", "From MAILER-DAEMON Wed Oct  7 12:00:00 2009\nS: x\n\nb\n\n"},
+		{"space sender", "a b\n@c", "S: x\n\nb\n", "From a_b_@c Wed Oct  7 12:00:00 2009\nS: x\n\nb\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(Format(tt.sender, date, []byte(tt.msg)))
+			if got != tt.want {
+				t.Errorf("Format:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSeparator(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ content, want string }{
+		{"", ""}, {"\n", ""}, {"x\n\n", ""}, {"x\n", "\n"}, {"x", "\n\n"}, {"a", "\n\n"},
+	} {
+		p := filepath.Join(dir, "f")
+		os.WriteFile(p, []byte(tt.content), 0o600)
+		f, _ := os.Open(p)
+		got, err := separator(f, int64(len(tt.content)))
+		f.Close()
+		if err != nil || string(got) != tt.want {
+			t.Errorf("separator(%q) = %q, %v; want %q", tt.content, got, err, tt.want)
+		}
+	}
+}
+
+func TestAppendSeparatesFromExistingContent(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, []byte("From x Wed Oct  7 12:00:00 2009\nS: a\n\nno newline"), 0o600)
+	res, err := Append(context.Background(), p, "b@c", date, []byte("S: b\n\nbody\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	want := "From x Wed Oct  7 12:00:00 2009\nS: a\n\nno newline\n\nFrom b@c Wed Oct  7 12:00:00 2009\nS: b\n\nbody\n\n"
+	if string(got) != want {
+		t.Fatalf("file:\n got %q\nwant %q", got, want)
+	}
+	if res.Offset != int64(strings.Index(want, "From b@c")) || res.Bytes != int64(len(want))-int64(len("From x Wed Oct  7 12:00:00 2009\nS: a\n\nno newline")) {
+		t.Errorf("result %+v", res)
+	}
+	if _, err := os.Stat(LockPath(p)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dot-lock left behind: %v", err)
+	}
+}
+
+func TestAppendMissingFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nobody")
+	_, err := Append(context.Background(), p, "", date, []byte("S: x\n\nb\n"), Options{})
+	if !errors.Is(err, fs.ErrNotExist) || IsTemporary(err) {
+		t.Fatalf("missing spool: err = %v, want not-exist, not temporary", err)
+	}
+	if _, err := os.Stat(LockPath(p)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dot-lock left behind")
+	}
+	if _, err := Append(context.Background(), p, "", date, []byte("S: x\n\nb\n"), Options{Create: true}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("created spool: %v %v", fi, err)
+	}
+}
+
+func TestAppendTruncatesBackOnError(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	orig := "From x Wed Oct  7 12:00:00 2009\nS: a\n\nbody\n\n"
+	os.WriteFile(p, []byte(orig), 0o600)
+	testHookAfterWrite = func(string) error { return errors.New("disk on fire") }
+	defer func() { testHookAfterWrite = nil }()
+	_, err := Append(context.Background(), p, "b@c", date, []byte("S: b\n\nbig body\n"), Options{})
+	if err == nil || !IsTemporary(err) || !strings.Contains(err.Error(), "truncated back") {
+		t.Fatalf("err = %v, want temporary truncated-back error", err)
+	}
+	got, _ := os.ReadFile(p)
+	if string(got) != orig {
+		t.Fatalf("file not restored: %q", got)
+	}
+	if _, err := os.Stat(LockPath(p)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dot-lock left behind after failure")
+	}
+}
+
+func TestAppendReadOnlyFileIsTemporary(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores file modes") // the hook test covers truncation
+	}
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, nil, 0o400)
+	_, err := Append(context.Background(), p, "b@c", date, []byte("S: b\n\nb\n"), Options{})
+	if !IsTemporary(err) {
+		t.Fatalf("err = %v, want temporary", err)
+	}
+}
+
+func TestStaleLockIsBroken(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, nil, 0o600)
+	os.WriteFile(LockPath(p), []byte("99999\n"), 0o644)
+	old := time.Now().Add(-6 * time.Minute)
+	os.Chtimes(LockPath(p), old, old)
+	if _, err := Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), Options{Timeout: 2 * time.Second}); err != nil {
+		t.Fatalf("stale lock not broken: %v", err)
+	}
+}
+
+func TestFreshLockTimesOut(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, []byte("x\n\n"), 0o600)
+	os.WriteFile(LockPath(p), []byte("1\n"), 0o644)
+	start := time.Now()
+	_, err := Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), Options{Timeout: 200 * time.Millisecond})
+	if !IsTemporary(err) || !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("err = %v, want temporary lock timeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("waited %v", d)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "x\n\n" {
+		t.Errorf("file changed: %q", got)
+	}
+	// The other holder's lock must survive our timeout.
+	if _, err := os.Stat(LockPath(p)); err != nil {
+		t.Errorf("someone else's dot-lock removed: %v", err)
+	}
+}
+
+func TestStaleByInjectedClock(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, nil, 0o600)
+	os.WriteFile(LockPath(p), []byte("1\n"), 0o644)
+	opts := Options{Timeout: 2 * time.Second, Now: func() time.Time { return time.Now().Add(10 * time.Minute) }}
+	if _, err := Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), opts); err != nil {
+		t.Fatalf("lock stale by clock not broken: %v", err)
+	}
+}
+
+func TestFlockHeldBlocksAppend(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, nil, 0o600)
+	l, err := Lock(context.Background(), p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reader holding the lock (the converter) keeps appenders out.
+	_, err = Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), Options{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("append while locked: %v", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if _, err := Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countMessages splits an mbox on From_ lines after blank lines.
+func countMessages(data []byte) (n int, bodies []string) {
+	lines := strings.SplitAfter(string(data), "\n")
+	prevBlank := true
+	var cur strings.Builder
+	for _, ln := range lines {
+		if prevBlank && strings.HasPrefix(ln, "From ") {
+			if n > 0 {
+				bodies = append(bodies, cur.String())
+			}
+			n++
+			cur.Reset()
+		} else {
+			cur.WriteString(ln)
+		}
+		prevBlank = ln == "\n"
+	}
+	if n > 0 {
+		bodies = append(bodies, cur.String())
+	}
+	return n, bodies
+}
+
+// TestConcurrentProcesses appends from several processes (this test
+// binary re-executed) and goroutines at once: every message must appear
+// exactly once and whole.
+func TestConcurrentProcesses(t *testing.T) {
+	const procs, each = 4, 25
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, nil, 0o600)
+	var wg sync.WaitGroup
+	errs := make(chan error, procs+1)
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppender$")
+			cmd.Env = append(os.Environ(), "SPOOL_HELPER="+p, "SPOOL_HELPER_ID="+strconv.Itoa(i), "SPOOL_HELPER_N="+strconv.Itoa(each))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("helper %d: %v\n%s", i, err, out)
+			}
+		}()
+	}
+	// And goroutines in this process, each with its own open file.
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				msg := fmt.Sprintf("Subject: g%d-%d\n\nFrom the goroutine\nline\n", g, j)
+				if _, err := Append(context.Background(), p, "x@y", date, []byte(msg), Options{NoFsync: true}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(p)
+	n, bodies := countMessages(data)
+	if want := (procs + 2) * each; n != want {
+		t.Fatalf("%d messages in spool, want %d", n, want)
+	}
+	seen := map[string]bool{}
+	for _, b := range bodies {
+		subj := strings.SplitN(strings.TrimPrefix(b, "Subject: "), "\n", 2)[0]
+		if seen[subj] {
+			t.Fatalf("duplicate %s", subj)
+		}
+		seen[subj] = true
+		if !strings.Contains(b, "\n>From the ") || !strings.HasSuffix(b, "line\n\n") {
+			t.Fatalf("message %s damaged: %q", subj, b)
+		}
+	}
+}
+
+func TestHelperAppender(t *testing.T) {
+	p := os.Getenv("SPOOL_HELPER")
+	if p == "" {
+		t.Skip("helper process only")
+	}
+	id := os.Getenv("SPOOL_HELPER_ID")
+	n, _ := strconv.Atoi(os.Getenv("SPOOL_HELPER_N"))
+	for j := range n {
+		msg := fmt.Sprintf("Subject: p%s-%d\n\nFrom the process\nline\n", id, j)
+		if _, err := Append(context.Background(), p, "x@y", date, []byte(msg), Options{NoFsync: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// FuzzFormat checks that any message framed by Format reads back as
+// exactly one mbox message whose body, with >From unquoted, is the input
+// with LF line ends.
+func FuzzFormat(f *testing.F) {
+	f.Add("a@b", []byte("Subject: x\n\nFrom me\n"))
+	f.Add("", []byte("From x\r\n\r\nFrom \n\nFrom y Wed Oct  7 12:00:00 2009\n"))
+	f.Add("x", []byte(""))
+	f.Fuzz(func(t *testing.T, sender string, msg []byte) {
+		out := Format(sender, date, msg)
+		n, bodies := countMessages(out)
+		if n != 1 {
+			t.Fatalf("%d messages from %q", n, out)
+		}
+		if !bytes.HasSuffix(out, []byte("\n\n")) {
+			t.Fatalf("no blank line at end: %q", out)
+		}
+		first := strings.SplitN(string(out), "\n", 2)[0]
+		if len(strings.Fields(first)) != 7 {
+			t.Fatalf("From_ line %q has wrong fields", first)
+		}
+		want := strings.ReplaceAll(string(msg), "\r\n", "\n")
+		if want != "" && !strings.HasSuffix(want, "\n") {
+			want += "\n"
+		}
+		body := strings.TrimSuffix(bodies[0], "\n")
+		var un strings.Builder
+		for _, ln := range strings.SplitAfter(body, "\n") {
+			un.WriteString(strings.TrimPrefix(ln, ">"))
+		}
+		var wq strings.Builder
+		for _, ln := range strings.SplitAfter(want, "\n") {
+			wq.WriteString(strings.TrimPrefix(ln, ">"))
+		}
+		if un.String() != wq.String() {
+			t.Fatalf("round trip:\n got %q\nwant %q", un.String(), wq.String())
+		}
+	})
+}

@@ -150,7 +150,7 @@ func toScriptError(err error) error {
 }
 
 func cleanMsg(s string) string {
-	for _, p := range []string{"LoadBlock: ", "LoadTest: ", "loadRequire: ", "go-sieve/lexer: "} {
+	for _, p := range []string{"LoadBlock: ", "LoadTest: ", "LoadSpec: ", "loadRequire: ", "go-sieve/lexer: "} {
 		s = strings.ReplaceAll(s, p, "")
 	}
 	return s

@@ -1,0 +1,94 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"mailmig/state"
+)
+
+type fakeChecker map[string]string
+
+func (f fakeChecker) Authenticate(_ context.Context, user, pw string) error {
+	p, ok := f[user]
+	if !ok {
+		return fmt.Errorf("%w: %s", state.ErrNoAccount, user)
+	}
+	if p != pw {
+		return state.ErrBadPassword
+	}
+	return nil
+}
+
+func TestAuthenticate(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := &Authenticator{
+		Checker:   fakeChecker{"alice": "pw", "bob": "pw"},
+		FailDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond,
+		MaxFailuresPerIP: 3, MaxFailuresPerUser: 5, Window: time.Minute,
+		Now: func() time.Time { return now },
+	}
+	ctx := context.Background()
+	steps := []struct {
+		remote, user, pw string
+		want             error
+	}{
+		{"10.0.0.1:1234", "alice", "pw", nil},
+		{"10.0.0.1:1234", "alice", "bad", ErrFailed},
+		{"10.0.0.1:1235", "ghost", "pw", ErrFailed}, // unknown user looks the same
+		{"10.0.0.1:1236", "alice", "bad", ErrFailed},
+		// three failures from 10.0.0.1: locked out, even with the right password
+		{"10.0.0.1:1237", "alice", "pw", ErrRateLimited},
+		// another address is not affected
+		{"10.0.0.2:1", "alice", "pw", nil},
+		{"[2001:db8::1]:1", "bob", "bad", ErrFailed},
+		{"[2001:db8::2]:1", "bob", "bad", ErrFailed},
+		{"[2001:db8::3]:1", "bob", "bad", ErrFailed},
+		// same /64: locked out
+		{"[2001:db8::4]:1", "bob", "pw", ErrRateLimited},
+	}
+	for i, s := range steps {
+		if err := a.Authenticate(ctx, s.remote, s.user, s.pw); !errors.Is(err, s.want) && !(s.want == nil && err == nil) {
+			t.Fatalf("step %d %+v: err = %v, want %v", i, s, err, s.want)
+		}
+	}
+	now = now.Add(2 * time.Minute) // window over
+	if err := a.Authenticate(ctx, "10.0.0.1:1", "alice", "pw"); err != nil {
+		t.Fatalf("after window: %v", err)
+	}
+}
+
+func TestPerUserLimit(t *testing.T) {
+	a := &Authenticator{Checker: fakeChecker{"carol": "pw"}, FailDelay: time.Microsecond, MaxFailuresPerIP: 100, MaxFailuresPerUser: 2}
+	ctx := context.Background()
+	a.Authenticate(ctx, "10.0.0.1:1", "carol", "x")
+	a.Authenticate(ctx, "10.0.0.2:1", "carol", "y")
+	if err := a.Authenticate(ctx, "10.0.0.3:1", "carol", "pw"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("spread guessing not limited per user: %v", err)
+	}
+}
+
+func TestFailureDelay(t *testing.T) {
+	a := &Authenticator{Checker: fakeChecker{}, FailDelay: 30 * time.Millisecond}
+	start := time.Now()
+	a.Authenticate(context.Background(), "127.0.0.1:1", "x", "y")
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Fatalf("failure answered after %v, want ≥ 30ms", d)
+	}
+}
+
+func TestIPKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.2.3.4:99":            "1.2.3.4",
+		"1.2.3.4":               "1.2.3.4",
+		"[2001:db8:1:2::5]:143": "2001:db8:1:2::/64",
+		"pipe":                  "pipe",
+	} {
+		if got := IPKey(in); got != want {
+			t.Errorf("IPKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -70,7 +70,7 @@ func Start(t testing.TB, opts Options) *Sink {
 	s.srv.WriteTimeout = 10 * time.Second
 	s.srv.ErrorLog = discardLogger{}
 	if opts.TLS {
-		cert, pool := selfSigned(t)
+		cert, pool := SelfSigned(t)
 		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 		s.ClientTLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	}
@@ -182,8 +182,8 @@ type discardLogger struct{}
 func (discardLogger) Printf(string, ...interface{}) {}
 func (discardLogger) Println(...interface{})        {}
 
-// selfSigned makes a certificate for 127.0.0.1 and a pool trusting it.
-func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+// SelfSigned makes a certificate for 127.0.0.1 and a pool trusting it.
+func SelfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -1,0 +1,208 @@
+// Package submission is mailmig's message submission server (RFC 6409):
+// port 587 with STARTTLS (RFC 3207) and port 465 with TLS from the first
+// byte (RFC 8314), built on github.com/emersion/go-smtp.
+//
+// Users authenticate with AUTH PLAIN (RFC 4616) or LOGIN (RFC 4954 §4),
+// offered only over TLS unless the listener is trusted. An authenticated
+// user may send only as one of their own addresses (user@ or user+detail@
+// each local domain). Clients in the trusted networks may relay without
+// authenticating. SIZE (RFC 1870) is announced and enforced with a 552
+// reply that names this server. Local recipients are delivered through
+// the local delivery path (server/delivery); the others are handed to the
+// outgoing queue (server/outbound), which relays them to the smarthost.
+//
+// Implementation notes:
+//   - Every reply a client sees is an *smtp.SMTPError chosen here; internal
+//     errors go to the log only (go-smtp would write their text).
+//   - Remote recipients are queued durably before any local delivery, and
+//     local deliveries that fail after the message was accepted for someone
+//     are handed to the outgoing queue (which retries or bounces them), so
+//     a 250 reply never loses mail.
+package submission
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Authenticator checks a user's password (server/auth implements it,
+// with failure delays and rate limits).
+type Authenticator interface {
+	Authenticate(ctx context.Context, remoteIP, user, password string) error
+}
+
+// Envelope is one local recipient's view of the SMTP envelope.
+type Envelope struct {
+	From   string // MAIL FROM ("" = null sender)
+	To     string // the recipient as given in RCPT TO
+	User   string // the local account
+	Detail string // subaddress after '+' (RFC 5233), "" for none
+}
+
+// Deliverer delivers to one local recipient (cmd/mailmig adapts
+// server/delivery to it). An error that is an *smtp.SMTPError is the
+// reply for that recipient; any other error answers 451.
+type Deliverer interface {
+	Deliver(ctx context.Context, env Envelope, msg []byte) error
+}
+
+// Sender queues mail for remote recipients (server/outbound implements it).
+type Sender interface {
+	Send(ctx context.Context, from string, to []string, msg io.Reader) error
+}
+
+// Server is one submission listener's server. Set the fields, then call
+// Serve; they must not change afterwards.
+type Server struct {
+	// Hostname names this server in the greeting, Received: fields and
+	// error replies.
+	Hostname string
+	// TLSConfig enables STARTTLS (or, with ImplicitTLS, TLS on connect).
+	TLSConfig *tls.Config
+	// ImplicitTLS makes Serve wrap the listener in TLS (port 465).
+	ImplicitTLS bool
+	// AllowInsecureAuth offers AUTH without TLS (trusted listeners only).
+	AllowInsecureAuth bool
+	// MaxMessageBytes is the SIZE limit (0 = 50 MB).
+	MaxMessageBytes int64
+	// MaxRecipients bounds recipients per message (0 = 100).
+	MaxRecipients int
+	// TrustedNetworks may relay without authentication.
+	TrustedNetworks []netip.Prefix
+	// Domains are the local mail domains (a user's addresses are
+	// user@ and user+detail@ each of them).
+	Domains []string
+	// Auth checks passwords; nil refuses every login.
+	Auth Authenticator
+	// UserExists reports whether a local account exists (nil: all do).
+	UserExists func(ctx context.Context, user string) (bool, error)
+	// Local delivers local recipients.
+	Local Deliverer
+	// Outbound queues remote recipients; nil refuses them.
+	Outbound Sender
+	// Log receives connection and delivery logs (slog.Default if nil).
+	Log *slog.Logger
+	// ReadTimeout and WriteTimeout bound each client read and write
+	// (10 minutes and 1 minute if zero).
+	ReadTimeout, WriteTimeout time.Duration
+	// Debug, if set, receives a wire trace. It records credentials.
+	Debug io.Writer
+
+	once sync.Once
+	srv  *smtp.Server
+	// ctx is cancelled by Close/Shutdown to stop in-flight deliveries.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// DefaultMaxMessageBytes is the site's message size limit (50 MB).
+const DefaultMaxMessageBytes = 50 << 20
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		srv := smtp.NewServer(backend{s})
+		srv.Domain = s.Hostname
+		srv.TLSConfig = s.TLSConfig
+		srv.AllowInsecureAuth = s.AllowInsecureAuth
+		srv.MaxMessageBytes = s.maxBytes()
+		srv.MaxRecipients = s.MaxRecipients
+		if srv.MaxRecipients == 0 {
+			srv.MaxRecipients = 100
+		}
+		srv.ReadTimeout = s.ReadTimeout
+		if srv.ReadTimeout == 0 {
+			srv.ReadTimeout = 10 * time.Minute
+		}
+		srv.WriteTimeout = s.WriteTimeout
+		if srv.WriteTimeout == 0 {
+			srv.WriteTimeout = time.Minute
+		}
+		srv.Debug = s.Debug
+		srv.ErrorLog = slogAdapter{s.log()}
+		s.srv = srv
+	})
+}
+
+func (s *Server) maxBytes() int64 {
+	if s.MaxMessageBytes > 0 {
+		return s.MaxMessageBytes
+	}
+	return DefaultMaxMessageBytes
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// Serve accepts connections on ln until Close or Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	if s.ImplicitTLS {
+		if s.TLSConfig == nil {
+			return errors.New("submission: implicit TLS listener without a certificate")
+		}
+		ln = tls.NewListener(ln, s.TLSConfig)
+	}
+	err := s.srv.Serve(ln)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.init()
+	s.cancel()
+	return s.srv.Close()
+}
+
+// Shutdown stops accepting connections and waits for the open ones to
+// finish (or ctx to end, then closes them).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	err := s.srv.Shutdown(ctx)
+	s.cancel()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+type backend struct{ s *Server }
+
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	ss := &session{s: b.s, conn: c}
+	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
+		ss.remote = ap.Addr().Unmap()
+	}
+	for _, p := range b.s.TrustedNetworks {
+		if ss.remote.IsValid() && p.Contains(ss.remote) {
+			ss.trusted = true
+		}
+	}
+	_, ss.tls = c.TLSConnectionState()
+	return ss, nil
+}
+
+// slogAdapter routes go-smtp's internal error log to slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...interface{}) {
+	a.l.Warn("submission: " + fmt.Sprintf(format, v...))
+}
+func (a slogAdapter) Println(v ...interface{}) { a.l.Warn("submission: " + fmt.Sprint(v...)) }

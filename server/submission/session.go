@@ -1,0 +1,350 @@
+package submission
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+var _ smtp.AuthSession = (*session)(nil)
+
+type rcpt struct {
+	addr         string
+	user, detail string // for local recipients
+	local        bool
+}
+
+type session struct {
+	s       *Server
+	conn    *smtp.Conn
+	remote  netip.Addr
+	trusted bool
+	tls     bool
+	user    string // authenticated user, "" before AUTH
+
+	from     string
+	haveFrom bool
+	rcpts    []rcpt
+}
+
+func smtpErr(code int, enh smtp.EnhancedCode, format string, args ...any) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: fmt.Sprintf(format, args...)}
+}
+
+// errTemp is the reply to an internal failure; the detail goes to the log.
+func (ss *session) errTemp() *smtp.SMTPError {
+	return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "%s: local error, please try again later", ss.s.Hostname)
+}
+
+func (ss *session) tooBig() *smtp.SMTPError {
+	return smtpErr(552, smtp.EnhancedCode{5, 3, 4}, "%s: message exceeds %s limit", ss.s.Hostname, humanSize(ss.s.maxBytes()))
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// AuthMechanisms implements smtp.AuthSession. go-smtp offers them only
+// over TLS or on a listener with AllowInsecureAuth (RFC 4954 §4).
+func (ss *session) AuthMechanisms() []string {
+	return []string{sasl.Plain, sasl.Login}
+}
+
+// Auth implements smtp.AuthSession (RFC 4954).
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if ss.user != "" {
+		return nil, smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "already authenticated")
+	}
+	check := func(identity, user, pass string) error {
+		if identity != "" && identity != user {
+			return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "authentication failed: authorization identity must be empty or equal the user")
+		}
+		return ss.login(user, pass)
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(check), nil
+	case sasl.Login:
+		return &loginServer{check: func(u, p string) error { return check("", u, p) }}, nil
+	}
+	return nil, smtpErr(504, smtp.EnhancedCode{5, 5, 4}, "unsupported authentication mechanism; use PLAIN or LOGIN")
+}
+
+func (ss *session) login(user, pass string) error {
+	if ss.s.Auth == nil {
+		return smtp.ErrAuthFailed
+	}
+	ctx, cancel := context.WithTimeout(ss.s.ctx, time.Minute)
+	defer cancel()
+	if err := ss.s.Auth.Authenticate(ctx, ss.remote.String(), user, pass); err != nil {
+		ss.s.log().Info("submission: authentication failed", "remote", ss.remote, "user", user, "err", err)
+		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "authentication failed")
+	}
+	ss.user = user
+	ss.s.log().Info("submission: authenticated", "remote", ss.remote, "user", user, "tls", ss.tls)
+	return nil
+}
+
+// ownsAddress reports whether addr is one of user's addresses.
+func (s *Server) ownsAddress(user, addr string) bool {
+	local, domain, ok := splitAddr(addr)
+	if !ok || !s.isLocalDomain(domain) {
+		return false
+	}
+	base, _, _ := strings.Cut(local, "+")
+	return strings.EqualFold(base, user)
+}
+
+func (s *Server) isLocalDomain(domain string) bool {
+	for _, d := range s.Domains {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+func splitAddr(addr string) (local, domain string, ok bool) {
+	i := strings.LastIndexByte(addr, '@')
+	if i <= 0 || i == len(addr)-1 {
+		return "", "", false
+	}
+	return addr[:i], addr[i+1:], true
+}
+
+// Mail implements smtp.Session (RFC 5321 §4.1.1.2, RFC 6409 §6.1).
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	switch {
+	case ss.user != "":
+		if !ss.s.ownsAddress(ss.user, from) {
+			ss.s.log().Warn("submission: refused sender address", "remote", ss.remote, "user", ss.user, "from", from)
+			return smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "sender address <%s> is not owned by %s", from, ss.user)
+		}
+	case ss.trusted:
+	default:
+		return smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "authentication required")
+	}
+	if opts != nil && opts.Size > ss.s.maxBytes() {
+		return ss.tooBig()
+	}
+	ss.from, ss.haveFrom = from, true
+	ss.rcpts = nil
+	return nil
+}
+
+// Rcpt implements smtp.Session (RFC 5321 §4.1.1.3).
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if !ss.haveFrom {
+		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL FROM first")
+	}
+	local, domain, ok := splitAddr(to)
+	if !ok {
+		return smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "bad recipient address <%s>", to)
+	}
+	if !ss.s.isLocalDomain(domain) {
+		if ss.s.Outbound == nil {
+			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "%s does not relay to <%s>", ss.s.Hostname, to)
+		}
+		ss.rcpts = append(ss.rcpts, rcpt{addr: to})
+		return nil
+	}
+	user, detail, _ := strings.Cut(local, "+")
+	user = strings.ToLower(user)
+	if ss.s.UserExists != nil {
+		ok, err := ss.s.UserExists(ss.s.ctx, user)
+		if err != nil {
+			ss.s.log().Error("submission: look up recipient", "rcpt", to, "err", err)
+			return ss.errTemp()
+		}
+		if !ok {
+			return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "<%s>: no such user here", to)
+		}
+	}
+	ss.rcpts = append(ss.rcpts, rcpt{addr: to, user: user, detail: detail, local: true})
+	return nil
+}
+
+// Data implements smtp.Session (RFC 5321 §4.1.1.4).
+func (ss *session) Data(r io.Reader) error {
+	if len(ss.rcpts) == 0 {
+		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "RCPT TO first")
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
+		if errors.Is(err, smtp.ErrDataTooLarge) {
+			return ss.tooBig()
+		}
+		ss.s.log().Warn("submission: read message", "remote", ss.remote, "err", err)
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "%s: error reading the message", ss.s.Hostname)
+	}
+	id := newID()
+	msg := ss.prepare(id, body)
+	ctx := ss.s.ctx
+	log := ss.s.log().With("id", id, "remote", ss.remote, "user", ss.user, "from", ss.from)
+
+	var remote []string
+	for _, rc := range ss.rcpts {
+		if !rc.local {
+			remote = append(remote, rc.addr)
+		}
+	}
+	// Remote recipients first: once they are queued, the message is
+	// accepted, and local failures can be handed to the queue too.
+	if len(remote) > 0 {
+		if err := ss.s.Outbound.Send(ctx, ss.from, remote, bytes.NewReader(msg)); err != nil {
+			log.Error("submission: queue for relay", "rcpts", remote, "err", err)
+			return ss.errTemp()
+		}
+		log.Info("submission: queued for relay", "rcpts", remote, "bytes", len(msg))
+	}
+	accepted := len(remote) > 0
+	var failed []string
+	var firstErr error
+	for _, rc := range ss.rcpts {
+		if !rc.local {
+			continue
+		}
+		err := ss.s.Local.Deliver(ctx, Envelope{From: ss.from, To: rc.addr, User: rc.user, Detail: rc.detail}, msg)
+		if err != nil {
+			log.Warn("submission: local delivery failed", "rcpt", rc.addr, "err", err)
+			failed = append(failed, rc.addr)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		log.Info("submission: delivered", "rcpt", rc.addr)
+		accepted = true
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	if !accepted {
+		// Nobody has the message: the client learns why and keeps it.
+		var se *smtp.SMTPError
+		if errors.As(firstErr, &se) {
+			return se
+		}
+		return ss.errTemp()
+	}
+	// Accepted for someone already: the queue retries the rest locally and
+	// bounces what fails for good.
+	if ss.s.Outbound == nil {
+		log.Error("submission: no outgoing queue for failed local recipients", "rcpts", failed)
+		return nil
+	}
+	if err := ss.s.Outbound.Send(ctx, ss.from, failed, bytes.NewReader(msg)); err != nil {
+		log.Error("submission: queue failed local recipients", "rcpts", failed, "err", err)
+		return ss.errTemp()
+	}
+	return nil
+}
+
+// prepare adds the trace field (RFC 5321 §4.4) and, as RFC 6409 §8
+// allows, Date and Message-ID when the client left them out.
+func (ss *session) prepare(id string, body []byte) []byte {
+	with := "ESMTP"
+	if ss.tls {
+		with += "S"
+	}
+	if ss.user != "" {
+		with += "A"
+	}
+	now := time.Now()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (mailmig) with %s id %s;\r\n\t%s\r\n",
+		sanitize(ss.conn.Hostname()), ss.remote, ss.s.Hostname, with, id, now.Format(time.RFC1123Z))
+	hdr := header(body)
+	if !hasField(hdr, "date") {
+		fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	}
+	if !hasField(hdr, "message-id") {
+		fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", id, ss.s.Hostname)
+	}
+	b.Write(body)
+	return b.Bytes()
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '(' || r == ')' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// header returns the header section of msg.
+func header(msg []byte) []byte {
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return msg[:i+2]
+	}
+	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
+		return msg[:i+1]
+	}
+	return msg
+}
+
+// hasField reports whether the header section has a field named name.
+func hasField(hdr []byte, name string) bool {
+	for _, line := range bytes.Split(hdr, []byte("\n")) {
+		if k, _, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(strings.TrimSpace(string(k)), name) {
+			return true
+		}
+	}
+	return false
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Reset implements smtp.Session.
+func (ss *session) Reset() {
+	ss.from, ss.haveFrom, ss.rcpts = "", false, nil
+}
+
+// Logout implements smtp.Session.
+func (ss *session) Logout() error { return nil }
+
+// loginServer is the server side of the LOGIN mechanism
+// (draft-murchison-sasl-login), which go-sasl does not provide.
+type loginServer struct {
+	check    func(user, pass string) error
+	user     string
+	gotUser  bool
+	finished bool
+}
+
+func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	switch {
+	case l.finished:
+		return nil, true, smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "authentication already finished")
+	case !l.gotUser && response == nil:
+		return []byte("Username:"), false, nil
+	case !l.gotUser:
+		l.user, l.gotUser = string(response), true
+		return []byte("Password:"), false, nil
+	default:
+		l.finished = true
+		return nil, true, l.check(l.user, string(response))
+	}
+}

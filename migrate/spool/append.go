@@ -19,6 +19,8 @@ type Result struct {
 	// Offset is where the From_ line was written (the old file size, plus
 	// one when a separating newline had to be added).
 	Offset int64
+	// OldSize is the file's size before the append.
+	OldSize int64
 	// Bytes is how many bytes were added to the file.
 	Bytes int64
 	// LockHeld is how long the spool stayed locked for this append.
@@ -91,10 +93,10 @@ func Append(ctx context.Context, path, sender string, date time.Time, msg []byte
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{LockWait: time.Since(start)}
-	werr := appendLocked(l, sender, date, msg, opts, &res)
+	res, werr := l.Append(sender, date, msg, opts)
+	res.LockWait = l.acquired.Sub(start)
 	uerr := l.Unlock()
-	res.LockHeld = time.Since(start) - res.LockWait
+	res.LockHeld = time.Since(l.acquired)
 	if werr != nil {
 		return res, werr
 	}
@@ -107,13 +109,38 @@ func Append(ctx context.Context, path, sender string, date time.Time, msg []byte
 	return res, nil
 }
 
-func appendLocked(l *Locked, sender string, date time.Time, msg []byte, opts Options, res *Result) error {
+// Append adds msg to the locked spool (see the package function Append);
+// on error the file is truncated back. Use Rollback to take a successful
+// append back while the lock is still held (when the other half of a dual
+// delivery failed).
+func (l *Locked) Append(sender string, date time.Time, msg []byte, opts Options) (Result, error) {
+	var res Result
+	err := l.appendLocked(sender, date, msg, opts, &res)
+	return res, err
+}
+
+// Rollback truncates the spool back to its size before the append that
+// returned res. Only valid while the lock taken for that append is held.
+func (l *Locked) Rollback(res Result, opts Options) error {
+	if err := l.f.Truncate(res.OldSize); err != nil {
+		return &TemporaryError{fmt.Errorf("spool: truncate %s back to byte %d: %w", l.path, res.OldSize, err)}
+	}
+	if !opts.NoFsync {
+		if err := l.f.Sync(); err != nil {
+			return &TemporaryError{fmt.Errorf("spool: fsync %s after truncating to byte %d: %w", l.path, res.OldSize, err)}
+		}
+	}
+	return nil
+}
+
+func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Options, res *Result) error {
 	f := l.f
 	fi, err := f.Stat()
 	if err != nil {
 		return &TemporaryError{fmt.Errorf("spool: stat %s: %w", l.path, err)}
 	}
 	size := fi.Size()
+	res.OldSize = size
 	prefix, err := separator(f, size)
 	if err != nil {
 		return &TemporaryError{fmt.Errorf("spool: read tail of %s at byte %d: %w", l.path, size, err)}

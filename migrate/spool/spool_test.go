@@ -322,3 +322,24 @@ func FuzzFormat(f *testing.F) {
 		}
 	})
 }
+
+func TestLockedAppendRollback(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	orig := "From x Wed Oct  7 12:00:00 2009\nS: a\n\nbody\n"
+	os.WriteFile(p, []byte(orig), 0o600)
+	l, err := Lock(context.Background(), p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	res, err := l.Append("a@b", date, []byte("S: b\n\nb\n"), Options{})
+	if err != nil || res.OldSize != int64(len(orig)) || res.Offset != res.OldSize+1 {
+		t.Fatalf("append: %+v %v", res, err)
+	}
+	if err := l.Rollback(res, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != orig {
+		t.Fatalf("after rollback %q", got)
+	}
+}

@@ -1,0 +1,585 @@
+// Package mbox reads UW-IMAP (c-client "unix" format) mbox files with
+// bounded memory: strict From_ separators, the c-client bookkeeping
+// headers (X-IMAP, X-IMAPbase, X-UID, Status, X-Status, X-Keywords)
+// turned into UIDVALIDITY, UIDs, flags and keywords, and every other byte
+// of each message handed out unchanged.
+//
+// Implementation notes:
+//   - A line "From SENDER DATE" separates messages only at byte 0 or
+//     after a blank line, and only if DATE parses (ParseFromLine); any
+//     other line starting "From " is body. The blank line before a
+//     separator, and one final blank line at the end of the file, belong
+//     to the mbox format, not to the message.
+//   - ">From " lines are handed out as stored (UW-IMAP served them so and
+//     clients cached them); Options.UnescapeFrom removes one '>' (mboxrd).
+//   - Content-Length is not trusted or used, and is kept as content.
+//   - The header of a message is buffered (to know the flags before the
+//     message is written), up to Options.MaxHeader; beyond it the rest of
+//     the header is streamed as is and Message.HeaderTooLong is set. The
+//     body is streamed line by line through a fixed buffer, so memory
+//     does not depend on message or file size.
+//   - UIDs: X-UID is used when it is greater than the previous message's
+//     UID; otherwise (missing, duplicate, not increasing) the message gets
+//     max(previous UID, UIDLAST of the X-IMAP header) + 1, the way c-client
+//     assigns them. The result is deterministic for a given file.
+package mbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNotMbox is returned (wrapped in a *FormatError) when a file does not
+// start with a From_ line.
+var ErrNotMbox = errors.New("mbox: not an mbox file")
+
+// FormatError names the file and byte offset of a format problem.
+type FormatError struct {
+	Name   string
+	Offset int64
+	Err    error
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("%s at byte %d: %v", e.Name, e.Offset, e.Err)
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// PseudoSubject is the subject of c-client's folder-data pseudo-message.
+const PseudoSubject = "DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA"
+
+// Options configure a Reader. The zero value is usable.
+type Options struct {
+	// Name is used in errors (usually the file's path).
+	Name string
+	// Location is the zone of From_ dates without one; nil means
+	// time.Local (UW-IMAP wrote the server's local time).
+	Location *time.Location
+	// UnescapeFrom removes one '>' from body lines matching ^>+From
+	// (mboxrd). Off by default: UW-IMAP served those lines unchanged.
+	UnescapeFrom bool
+	// MaxHeader bounds the buffered header; 0 means 1 MiB.
+	MaxHeader int
+	// BufferSize is the line buffer; 0 means 64 KiB. Longer lines are
+	// streamed in pieces.
+	BufferSize int
+}
+
+// Message is one message's envelope data; its bytes are read from the
+// Reader until io.EOF.
+type Message struct {
+	// Offset is the byte offset of the From_ line in the input.
+	Offset int64
+	// Sender and Date come from the From_ line; Date is the internal date.
+	Sender string
+	Date   time.Time
+	// UID is the UID the message keeps (from X-UID) or was given.
+	UID uint32
+	// SourceUID is the X-UID as found (0 when missing or unparsable).
+	SourceUID uint32
+	// UIDProblem is why X-UID was not used ("" when it was): "missing",
+	// "invalid", "duplicate" or "not increasing".
+	UIDProblem string
+	// Flags are the IMAP system flags from Status and X-Status, sorted.
+	Flags []string
+	// Keywords are the keywords from X-Keywords, in order, without
+	// duplicates.
+	Keywords []string
+	// Recent is true when Status lacks 'O'.
+	Recent bool
+	// Skipped lists bookkeeping values that were dropped (e.g. keywords
+	// that are not IMAP atoms), with reasons.
+	Skipped []string
+	// HeaderTooLong is set when the header exceeded Options.MaxHeader;
+	// bookkeeping fields after that point were left in the message.
+	HeaderTooLong bool
+}
+
+// Reader reads the messages of one mbox file.
+type Reader struct {
+	br   *bufio.Reader
+	opts Options
+
+	off     int64 // bytes consumed from the input
+	started bool
+	err     error // sticky input error
+
+	// nextFrom is the separator line of the next message (a copy), or nil
+	// at the end of the input.
+	nextFrom    []byte
+	nextFromOff int64
+
+	cur      *Message
+	msgDone  bool // the current message's bytes are all queued
+	out      []byte
+	next     []byte // queued after out
+	blank    []byte // held-back blank line (may be the separator's)
+	midLine  bool   // the last piece did not end a line
+	hdr      bytes.Buffer
+	field    bytes.Buffer
+	count    int
+	subject  string
+	pseudoOK bool
+
+	uidValidity uint32
+	uidLast     uint32
+	keywords    []string
+	lastUID     uint32
+}
+
+// NewReader returns a Reader of r.
+func NewReader(r io.Reader, opts Options) *Reader {
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.MaxHeader <= 0 {
+		opts.MaxHeader = 1 << 20
+	}
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = 64 << 10
+	}
+	if opts.BufferSize < 128 {
+		opts.BufferSize = 128
+	}
+	return &Reader{br: bufio.NewReaderSize(r, opts.BufferSize), opts: opts}
+}
+
+// UIDValidity returns the UIDVALIDITY from X-IMAP or X-IMAPbase, or 0 if
+// the file has none (yet: it is known after the first Next).
+func (r *Reader) UIDValidity() uint32 { return r.uidValidity }
+
+// UIDLast returns the last UID from X-IMAP or X-IMAPbase.
+func (r *Reader) UIDLast() uint32 { return r.uidLast }
+
+// UIDNext returns the UID the next new message would get: one more than
+// the highest UID handed out or the header's last UID. Final after Next
+// returned io.EOF.
+func (r *Reader) UIDNext() uint32 {
+	m := r.uidLast
+	if r.lastUID > m {
+		m = r.lastUID
+	}
+	return m + 1
+}
+
+// Keywords returns the folder's keyword list from X-IMAP / X-IMAPbase.
+func (r *Reader) Keywords() []string { return r.keywords }
+
+// Offset returns the number of input bytes consumed so far.
+func (r *Reader) Offset() int64 { return r.off }
+
+// readLine returns the next line or piece of a line longer than the
+// buffer; the slice is valid until the next call. complete tells whether
+// it ends with '\n'. At the end of the input it returns io.EOF with no
+// bytes.
+func (r *Reader) readLine() (line []byte, complete bool, err error) {
+	if r.err != nil {
+		return nil, false, r.err
+	}
+	line, err = r.br.ReadSlice('\n')
+	r.off += int64(len(line))
+	switch {
+	case err == nil:
+		return line, true, nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		return line, false, nil
+	case err == io.EOF:
+		if len(line) > 0 {
+			return line, false, nil
+		}
+		r.err = io.EOF
+		return nil, false, io.EOF
+	default:
+		r.err = &FormatError{Name: r.opts.Name, Offset: r.off, Err: err}
+		return line, false, r.err
+	}
+}
+
+func isBlank(line []byte) bool {
+	return len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n'
+}
+
+// start reads the first line, which must be a From_ line (blank lines
+// before it are tolerated; an empty or blank file has no messages).
+func (r *Reader) start() error {
+	r.started = true
+	for {
+		line, complete, err := r.readLine()
+		if err == io.EOF {
+			return io.EOF
+		}
+		if err != nil {
+			return err
+		}
+		if complete && isBlank(line) {
+			continue // tolerated before the first From_ line
+		}
+		start := r.off - int64(len(line))
+		if complete {
+			if _, _, ok := ParseFromLine(line, r.opts.Location); ok {
+				r.nextFrom = append([]byte(nil), line...)
+				r.nextFromOff = start
+				return nil
+			}
+		}
+		snippet := line
+		if len(snippet) > 40 {
+			snippet = snippet[:40]
+		}
+		return &FormatError{Name: r.opts.Name, Offset: start, Err: fmt.Errorf("%w: expected a From_ line, found %q", ErrNotMbox, snippet)}
+	}
+}
+
+// Next advances to the next message, skipping what is left of the
+// current one and c-client's pseudo-message. It returns io.EOF after the
+// last message.
+func (r *Reader) Next() (*Message, error) {
+	if !r.started {
+		if err := r.start(); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		if r.cur != nil {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return nil, err
+			}
+		}
+		if r.nextFrom == nil {
+			if r.err != nil && r.err != io.EOF {
+				return nil, r.err
+			}
+			return nil, io.EOF
+		}
+		m, pseudo, err := r.begin()
+		if err != nil {
+			return nil, err
+		}
+		if pseudo {
+			continue
+		}
+		return m, nil
+	}
+}
+
+// begin parses the From_ line and the header of the next message.
+func (r *Reader) begin() (*Message, bool, error) {
+	sender, date, _ := ParseFromLine(r.nextFrom, r.opts.Location)
+	m := &Message{Offset: r.nextFromOff, Sender: sender, Date: date, Recent: true}
+	r.cur = m
+	r.nextFrom = nil
+	r.msgDone = false
+	r.out, r.next, r.blank = nil, nil, nil
+	r.midLine = false
+	r.hdr.Reset()
+	r.field.Reset()
+	r.subject = ""
+	first := r.count == 0
+	r.count++
+	var (
+		xuid, status, xstatus, xkeywords string
+		haveXIMAP                        bool
+		pieceOfLong                      bool
+	)
+	flush := func() {
+		if r.field.Len() == 0 {
+			return
+		}
+		f := r.field.Bytes()
+		name, value, ok := bytes.Cut(f, []byte(":"))
+		keep := true
+		if ok {
+			v := strings.TrimSpace(unfold(value))
+			switch strings.ToLower(string(bytes.TrimRight(name, " \t"))) {
+			case "x-uid":
+				xuid, keep = v, false
+			case "status":
+				status, keep = v, false
+			case "x-status":
+				xstatus, keep = v, false
+			case "x-keywords":
+				xkeywords, keep = v, false
+			case "x-imap":
+				if first {
+					haveXIMAP = true
+					r.parseBase(v, m)
+				}
+				keep = false
+			case "x-imapbase":
+				if first {
+					r.parseBase(v, m)
+				}
+				keep = false
+			case "subject":
+				if first {
+					r.subject = v
+				}
+			}
+		}
+		if keep {
+			r.hdr.Write(f)
+		}
+		r.field.Reset()
+	}
+	for {
+		line, complete, err := r.readLine()
+		if err == io.EOF {
+			flush()
+			r.msgDone = true
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if !pieceOfLong && complete && isBlank(line) {
+			flush()
+			r.blank = blankOf(line)
+			break
+		}
+		if !pieceOfLong && len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
+			flush()
+		}
+		pieceOfLong = !complete
+		if r.hdr.Len()+r.field.Len()+len(line) > r.opts.MaxHeader {
+			// Give up parsing: what was buffered and the rest of the
+			// header are content.
+			m.HeaderTooLong = true
+			r.hdr.Write(r.field.Bytes())
+			r.field.Reset()
+			r.next = append([]byte(nil), line...)
+			r.midLine = !complete
+			break
+		}
+		r.field.Write(line)
+	}
+	r.out = r.hdr.Bytes()
+	if first && haveXIMAP {
+		// c-client's pseudo-message: bookkeeping only, not a mail.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return nil, false, err
+		}
+		r.cur = nil
+		return nil, true, nil
+	}
+	r.setFlags(m, status, xstatus, xkeywords)
+	r.setUID(m, xuid)
+	return m, false, nil
+}
+
+var (
+	lf   = []byte("\n")
+	crlf = []byte("\r\n")
+)
+
+func blankOf(line []byte) []byte {
+	if len(line) == 2 {
+		return crlf
+	}
+	return lf
+}
+
+func unfold(v []byte) string {
+	s := string(v)
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\n\t", " ")
+	s = strings.ReplaceAll(s, "\n ", " ")
+	return strings.ReplaceAll(s, "\n", "")
+}
+
+// parseBase parses "UIDVALIDITY UIDLAST [keywords...]".
+func (r *Reader) parseBase(v string, m *Message) {
+	f := strings.Fields(v)
+	if len(f) < 2 {
+		m.Skipped = append(m.Skipped, fmt.Sprintf("X-IMAP/X-IMAPbase %q: expected UIDVALIDITY UIDLAST", v))
+		return
+	}
+	uv, err1 := strconv.ParseUint(f[0], 10, 32)
+	ul, err2 := strconv.ParseUint(f[1], 10, 32)
+	if err1 != nil || err2 != nil || uv == 0 {
+		m.Skipped = append(m.Skipped, fmt.Sprintf("X-IMAP/X-IMAPbase %q: bad numbers", v))
+		return
+	}
+	r.uidValidity, r.uidLast = uint32(uv), uint32(ul)
+	r.keywords = nil
+	for _, k := range f[2:] {
+		if ValidKeyword(k) {
+			r.keywords = append(r.keywords, k)
+		}
+	}
+}
+
+func (r *Reader) setFlags(m *Message, status, xstatus, keywords string) {
+	for _, c := range status {
+		switch c {
+		case 'R':
+			m.Flags = append(m.Flags, `\Seen`)
+		case 'O':
+			m.Recent = false
+		}
+	}
+	for _, c := range xstatus {
+		switch c {
+		case 'A':
+			m.Flags = append(m.Flags, `\Answered`)
+		case 'F':
+			m.Flags = append(m.Flags, `\Flagged`)
+		case 'T':
+			m.Flags = append(m.Flags, `\Draft`)
+		case 'D':
+			m.Flags = append(m.Flags, `\Deleted`)
+		}
+	}
+	m.Flags = sortUnique(m.Flags)
+	seen := map[string]bool{}
+	for _, k := range strings.Fields(keywords) {
+		if !ValidKeyword(k) {
+			m.Skipped = append(m.Skipped, fmt.Sprintf("keyword %q: not an IMAP atom", k))
+			continue
+		}
+		if !seen[k] {
+			seen[k] = true
+			m.Keywords = append(m.Keywords, k)
+		}
+	}
+}
+
+func (r *Reader) setUID(m *Message, xuid string) {
+	if xuid != "" {
+		n, err := strconv.ParseUint(xuid, 10, 32)
+		switch {
+		case err != nil || n == 0:
+			m.UIDProblem = "invalid"
+		case uint32(n) == r.lastUID:
+			m.SourceUID = uint32(n)
+			m.UIDProblem = "duplicate"
+		case uint32(n) < r.lastUID:
+			m.SourceUID = uint32(n)
+			m.UIDProblem = "not increasing"
+		default:
+			m.SourceUID = uint32(n)
+			m.UID = uint32(n)
+		}
+	} else {
+		m.UIDProblem = "missing"
+	}
+	if m.UID == 0 {
+		m.UID = r.UIDNext()
+	}
+	r.lastUID = m.UID
+}
+
+func sortUnique(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// ValidKeyword reports whether k can be an IMAP keyword (an atom that
+// does not start with '\').
+func ValidKeyword(k string) bool {
+	if k == "" || k[0] == '\\' || len(k) > 250 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Read reads the current message's bytes (bookkeeping headers removed).
+// It returns io.EOF at the end of the message.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.cur == nil {
+		return 0, io.EOF
+	}
+	for len(r.out) == 0 {
+		if r.next != nil {
+			r.out, r.next = r.next, nil
+			continue
+		}
+		if r.msgDone {
+			return 0, io.EOF
+		}
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.out)
+	r.out = r.out[n:]
+	return n, nil
+}
+
+// fill reads one line (or piece) of body and queues what belongs to the
+// message.
+func (r *Reader) fill() error {
+	line, complete, err := r.readLine()
+	if err == io.EOF {
+		// A final blank line is the mbox's, not the message's.
+		r.blank = nil
+		r.msgDone = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.midLine {
+		r.midLine = !complete
+		r.out = line
+		return nil
+	}
+	r.midLine = !complete
+	if complete && isBlank(line) {
+		prev := r.blank
+		r.blank = blankOf(line)
+		if prev != nil {
+			r.out = prev
+		}
+		return nil
+	}
+	if r.blank != nil && complete && bytes.HasPrefix(line, []byte("From ")) {
+		if _, _, ok := ParseFromLine(line, r.opts.Location); ok {
+			r.nextFrom = append([]byte(nil), line...)
+			r.nextFromOff = r.off - int64(len(line))
+			r.blank = nil
+			r.msgDone = true
+			return nil
+		}
+	}
+	if r.opts.UnescapeFrom && isQuotedFrom(line) {
+		line = line[1:]
+	}
+	if r.blank != nil {
+		r.out, r.next = r.blank, line
+		r.blank = nil
+		return nil
+	}
+	r.out = line
+	return nil
+}
+
+func isQuotedFrom(line []byte) bool {
+	i := 0
+	for i < len(line) && line[i] == '>' {
+		i++
+	}
+	return i > 0 && bytes.HasPrefix(line[i:], []byte("From "))
+}

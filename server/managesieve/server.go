@@ -1,0 +1,192 @@
+// Package managesieve is mailmig's ManageSieve server (RFC 5804): users
+// upload, check, list, fetch, activate, rename and delete their Sieve
+// scripts from their mail client.
+//
+// Scripts are kept by server/sieve's Storage, the dovecot way
+// (~/sieve/NAME.sieve, the active one linked from ~/.dovecot.sieve), and
+// validated by server/sieve with the same extension list the delivery
+// path runs with; the SIEVE capability lists exactly those extensions.
+// STARTTLS (RFC 5804 §2.2) is offered when a certificate is configured;
+// AUTHENTICATE PLAIN (RFC 4616) only over TLS, unless the listener is
+// trusted.
+//
+// Implementation notes:
+//   - One goroutine per connection; the Storage serializes writes to one
+//     user's scripts.
+//   - What a client sees is chosen here: storage and validation errors
+//     become NO replies with RFC 5804 §1.3 response codes; internal detail
+//     (paths, errno) goes only to the log.
+package managesieve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"mailmig/server/sieve"
+)
+
+// Authenticator checks a user's password (server/auth implements it).
+type Authenticator interface {
+	Authenticate(ctx context.Context, remoteIP, user, password string) error
+}
+
+// Server is one ManageSieve listener's server. Set the fields, then call
+// Serve; they must not change afterwards.
+type Server struct {
+	// Hostname is shown in the greeting.
+	Hostname string
+	// TLSConfig enables STARTTLS (or, with ImplicitTLS, TLS on connect).
+	TLSConfig *tls.Config
+	// ImplicitTLS makes Serve wrap the listener in TLS.
+	ImplicitTLS bool
+	// AllowInsecureAuth offers AUTHENTICATE without TLS (trusted listeners).
+	AllowInsecureAuth bool
+	// Auth checks passwords; nil refuses every login.
+	Auth Authenticator
+	// Storage returns a user's script storage (required).
+	Storage func(user string) (*sieve.Storage, error)
+	// MaxRedirects is announced as MAXREDIRECTS (0 = not announced).
+	MaxRedirects int
+	// IdleTimeout closes a connection idle that long (30 minutes if zero).
+	IdleTimeout time.Duration
+	// Log receives session logs (slog.Default if nil).
+	Log *slog.Logger
+	// Debug, if set, receives a wire trace. It records credentials.
+	Debug io.Writer
+
+	mu       sync.Mutex
+	lns      map[net.Listener]struct{}
+	conns    map[*conn]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	initOnce sync.Once
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.lns = map[net.Listener]struct{}{}
+		s.conns = map[*conn]struct{}{}
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+	})
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = errors.New("managesieve: server closed")
+
+// Serve accepts connections on ln until Close or Shutdown; then it
+// returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	if s.ImplicitTLS {
+		if s.TLSConfig == nil {
+			return errors.New("managesieve: implicit TLS listener without a certificate")
+		}
+		ln = tls.NewListener(ln, s.TLSConfig)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// closeListeners stops accepting; it reports whether it was already closed.
+func (s *Server) closeListeners() {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.lns = map[net.Listener]struct{}{}
+}
+
+// Close stops accepting and closes every connection at once.
+func (s *Server) Close() error {
+	s.closeListeners()
+	s.cancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Shutdown stops accepting, tells idle clients BYE, and waits for the
+// connections to end (or ctx, then closes them).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeListeners()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.shutdown()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,154 @@
+package imap
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-sasl"
+)
+
+// RFC 9051 §6.2.3
+func (c *conn) cmdLogin(tag string, p *parser, _ bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	user, err := p.astring()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	pass, err := p.astring()
+	if err != nil {
+		return err
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	if !c.loginAllowed() {
+		return errNo(imap.ResponseCodePrivacyRequired, "LOGIN only after STARTTLS")
+	}
+	return c.login(tag, user, pass)
+}
+
+// login checks credentials and opens the user's store.
+func (c *conn) login(tag, user, pass string) error {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	if err := c.srv.opts.Auth.Authenticate(ctx, c.remoteIP, user, pass); err != nil {
+		// The authenticator logs the reason; never log the password.
+		c.log.Info("imap: authentication failed", "user", user)
+		return errNo(imap.ResponseCodeAuthenticationFailed, "authentication failed")
+	}
+	st, err := c.srv.stores.acquire(user)
+	if err != nil {
+		c.log.Error("imap: open store", "user", user, "err", err)
+		return errNo(imap.ResponseCodeUnavailable, "mailbox store unavailable")
+	}
+	c.user, c.store, c.state = user, st, stateAuth
+	c.log = c.log.With("user", user)
+	c.log.Info("imap: login")
+	c.w.status(tag, imap.StatusResponseTypeOK, imap.ResponseCode("CAPABILITY "+c.capabilities()), "logged in")
+	return nil
+}
+
+// RFC 9051 §6.2.2, SASL PLAIN (RFC 4616) with SASL-IR (RFC 4959).
+func (c *conn) cmdAuthenticate(tag string, p *parser, _ bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	mech, err := p.atom()
+	if err != nil {
+		return err
+	}
+	var initial []byte
+	hasInitial := false
+	if p.take(' ') {
+		s, err := p.atom()
+		if err != nil {
+			return err
+		}
+		hasInitial = true
+		if s != "=" {
+			if initial, err = base64.StdEncoding.DecodeString(s); err != nil {
+				return errBad("invalid base64 in initial response")
+			}
+		}
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mech, "PLAIN") {
+		return errNo("", "unsupported mechanism %s", mech)
+	}
+	if !c.loginAllowed() {
+		return errNo(imap.ResponseCodePrivacyRequired, "AUTHENTICATE only after STARTTLS")
+	}
+	var user, pass string
+	srv := sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			return errNo(imap.ResponseCodeAuthorizationFailed, "cannot act as another user")
+		}
+		user, pass = username, password
+		return nil
+	})
+	resp := initial
+	if !hasInitial {
+		c.w.raw("+ ").crlf()
+		if err := c.w.flush(); err != nil {
+			return &ioError{err}
+		}
+		line, err := readLine(c.br, nil)
+		if err != nil {
+			return &ioError{err}
+		}
+		if string(line) == "*" {
+			return errBad("authentication cancelled")
+		}
+		if resp, err = base64.StdEncoding.DecodeString(string(line)); err != nil {
+			return errBad("invalid base64 response")
+		}
+	}
+	if _, _, err := srv.Next(resp); err != nil {
+		if re, ok := err.(*respErr); ok {
+			return re
+		}
+		return errNo(imap.ResponseCodeAuthenticationFailed, "authentication failed")
+	}
+	return c.login(tag, user, pass)
+}
+
+// RFC 5161 ENABLE; IMAP4rev2 (RFC 9051 §6.3.1) is accepted so rev2
+// clients get ESEARCH answers and no \Recent.
+func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
+	var enabled []string
+	for p.take(' ') {
+		a, err := p.atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(a) {
+		case "IMAP4REV2":
+			if !c.rev2 {
+				c.rev2 = true
+				enabled = append(enabled, "IMAP4rev2")
+			}
+		case "UTF8=ACCEPT":
+			if !c.w.utf8 {
+				c.w.utf8 = true
+				enabled = append(enabled, "UTF8=ACCEPT")
+			}
+		}
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	c.w.raw("* ENABLED")
+	for _, e := range enabled {
+		c.w.sp().raw(e)
+	}
+	c.w.crlf()
+	return c.ok(tag, "", "ENABLE completed", true)
+}

@@ -1,0 +1,275 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+
+	"mailmig/mailstore"
+)
+
+// RFC 9051 §6.4.5 FETCH and §6.4.9 UID FETCH.
+func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	set, err := p.numSet()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	items, err := parseFetchItems(p)
+	if err != nil {
+		return err
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	s := c.sel
+	uids, err := s.messages(set, uid)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+
+	// Fetching a body without PEEK sets \Seen (RFC 9051 §6.4.5).
+	setsSeen := false
+	needContent := false
+	hasFlags, hasUID := false, uid
+	for _, it := range items {
+		switch it.kind {
+		case "BODY[]", "BINARY[]":
+			setsSeen = setsSeen || !it.section.Peek
+			needContent = true
+		case "RFC822", "RFC822.TEXT":
+			setsSeen = true
+			needContent = true
+		case "RFC822.HEADER", "ENVELOPE", "BODYSTRUCTURE", "BODY", "BINARY.SIZE[]":
+			needContent = true
+		case "FLAGS":
+			hasFlags = true
+		case "UID":
+			hasUID = true
+		}
+	}
+	var seenSet map[uint32]bool
+	if setsSeen && !s.readOnly && strings.ContainsRune(s.rights, 's') && len(uids) > 0 {
+		snap, err := s.folder.Snapshot(ctx)
+		if err != nil {
+			return c.storeErr("FETCH", s.mb, err)
+		}
+		var unseen []uint32
+		for _, u := range uids {
+			if m, ok := snap.Lookup(u); ok && !m.HasFlag(mailstore.FlagSeen) {
+				unseen = append(unseen, u)
+			}
+		}
+		if len(unseen) > 0 {
+			if _, err := s.folder.StoreFlags(ctx, unseen, mailstore.FlagAdd, []string{mailstore.FlagSeen}); err != nil {
+				return c.storeErr("FETCH", s.mb, err)
+			}
+			seenSet = make(map[uint32]bool, len(unseen))
+			for _, u := range unseen {
+				seenSet[u] = true
+			}
+		}
+	}
+	snap, err := s.folder.Snapshot(ctx)
+	if err != nil {
+		return c.storeErr("FETCH", s.mb, err)
+	}
+	if len(seenSet) > 0 {
+		// The client learns the new flags in this response; do not
+		// announce them again.
+		c.flagUpdates(s.base, snap, seenSet)
+		s.base = snap
+	}
+	var buf []byte
+	for _, u := range uids {
+		mi, ok := snap.Lookup(u)
+		if !ok {
+			continue // expunged meanwhile; announced later
+		}
+		seq := s.seqOf(u)
+		var content []byte
+		if needContent {
+			if content, err = c.readMessage(s.folder, mi, buf); err != nil {
+				c.log.Warn("imap: read message", "mailbox", s.mb.name, "uid", u, "err", err)
+				continue
+			}
+			buf = content[:0]
+		}
+		c.w.raw("* ").num(seq).raw(" FETCH (")
+		n := 0
+		sep := func() {
+			if n > 0 {
+				c.w.sp()
+			}
+			n++
+		}
+		if hasUID {
+			sep()
+			c.w.raw("UID ").num(u)
+		}
+		if seenSet[u] && !hasFlags {
+			sep()
+			c.w.raw("FLAGS ")
+			c.writeFlags(&mi)
+		}
+		for _, it := range items {
+			if it.kind == "UID" {
+				continue
+			}
+			sep()
+			if err := c.fetchItem(it, &mi, content); err != nil {
+				return err
+			}
+		}
+		c.w.raw(")").crlf()
+		if c.w.err != nil {
+			return &ioError{c.w.err}
+		}
+	}
+	return c.ok(tag, "", "FETCH completed", uid)
+}
+
+// readMessage reads a message with CRLF line ends, as IMAP sends it
+// (Maildir files have LF ends, as dovecot writes them).
+func (c *conn) readMessage(f *mailstore.Folder, mi mailstore.MessageInfo, buf []byte) ([]byte, error) {
+	fh, err := f.OpenMessage(mi)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	raw, err := io.ReadAll(fh)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", mi.Path, err)
+	}
+	return toCRLF(raw, buf), nil
+}
+
+// toCRLF converts bare LF line ends to CRLF, appending to dst.
+func toCRLF(b, dst []byte) []byte {
+	dst = dst[:0]
+	if bytes.IndexByte(b, '\n') < 0 {
+		return append(dst, b...)
+	}
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return append(dst, b...)
+		}
+		if i > 0 && b[i-1] == '\r' {
+			dst = append(dst, b[:i+1]...)
+		} else {
+			dst = append(dst, b[:i]...)
+			dst = append(dst, '\r', '\n')
+		}
+		b = b[i+1:]
+	}
+}
+
+// splitHeader returns the header (with the blank line) and the body.
+func splitHeader(msg []byte) (header, body []byte) {
+	if bytes.HasPrefix(msg, []byte("\r\n")) {
+		return msg[:2], msg[2:]
+	}
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return msg[:i+4], msg[i+4:]
+	}
+	return msg, nil
+}
+
+func partial(b []byte, p *imap.SectionPartial) []byte {
+	if p == nil {
+		return b
+	}
+	if p.Offset >= int64(len(b)) {
+		return nil
+	}
+	b = b[p.Offset:]
+	if p.Size < int64(len(b)) {
+		b = b[:p.Size]
+	}
+	return b
+}
+
+// fetchItem writes one item of a FETCH response.
+func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte) error {
+	w := c.w
+	switch it.kind {
+	case "FLAGS":
+		w.raw("FLAGS ")
+		c.writeFlags(mi)
+	case "INTERNALDATE":
+		w.raw("INTERNALDATE ").dateTime(mi.InternalDate)
+	case "RFC822.SIZE":
+		size := mi.VSize
+		if size < 0 {
+			size = int64(len(content))
+			if content == nil {
+				// Not read for this FETCH: count CRLF size from the file.
+				b, err := c.readMessage(c.sel.folder, *mi, nil)
+				if err != nil {
+					return c.storeErr("FETCH", c.sel.mb, err)
+				}
+				size = int64(len(b))
+			}
+		}
+		w.raw("RFC822.SIZE ").num64(size)
+	case "ENVELOPE":
+		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(content)))
+		if err != nil {
+			h = textproto.Header{}
+		}
+		w.raw("ENVELOPE ").envelope(imapserver.ExtractEnvelope(h))
+	case "BODYSTRUCTURE":
+		w.raw("BODYSTRUCTURE ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), true)
+	case "BODY":
+		w.raw("BODY ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), false)
+	case "RFC822":
+		w.raw("RFC822 ").literal(string(content))
+	case "RFC822.HEADER":
+		h, _ := splitHeader(content)
+		w.raw("RFC822.HEADER ").literal(string(h))
+	case "RFC822.TEXT":
+		_, b := splitHeader(content)
+		w.raw("RFC822.TEXT ").literal(string(b))
+	case "BODY[]":
+		w.raw(it.name).sp()
+		sec := it.section
+		var data []byte
+		switch {
+		case len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierNone:
+			data = partial(content, sec.Partial)
+		case len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierText:
+			_, b := splitHeader(content)
+			data = partial(b, sec.Partial)
+		case len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierHeader && len(sec.HeaderFields) == 0 && len(sec.HeaderFieldsNot) == 0:
+			h, _ := splitHeader(content)
+			data = partial(h, sec.Partial)
+		default:
+			data = imapserver.ExtractBodySection(bytes.NewReader(content), sec)
+			if data == nil {
+				data = []byte{}
+			}
+		}
+		w.literal(string(data))
+	case "BINARY[]":
+		data := imapserver.ExtractBinarySection(bytes.NewReader(content), &imap.FetchItemBinarySection{Part: it.section.Part, Partial: it.section.Partial})
+		w.raw(it.name).sp().literal(string(data))
+	case "BINARY.SIZE[]":
+		n := imapserver.ExtractBinarySectionSize(bytes.NewReader(content), &imap.FetchItemBinarySectionSize{Part: it.section.Part})
+		w.raw(it.name).sp().num(n)
+	}
+	return nil
+}

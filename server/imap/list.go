@@ -1,0 +1,307 @@
+package imap
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"mailmig/mailstore"
+)
+
+// RFC 9051 §6.3.9 LIST with LIST-EXTENDED (RFC 5258) selection and
+// return options, SPECIAL-USE (RFC 6154) and LIST-STATUS (RFC 5819);
+// RFC 3501 §6.3.9 LSUB.
+func (c *conn) cmdList(tag string, p *parser, _ bool) error {
+	lsub := strings.EqualFold(string(p.line[len(tag)+1:len(tag)+5]), "LSUB")
+	if err := p.sp(); err != nil {
+		return err
+	}
+	var selSubscribed, selSpecialUse, retSubscribed, retSpecialUse bool
+	var statusItems []string
+	if !lsub && p.take('(') {
+		for !p.take(')') {
+			p.take(' ')
+			o, err := p.atom()
+			if err != nil {
+				return err
+			}
+			switch strings.ToUpper(o) {
+			case "SUBSCRIBED":
+				selSubscribed, retSubscribed = true, true
+			case "SPECIAL-USE":
+				selSpecialUse = true
+			case "REMOTE", "RECURSIVEMATCH":
+			default:
+				return errBad("unknown LIST selection option %s", o)
+			}
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	}
+	ref, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	var patterns []string
+	if !lsub && p.take('(') {
+		for !p.take(')') {
+			p.take(' ')
+			pat, err := p.listMailbox()
+			if err != nil {
+				return err
+			}
+			patterns = append(patterns, pat)
+		}
+	} else {
+		pat, err := p.listMailbox()
+		if err != nil {
+			return err
+		}
+		patterns = append(patterns, pat)
+	}
+	if !lsub && p.take(' ') {
+		kw, err := p.atom()
+		if err != nil || !strings.EqualFold(kw, "RETURN") {
+			return errBad("expected RETURN")
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		if err := p.expect('('); err != nil {
+			return err
+		}
+		for !p.take(')') {
+			p.take(' ')
+			o, err := p.atom()
+			if err != nil {
+				return err
+			}
+			switch strings.ToUpper(o) {
+			case "SUBSCRIBED":
+				retSubscribed = true
+			case "SPECIAL-USE":
+				retSpecialUse = true
+			case "CHILDREN":
+			case "STATUS":
+				if err := p.sp(); err != nil {
+					return err
+				}
+				if statusItems, err = statusItemList(p); err != nil {
+					return err
+				}
+			default:
+				return errBad("unknown LIST return option %s", o)
+			}
+		}
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	_ = retSpecialUse // special-use attributes are always returned
+
+	refName, err := c.decodeName(ref)
+	if err != nil && ref != "" {
+		return err
+	}
+	if ref == "" {
+		refName = ""
+	}
+	for i, pat := range patterns {
+		if c.w.utf8 {
+			continue
+		}
+		d, err := decodeMUTF7(pat)
+		if err != nil {
+			return errNo(imap.ResponseCodeCannot, "invalid mailbox pattern")
+		}
+		patterns[i] = d
+	}
+	resp := "LIST"
+	if lsub {
+		resp = "LSUB"
+	}
+	// RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+	if len(patterns) == 1 && patterns[0] == "" {
+		c.w.raw("* ").raw(resp).raw(` (\Noselect) "/" ""`).crlf()
+		return c.ok(tag, "", resp+" completed", true)
+	}
+	entries, err := c.allMailboxes(true)
+	if err != nil {
+		return err
+	}
+	var subs map[string]bool
+	if lsub || selSubscribed || retSubscribed {
+		names, err := c.store.Subscriptions()
+		if err != nil {
+			return c.storeErr("LIST", nil, err)
+		}
+		subs = make(map[string]bool, len(names))
+		for _, n := range names {
+			subs[n] = true
+		}
+		if selSubscribed || lsub {
+			// Subscribed names that do not exist are listed too.
+			have := map[string]bool{}
+			for _, e := range entries {
+				have[e.name] = true
+			}
+			for _, n := range names {
+				if !have[n] {
+					attr := `\NonExistent`
+					if lsub {
+						attr = `\Noselect`
+					}
+					entries = append(entries, listEntry{name: n, attrs: []string{attr}})
+				}
+			}
+		}
+	}
+	for _, e := range entries {
+		matched := false
+		for _, pat := range patterns {
+			matched = matched || matchList(e.name, refName, pat)
+		}
+		if !matched {
+			continue
+		}
+		if (lsub || selSubscribed) && !subs[e.name] {
+			continue
+		}
+		if selSpecialUse && !hasSpecialUse(e.attrs) {
+			continue
+		}
+		attrs := e.attrs
+		if retSubscribed && subs[e.name] && !lsub {
+			attrs = append(slices.Clip(attrs), `\Subscribed`)
+		}
+		c.w.raw("* ").raw(resp).raw(" (").raw(strings.Join(attrs, " ")).raw(`) "/" `).mailbox(e.name).crlf()
+		if len(statusItems) > 0 && !slices.Contains(attrs, `\Noselect`) && !slices.Contains(attrs, `\NonExistent`) {
+			if m, err := c.resolve(e.name); err == nil {
+				// LIST-STATUS skips mailboxes whose status fails.
+				_ = c.writeStatus(m, statusItems)
+				m.release()
+			}
+		}
+	}
+	return c.ok(tag, "", resp+" completed", true)
+}
+
+func hasSpecialUse(attrs []string) bool {
+	for _, a := range attrs {
+		switch a {
+		case `\All`, `\Archive`, `\Drafts`, `\Flagged`, `\Junk`, `\Sent`, `\Trash`:
+			return true
+		}
+	}
+	return false
+}
+
+// statusItemList parses "(" status-att *(SP status-att) ")".
+func statusItemList(p *parser) ([]string, error) {
+	if err := p.expect('('); err != nil {
+		return nil, err
+	}
+	var items []string
+	for !p.take(')') {
+		p.take(' ')
+		a, err := p.atom()
+		if err != nil {
+			return nil, err
+		}
+		a = strings.ToUpper(a)
+		switch a {
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "SIZE", "DELETED":
+		default:
+			return nil, errBad("unknown STATUS item %s", a)
+		}
+		items = append(items, a)
+	}
+	return items, nil
+}
+
+// RFC 9051 §6.3.11, STATUS=SIZE (RFC 8438).
+func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	m, err := c.mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	if err := p.sp(); err != nil {
+		return err
+	}
+	items, err := statusItemList(p)
+	if err != nil {
+		return err
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	if err := c.need(m, 'r'); err != nil {
+		return err
+	}
+	if err := c.writeStatus(m, items); err != nil {
+		return err
+	}
+	return c.ok(tag, "", "STATUS completed", true)
+}
+
+// writeStatus writes one "* STATUS" response.
+func (c *conn) writeStatus(m *mbox, items []string) error {
+	f, err := m.store.Folder(m.folder)
+	if err != nil {
+		return c.storeErr("STATUS", m, err)
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	snap, err := f.Snapshot(ctx)
+	if err != nil {
+		return c.storeErr("STATUS", m, err)
+	}
+	c.w.raw("* STATUS ").mailbox(m.name).raw(" (")
+	for i, it := range items {
+		if i > 0 {
+			c.w.sp()
+		}
+		c.w.raw(it).sp()
+		switch it {
+		case "MESSAGES":
+			c.w.num(uint32(len(snap.Messages)))
+		case "UIDNEXT":
+			c.w.num(snap.UIDNext)
+		case "UIDVALIDITY":
+			c.w.num(snap.UIDValidity)
+		case "UNSEEN":
+			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return !mi.HasFlag(mailstore.FlagSeen) }))
+		case "DELETED":
+			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.HasFlag(mailstore.FlagDeleted) }))
+		case "RECENT":
+			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.Recent }))
+		case "SIZE":
+			var n int64
+			for i := range snap.Messages {
+				n += snap.Messages[i].Size
+			}
+			c.w.num64(n)
+		}
+	}
+	c.w.raw(")").crlf()
+	return nil
+}
+
+func countMessages(s *mailstore.Snapshot, pred func(*mailstore.MessageInfo) bool) uint32 {
+	var n uint32
+	for i := range s.Messages {
+		if pred(&s.Messages[i]) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,378 @@
+package imap
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"mailmig/mailstore"
+)
+
+// sharedPrefix is the shared namespace (RFC 2342): other users' folders
+// they granted rights on appear as "shared/<owner>/<folder>".
+const sharedPrefix = "shared/"
+
+// delim is the hierarchy separator, as in mailstore's names.
+const delim = '/'
+
+// mbox is a folder resolved for this session: in the user's own store or,
+// under the shared namespace, in another user's.
+type mbox struct {
+	name   string // name as the client sees it (UTF-8)
+	owner  string
+	folder string // name in the owner's store
+	store  *mailstore.Store
+	c      *conn
+}
+
+// release gives back the owner's store if it was acquired for this mbox.
+func (m *mbox) release() {
+	if m.store != nil && m.owner != m.c.user {
+		m.c.srv.stores.release(m.owner)
+	}
+	m.store = nil
+}
+
+// decodeName turns a mailbox argument into the UTF-8 name.
+func (c *conn) decodeName(raw string) (string, error) {
+	name := raw
+	if !c.w.utf8 {
+		var err error
+		if name, err = decodeMUTF7(raw); err != nil {
+			return "", errNo(imap.ResponseCodeCannot, "invalid mailbox name")
+		}
+	}
+	name = strings.TrimSuffix(name, string(delim))
+	if strings.EqualFold(name, "INBOX") {
+		return "INBOX", nil
+	}
+	if len(name) > 6 && strings.EqualFold(name[:6], "INBOX/") {
+		name = "INBOX" + name[5:]
+	}
+	return name, nil
+}
+
+// resolve finds the store holding name; release the result.
+func (c *conn) resolve(name string) (*mbox, error) {
+	m := &mbox{name: name, owner: c.user, folder: name, store: c.store, c: c}
+	if !strings.HasPrefix(name, sharedPrefix) {
+		return m, nil
+	}
+	owner, folder, ok := strings.Cut(name[len(sharedPrefix):], string(delim))
+	if !ok || owner == "" || folder == "" || owner == c.user || !c.isUser(owner) {
+		return nil, errNo(imap.ResponseCodeNonExistent, "no such mailbox")
+	}
+	if strings.EqualFold(folder, "INBOX") {
+		folder = "INBOX"
+	}
+	st, err := c.srv.stores.acquire(owner)
+	if err != nil {
+		c.log.Warn("imap: open shared store", "owner", owner, "err", err)
+		return nil, errNo(imap.ResponseCodeNonExistent, "no such mailbox")
+	}
+	m.owner, m.folder, m.store = owner, folder, st
+	return m, nil
+}
+
+// isUser reports whether u is an account of the server.
+func (c *conn) isUser(u string) bool {
+	if c.srv.opts.Users == nil {
+		return false
+	}
+	users, err := c.srv.opts.Users()
+	if err != nil {
+		c.log.Warn("imap: list users", "err", err)
+		return false
+	}
+	for _, x := range users {
+		if x == u {
+			return true
+		}
+	}
+	return false
+}
+
+// storeErr maps a store error to what the client sees.
+func (c *conn) storeErr(op string, m *mbox, err error) error {
+	switch {
+	case errors.Is(err, mailstore.ErrNoSuchFolder):
+		return errNo(imap.ResponseCodeNonExistent, "no such mailbox")
+	case errors.Is(err, mailstore.ErrFolderExists):
+		return errNo(imap.ResponseCodeAlreadyExists, "mailbox exists")
+	case errors.Is(err, mailstore.ErrInvalidFolderName):
+		return errNo(imap.ResponseCodeCannot, "invalid mailbox name")
+	case errors.Is(err, mailstore.ErrInboxOp):
+		return errNo(imap.ResponseCodeCannot, "not allowed on INBOX")
+	case errors.Is(err, mailstore.ErrOverQuota):
+		return errNo(imap.ResponseCodeOverQuota, "over quota")
+	case errors.Is(err, mailstore.ErrTooManyKeywords):
+		return errNo(imap.ResponseCodeLimit, "too many keywords in this mailbox")
+	case errors.Is(err, mailstore.ErrLockTimeout):
+		return errNo(imap.ResponseCodeInUse, "mailbox busy, try again")
+	}
+	name := ""
+	if m != nil {
+		name = m.name
+	}
+	c.log.Error("imap: store error", "op", op, "mailbox", name, "err", err)
+	return errNo(imap.ResponseCodeServerBug, "%s failed", op)
+}
+
+// mailboxArg parses a mailbox argument and resolves it; release the result.
+func (c *conn) mailboxArg(p *parser) (*mbox, error) {
+	raw, err := p.mailbox()
+	if err != nil {
+		return nil, err
+	}
+	name, err := c.decodeName(raw)
+	if err != nil {
+		return nil, err
+	}
+	return c.resolve(name)
+}
+
+// RFC 9051 §6.3.4
+func (c *conn) cmdCreate(tag string, p *parser, _ bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	m, err := c.mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	if err := p.end(); err != nil {
+		return err
+	}
+	if m.folder == "INBOX" {
+		return errNo(imap.ResponseCodeAlreadyExists, "INBOX exists")
+	}
+	if m.owner == c.user && (strings.EqualFold(m.folder, "shared") || strings.HasPrefix(strings.ToLower(m.folder), sharedPrefix)) {
+		return errNo(imap.ResponseCodeCannot, "the shared namespace is reserved")
+	}
+	if err := c.need(m, 'k'); err != nil {
+		return err
+	}
+	if err := m.store.CreateFolder(m.folder); err != nil {
+		return c.storeErr("CREATE", m, err)
+	}
+	return c.ok(tag, "", "CREATE completed", true)
+}
+
+// RFC 9051 §6.3.5
+func (c *conn) cmdDelete(tag string, p *parser, _ bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	m, err := c.mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	if err := p.end(); err != nil {
+		return err
+	}
+	if m.folder == "INBOX" {
+		return errNo(imap.ResponseCodeCannot, "INBOX cannot be deleted")
+	}
+	if err := c.need(m, 'x'); err != nil {
+		return err
+	}
+	if c.sel != nil && c.sel.mb.owner == m.owner && c.sel.mb.folder == m.folder {
+		c.unselect()
+		c.state = stateAuth
+	}
+	if err := m.store.DeleteFolder(m.folder); err != nil {
+		return c.storeErr("DELETE", m, err)
+	}
+	_ = m.store.Unsubscribe(m.folder)
+	return c.ok(tag, "", "DELETE completed", true)
+}
+
+// RFC 9051 §6.3.6
+func (c *conn) cmdRename(tag string, p *parser, _ bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	from, err := c.mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	defer from.release()
+	if err := p.sp(); err != nil {
+		return err
+	}
+	to, err := c.mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	defer to.release()
+	if err := p.end(); err != nil {
+		return err
+	}
+	if from.owner != to.owner {
+		return errNo(imap.ResponseCodeCannot, "cannot rename across namespaces")
+	}
+	if from.folder == "INBOX" {
+		return errNo(imap.ResponseCodeCannot, "renaming INBOX is not supported")
+	}
+	if err := c.need(from, 'x'); err != nil {
+		return err
+	}
+	if err := from.store.RenameFolder(from.folder, to.folder); err != nil {
+		return c.storeErr("RENAME", from, err)
+	}
+	return c.ok(tag, "", "RENAME completed", true)
+}
+
+// RFC 9051 §6.3.7, §6.3.8
+func (c *conn) cmdSubscribe(tag string, p *parser, _ bool) error {
+	unsub := strings.EqualFold(string(p.line[len(tag)+1:len(tag)+3]), "UN")
+	if err := p.sp(); err != nil {
+		return err
+	}
+	raw, err := p.mailbox()
+	if err != nil {
+		return err
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	name, err := c.decodeName(raw)
+	if err != nil {
+		return err
+	}
+	// Subscriptions are the user's, shared names included (dovecot keeps
+	// them in the user's own subscriptions file too).
+	if unsub {
+		err = c.store.Unsubscribe(name)
+	} else {
+		err = c.store.Subscribe(name)
+	}
+	if err != nil {
+		return c.storeErr("SUBSCRIBE", nil, err)
+	}
+	return c.ok(tag, "", "done", true)
+}
+
+// RFC 2342
+func (c *conn) cmdNamespace(tag string, p *parser, _ bool) error {
+	if err := p.end(); err != nil {
+		return err
+	}
+	c.w.raw(`* NAMESPACE (("" "/")) NIL `)
+	if c.srv.opts.Users != nil {
+		c.w.raw(`(("shared/" "/"))`)
+	} else {
+		c.w.raw("NIL")
+	}
+	c.w.crlf()
+	return c.ok(tag, "", "NAMESPACE completed", true)
+}
+
+// listEntry is one mailbox LIST can return.
+type listEntry struct {
+	name       string
+	attrs      []string
+	subscribed bool
+	mb         *mbox // nil for \NoSelect placeholders
+}
+
+// allMailboxes returns the user's folders, then shared ones the user may
+// see (with \NoSelect parents "shared" and "shared/<owner>").
+func (c *conn) allMailboxes(withShared bool) ([]listEntry, error) {
+	infos, err := c.store.Folders()
+	if err != nil {
+		return nil, c.storeErr("LIST", nil, err)
+	}
+	var out []listEntry
+	for _, fi := range infos {
+		e := listEntry{name: fi.Name, subscribed: fi.Subscribed}
+		if su := mailstore.DefaultSpecialUse(fi.Name, c.srv.opts.SpamFolder); su != "" {
+			e.attrs = append(e.attrs, su)
+		}
+		out = append(out, e)
+	}
+	if withShared && c.srv.opts.Users != nil {
+		out = append(out, c.sharedMailboxes()...)
+	}
+	markChildren(out)
+	return out, nil
+}
+
+// sharedMailboxes lists folders other users granted this user 'l' on.
+func (c *conn) sharedMailboxes() []listEntry {
+	users, err := c.srv.opts.Users()
+	if err != nil {
+		c.log.Warn("imap: list users", "err", err)
+		return nil
+	}
+	var out []listEntry
+	for _, owner := range users {
+		if owner == c.user {
+			continue
+		}
+		var names []string
+		func() {
+			st, err := c.srv.stores.acquire(owner)
+			if err != nil {
+				return
+			}
+			defer c.srv.stores.release(owner)
+			infos, err := st.Folders()
+			if err != nil {
+				return
+			}
+			for _, fi := range infos {
+				f, err := st.Folder(fi.Name)
+				if err != nil {
+					continue
+				}
+				if strings.ContainsRune(rightsFor(readACL(f.Dir()), c.user, false), 'l') {
+					names = append(names, fi.Name)
+				}
+			}
+		}()
+		if len(names) == 0 {
+			continue
+		}
+		if len(out) == 0 {
+			out = append(out, listEntry{name: "shared", attrs: []string{`\Noselect`}})
+		}
+		out = append(out, listEntry{name: sharedPrefix + owner, attrs: []string{`\Noselect`}})
+		for _, n := range names {
+			out = append(out, listEntry{name: sharedPrefix + owner + "/" + n})
+		}
+	}
+	return out
+}
+
+// markChildren adds \HasChildren or \HasNoChildren (RFC 3348).
+func markChildren(l []listEntry) {
+	names := make(map[string]bool, len(l))
+	for _, e := range l {
+		names[e.name] = true
+	}
+	parents := map[string]bool{}
+	for _, e := range l {
+		for i := len(e.name) - 1; i > 0; i-- {
+			if e.name[i] == delim {
+				parents[e.name[:i]] = true
+			}
+		}
+	}
+	for i := range l {
+		if parents[l[i].name] {
+			l[i].attrs = append(l[i].attrs, `\HasChildren`)
+		} else {
+			l[i].attrs = append(l[i].attrs, `\HasNoChildren`)
+		}
+	}
+}
+
+// matchList applies a LIST reference and pattern (RFC 9051 §6.3.9).
+func matchList(name, ref, pattern string) bool {
+	return imapserver.MatchList(name, delim, ref, pattern)
+}

@@ -1,0 +1,340 @@
+package imap
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"mailmig/mailstore"
+)
+
+// RFC 9051 §6.4.6 STORE. CONDSTORE (RFC 7162) will add an
+// "(UNCHANGEDSINCE n)" modifier before the item; parseStoreModifiers is
+// where it goes.
+func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	set, err := p.numSet()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	item, err := p.atom()
+	if err != nil {
+		return err
+	}
+	item = strings.ToUpper(item)
+	op := mailstore.FlagReplace
+	switch {
+	case strings.HasPrefix(item, "+"):
+		op, item = mailstore.FlagAdd, item[1:]
+	case strings.HasPrefix(item, "-"):
+		op, item = mailstore.FlagRemove, item[1:]
+	}
+	silent := strings.HasSuffix(item, ".SILENT")
+	item = strings.TrimSuffix(item, ".SILENT")
+	if item != "FLAGS" {
+		return errBad("unknown STORE item %s", item)
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	var flags []imap.Flag
+	if p.peek() == '(' {
+		if flags, err = p.flagList(); err != nil {
+			return err
+		}
+	} else {
+		for {
+			f, err := p.flag()
+			if err != nil {
+				return err
+			}
+			flags = append(flags, f)
+			if !p.take(' ') {
+				break
+			}
+		}
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	s := c.sel
+	if s.readOnly {
+		return errNo(imap.ResponseCodeCannot, "mailbox is read-only")
+	}
+	uids, err := s.messages(set, uid)
+	if err != nil {
+		return err
+	}
+	// RFC 4314 §4: flags the user has no right to change are ignored.
+	var fl []string
+	for _, f := range flags {
+		switch f {
+		case "\\Recent":
+			continue
+		case imap.FlagSeen:
+			if !strings.ContainsRune(s.rights, 's') {
+				continue
+			}
+		case imap.FlagDeleted:
+			if !strings.ContainsRune(s.rights, 't') {
+				continue
+			}
+		default:
+			if !strings.ContainsRune(s.rights, 'w') {
+				continue
+			}
+		}
+		fl = append(fl, string(f))
+	}
+	if len(fl) == 0 && op != mailstore.FlagReplace {
+		uids = nil
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	if len(uids) > 0 {
+		if _, err := s.folder.StoreFlags(ctx, uids, op, fl); err != nil {
+			return c.storeErr("STORE", s.mb, err)
+		}
+	}
+	snap, err := s.folder.Snapshot(ctx)
+	if err != nil {
+		return c.storeErr("STORE", s.mb, err)
+	}
+	mine := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		mine[u] = true
+	}
+	c.flagUpdates(s.base, snap, mine)
+	s.base = snap
+	if !silent {
+		for _, u := range uids {
+			mi, ok := snap.Lookup(u)
+			if !ok {
+				continue
+			}
+			c.w.raw("* ").num(s.seqOf(u)).raw(" FETCH (")
+			if uid {
+				c.w.raw("UID ").num(u).sp()
+			}
+			c.w.raw("FLAGS ")
+			c.writeFlags(&mi)
+			c.w.raw(")").crlf()
+		}
+	}
+	return c.ok(tag, "", "STORE completed", uid)
+}
+
+// RFC 9051 §6.4.7 COPY, RFC 6851 MOVE, with RFC 4315 COPYUID.
+func (c *conn) cmdCopy(tag string, p *parser, uid bool) error {
+	isMove := false
+	if fields := strings.Fields(strings.ToUpper(string(p.line[:min(len(p.line), len(tag)+12)]))); len(fields) > 1 {
+		isMove = fields[1] == "MOVE" || (len(fields) > 2 && fields[2] == "MOVE")
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	set, err := p.numSet()
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	dst, err := c.mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	defer dst.release()
+	if err := p.end(); err != nil {
+		return err
+	}
+	s := c.sel
+	uids, err := s.messages(set, uid)
+	if err != nil {
+		return err
+	}
+	if err := c.need(dst, 'i'); err != nil {
+		return errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right")
+	}
+	if isMove && (s.readOnly || !strings.ContainsRune(s.rights, 'e') || !strings.ContainsRune(s.rights, 't')) {
+		return errNo(imap.ResponseCodeNoPerm, "no right to move messages out of this mailbox")
+	}
+	df, err := dst.store.Folder(dst.folder)
+	if err != nil {
+		if errors.Is(err, mailstore.ErrNoSuchFolder) {
+			return errNo(imap.ResponseCodeTryCreate, "no such mailbox")
+		}
+		return c.storeErr("COPY", dst, err)
+	}
+	if len(uids) == 0 {
+		return c.ok(tag, "", "nothing to do", true)
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	var pairs []mailstore.UIDPair
+	if isMove {
+		pairs, err = s.folder.Move(ctx, uids, df)
+	} else {
+		pairs, err = s.folder.Copy(ctx, uids, df)
+	}
+	if err != nil {
+		return c.storeErr("COPY", dst, err)
+	}
+	code := imap.ResponseCode("")
+	if len(pairs) > 0 {
+		var src, dstSet imap.UIDSet
+		for _, pr := range pairs {
+			src.AddNum(imap.UID(pr.Src))
+			dstSet.AddNum(imap.UID(pr.Dst))
+		}
+		code = imap.ResponseCode(fmt.Sprintf("COPYUID %d %s %s", df.UIDValidity(), src, dstSet))
+	}
+	if isMove {
+		if code != "" {
+			c.w.raw("* OK [").raw(string(code)).raw("] moved").crlf()
+		}
+		return c.ok(tag, "", "MOVE completed", true)
+	}
+	return c.ok(tag, code, "COPY completed", true)
+}
+
+// RFC 9051 §6.3.12 APPEND with LITERAL+ and RFC 4315 APPENDUID.
+func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	m, err := c.mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	if err := p.sp(); err != nil {
+		return err
+	}
+	var flags []string
+	if p.peek() == '(' {
+		fl, err := p.flagList()
+		if err != nil {
+			return err
+		}
+		for _, f := range fl {
+			if f != "\\Recent" {
+				flags = append(flags, string(f))
+			}
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	}
+	var date time.Time
+	if p.peek() == '"' {
+		if date, err = p.dateTime(); err != nil {
+			return err
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	}
+	size, nonSync, err := p.literalHeader()
+	if err != nil {
+		return err
+	}
+	// Refuse before the client sends the message when possible; a
+	// non-synchronizing literal has to be read and dropped.
+	refuse := func(e error) error {
+		if nonSync {
+			if _, err := io.CopyN(io.Discard, c.br, size); err != nil {
+				return &ioError{err}
+			}
+			if _, err := readLine(c.br, nil); err != nil {
+				return &ioError{err}
+			}
+		}
+		return e
+	}
+	if size > c.srv.opts.AppendLimit {
+		return refuse(errNo(imap.ResponseCodeTooBig, "message larger than %d bytes", c.srv.opts.AppendLimit))
+	}
+	if err := c.need(m, 'i'); err != nil {
+		return refuse(errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right"))
+	}
+	f, err := m.store.Folder(m.folder)
+	if err != nil {
+		if errors.Is(err, mailstore.ErrNoSuchFolder) {
+			return refuse(errNo(imap.ResponseCodeTryCreate, "no such mailbox"))
+		}
+		return refuse(c.storeErr("APPEND", m, err))
+	}
+	if over, err := c.overQuota(m, size); err == nil && over {
+		return refuse(errNo(imap.ResponseCodeOverQuota, "over quota"))
+	}
+	if !nonSync {
+		if err := c.continuation(); err != nil {
+			return err
+		}
+	}
+	lr := &io.LimitedReader{R: c.br, N: size}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	newUID, appendErr := f.Append(ctx, newLFReader(lr), flags, date)
+	// Whatever the store did, the literal must be consumed.
+	if _, err := io.Copy(io.Discard, lr); err != nil {
+		return &ioError{err}
+	}
+	if lr.N > 0 {
+		return &ioError{io.ErrUnexpectedEOF}
+	}
+	if err := p.nextLine(); err != nil {
+		return &ioError{err}
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	if appendErr != nil {
+		return c.storeErr("APPEND", m, appendErr)
+	}
+	code := imap.ResponseCode(fmt.Sprintf("APPENDUID %d %d", f.UIDValidity(), newUID))
+	return c.ok(tag, code, "APPEND completed", true)
+}
+
+// lfReader turns CRLF line ends into LF: Maildir files are stored with
+// LF ends, as dovecot does (mail_save_crlf = no). A CR not followed by LF
+// is kept.
+type lfReader struct {
+	r *bufio.Reader
+}
+
+func newLFReader(r io.Reader) *lfReader {
+	return &lfReader{r: bufio.NewReaderSize(r, 16*1024)}
+}
+
+func (l *lfReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		b, err := l.r.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		if b == '\r' {
+			if next, err := l.r.Peek(1); err == nil && next[0] == '\n' {
+				continue
+			}
+		}
+		p[n] = b
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,442 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"mime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"mailmig/mailstore"
+)
+
+// searchKey is one node of a SEARCH program (RFC 9051 §6.4.4).
+type searchKey struct {
+	op    string // ALL SEQ UID FLAG NOTFLAG NOT OR AND LARGER SMALLER BEFORE ON SINCE SENTBEFORE SENTON SENTSINCE HEADER BODY TEXT RECENT NEW OLD
+	set   imap.SeqSet
+	flag  string
+	n     int64
+	date  time.Time
+	field string
+	value string
+	sub   []searchKey
+}
+
+// needsContent tells whether evaluating k reads the message.
+func (k *searchKey) needsContent() bool {
+	switch k.op {
+	case "HEADER", "BODY", "TEXT", "SENTBEFORE", "SENTON", "SENTSINCE":
+		return true
+	}
+	for i := range k.sub {
+		if k.sub[i].needsContent() {
+			return true
+		}
+	}
+	return false
+}
+
+// parseSearchKeys reads search keys until the end of the line or ')'.
+func parseSearchKeys(p *parser, depth int) ([]searchKey, error) {
+	if depth > 50 {
+		return nil, p.errorf("search program nested too deeply")
+	}
+	var keys []searchKey
+	for {
+		k, err := parseSearchKey(p, depth)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+		if p.eol() || p.peek() == ')' {
+			return keys, nil
+		}
+		if err := p.sp(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func parseSearchKey(p *parser, depth int) (searchKey, error) {
+	if p.take('(') {
+		sub, err := parseSearchKeys(p, depth+1)
+		if err != nil {
+			return searchKey{}, err
+		}
+		if err := p.expect(')'); err != nil {
+			return searchKey{}, err
+		}
+		return searchKey{op: "AND", sub: sub}, nil
+	}
+	if c := p.peek(); c == '*' || (c >= '0' && c <= '9') {
+		set, err := p.numSet()
+		return searchKey{op: "SEQ", set: set}, err
+	}
+	a, err := p.atom()
+	if err != nil {
+		return searchKey{}, err
+	}
+	a = strings.ToUpper(a)
+	str := func() (string, error) {
+		if err := p.sp(); err != nil {
+			return "", err
+		}
+		return p.astring()
+	}
+	date := func() (time.Time, error) {
+		if err := p.sp(); err != nil {
+			return time.Time{}, err
+		}
+		return p.date()
+	}
+	num := func() (int64, error) {
+		if err := p.sp(); err != nil {
+			return 0, err
+		}
+		return p.number64()
+	}
+	flagKeys := map[string]string{
+		"ANSWERED": `\Answered`, "DELETED": `\Deleted`, "DRAFT": `\Draft`,
+		"FLAGGED": `\Flagged`, "SEEN": `\Seen`,
+	}
+	switch a {
+	case "ALL":
+		return searchKey{op: "ALL"}, nil
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
+		return searchKey{op: "FLAG", flag: flagKeys[a]}, nil
+	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
+		return searchKey{op: "NOTFLAG", flag: flagKeys[a[2:]]}, nil
+	case "KEYWORD", "UNKEYWORD":
+		if err := p.sp(); err != nil {
+			return searchKey{}, err
+		}
+		f, err := p.flag()
+		op := "FLAG"
+		if a == "UNKEYWORD" {
+			op = "NOTFLAG"
+		}
+		return searchKey{op: op, flag: string(f)}, err
+	case "NEW", "OLD", "RECENT":
+		return searchKey{op: a}, nil
+	case "BCC", "CC", "FROM", "SUBJECT", "TO":
+		v, err := str()
+		return searchKey{op: "HEADER", field: a, value: v}, err
+	case "HEADER":
+		f, err := str()
+		if err != nil {
+			return searchKey{}, err
+		}
+		v, err := str()
+		return searchKey{op: "HEADER", field: f, value: v}, err
+	case "BODY", "TEXT":
+		v, err := str()
+		return searchKey{op: a, value: v}, err
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+		d, err := date()
+		return searchKey{op: a, date: d}, err
+	case "LARGER", "SMALLER":
+		n, err := num()
+		return searchKey{op: a, n: n}, err
+	case "UID":
+		if err := p.sp(); err != nil {
+			return searchKey{}, err
+		}
+		set, err := p.numSet()
+		return searchKey{op: "UID", set: set}, err
+	case "NOT":
+		if err := p.sp(); err != nil {
+			return searchKey{}, err
+		}
+		k, err := parseSearchKey(p, depth+1)
+		return searchKey{op: "NOT", sub: []searchKey{k}}, err
+	case "OR":
+		if err := p.sp(); err != nil {
+			return searchKey{}, err
+		}
+		k1, err := parseSearchKey(p, depth+1)
+		if err != nil {
+			return searchKey{}, err
+		}
+		if err := p.sp(); err != nil {
+			return searchKey{}, err
+		}
+		k2, err := parseSearchKey(p, depth+1)
+		return searchKey{op: "OR", sub: []searchKey{k1, k2}}, err
+	}
+	return searchKey{}, p.errorf("unknown search key %s", a)
+}
+
+// searchMsg is what a search key is evaluated against.
+type searchMsg struct {
+	seq, maxSeq, maxUID uint32
+	mi                  *mailstore.MessageInfo
+	recent              bool
+	load                func() []byte
+	content             []byte
+	header              *textproto.Header
+}
+
+func (m *searchMsg) msg() []byte {
+	if m.content == nil {
+		m.content = m.load()
+	}
+	return m.content
+}
+
+func (m *searchMsg) hdr() *textproto.Header {
+	if m.header == nil {
+		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.msg())))
+		if err != nil {
+			h = textproto.Header{}
+		}
+		m.header = &h
+	}
+	return m.header
+}
+
+func dayOf(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+}
+
+var wordDecoder = mime.WordDecoder{}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+func (k *searchKey) match(m *searchMsg) bool {
+	switch k.op {
+	case "ALL":
+		return true
+	case "AND":
+		for i := range k.sub {
+			if !k.sub[i].match(m) {
+				return false
+			}
+		}
+		return true
+	case "NOT":
+		return !k.sub[0].match(m)
+	case "OR":
+		return k.sub[0].match(m) || k.sub[1].match(m)
+	case "SEQ":
+		return inSet(k.set, m.seq, m.maxSeq)
+	case "UID":
+		return inSet(k.set, m.mi.UID, m.maxUID)
+	case "FLAG":
+		return m.mi.HasFlag(k.flag)
+	case "NOTFLAG":
+		return !m.mi.HasFlag(k.flag)
+	case "RECENT":
+		return m.recent
+	case "NEW":
+		return m.recent && !m.mi.HasFlag(mailstore.FlagSeen)
+	case "OLD":
+		return !m.recent
+	case "LARGER":
+		return m.mi.Size > k.n
+	case "SMALLER":
+		return m.mi.Size < k.n
+	case "BEFORE":
+		return dayOf(m.mi.InternalDate).Before(k.date)
+	case "ON":
+		return dayOf(m.mi.InternalDate).Equal(k.date)
+	case "SINCE":
+		return !dayOf(m.mi.InternalDate).Before(k.date)
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		mh := mail.Header{Header: message.Header{Header: *m.hdr()}}
+		d, err := mh.Date()
+		if err != nil {
+			return false
+		}
+		d = dayOf(d)
+		switch k.op {
+		case "SENTBEFORE":
+			return d.Before(k.date)
+		case "SENTON":
+			return d.Equal(k.date)
+		}
+		return !d.Before(k.date)
+	case "HEADER":
+		h := m.hdr()
+		for _, v := range h.Values(k.field) {
+			if dec, err := wordDecoder.DecodeHeader(v); err == nil {
+				v = dec
+			}
+			if containsFold(v, k.value) {
+				return true
+			}
+		}
+		return false
+	case "BODY":
+		_, body := splitHeader(m.msg())
+		return containsFold(string(body), k.value)
+	case "TEXT":
+		return containsFold(string(m.msg()), k.value)
+	}
+	return false
+}
+
+// inSet reports whether n is in set; '*' (0) stands for max.
+func inSet(set imap.SeqSet, n, max uint32) bool {
+	for _, r := range set {
+		lo, hi := r.Start, r.Stop
+		if lo == 0 {
+			lo = max
+		}
+		if hi == 0 {
+			hi = max
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if n >= lo && n <= hi {
+			return true
+		}
+	}
+	return false
+}
+
+// RFC 9051 §6.4.4 SEARCH, with ESEARCH (RFC 4731) RETURN options.
+func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	var ret []string
+	esearch := false
+	save := p.pos
+	if a := strings.ToUpper(p.word("")); a == "RETURN" {
+		esearch = true
+		if err := p.sp(); err != nil {
+			return err
+		}
+		if err := p.expect('('); err != nil {
+			return err
+		}
+		for !p.take(')') {
+			p.take(' ')
+			o, err := p.atom()
+			if err != nil {
+				return err
+			}
+			o = strings.ToUpper(o)
+			switch o {
+			case "MIN", "MAX", "ALL", "COUNT":
+				ret = append(ret, o)
+			case "SAVE":
+				return errNo(imap.ResponseCodeCannot, "SEARCHRES is not supported")
+			default:
+				return errBad("unknown RETURN option %s", o)
+			}
+		}
+		if len(ret) == 0 {
+			ret = []string{"ALL"}
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		save = p.pos
+	} else {
+		p.pos = save
+	}
+	if a := strings.ToUpper(p.word("")); a == "CHARSET" {
+		if err := p.sp(); err != nil {
+			return err
+		}
+		cs, err := p.astring()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+			return errNo(imap.ResponseCodeBadCharset, "only UTF-8 and US-ASCII")
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+	} else {
+		p.pos = save
+	}
+	keys, err := parseSearchKeys(p, 0)
+	if err != nil {
+		return err
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	prog := searchKey{op: "AND", sub: keys}
+	s := c.sel
+	ctx, cancel := c.ctx()
+	defer cancel()
+	snap, err := s.folder.Snapshot(ctx)
+	if err != nil {
+		return c.storeErr("SEARCH", s.mb, err)
+	}
+	var hits []uint32
+	var maxUID uint32
+	if len(s.uids) > 0 {
+		maxUID = s.uids[len(s.uids)-1]
+	}
+	for i, u := range s.uids {
+		mi, ok := snap.Lookup(u)
+		if !ok {
+			continue
+		}
+		sm := &searchMsg{seq: uint32(i + 1), maxSeq: uint32(len(s.uids)), maxUID: maxUID, mi: &mi, recent: s.recent[u]}
+		sm.load = func() []byte {
+			b, err := c.readMessage(s.folder, mi, nil)
+			if err != nil {
+				c.log.Warn("imap: search read", "uid", mi.UID, "err", err)
+				return []byte{}
+			}
+			return b
+		}
+		if prog.match(sm) {
+			if uid {
+				hits = append(hits, u)
+			} else {
+				hits = append(hits, uint32(i+1))
+			}
+		}
+	}
+	if esearch || c.rev2 {
+		if len(ret) == 0 {
+			ret = []string{"ALL"}
+		}
+		c.w.raw(`* ESEARCH (TAG `).str(tag).raw(")")
+		if uid {
+			c.w.raw(" UID")
+		}
+		if len(hits) > 0 {
+			for _, r := range ret {
+				switch r {
+				case "MIN":
+					c.w.raw(" MIN ").num(hits[0])
+				case "MAX":
+					c.w.raw(" MAX ").num(hits[len(hits)-1])
+				case "ALL":
+					var set imap.SeqSet
+					set.AddNum(hits...)
+					c.w.raw(" ALL ").raw(set.String())
+				}
+			}
+		}
+		if slices.Contains(ret, "COUNT") {
+			c.w.raw(" COUNT ").num(uint32(len(hits)))
+		}
+		c.w.crlf()
+	} else {
+		c.w.raw("* SEARCH")
+		for _, h := range hits {
+			c.w.sp().num(h)
+		}
+		c.w.crlf()
+	}
+	return c.ok(tag, "", "SEARCH completed", uid)
+}

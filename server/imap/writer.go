@@ -1,0 +1,343 @@
+package imap
+
+import (
+	"bufio"
+	"io"
+	"mime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// writer encodes responses onto a buffered connection. Methods append to
+// the buffer; flush sends it. Errors stick: after the first write error
+// every method is a no-op and flush reports it.
+type writer struct {
+	w   *bufio.Writer
+	err error
+	// utf8 is set after ENABLE UTF8=ACCEPT or IMAP4rev2: quoted strings
+	// may then carry UTF-8.
+	utf8 bool
+}
+
+func (w *writer) raw(s string) *writer {
+	if w.err == nil {
+		_, w.err = w.w.WriteString(s)
+	}
+	return w
+}
+
+func (w *writer) bytes(b []byte) *writer {
+	if w.err == nil {
+		_, w.err = w.w.Write(b)
+	}
+	return w
+}
+
+func (w *writer) byte1(c byte) *writer {
+	if w.err == nil {
+		w.err = w.w.WriteByte(c)
+	}
+	return w
+}
+
+func (w *writer) sp() *writer { return w.byte1(' ') }
+
+func (w *writer) crlf() *writer { return w.raw("\r\n") }
+
+func (w *writer) num(n uint32) *writer {
+	if w.err == nil {
+		var buf [12]byte
+		_, w.err = w.w.Write(strconv.AppendUint(buf[:0], uint64(n), 10))
+	}
+	return w
+}
+
+func (w *writer) num64(n int64) *writer {
+	if w.err == nil {
+		var buf [24]byte
+		_, w.err = w.w.Write(strconv.AppendInt(buf[:0], n, 10))
+	}
+	return w
+}
+
+func (w *writer) flush() error {
+	if w.err == nil {
+		w.err = w.w.Flush()
+	}
+	return w.err
+}
+
+// quotable tells whether s can be sent as a quoted string.
+func (w *writer) quotable(s string) bool {
+	if len(s) > 1000 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+		if c >= 0x80 && !w.utf8 {
+			return false
+		}
+	}
+	return !w.utf8 || utf8.ValidString(s)
+}
+
+// str writes s as a quoted string, or as a literal when it cannot be quoted.
+func (w *writer) str(s string) *writer {
+	if !w.quotable(s) {
+		return w.literal(s)
+	}
+	w.byte1('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			w.byte1('\\')
+		}
+		w.byte1(s[i])
+	}
+	return w.byte1('"')
+}
+
+// nstr writes NIL for "" and a string otherwise.
+func (w *writer) nstr(s string) *writer {
+	if s == "" {
+		return w.raw("NIL")
+	}
+	return w.str(s)
+}
+
+// astr writes s as an atom when it is one, otherwise as a string.
+func (w *writer) astr(s string) *writer {
+	if s == "" || strings.EqualFold(s, "NIL") {
+		return w.str(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAtomChar(s[i], "]") {
+			return w.str(s)
+		}
+	}
+	return w.raw(s)
+}
+
+func (w *writer) literal(s string) *writer {
+	w.byte1('{').num64(int64(len(s))).raw("}\r\n")
+	return w.raw(s)
+}
+
+// literalFrom writes a literal of size bytes copied from r. A short read
+// is padded with spaces so the protocol stays in sync; the error is
+// returned for logging.
+func (w *writer) literalFrom(r io.Reader, size int64) error {
+	w.byte1('{').num64(size).raw("}\r\n")
+	if w.err != nil {
+		return w.err
+	}
+	n, err := io.CopyN(w.w, r, size)
+	for ; n < size && w.err == nil; n++ {
+		w.err = w.w.WriteByte(' ')
+	}
+	return err
+}
+
+// mailbox writes a mailbox name (UTF-8 inside mailmig, modified UTF-7 on
+// the wire unless UTF8=ACCEPT is on).
+func (w *writer) mailbox(name string) *writer {
+	if !w.utf8 {
+		name = encodeMUTF7(name)
+	}
+	return w.astr(name)
+}
+
+func (w *writer) flags(flags []imap.Flag) *writer {
+	w.byte1('(')
+	for i, f := range flags {
+		if i > 0 {
+			w.sp()
+		}
+		w.raw(string(f))
+	}
+	return w.byte1(')')
+}
+
+// dateTime writes an internal date as RFC 9051 date-time.
+func (w *writer) dateTime(t time.Time) *writer {
+	return w.byte1('"').raw(t.Format("02-Jan-2006 15:04:05 -0700")).byte1('"')
+}
+
+// status writes "tag TYPE [CODE] text".
+func (w *writer) status(tag string, typ imap.StatusResponseType, code imap.ResponseCode, text string) *writer {
+	if tag == "" {
+		tag = "*"
+	}
+	w.raw(tag).sp().raw(string(typ)).sp()
+	if code != "" {
+		w.byte1('[').raw(string(code)).raw("] ")
+	}
+	if text == "" {
+		text = "done"
+	}
+	return w.raw(sanitizeText(text)).crlf()
+}
+
+// sanitizeText keeps response text on one line.
+func sanitizeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+const envelopeDate = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+// envelope writes an ENVELOPE (RFC 9051 §7.5.2). Header text is sent
+// MIME-encoded when it is not ASCII, as most servers do.
+func (w *writer) envelope(e *imap.Envelope) *writer {
+	if e == nil {
+		e = &imap.Envelope{}
+	}
+	w.byte1('(')
+	if e.Date.IsZero() {
+		w.raw("NIL")
+	} else {
+		w.str(e.Date.Format(envelopeDate))
+	}
+	w.sp().nstr(encodeWord(e.Subject))
+	sender, replyTo := e.Sender, e.ReplyTo
+	if len(sender) == 0 {
+		sender = e.From
+	}
+	if len(replyTo) == 0 {
+		replyTo = e.From
+	}
+	for _, l := range [][]imap.Address{e.From, sender, replyTo, e.To, e.Cc, e.Bcc} {
+		w.sp().addresses(l)
+	}
+	w.sp()
+	if len(e.InReplyTo) == 0 {
+		w.raw("NIL")
+	} else {
+		w.str("<" + strings.Join(e.InReplyTo, "> <") + ">")
+	}
+	w.sp()
+	if e.MessageID == "" {
+		w.raw("NIL")
+	} else {
+		w.str("<" + e.MessageID + ">")
+	}
+	return w.byte1(')')
+}
+
+func encodeWord(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return mime.QEncoding.Encode("utf-8", s)
+		}
+	}
+	return s
+}
+
+func (w *writer) addresses(l []imap.Address) *writer {
+	if len(l) == 0 {
+		return w.raw("NIL")
+	}
+	w.byte1('(')
+	for _, a := range l {
+		w.byte1('(').nstr(encodeWord(a.Name)).raw(" NIL ").nstr(a.Mailbox).sp().nstr(a.Host).byte1(')')
+	}
+	return w.byte1(')')
+}
+
+// bodyStructure writes BODY (ext=false) or BODYSTRUCTURE (ext=true).
+func (w *writer) bodyStructure(bs imap.BodyStructure, ext bool) *writer {
+	switch bs := bs.(type) {
+	case *imap.BodyStructureMultiPart:
+		w.byte1('(')
+		for _, c := range bs.Children {
+			w.bodyStructure(c, ext)
+		}
+		w.sp().str(strings.ToUpper(bs.Subtype))
+		if ext && bs.Extended != nil {
+			x := bs.Extended
+			w.sp().params(x.Params).sp().disposition(x.Disposition).sp().language(x.Language).sp().nstr(x.Location)
+		}
+		return w.byte1(')')
+	case *imap.BodyStructureSinglePart:
+		w.byte1('(').str(strings.ToUpper(bs.Type)).sp().str(strings.ToUpper(bs.Subtype)).sp().params(bs.Params)
+		w.sp().nstr(bs.ID).sp().nstr(bs.Description).sp()
+		enc := strings.ToUpper(bs.Encoding)
+		if enc == "" {
+			enc = "7BIT"
+		}
+		w.str(enc).sp().num(bs.Size)
+		if m := bs.MessageRFC822; m != nil {
+			w.sp().envelope(m.Envelope).sp()
+			if m.BodyStructure != nil {
+				w.bodyStructure(m.BodyStructure, ext)
+			} else {
+				w.raw(`("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0)`)
+			}
+			w.sp().num64(m.NumLines)
+		} else if bs.Text != nil {
+			w.sp().num64(bs.Text.NumLines)
+		}
+		if ext {
+			// body-ext-1part: md5 disposition language location
+			w.raw(" NIL ")
+			if x := bs.Extended; x != nil {
+				w.disposition(x.Disposition).sp().language(x.Language).sp().nstr(x.Location)
+			} else {
+				w.raw("NIL NIL NIL")
+			}
+		}
+		return w.byte1(')')
+	}
+	return w.raw(`("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0)`)
+}
+
+func (w *writer) params(p map[string]string) *writer {
+	if len(p) == 0 {
+		return w.raw("NIL")
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w.byte1('(')
+	for i, k := range keys {
+		if i > 0 {
+			w.sp()
+		}
+		w.str(strings.ToUpper(k)).sp().str(encodeWord(p[k]))
+	}
+	return w.byte1(')')
+}
+
+func (w *writer) disposition(d *imap.BodyStructureDisposition) *writer {
+	if d == nil || d.Value == "" {
+		return w.raw("NIL")
+	}
+	return w.byte1('(').str(strings.ToUpper(d.Value)).sp().params(d.Params).byte1(')')
+}
+
+func (w *writer) language(l []string) *writer {
+	if len(l) == 0 {
+		return w.raw("NIL")
+	}
+	w.byte1('(')
+	for i, s := range l {
+		if i > 0 {
+			w.sp()
+		}
+		w.str(s)
+	}
+	return w.byte1(')')
+}

@@ -380,13 +380,17 @@ func (c *conn) ok(tag string, code imap.ResponseCode, text string, allowExpunge 
 	return nil
 }
 
+func (c *conn) startTLSAvailable() bool {
+	return !c.isTLS && c.srv.opts.TLS != nil && !c.lo.NoStartTLS
+}
+
 // loginAllowed tells whether plaintext authentication may happen now.
 func (c *conn) loginAllowed() bool { return c.isTLS || c.lo.Trusted }
 
 func (c *conn) capabilities() string {
 	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"}
 	if c.state == stateNotAuth {
-		if !c.isTLS && c.srv.opts.TLS != nil {
+		if c.startTLSAvailable() {
 			caps = append(caps, "STARTTLS")
 		}
 		if c.loginAllowed() {
@@ -482,7 +486,7 @@ func (c *conn) cmdStartTLS(tag string, p *parser, _ bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
-	if c.isTLS || c.srv.opts.TLS == nil {
+	if !c.startTLSAvailable() {
 		return errBad("STARTTLS not available")
 	}
 	if c.br.Buffered() > 0 {

@@ -93,6 +93,8 @@ type ListenerOptions struct {
 	ImplicitTLS bool
 	// Trusted allows LOGIN and AUTHENTICATE without TLS.
 	Trusted bool
+	// NoStartTLS hides STARTTLS on this listener (tls = "none").
+	NoStartTLS bool
 }
 
 // Server is an IMAP server. Create it with New.

@@ -443,11 +443,16 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	// Listeners not on loopback move to an ephemeral loopback port and
+	// become trusted. A listener a config file already puts on loopback
+	// is kept as written, so a test can ask for an untrusted one.
 	loop := func(ls []Listener) []Listener {
 		out := make([]Listener, len(ls))
 		for i, l := range ls {
-			l.Address = "127.0.0.1:0"
-			l.Trusted = true
+			if !(c.Path != "" && isLoopbackAddr(l.Address)) {
+				l.Address = "127.0.0.1:0"
+				l.Trusted = true
+			}
 			out[i] = l
 		}
 		return out
@@ -455,14 +460,14 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.IMAP.Listeners = loop(c.IMAP.Listeners)
 	c.Submission.Listeners = loop(c.Submission.Listeners)
 	c.ManageSieve.Listeners = loop(c.ManageSieve.Listeners)
-	c.LMTP.Listeners = []Listener{{Address: "127.0.0.1:0", TLS: TLSNone, Trusted: true}}
+	c.LMTP.Listeners = loop(c.LMTP.Listeners)
+	if len(c.LMTP.Listeners) == 0 {
+		c.LMTP.Listeners = []Listener{{Address: "127.0.0.1:0", TLS: TLSNone, Trusted: true}}
+	}
 	c.Server.Hostname = "localhost"
 	c.Server.Domains = []string{"example.org"}
 	c.Client.IMAPHost = "localhost"
 	c.Client.SubmissionHost = "localhost"
-	if c.Migration.Secret == "" {
-		c.Migration.Secret = "" // generated and kept in the state database
-	}
 	return nil
 }
 
@@ -534,3 +539,15 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,57 @@
+# mailmig — see README.md.
+GO      ?= go
+BIN     ?= bin/mailmig
+export CGO_ENABLED ?= 0
+PKGS    := ./...
+
+.PHONY: all build test test-short lint fuzz bench bench-convert bench-imap bench-lmtp bench-migrate demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/mailmig
+
+# The full suite: race detector (needs cgo), shuffled order, and the
+# end-to-end tests that drive the real binary with Debian's clients and
+# dovecot as the judge.
+test: lint
+	CGO_ENABLED=1 $(GO) test -race -shuffle=on -timeout 40m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Every fuzz target, briefly (FUZZTIME=30s for longer).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: bench-convert bench-imap bench-lmtp bench-migrate
+
+bench-convert:
+	bash scripts/bench-convert
+
+bench-imap:
+	bash scripts/bench-imap
+
+bench-lmtp:
+	bash scripts/bench-lmtp
+
+bench-migrate:
+	bash scripts/bench-migrate
+
+# The whole story on a generated demo world, on loopback, in a temp dir.
+demo: build
+	bash scripts/demo $(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"mailmig/cmd/mailmig/config"
+)
+
+func userCommand() *cli.Command {
+	quotaFlags := []cli.Flag{
+		&cli.StringFlag{Name: "quota", Usage: "storage quota `SIZE` (e.g. 2GB; 0 = none; default: limits.quota)"},
+		&cli.Int64Flag{Name: "quota-messages", Value: -1, Usage: "message-count quota (0 = none; default: limits.quota_messages)"},
+	}
+	return &cli.Command{
+		Name:  "user",
+		Usage: "manage server accounts (passwords are read from a prompt or stdin, never argv)",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "add",
+				Usage:     "create an account",
+				ArgsUsage: "USER",
+				Description: `Creates a server account. The password is asked twice on a terminal, or
+read as the first line of standard input.
+
+Examples:
+   mailmig user add alice
+   printf 'secret\n' | mailmig user add --quota 2GB bob`,
+				Flags: quotaFlags,
+				Action: func(c *cli.Context) error {
+					user, err := oneUser(c)
+					if err != nil {
+						return err
+					}
+					qb, qm, err := quotaArgs(c)
+					if err != nil {
+						return err
+					}
+					pw, err := readPassword(c, "Password for "+user)
+					if err != nil {
+						return err
+					}
+					e, err := loadBase(c)
+					if err != nil {
+						return err
+					}
+					defer e.Close()
+					if err := e.db.AddAccount(c.Context, user, pw, qb, qm); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: account created\n", user)
+					return nil
+				},
+			},
+			{
+				Name:      "passwd",
+				Usage:     "change an account's password",
+				ArgsUsage: "USER",
+				Description: `Examples:
+   mailmig user passwd alice
+   printf 'new secret\n' | mailmig user passwd alice`,
+				Action: func(c *cli.Context) error {
+					user, err := oneUser(c)
+					if err != nil {
+						return err
+					}
+					pw, err := readPassword(c, "New password for "+user)
+					if err != nil {
+						return err
+					}
+					e, err := loadBase(c)
+					if err != nil {
+						return err
+					}
+					defer e.Close()
+					if err := e.db.SetPassword(c.Context, user, pw); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: password changed\n", user)
+					return nil
+				},
+			},
+			{
+				Name:      "quota",
+				Usage:     "change an account's quota override",
+				ArgsUsage: "USER",
+				Description: `Examples:
+   mailmig user quota --quota 2GB alice
+   mailmig user quota --quota default alice`,
+				Flags: quotaFlags,
+				Action: func(c *cli.Context) error {
+					user, err := oneUser(c)
+					if err != nil {
+						return err
+					}
+					qb, qm, err := quotaArgs(c)
+					if err != nil {
+						return err
+					}
+					e, err := loadBase(c)
+					if err != nil {
+						return err
+					}
+					defer e.Close()
+					return e.db.SetQuota(c.Context, user, qb, qm)
+				},
+			},
+			{
+				Name:      "del",
+				Usage:     "delete an account (its mail stays on disk)",
+				ArgsUsage: "USER",
+				Description: `Example:
+   mailmig user del alice`,
+				Action: func(c *cli.Context) error {
+					user, err := oneUser(c)
+					if err != nil {
+						return err
+					}
+					e, err := loadBase(c)
+					if err != nil {
+						return err
+					}
+					defer e.Close()
+					if err := e.db.DeleteAccount(c.Context, user); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: account deleted; mail kept in %s\n", user, mustMaildir(e, user))
+					return nil
+				},
+			},
+			{
+				Name:  "list",
+				Usage: "list accounts",
+				Description: `Example:
+   mailmig user list`,
+				Action: func(c *cli.Context) error {
+					e, err := loadBase(c)
+					if err != nil {
+						return err
+					}
+					defer e.Close()
+					accts, err := e.db.Accounts(c.Context)
+					if err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+					fmt.Fprintln(tw, "USER\tQUOTA\tMESSAGES")
+					for _, a := range accts {
+						q, m := "default ("+config.Size(e.cfg.Limits.Quota).String()+")", "default"
+						if a.QuotaBytes == 0 {
+							q = "none"
+						} else if a.QuotaBytes > 0 {
+							q = config.Size(a.QuotaBytes).String()
+						}
+						if a.QuotaMessages >= 0 {
+							m = fmt.Sprint(a.QuotaMessages)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", a.User, q, m)
+					}
+					return tw.Flush()
+				},
+			},
+		},
+	}
+}
+
+func mustMaildir(e *env, user string) string {
+	p, err := e.maildirFor(user)
+	if err != nil {
+		return "(unknown)"
+	}
+	return p
+}
+
+func oneUser(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("%s: need exactly one USER", c.Command.FullName())
+	}
+	u := c.Args().First()
+	if u == "" || strings.ContainsAny(u, "/:@ \t\n") {
+		return "", fmt.Errorf("%s: %q is not a valid user name", c.Command.FullName(), u)
+	}
+	return u, nil
+}
+
+func quotaArgs(c *cli.Context) (bytes, messages int64, err error) {
+	bytes, messages = -1, c.Int64("quota-messages")
+	if q := c.String("quota"); q != "" && q != "default" {
+		if bytes, err = config.ParseSize(q); err != nil {
+			return 0, 0, fmt.Errorf("--quota: %w", err)
+		}
+	}
+	return bytes, messages, nil
+}
+
+// readPassword asks twice on a terminal, or reads stdin's first line.
+func readPassword(c *cli.Context, prompt string) (string, error) {
+	fd := int(os.Stdin.Fd())
+	if term.IsTerminal(fd) {
+		fmt.Fprint(os.Stderr, prompt+": ")
+		a, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(os.Stderr, "Again: ")
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("passwords differ")
+		}
+		if len(a) == 0 {
+			return "", errors.New("empty password")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return line, nil
+}

@@ -71,7 +71,7 @@ func parseFetchItems(p *parser) ([]fetchItem, error) {
 
 func parseFetchItem(p *parser) (fetchItem, error) {
 	start := p.pos
-	a := strings.ToUpper(p.word(""))
+	a := strings.ToUpper(p.wordExcept("[<"))
 	switch a {
 	case "FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
 		"RFC822", "RFC822.HEADER", "RFC822.TEXT":

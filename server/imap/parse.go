@@ -129,6 +129,15 @@ func (p *parser) word(extra string) string {
 	return string(p.line[start:p.pos])
 }
 
+// wordExcept reads atom characters other than those in stop.
+func (p *parser) wordExcept(stop string) string {
+	start := p.pos
+	for !p.eol() && isAtomChar(p.line[p.pos], "") && strings.IndexByte(stop, p.line[p.pos]) < 0 {
+		p.pos++
+	}
+	return string(p.line[start:p.pos])
+}
+
 // atom reads an IMAP atom.
 func (p *parser) atom() (string, error) {
 	s := p.word("")

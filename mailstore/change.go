@@ -1,5 +1,10 @@
 package mailstore
 
+import (
+	"path/filepath"
+	"sync"
+)
+
 // ChangeKind says what happened to a folder.
 type ChangeKind int
 
@@ -18,7 +23,25 @@ const (
 	ChangeFolderDeleted
 )
 
-// Change is one event on a folder.
+func (k ChangeKind) String() string {
+	switch k {
+	case ChangeNew:
+		return "new"
+	case ChangeExpunge:
+		return "expunge"
+	case ChangeFlags:
+		return "flags"
+	case ChangeUIDValidity:
+		return "uidvalidity"
+	case ChangeFolderDeleted:
+		return "folder-deleted"
+	}
+	return "unknown"
+}
+
+// Change is one event on a folder. Events of one folder arrive in the
+// order they happened; within this process each change is published once
+// (all Stores sharing a Hub share one cached state per folder).
 type Change struct {
 	Kind   ChangeKind
 	Folder string // IMAP name
@@ -26,19 +49,142 @@ type Change struct {
 	Flags  []string
 }
 
-// Hub distributes Changes to watchers by (store root, folder). All Stores
-// of a process that share a Hub see each other's changes immediately.
-type Hub struct{}
+// Hub distributes Changes to watchers by (store root, folder) and holds
+// the per-folder cached state shared by every Store of the process that
+// uses it. All Stores of a process should share one Hub (DefaultHub).
+type Hub struct {
+	mu       sync.Mutex
+	watchers map[string]map[*watcher]struct{} // root + "\x00" + folder
+	states   map[string]*folderState           // folder dir
+}
 
 // DefaultHub is used by Stores opened without Options.Hub.
 var DefaultHub = NewHub()
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{} }
+func NewHub() *Hub {
+	return &Hub{watchers: map[string]map[*watcher]struct{}{}, states: map[string]*folderState{}}
+}
+
+type watcher struct {
+	mu     sync.Mutex
+	queue  []Change
+	wake   chan struct{}
+	done   chan struct{}
+	closed bool
+}
+
+func watchKey(root, folder string) string {
+	return filepath.Clean(root) + "\x00" + normalizeName(folder)
+}
 
 // Watch returns a channel of changes to folder of the tree at root and a
-// stop function that closes it.
-func (h *Hub) Watch(root, folder string) (<-chan Change, func()) { return nil, func() {} }
+// stop function that closes it. Events queue without bound until read, so
+// publishers never block; the stop function may be called more than once.
+func (h *Hub) Watch(root, folder string) (<-chan Change, func()) {
+	w := &watcher{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	key := watchKey(root, folder)
+	h.mu.Lock()
+	if h.watchers[key] == nil {
+		h.watchers[key] = map[*watcher]struct{}{}
+	}
+	h.watchers[key][w] = struct{}{}
+	h.mu.Unlock()
+	out := make(chan Change)
+	go w.pump(out)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			h.mu.Lock()
+			delete(h.watchers[key], w)
+			if len(h.watchers[key]) == 0 {
+				delete(h.watchers, key)
+			}
+			h.mu.Unlock()
+			w.mu.Lock()
+			w.closed = true
+			w.mu.Unlock()
+			close(w.done)
+		})
+	}
+	return out, stop
+}
 
-// Publish sends changes of folder of the tree at root to its watchers.
-func (h *Hub) Publish(root string, changes ...Change) {}
+func (w *watcher) pump(out chan<- Change) {
+	defer close(out)
+	for {
+		w.mu.Lock()
+		var next []Change
+		next, w.queue = w.queue, nil
+		w.mu.Unlock()
+		for _, c := range next {
+			select {
+			case out <- c:
+			case <-w.done:
+				return
+			}
+		}
+		select {
+		case <-w.wake:
+		case <-w.done:
+			return
+		}
+	}
+}
+
+// Publish sends changes of the tree at root to the watchers of their
+// folders. It never blocks.
+func (h *Hub) Publish(root string, changes ...Change) {
+	if len(changes) == 0 {
+		return
+	}
+	h.mu.Lock()
+	var targets []*watcher
+	var lists [][]Change
+	byFolder := map[string][]Change{}
+	for _, c := range changes {
+		byFolder[c.Folder] = append(byFolder[c.Folder], c)
+	}
+	for folder, cs := range byFolder {
+		for w := range h.watchers[watchKey(root, folder)] {
+			targets = append(targets, w)
+			lists = append(lists, cs)
+		}
+	}
+	h.mu.Unlock()
+	for i, w := range targets {
+		w.mu.Lock()
+		if !w.closed {
+			w.queue = append(w.queue, lists[i]...)
+		}
+		w.mu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// state returns the shared cached state of a folder directory.
+func (h *Hub) state(dir string) *folderState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := h.states[dir]
+	if st == nil {
+		st = &folderState{dir: dir}
+		h.states[dir] = st
+	}
+	return st
+}
+
+// forget drops the cached state of dir and of folders below it (after a
+// delete, rename or import).
+func (h *Hub) forget(dir string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for d := range h.states {
+		if d == dir || (len(d) > len(dir) && d[:len(dir)] == dir && d[len(dir)] == '.') {
+			delete(h.states, d)
+		}
+	}
+}

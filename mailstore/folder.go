@@ -3,12 +3,11 @@ package mailstore
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"os"
+	"sort"
 	"time"
 )
-
-var errNotYet = errors.New("mailstore: not implemented yet")
 
 // IMAP system flags as stored in MessageInfo.Flags.
 const (
@@ -25,7 +24,7 @@ type MessageInfo struct {
 	// Key is the file name's base (up to ':'), stable across flag changes.
 	Key string
 	// Flags are IMAP system flags (FlagSeen, ...) then keywords by name,
-	// sorted.
+	// each group sorted.
 	Flags []string
 	// InternalDate is the file's mtime.
 	InternalDate time.Time
@@ -40,25 +39,38 @@ type MessageInfo struct {
 	Recent bool
 }
 
-// HasFlag reports whether m carries flag (case-insensitive for system flags).
+// HasFlag reports whether m carries flag (case-insensitive).
 func (m MessageInfo) HasFlag(flag string) bool { return hasFlag(m.Flags, flag) }
 
 // Snapshot is an immutable view of a folder. Messages are sorted by UID.
-// Callers must not modify it.
+// Callers must not modify it; an unchanged folder returns the same
+// *Snapshot.
 type Snapshot struct {
 	UIDValidity uint32
 	UIDNext     uint32
 	Messages    []MessageInfo
-	// Keywords are the folder's keyword names, index = letter-'a'.
+	// Keywords are the folder's keyword names, index = letter-'a' (""
+	// for unused letters).
 	Keywords []string
 }
 
-// Lookup returns the message with uid.
-func (s *Snapshot) Lookup(uid uint32) (MessageInfo, bool) { return MessageInfo{}, false }
-
 // Index returns the position of uid in Messages (the IMAP sequence number
 // minus one), or -1.
-func (s *Snapshot) Index(uid uint32) int { return -1 }
+func (s *Snapshot) Index(uid uint32) int {
+	i := sort.Search(len(s.Messages), func(i int) bool { return s.Messages[i].UID >= uid })
+	if i < len(s.Messages) && s.Messages[i].UID == uid {
+		return i
+	}
+	return -1
+}
+
+// Lookup returns the message with uid.
+func (s *Snapshot) Lookup(uid uint32) (MessageInfo, bool) {
+	if i := s.Index(uid); i >= 0 {
+		return s.Messages[i], true
+	}
+	return MessageInfo{}, false
+}
 
 // FlagOp says how StoreFlags combines flags with a message's flags.
 type FlagOp int
@@ -73,11 +85,13 @@ const (
 // UIDPair maps a source UID to the UID of its copy.
 type UIDPair struct{ Src, Dst uint32 }
 
-// Folder is one mailbox of a Store. It is safe for concurrent use.
+// Folder is one mailbox of a Store, a handle on state shared by every
+// Store of the process (through the Hub). It is safe for concurrent use.
 type Folder struct {
 	store *Store
 	name  string
 	dir   string // absolute
+	st    *folderState
 }
 
 // Name returns the folder's IMAP name.
@@ -89,71 +103,130 @@ func (f *Folder) Dir() string { return f.dir }
 // Store returns the store the folder belongs to.
 func (f *Folder) Store() *Store { return f.store }
 
-// UIDValidity returns the UIDVALIDITY as of the last sync (Folder syncs
-// when opened; Snapshot and Refresh sync again).
-func (f *Folder) UIDValidity() uint32 { return 0 }
+// UIDValidity returns the UIDVALIDITY as of the last sync (Store.Folder
+// syncs; Snapshot and Refresh sync again).
+func (f *Folder) UIDValidity() uint32 {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	if f.st.snap == nil {
+		return 0
+	}
+	return f.st.snap.UIDValidity
+}
 
 // UIDNext returns the next UID as of the last sync.
-func (f *Folder) UIDNext() uint32 { return 0 }
+func (f *Folder) UIDNext() uint32 {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	if f.st.snap == nil {
+		return 0
+	}
+	return f.st.snap.UIDNext
+}
 
 // Snapshot returns the folder's current state, syncing with the disk
 // first: files without a uidlist entry (e.g. delivered by another program)
-// get the next UIDs. An unchanged folder returns the cached snapshot after
-// three stat calls. Files in new/ stay there (see ClaimRecent).
-func (f *Folder) Snapshot(ctx context.Context) (*Snapshot, error) { return nil, errNotYet }
+// get the next UIDs, and differences to the last snapshot are published
+// on the Hub. An unchanged folder returns the cached snapshot after four
+// stat calls. Files in new/ stay there (see ClaimRecent).
+func (f *Folder) Snapshot(ctx context.Context) (*Snapshot, error) {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	snap, _, err := f.syncLocked(ctx, nil)
+	return snap, err
+}
 
-// Refresh syncs with the disk like Snapshot, publishes the differences to
-// the last snapshot as Changes on the Hub, and returns them. Meant to be
-// polled (e.g. every 500 ms during IDLE) to notice other processes.
-func (f *Folder) Refresh(ctx context.Context) ([]Change, error) { return nil, errNotYet }
+// Refresh syncs with the disk like Snapshot and returns the changes it
+// found and published (changes made by other processes, or by this one
+// not yet seen). Meant to be polled, e.g. every 500 ms during IDLE.
+func (f *Folder) Refresh(ctx context.Context) ([]Change, error) {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	_, ch, err := f.syncLocked(ctx, nil)
+	return ch, err
+}
 
 // ClaimRecent moves the files of new/ to cur/ (dovecot's "recent"
-// semantics: the first session that sees them reports them \Recent) and
-// returns their UIDs. UIDs are unchanged.
-func (f *Folder) ClaimRecent(ctx context.Context) ([]uint32, error) { return nil, errNotYet }
+// semantics: the session that sees them first reports them \Recent) and
+// returns their UIDs, ascending. UIDs and flags are unchanged.
+func (f *Folder) ClaimRecent(ctx context.Context) ([]uint32, error) {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	snap, _, err := f.syncLocked(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	var uids []uint32
+	for _, m := range snap.Messages {
+		if !m.Recent {
+			continue
+		}
+		info := infoPart(nameOf(m.Path))
+		dst := f.dir + "/cur/" + m.Key + ":2," + info
+		if err := os.Rename(m.Path, dst); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // someone else claimed or expunged it
+			}
+			return nil, fmt.Errorf("claim %s: %w", m.Path, err)
+		}
+		uids = append(uids, m.UID)
+	}
+	if len(uids) > 0 {
+		if _, _, err := f.syncLocked(ctx, nil); err != nil {
+			return nil, err
+		}
+	}
+	return uids, nil
+}
+
+func nameOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			return path[i+1:]
+		}
+	}
+	return path
+}
 
 // Open opens the message with uid for reading. If another process renamed
 // the file meanwhile, the folder is re-synced and the open retried.
-func (f *Folder) Open(uid uint32) (*os.File, error) { return nil, errNotYet }
+func (f *Folder) Open(uid uint32) (*os.File, error) {
+	ctx := context.Background()
+	for attempt := 0; attempt < 3; attempt++ {
+		f.st.mu.Lock()
+		if attempt > 0 {
+			f.st.curDirty, f.st.newDirty = true, true
+		}
+		snap, _, err := f.syncLocked(ctx, nil)
+		f.st.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		m, ok := snap.Lookup(uid)
+		if !ok {
+			return nil, fmt.Errorf("folder %s uid %d: %w", f.name, uid, ErrNoSuchMessage)
+		}
+		fh, err := os.Open(m.Path)
+		if err == nil {
+			return fh, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("folder %s uid %d: %w", f.name, uid, err)
+		}
+	}
+	return nil, fmt.Errorf("folder %s uid %d: %w", f.name, uid, ErrNoSuchMessage)
+}
 
 // OpenMessage opens the message m (from a snapshot), following renames.
-func (f *Folder) OpenMessage(m MessageInfo) (*os.File, error) { return nil, errNotYet }
-
-// Append stores the message read from r with flags and internal date
-// (zero means now): written to tmp/, fsynced, renamed into new/ (no
-// flags) or cur/, then given the next UID under the uidlist lock.
-// ErrOverQuota if the store's quota would be exceeded.
-func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date time.Time) (uint32, error) {
-	return 0, errNotYet
+func (f *Folder) OpenMessage(m MessageInfo) (*os.File, error) {
+	if m.Path != "" {
+		fh, err := os.Open(m.Path)
+		if err == nil {
+			return fh, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("folder %s uid %d: %w", f.name, m.UID, err)
+		}
+	}
+	return f.Open(m.UID)
 }
-
-// StoreFlags changes the flags of the messages with uids (missing UIDs
-// are skipped) by renaming their files, and returns their new infos.
-func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags []string) ([]MessageInfo, error) {
-	return nil, errNotYet
-}
-
-// Copy copies the messages with uids to dst (hard links when possible,
-// flags and internal dates kept) and returns source → destination UIDs
-// in source UID order.
-func (f *Folder) Copy(ctx context.Context, uids []uint32, dst *Folder) ([]UIDPair, error) {
-	return nil, errNotYet
-}
-
-// Move copies the messages to dst, then expunges them from f.
-func (f *Folder) Move(ctx context.Context, uids []uint32, dst *Folder) ([]UIDPair, error) {
-	return nil, errNotYet
-}
-
-// Expunge removes the messages with uids and returns the UIDs removed.
-func (f *Folder) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
-	return nil, errNotYet
-}
-
-// ExpungeDeleted removes the messages flagged \Deleted (IMAP EXPUNGE);
-// with uids non-nil only those among them (UID EXPUNGE).
-func (f *Folder) ExpungeDeleted(ctx context.Context, uids []uint32) ([]uint32, error) {
-	return nil, errNotYet
-}
-
-var _ = io.EOF

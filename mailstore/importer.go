@@ -2,59 +2,371 @@ package mailstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 )
 
 // Importer writes many messages with given UIDs into one folder, fast:
 // files go straight into cur/ (tmp/ then rename, mtime = date) with the
-// UID in the name (",U=<uid>", ignored by dovecot), and Commit fsyncs them
-// in parallel and writes dovecot-uidlist and dovecot-keywords once.
+// UID in the name (",U=<uid>", which dovecot ignores), fsynced by a pool
+// of goroutines before the rename; Commit waits for them, fsyncs cur/ and
+// writes dovecot-keywords and dovecot-uidlist once.
 //
 // Resume: an Importer on a folder holding files from an earlier, killed
 // import reports their UIDs (Has, Existing) so they can be skipped; stale
-// tmp/ files are removed. Messages in the folder that no importer placed
-// (e.g. delivered meanwhile) are listed by Others and, at Commit, get UIDs
-// after the imported ones.
+// importer files in tmp/ are removed, and a file in cur/ whose size does
+// not match its S= is removed too (a crash before its data reached the
+// disk). Messages in the folder that no importer placed (e.g. delivered
+// meanwhile) are listed by Others and, at Commit, get UIDs after the
+// imported ones (their old UIDs are kept when UIDVALIDITY is unchanged
+// and they do not collide).
+//
+// The quota is not enforced during an import (the migration checks sizes
+// itself); maildirsize is recomputed at Commit when a quota is set.
 //
 // An Importer is not safe for concurrent use.
-type Importer struct{}
+type Importer struct {
+	s           *Store
+	name, dir   string
+	uidValidity uint32
+	uidNext     uint32
+	existing    map[uint32]MessageInfo
+	others      []MessageInfo
+	kw          []string
+	kwIdx       map[string]int
+	kwChanged   bool
+	work        chan importJob
+	wg          sync.WaitGroup
+	errMu       sync.Mutex
+	err         error
+	done        bool
+	buf         []byte
+}
+
+type importJob struct {
+	fh       *os.File
+	tmp, dst string
+}
+
+// importWorkers is the number of goroutines fsyncing imported files.
+func importWorkers() int {
+	n := runtime.GOMAXPROCS(0) * 4
+	if n < 8 {
+		n = 8
+	}
+	return n
+}
 
 // Importer starts an import into folder (created if missing) that will
 // set UIDVALIDITY to uidValidity at Commit.
 func (s *Store) Importer(folder string, uidValidity uint32) (*Importer, error) {
-	return nil, errNotYet
+	if uidValidity == 0 {
+		return nil, fmt.Errorf("import %s: UIDVALIDITY 0", folder)
+	}
+	dir, name, err := s.dirOf(folder)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cur")); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("import %s: %w", name, err)
+		}
+		if err := s.makeMaildir(dir, dir != s.root); err != nil {
+			return nil, err
+		}
+	}
+	im := &Importer{s: s, name: name, dir: dir, uidValidity: uidValidity, existing: map[uint32]MessageInfo{}, buf: make([]byte, 256<<10)}
+	if err := im.cleanTmp(); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "dovecot-keywords"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("import %s: %w", name, err)
+	}
+	if im.kw, err = parseKeywords(data); err != nil {
+		return nil, fmt.Errorf("import %s: dovecot-keywords: %w", name, err)
+	}
+	im.kwIdx = keywordIndex(im.kw)
+	if err := im.scan(); err != nil {
+		return nil, err
+	}
+	if !s.opts.NoFsync {
+		im.work = make(chan importJob, 256)
+		for i := 0; i < importWorkers(); i++ {
+			im.wg.Add(1)
+			go im.worker()
+		}
+	}
+	return im, nil
+}
+
+// cleanTmp removes files a killed importer left in tmp/ (only those with
+// the ",U=" marker: other writers may be using tmp/ right now).
+func (im *Importer) cleanTmp() error {
+	tmp := filepath.Join(im.dir, "tmp")
+	names, err := readNames(tmp)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, _, uid := sizesFromKey(keyOf(n)); uid != 0 {
+			if err := os.Remove(filepath.Join(tmp, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("import %s: clean %s: %w", im.name, n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// scan finds the messages already in the folder.
+func (im *Importer) scan() error {
+	data, err := os.ReadFile(filepath.Join(im.dir, "dovecot-uidlist"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("import %s: %w", im.name, err)
+	}
+	ul, err := parseUIDList(data)
+	if err != nil {
+		im.s.log.Warn("import: ignoring broken dovecot-uidlist", "folder", im.name, "err", err)
+		ul = &uidlist{Keys: map[string]uint32{}}
+	}
+	for _, sub := range []string{"cur", "new"} {
+		d := filepath.Join(im.dir, sub)
+		names, err := readNames(d)
+		if err != nil {
+			return err
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if n == "" || n[0] == '.' {
+				continue
+			}
+			path := filepath.Join(d, n)
+			st, err := os.Lstat(path)
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			key := keyOf(n)
+			size, vsize, uid := sizesFromKey(key)
+			m := MessageInfo{UID: uid, Key: key, Flags: ParseFlags(n, im.kw), InternalDate: st.ModTime(), Size: size, VSize: vsize, Path: path, Recent: sub == "new"}
+			if uid == 0 {
+				m.UID = ul.Keys[key]
+				if m.Size < 0 {
+					m.Size = st.Size()
+				}
+				im.others = append(im.others, m)
+				continue
+			}
+			if size != st.Size() {
+				im.s.log.Warn("import: removing incomplete file of an earlier run", "path", path, "size", st.Size(), "want", size)
+				if err := os.Remove(path); err != nil {
+					return fmt.Errorf("import %s: %w", im.name, err)
+				}
+				continue
+			}
+			if _, dup := im.existing[uid]; dup {
+				im.s.log.Warn("import: removing duplicate file of an earlier run", "path", path, "uid", uid)
+				if err := os.Remove(path); err != nil {
+					return fmt.Errorf("import %s: %w", im.name, err)
+				}
+				continue
+			}
+			im.existing[uid] = m
+		}
+	}
+	return nil
+}
+
+func (im *Importer) worker() {
+	defer im.wg.Done()
+	for j := range im.work {
+		err := j.fh.Sync()
+		if cerr := j.fh.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(j.tmp, j.dst)
+		}
+		if err != nil {
+			os.Remove(j.tmp)
+			im.setErr(fmt.Errorf("import %s: %s: %w", im.name, j.dst, err))
+		}
+	}
+}
+
+func (im *Importer) setErr(err error) {
+	im.errMu.Lock()
+	if im.err == nil {
+		im.err = err
+	}
+	im.errMu.Unlock()
+}
+
+func (im *Importer) firstErr() error {
+	im.errMu.Lock()
+	defer im.errMu.Unlock()
+	return im.err
 }
 
 // Has reports whether a message with uid was imported already (in this
 // or an earlier run).
-func (im *Importer) Has(uid uint32) bool { return false }
+func (im *Importer) Has(uid uint32) bool {
+	_, ok := im.existing[uid]
+	return ok
+}
 
-// Existing returns the messages placed by an importer, by UID.
-func (im *Importer) Existing() map[uint32]MessageInfo { return nil }
+// Existing returns the messages placed by an importer, by UID (a copy).
+func (im *Importer) Existing() map[uint32]MessageInfo {
+	out := make(map[uint32]MessageInfo, len(im.existing))
+	for k, v := range im.existing {
+		out[k] = v
+	}
+	return out
+}
 
-// Others returns the messages in the folder that no importer placed.
-func (im *Importer) Others() []MessageInfo { return nil }
+// Others returns the messages in the folder that no importer placed, with
+// their current UID (0 if none yet).
+func (im *Importer) Others() []MessageInfo { return append([]MessageInfo(nil), im.others...) }
 
 // RemoveOther deletes a message listed by Others (e.g. a duplicate of an
 // imported one).
-func (im *Importer) RemoveOther(key string) error { return errNotYet }
+func (im *Importer) RemoveOther(key string) error {
+	for i, m := range im.others {
+		if m.Key == key {
+			if err := os.Remove(m.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("import %s: remove %s: %w", im.name, m.Path, err)
+			}
+			im.others = append(im.others[:i], im.others[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("import %s: %s: %w", im.name, key, ErrNoSuchMessage)
+}
 
 // Add writes one message with uid, flags and internal date. size is the
 // expected size or -1; a mismatch is an error. S= and W= are computed
-// while copying. ErrUIDExists if uid is present.
+// while copying. ErrUIDExists if uid is present; ErrTooManyKeywords past
+// 26 keywords.
 func (im *Importer) Add(ctx context.Context, r io.Reader, size int64, uid uint32, flags []string, date time.Time) error {
-	return errNotYet
+	if im.done {
+		return fmt.Errorf("import %s: importer finished", im.name)
+	}
+	if uid == 0 {
+		return fmt.Errorf("import %s: UID 0", im.name)
+	}
+	if im.Has(uid) {
+		return fmt.Errorf("import %s uid %d: %w", im.name, uid, ErrUIDExists)
+	}
+	if err := im.firstErr(); err != nil {
+		return err
+	}
+	if date.IsZero() {
+		date = im.s.now()
+	}
+	flags = normFlags(flags)
+	for _, fl := range flags {
+		if strings.HasPrefix(fl, `\`) {
+			continue
+		}
+		if _, ok := im.kwIdx[fl]; ok {
+			continue
+		}
+		slot := -1
+		for i, k := range im.kw {
+			if k == "" {
+				slot = i
+				break
+			}
+		}
+		if slot < 0 {
+			if len(im.kw) >= 26 {
+				return fmt.Errorf("import %s uid %d keyword %q: %w", im.name, uid, fl, ErrTooManyKeywords)
+			}
+			im.kw = append(im.kw, "")
+			slot = len(im.kw) - 1
+		}
+		im.kw[slot] = fl
+		im.kwIdx[fl] = slot
+		im.kwChanged = true
+	}
+	key := fmt.Sprintf("%s,U=%d", im.s.newKey(im.s.now()), uid)
+	tmp := filepath.Join(im.dir, "tmp", key)
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("import %s uid %d: %w", im.name, uid, err)
+	}
+	fail := func(err error) error {
+		fh.Close()
+		os.Remove(tmp)
+		return err
+	}
+	var c sizeCounter
+	for {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		n, rerr := r.Read(im.buf)
+		if n > 0 {
+			c.Write(im.buf[:n])
+			if _, err := fh.Write(im.buf[:n]); err != nil {
+				return fail(fmt.Errorf("import %s uid %d: write %s at byte %d: %w", im.name, uid, tmp, c.size-int64(n), err))
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fail(fmt.Errorf("import %s uid %d: read at byte %d: %w", im.name, uid, c.size, rerr))
+		}
+	}
+	if size >= 0 && c.size != size {
+		return fail(fmt.Errorf("import %s uid %d: read %d bytes, want %d", im.name, uid, c.size, size))
+	}
+	if err := os.Chtimes(tmp, date, date); err != nil {
+		return fail(fmt.Errorf("import %s uid %d: %w", im.name, uid, err))
+	}
+	key = fmt.Sprintf("%s,S=%d,W=%d", key, c.size, c.vsize)
+	dst := filepath.Join(im.dir, "cur", key+":2,"+formatInfo(flags, im.kwIdx, ""))
+	if im.work != nil {
+		im.work <- importJob{fh: fh, tmp: tmp, dst: dst}
+	} else {
+		err := fh.Close()
+		if err == nil {
+			err = os.Rename(tmp, dst)
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("import %s uid %d: %w", im.name, uid, err)
+		}
+	}
+	im.existing[uid] = MessageInfo{UID: uid, Key: key, Flags: flags, InternalDate: date, Size: c.size, VSize: c.vsize, Path: dst}
+	return nil
 }
 
 // SetUIDNext asks Commit to write at least next as the next UID (e.g. the
 // source's last UID + 1).
-func (im *Importer) SetUIDNext(next uint32) {}
-
-// Commit fsyncs the new files and the directories, writes
-// dovecot-keywords and dovecot-uidlist (under its lock), updates
-// maildirsize and publishes the change. The Importer is done afterwards.
-func (im *Importer) Commit() error { return errNotYet }
+func (im *Importer) SetUIDNext(next uint32) {
+	if next > im.uidNext {
+		im.uidNext = next
+	}
+}
 
 // Abort stops the import; files already written stay for a resume.
-func (im *Importer) Abort() error { return nil }
+func (im *Importer) Abort() error {
+	if im.done {
+		return nil
+	}
+	im.done = true
+	if im.work != nil {
+		close(im.work)
+		im.wg.Wait()
+	}
+	return im.firstErr()
+}

@@ -22,4 +22,3 @@ func hasFlag(flags []string, f string) bool {
 	return false
 }
 
-func (s *Store) makeMaildir(dir string, folder bool) error { return errNotYet }

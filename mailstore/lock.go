@@ -1,0 +1,195 @@
+package mailstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// staleLockAge is when dovecot considers dovecot-uidlist.lock stale
+// (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT, two minutes).
+const staleLockAge = 2 * time.Minute
+
+// procLocks serialises the goroutines of this process per lock file, so
+// they queue on a channel instead of spinning on O_EXCL. Keyed by the
+// lock's absolute path: a process-wide fact, like the file itself.
+var procLocks sync.Map // string → chan struct{}
+
+// dotlock is dovecot's dot-lock: TARGET.lock created with O_EXCL. The new
+// content of TARGET is written into the lock file, which is then renamed
+// over TARGET (this releases the lock), as dovecot's file_dotlock_replace
+// does. While held, the file also carries an flock and starts with
+// "mailmig:PID:HOST" so another mailmig process can tell a lock left by a
+// dead process without waiting for the two-minute staleness.
+type dotlock struct {
+	target string
+	path   string
+	f      *os.File
+	sem    chan struct{}
+	fsync  bool
+}
+
+func lockSem(path string) chan struct{} {
+	v, _ := procLocks.LoadOrStore(path, make(chan struct{}, 1))
+	return v.(chan struct{})
+}
+
+// acquireLock takes target's dot-lock, waiting up to timeout.
+func acquireLock(ctx context.Context, target string, timeout time.Duration, host string, fsync bool) (*dotlock, error) {
+	path := target + ".lock"
+	sem := lockSem(path)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
+	case <-timer.C:
+		return nil, fmt.Errorf("lock %s: %w (held in this process)", path, ErrLockTimeout)
+	}
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+				f.Close()
+				os.Remove(path)
+				<-sem
+				return nil, fmt.Errorf("lock %s: flock: %w", path, err)
+			}
+			if _, err := fmt.Fprintf(f, "mailmig:%d:%s\n", os.Getpid(), host); err != nil {
+				f.Close()
+				os.Remove(path)
+				<-sem
+				return nil, fmt.Errorf("lock %s: %w", path, err)
+			}
+			return &dotlock{target: target, path: path, f: f, sem: sem, fsync: fsync}, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			<-sem
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if breakStaleLock(path, host) {
+			continue
+		}
+		if time.Now().After(deadline) {
+			<-sem
+			return nil, fmt.Errorf("lock %s: %w after %s", path, ErrLockTimeout, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			<-sem
+			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
+		case <-time.After(wait):
+		}
+		if wait < 50*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// breakStaleLock removes path if it is older than staleLockAge, or if it
+// was made by a mailmig process on this host that no longer holds its
+// flock. It reports whether it removed the lock.
+func breakStaleLock(path, host string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	stale := time.Since(st.ModTime()) > staleLockAge
+	if !stale {
+		buf := make([]byte, 128)
+		n, _ := io.ReadFull(f, buf)
+		parts := strings.SplitN(strings.TrimRight(string(buf[:n]), "\n"), ":", 3)
+		if len(parts) == 3 && parts[0] == "mailmig" && parts[2] == host {
+			if _, err := strconv.Atoi(parts[1]); err == nil &&
+				syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+				stale = true // holder is gone: its flock died with it
+			}
+		}
+	}
+	if !stale {
+		return false
+	}
+	cur, err := os.Stat(path)
+	if err != nil || !os.SameFile(cur, st) {
+		return false
+	}
+	return os.Remove(path) == nil
+}
+
+// release drops the lock without changing the target.
+func (l *dotlock) release() {
+	if l.f == nil {
+		return
+	}
+	os.Remove(l.path)
+	l.f.Close()
+	l.f = nil
+	<-l.sem
+}
+
+// replace writes data as the target's new content and releases the lock.
+func (l *dotlock) replace(data []byte) error {
+	return l.replaceFunc(func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// replaceFunc is replace with a writer callback.
+func (l *dotlock) replaceFunc(write func(io.Writer) error) error {
+	defer l.release()
+	if err := l.f.Truncate(0); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	if err := write(l.f); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	if l.fsync {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", l.path, err)
+		}
+	}
+	if err := os.Rename(l.path, l.target); err != nil {
+		return fmt.Errorf("rename %s: %w", l.path, err)
+	}
+	// The lock file is now the target: closing it must not remove it.
+	l.f.Close()
+	l.f = nil
+	<-l.sem
+	if l.fsync {
+		return syncDir(filepath.Dir(l.target))
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so renames and creations in it are durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}

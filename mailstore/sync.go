@@ -1,0 +1,485 @@
+package mailstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// dirtyWindow: a directory modified this recently may change again within
+// the same timestamp tick, so its cached listing is not trusted.
+const dirtyWindow = time.Second
+
+// stamp identifies a version of a file or directory by mtime, size and
+// inode; the zero stamp means "missing".
+type stamp struct {
+	exists bool
+	mtime  int64
+	size   int64
+	ino    uint64
+}
+
+func stampOf(path string) (stamp, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return stamp{}, nil
+		}
+		return stamp{}, err
+	}
+	s := stamp{exists: true, mtime: st.ModTime().UnixNano(), size: st.Size()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		s.ino = sys.Ino
+	}
+	return s, nil
+}
+
+func (s stamp) recent(now time.Time) bool {
+	return s.exists && now.UnixNano()-s.mtime < int64(dirtyWindow)
+}
+
+// fileEntry is one message file as found in new/ or cur/.
+type fileEntry struct {
+	name  string
+	mtime time.Time
+	fsize int64
+}
+
+// folderState is the cached state of one folder directory, shared by every
+// Folder handle of the process on that directory (through the Hub), so
+// each change is published once.
+type folderState struct {
+	dir string
+
+	mu           sync.Mutex
+	newSt, curSt stamp
+	listSt, kwSt stamp
+	newDirty     bool
+	curDirty     bool
+	newFiles     map[string]fileEntry // by key
+	curFiles     map[string]fileEntry // by key
+	ul           *uidlist
+	keywords     []string
+	snap         *Snapshot // last published state
+}
+
+// lastUIDValidity makes UIDVALIDITY values handed out by this process
+// strictly increasing, so a folder recreated within a second differs.
+var lastUIDValidity atomic.Uint32
+
+func newUIDValidity(now time.Time) uint32 {
+	for {
+		prev := lastUIDValidity.Load()
+		v := uint32(now.Unix())
+		if v <= prev {
+			v = prev + 1
+		}
+		if lastUIDValidity.CompareAndSwap(prev, v) {
+			return v
+		}
+	}
+}
+
+// scanDir lists the message files of sub ("new" or "cur"), reusing
+// mtimes of keys known before (a rename keeps the mtime). It retries when
+// the directory changes during the listing and reports whether the final
+// listing was stable.
+func (st *folderState) scanDir(sub string, before stamp, known ...map[string]fileEntry) (map[string]fileEntry, stamp, bool, error) {
+	path := filepath.Join(st.dir, sub)
+	for attempt := 0; ; attempt++ {
+		d, err := os.Open(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return map[string]fileEntry{}, stamp{}, true, nil
+			}
+			return nil, stamp{}, false, fmt.Errorf("scan %s: %w", path, err)
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		if err != nil {
+			return nil, stamp{}, false, fmt.Errorf("scan %s: %w", path, err)
+		}
+		out := make(map[string]fileEntry, len(names))
+		for _, n := range names {
+			if n == "" || n[0] == '.' {
+				continue
+			}
+			key := keyOf(n)
+			var e fileEntry
+			found := false
+			for _, m := range known {
+				if old, ok := m[key]; ok {
+					e, found = old, true
+					break
+				}
+			}
+			if !found {
+				fi, err := os.Lstat(filepath.Join(path, n))
+				if err != nil {
+					continue // renamed or removed meanwhile; a rescan finds it
+				}
+				if !fi.Mode().IsRegular() {
+					continue
+				}
+				e = fileEntry{mtime: fi.ModTime(), fsize: fi.Size()}
+			}
+			e.name = n
+			if prev, dup := out[key]; dup {
+				// Two files with one base: keep the one sorting last
+				// (dovecot would rename one of them; we only read).
+				if prev.name > n {
+					continue
+				}
+			}
+			out[key] = e
+		}
+		after, err := stampOf(path)
+		if err != nil {
+			return nil, stamp{}, false, fmt.Errorf("scan %s: %w", path, err)
+		}
+		if after == before || attempt >= 3 {
+			return out, after, after == before, nil
+		}
+		before = after
+	}
+}
+
+// load brings the cached listing, uidlist and keywords up to date; it
+// reports whether anything was re-read.
+func (f *Folder) load() (bool, error) {
+	st := f.st
+	now := time.Now()
+	newSt, err1 := stampOf(filepath.Join(st.dir, "new"))
+	curSt, err2 := stampOf(filepath.Join(st.dir, "cur"))
+	listSt, err3 := stampOf(filepath.Join(st.dir, "dovecot-uidlist"))
+	kwSt, err4 := stampOf(filepath.Join(st.dir, "dovecot-keywords"))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return false, fmt.Errorf("sync %s: %w", st.dir, err)
+	}
+	if !curSt.exists {
+		if _, err := os.Stat(st.dir); errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("%w: %s", ErrNoSuchFolder, f.name)
+		}
+	}
+	changed := false
+	if st.newFiles == nil || newSt != st.newSt || st.newDirty {
+		files, after, stable, err := st.scanDir("new", newSt, st.newFiles, st.curFiles)
+		if err != nil {
+			return false, err
+		}
+		st.newFiles, st.newSt = files, after
+		st.newDirty = !stable || after.recent(now)
+		changed = true
+	}
+	if st.curFiles == nil || curSt != st.curSt || st.curDirty {
+		files, after, stable, err := st.scanDir("cur", curSt, st.curFiles, st.newFiles)
+		if err != nil {
+			return false, err
+		}
+		st.curFiles, st.curSt = files, after
+		st.curDirty = !stable || after.recent(now)
+		changed = true
+	}
+	if st.ul == nil || listSt != st.listSt {
+		if err := f.readUIDList(listSt); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	if kwSt != st.kwSt {
+		data, err := os.ReadFile(filepath.Join(st.dir, "dovecot-keywords"))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("read %s/dovecot-keywords: %w", st.dir, err)
+		}
+		kw, err := parseKeywords(data)
+		if err != nil {
+			// A broken keywords file loses keyword names, not mail.
+			f.store.log.Warn("ignoring broken dovecot-keywords", "dir", st.dir, "err", err)
+		}
+		st.keywords, st.kwSt = kw, kwSt
+		changed = true
+	}
+	return changed, nil
+}
+
+func (f *Folder) readUIDList(listSt stamp) error {
+	path := filepath.Join(f.st.dir, "dovecot-uidlist")
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	ul, err := parseUIDList(data)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", path, err)
+	}
+	f.st.ul, f.st.listSt = ul, listSt
+	return nil
+}
+
+// missingKeys returns the keys on disk without a UID, ordered by mtime
+// then name (arrival order, as far as the disk tells).
+func (st *folderState) missingKeys() []string {
+	var miss []string
+	seen := func(m map[string]fileEntry) {
+		for k := range m {
+			if _, ok := st.ul.Keys[k]; !ok {
+				miss = append(miss, k)
+			}
+		}
+	}
+	seen(st.newFiles)
+	seen(st.curFiles)
+	if len(miss) < 2 {
+		return miss
+	}
+	miss = dedupe(miss)
+	sort.Slice(miss, func(i, j int) bool {
+		a, b := st.entry(miss[i]), st.entry(miss[j])
+		if !a.mtime.Equal(b.mtime) {
+			return a.mtime.Before(b.mtime)
+		}
+		return miss[i] < miss[j]
+	})
+	return miss
+}
+
+func dedupe(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// entry returns the file of key (cur/ wins over new/).
+func (st *folderState) entry(key string) fileEntry {
+	if e, ok := st.curFiles[key]; ok {
+		return e
+	}
+	return st.newFiles[key]
+}
+
+// assignLocked gives UIDs to keys (in this order first) and to every other
+// file without one, under dovecot-uidlist.lock. It creates the uidlist when
+// missing. Caller holds st.mu.
+func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
+	st := f.st
+	s := f.store
+	lk, err := acquireLock(ctx, filepath.Join(st.dir, "dovecot-uidlist"), s.opts.LockTimeout, s.host, !s.opts.NoFsync)
+	if err != nil {
+		return fmt.Errorf("folder %s: %w", f.name, err)
+	}
+	defer lk.release()
+	listSt, err := stampOf(filepath.Join(st.dir, "dovecot-uidlist"))
+	if err != nil {
+		return fmt.Errorf("folder %s: %w", f.name, err)
+	}
+	if err := f.readUIDList(listSt); err != nil {
+		return err
+	}
+	ul := st.ul
+	var add []uidEntry
+	taken := map[string]bool{}
+	give := func(k string) error {
+		if _, ok := ul.Keys[k]; ok || taken[k] {
+			return nil
+		}
+		if ul.NextUID == 0 || ul.NextUID == 0xffffffff {
+			return fmt.Errorf("folder %s: UID space exhausted", f.name)
+		}
+		add = append(add, uidEntry{ul.NextUID, k})
+		taken[k] = true
+		ul.NextUID++
+		return nil
+	}
+	for _, k := range keys {
+		if err := give(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range st.missingKeys() {
+		if err := give(k); err != nil {
+			return err
+		}
+	}
+	if len(add) == 0 && ul.UIDValidity != 0 {
+		return nil
+	}
+	if ul.UIDValidity != 0 && ul.Version == 3 && ul.Complete == listSt.size && len(ul.Order) < 4*(len(st.newFiles)+len(st.curFiles))+64 {
+		// Append as dovecot does: header N stays, readers take
+		// max(N, last UID + 1).
+		var b strings.Builder
+		for _, e := range add {
+			fmt.Fprintf(&b, "%d :%s\n", e.UID, e.Key)
+		}
+		path := filepath.Join(st.dir, "dovecot-uidlist")
+		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", path, err)
+		}
+		_, err = fh.WriteString(b.String())
+		if err == nil && !s.opts.NoFsync {
+			err = fh.Sync()
+		}
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("append %s: %w", path, err)
+		}
+	} else {
+		// Rewrite, dropping entries of files no longer on disk when the
+		// listing was stable.
+		stable := !st.newDirty && !st.curDirty
+		if ul.UIDValidity == 0 {
+			ul.UIDValidity = newUIDValidity(s.now())
+		}
+		if ul.GUID == "" {
+			ul.GUID = newGUID()
+		}
+		var entries []uidEntry
+		for _, e := range ul.Order {
+			if !stable || st.onDisk(e.Key) {
+				entries = append(entries, e)
+			}
+		}
+		entries = append(entries, add...)
+		err := lk.replaceFunc(func(w io.Writer) error {
+			return formatUIDList(w, ul.UIDValidity, ul.NextUID, ul.GUID, entries)
+		})
+		if err != nil {
+			return fmt.Errorf("folder %s: %w", f.name, err)
+		}
+	}
+	// Re-read what we wrote, so the cache matches the disk stamp.
+	listSt, err = stampOf(filepath.Join(st.dir, "dovecot-uidlist"))
+	if err != nil {
+		return err
+	}
+	return f.readUIDList(listSt)
+}
+
+func (st *folderState) onDisk(key string) bool {
+	_, a := st.newFiles[key]
+	_, b := st.curFiles[key]
+	return a || b
+}
+
+// syncLocked brings the state up to date, assigns UIDs to new files
+// (keys first, in order), builds the snapshot and publishes what changed
+// since the last one. Caller holds st.mu.
+func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Change, error) {
+	st := f.st
+	changed, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !changed && st.snap != nil && len(keys) == 0 {
+		return st.snap, nil, nil
+	}
+	if st.ul.UIDValidity == 0 || len(keys) > 0 || len(st.missingKeys()) > 0 {
+		if err := f.assignLocked(ctx, keys); err != nil {
+			return nil, nil, err
+		}
+	}
+	snap := st.build()
+	changes := diffSnapshots(f.name, st.snap, snap)
+	st.snap = snap
+	if len(changes) > 0 {
+		f.store.hub.Publish(f.store.root, changes...)
+	}
+	return snap, changes, nil
+}
+
+// build makes a Snapshot of the cached state.
+func (st *folderState) build() *Snapshot {
+	ul := st.ul
+	snap := &Snapshot{UIDValidity: ul.UIDValidity, UIDNext: ul.NextUID, Keywords: append([]string(nil), st.keywords...)}
+	snap.Messages = make([]MessageInfo, 0, len(st.curFiles)+len(st.newFiles))
+	add := func(sub string, m map[string]fileEntry, skip map[string]fileEntry) {
+		for key, e := range m {
+			if skip != nil {
+				if _, ok := skip[key]; ok {
+					continue
+				}
+			}
+			uid, ok := ul.Keys[key]
+			if !ok {
+				continue
+			}
+			size, vsize, _ := sizesFromKey(key)
+			if size < 0 {
+				size = e.fsize
+			}
+			snap.Messages = append(snap.Messages, MessageInfo{
+				UID:          uid,
+				Key:          key,
+				Flags:        ParseFlags(e.name, st.keywords),
+				InternalDate: e.mtime,
+				Size:         size,
+				VSize:        vsize,
+				Path:         filepath.Join(st.dir, sub, e.name),
+				Recent:       sub == "new",
+			})
+		}
+	}
+	add("cur", st.curFiles, nil)
+	add("new", st.newFiles, st.curFiles)
+	sort.Slice(snap.Messages, func(i, j int) bool { return snap.Messages[i].UID < snap.Messages[j].UID })
+	return snap
+}
+
+// diffSnapshots lists the changes from a to b (a nil a means none).
+func diffSnapshots(folder string, a, b *Snapshot) []Change {
+	if a == nil || b == nil {
+		return nil
+	}
+	if a.UIDValidity != b.UIDValidity {
+		return []Change{{Kind: ChangeUIDValidity, Folder: folder}}
+	}
+	var out []Change
+	i, j := 0, 0
+	for i < len(a.Messages) || j < len(b.Messages) {
+		switch {
+		case j >= len(b.Messages) || (i < len(a.Messages) && a.Messages[i].UID < b.Messages[j].UID):
+			out = append(out, Change{Kind: ChangeExpunge, Folder: folder, UID: a.Messages[i].UID})
+			i++
+		case i >= len(a.Messages) || b.Messages[j].UID < a.Messages[i].UID:
+			m := b.Messages[j]
+			out = append(out, Change{Kind: ChangeNew, Folder: folder, UID: m.UID, Flags: m.Flags})
+			j++
+		default:
+			if !equalFlags(a.Messages[i].Flags, b.Messages[j].Flags) {
+				m := b.Messages[j]
+				out = append(out, Change{Kind: ChangeFlags, Folder: folder, UID: m.UID, Flags: m.Flags})
+			}
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+func equalFlags(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

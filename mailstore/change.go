@@ -55,7 +55,7 @@ type Change struct {
 type Hub struct {
 	mu       sync.Mutex
 	watchers map[string]map[*watcher]struct{} // root + "\x00" + folder
-	states   map[string]*folderState           // folder dir
+	states   map[string]*folderState          // folder dir
 }
 
 // DefaultHub is used by Stores opened without Options.Hub.

@@ -21,4 +21,3 @@ func hasFlag(flags []string, f string) bool {
 	}
 	return false
 }
-

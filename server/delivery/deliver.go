@@ -16,11 +16,16 @@ import (
 )
 
 // DefaultGlobalScript returns the site's default global script (DESIGN.md
-// "Server defaults"): messages with five or more '*' in X-Spam-Level go
-// to folder.
-func DefaultGlobalScript(folder string) string {
-	return "require \"fileinto\";\r\nif header :contains \"X-Spam-Level\" \"*****\" { fileinto \"" +
-		strings.ReplaceAll(strings.ReplaceAll(folder, `\`, `\\`), `"`, `\"`) + "\"; }\r\n"
+// "Server defaults"): messages whose header field contains threshold
+// (X-Spam-Level, "*****") are filed into folder.
+func DefaultGlobalScript(header, threshold, folder string) string {
+	return "require \"fileinto\";\r\nif header :contains " + quote(header) + " " + quote(threshold) +
+		" { fileinto " + quote(folder) + "; }\r\n"
+}
+
+// quote makes s a Sieve quoted string (RFC 5228 §2.4.2).
+func quote(s string) string {
+	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
 }
 
 // deliverState is the Deliverer's lazily built, shared state.
@@ -37,10 +42,12 @@ type deliverState struct {
 }
 
 type cachedStore struct {
-	root        string
-	qb, qm      int64
-	store       *mailstore.Store
-	createdSpam bool
+	root   string
+	qb, qm int64
+	store  *mailstore.Store
+	// folderMu serialises folder look-up and creation, so a delivery
+	// never finds a folder another one is still creating.
+	folderMu sync.Mutex
 }
 
 type cachedScript struct {
@@ -86,7 +93,14 @@ func (d *Deliverer) spamFolder() string {
 func (d *Deliverer) globalText() (string, error) {
 	g := strings.TrimSpace(d.GlobalScript)
 	if g == "" {
-		return DefaultGlobalScript(d.spamFolder()), nil
+		h, th := d.SpamHeader, d.SpamThreshold
+		if h == "" {
+			h = "X-Spam-Level"
+		}
+		if th == "" {
+			th = "*****"
+		}
+		return DefaultGlobalScript(h, th, d.spamFolder()), nil
 	}
 	if strings.HasPrefix(g, "/") && !strings.ContainsAny(g, "\n;") {
 		b, err := os.ReadFile(g)
@@ -276,6 +290,7 @@ func (d *Deliverer) storeFor(user string) (*cachedStore, error) {
 // script asked with :create or it is the spam folder. A missing folder
 // otherwise falls back to INBOX (dovecot's behaviour without autocreate).
 func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, create bool, body []byte, flags []string, res *Result, log *slog.Logger) error {
+	cs.folderMu.Lock()
 	f, err := cs.store.Folder(folder)
 	if errors.Is(err, mailstore.ErrNoSuchFolder) || errors.Is(err, mailstore.ErrInvalidFolderName) {
 		if errors.Is(err, mailstore.ErrNoSuchFolder) && (create || strings.EqualFold(folder, d.spamFolder())) {
@@ -286,12 +301,14 @@ func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, c
 			folder = "INBOX"
 			for _, c := range res.Stored {
 				if c.Folder == "INBOX" {
+					cs.folderMu.Unlock()
 					return nil // INBOX has its copy already
 				}
 			}
 			f, err = cs.store.Folder("INBOX")
 		}
 	}
+	cs.folderMu.Unlock()
 	if err != nil {
 		return Temporary(fmt.Errorf("delivery: open folder %q of %s: %w", folder, cs.root, err))
 	}

@@ -75,9 +75,14 @@ type Deliverer struct {
 	// Storage, means users have no personal scripts.
 	ScriptsFor func(user string) (*sieve.Storage, error)
 	// GlobalScript is the site's script: its text, or the path of a file
-	// holding it (a single line starting with '/'). "" means DefaultGlobalScript
-	// with SpamFolder; use "keep;" for none.
+	// holding it (a single line starting with '/'). "" means
+	// DefaultGlobalScript(SpamHeader, SpamThreshold, SpamFolder); use
+	// "keep;" for none.
 	GlobalScript string
+	// SpamHeader and SpamThreshold make the default global script: a
+	// message whose SpamHeader contains SpamThreshold is spam ("" means
+	// "X-Spam-Level" and "*****").
+	SpamHeader, SpamThreshold string
 	// GlobalBefore runs the global script before the user's active script
 	// (dovecot's sieve_before); otherwise the user's script replaces it.
 	GlobalBefore bool
@@ -96,6 +101,8 @@ type Deliverer struct {
 	Sender Sender
 	// Vacation remembers vacation replies; nil means MemoryVacation.
 	Vacation VacationStore
+	// VacationDays is the :days used when a script gives none (0 = 7).
+	VacationDays int
 	// UserExists reports whether user is a local account; nil means every
 	// user MaildirFor accepts exists.
 	UserExists func(user string) (bool, error)

@@ -152,6 +152,9 @@ func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message
 	}
 	handle := vacationHandle(v)
 	now := d.now()
+	if !v.DaysGiven && d.VacationDays > 0 {
+		v.Days = d.VacationDays
+	}
 	if v.Days > 0 {
 		seen, err := d.state.vacation.VacationSeen(ctx, env.User, handle, strings.ToLower(v.Sender), now.Add(-time.Duration(v.Days)*24*time.Hour))
 		if err != nil {

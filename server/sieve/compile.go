@@ -211,6 +211,8 @@ func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, e
 			out = append(out, annotateVacation(c))
 			continue
 		}
+		c.Args = caseInsensitiveRegex(c.Id, c.Args)
+		c.Tests = rw.tests(c.Tests)
 		if len(c.Block) > 0 {
 			b, err := rw.block(c.Block, dropVacation)
 			if err != nil {
@@ -221,6 +223,67 @@ func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, e
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+func (rw *rewriter) tests(ts []parser.Test) []parser.Test {
+	if len(ts) == 0 {
+		return ts
+	}
+	out := make([]parser.Test, len(ts))
+	for i, t := range ts {
+		t.Args = caseInsensitiveRegex(t.Id, t.Args)
+		t.Tests = rw.tests(t.Tests)
+		out[i] = t
+	}
+	return out
+}
+
+// caseInsensitiveRegex works around go-sieve's :regex under the default
+// i;ascii-casemap comparator, which lower-cases the value but not the
+// pattern (so "^Re:" never matched): the key patterns get "(?i)". Values
+// captured for ${1}... are still the lower-cased ones.
+func caseInsensitiveRegex(id string, args []parser.Arg) []parser.Arg {
+	regex, octet := false, false
+	var positional []int
+	for i := 0; i < len(args); i++ {
+		switch a := args[i].(type) {
+		case parser.TagArg:
+			switch strings.ToLower(a.Value) {
+			case "regex":
+				regex = true
+			case "comparator":
+				if i+1 < len(args) {
+					if c := argStrings(args[i+1]); len(c) == 1 && c[0] == "i;octet" {
+						octet = true
+					}
+					i++
+				}
+			}
+		case parser.StringArg, parser.StringListArg:
+			positional = append(positional, i)
+		}
+	}
+	if !regex || octet || len(positional) == 0 {
+		return args
+	}
+	if strings.EqualFold(id, "deleteheader") && len(positional) < 2 {
+		return args // only a field name, no value patterns
+	}
+	out := slices.Clone(args)
+	last := positional[len(positional)-1]
+	switch a := out[last].(type) {
+	case parser.StringArg:
+		a.Value = "(?i)" + a.Value
+		out[last] = a
+	case parser.StringListArg:
+		v := make([]string, len(a.Value))
+		for i, s := range a.Value {
+			v[i] = "(?i)" + s
+		}
+		a.Value = v
+		out[last] = a
+	}
+	return out
 }
 
 func (rw *rewriter) require(c parser.Cmd) (parser.Cmd, bool, error) {
@@ -287,12 +350,12 @@ func (rw *rewriter) rejectCmd(c parser.Cmd) (parser.Cmd, error) {
 	}, nil
 }
 
-// annotateVacation packs :handle, :addresses and whether :subject was
-// given into the :handle argument: marker, subjectGiven ("0"/"1"),
-// handle, then the addresses, separated by NUL.
+// annotateVacation packs :handle, :addresses and whether :subject and
+// :days were given into the :handle argument: marker, two flags ("0"/"1"
+// for subject, days), handle, then the addresses, separated by NUL.
 func annotateVacation(c parser.Cmd) parser.Cmd {
 	handle := ""
-	subject := "0"
+	subject, days := "0", "0"
 	var addrs []string
 	var args []parser.Arg
 	for i := 0; i < len(c.Args); i++ {
@@ -308,12 +371,14 @@ func annotateVacation(c parser.Cmd) parser.Cmd {
 			continue
 		case "subject":
 			subject = "1"
+		case "days":
+			days = "1"
 		case "addresses":
 			addrs = argStrings(c.Args[i+1])
 		}
 		args = append(args, c.Args[i])
 	}
-	packed := vacationMarker + subject + fieldSep + handle
+	packed := vacationMarker + subject + days + fieldSep + handle
 	for _, a := range addrs {
 		packed += fieldSep + a
 	}

@@ -117,7 +117,7 @@ func TestExecuteOutcomes(t *testing.T) {
 					t.Fatalf("vacations %+v", o.Vacations)
 				}
 				v := o.Vacations[0]
-				if v.Handle != "h1" || v.SubjectGiven || v.Days != 3 || v.Body != "gone" ||
+				if v.Handle != "h1" || v.SubjectGiven || v.Days != 3 || !v.DaysGiven || v.Body != "gone" ||
 					!slices.Equal(v.Addresses, []string{"a@x", "b@y"}) || v.Sender != "bob@example.org" {
 					t.Errorf("vacation %+v", v)
 				}

@@ -42,8 +42,10 @@ type Vacation struct {
 	Mime bool
 	// Handle is :handle as given ("" = derive one from the content).
 	Handle string
-	// Days is :days (go-sieve's default 7).
-	Days int
+	// Days is :days (go-sieve's default 7); DaysGiven is false when the
+	// script gave none (the site's default then applies).
+	Days      int
+	DaysGiven bool
 	// Addresses is :addresses, the user's other addresses.
 	Addresses []string
 }
@@ -134,10 +136,11 @@ func (s *Script) Execute(ctx context.Context, in *Input) (*Outcome, error) {
 	}
 	for sender, r := range d.VacationResponses {
 		v := Vacation{Sender: sender, From: r.From, Subject: r.Subject, SubjectGiven: true,
-			Body: r.Body, Mime: r.IsMime, Handle: r.Handle, Days: r.Days}
+			Body: r.Body, Mime: r.IsMime, Handle: r.Handle, Days: r.Days, DaysGiven: true}
 		if rest, ok := strings.CutPrefix(r.Handle, vacationMarker); ok {
 			f := strings.Split(rest, fieldSep)
-			v.SubjectGiven = f[0] == "1"
+			v.SubjectGiven = len(f[0]) == 2 && f[0][0] == '1'
+			v.DaysGiven = len(f[0]) == 2 && f[0][1] == '1'
 			if len(f) > 1 {
 				v.Handle = f[1]
 			}

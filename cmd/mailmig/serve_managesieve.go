@@ -1,11 +1,87 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
 
-// startManageSieve is a placeholder until the managesieve server lands: it starts nothing.
+	"mailmig/cmd/mailmig/config"
+	"mailmig/server/managesieve"
+	"mailmig/server/sieve"
+)
+
+// startManageSieve starts one ManageSieve server per [managesieve]
+// listener, storing scripts where [store] sieve_dir/sieve_active say.
 func startManageSieve(ctx context.Context, e *env) (func(context.Context) error, error) {
-	if len(e.cfg.ManageSieve.Listeners) > 0 {
-		e.log.Warn("managesieve is not built into this mailmig yet; its listeners are not started")
+	stores := &sieveStores{e: e, m: map[string]*sieve.Storage{}}
+	var servers []*managesieve.Server
+	stop := func(sctx context.Context) error {
+		var errs []error
+		for _, s := range servers {
+			errs = append(errs, s.Shutdown(sctx))
+		}
+		return errors.Join(errs...)
 	}
-	return nil, nil
+	for _, l := range e.cfg.ManageSieve.Listeners {
+		ln, err := e.listen(l)
+		if err != nil {
+			stop(ctx)
+			return nil, fmt.Errorf("managesieve listener %s: %w", l.Address, err)
+		}
+		s := &managesieve.Server{
+			Hostname:          e.cfg.Server.Hostname,
+			TLSConfig:         e.tls,
+			AllowInsecureAuth: l.Trusted,
+			Auth:              e.auth,
+			Storage:           stores.get,
+			MaxRedirects:      5,
+			Log:               e.log.With("component", "managesieve", "listener", ln.Addr().String()),
+		}
+		if l.TLS != config.TLSStartTLS {
+			// Implicit TLS is already on (e.listen wraps it); "none"
+			// offers no STARTTLS.
+			s.TLSConfig = nil
+		}
+		servers = append(servers, s)
+		e.addListener("managesieve", ln)
+		go func() {
+			if err := s.Serve(ln); err != nil {
+				e.log.Error("managesieve listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	return stop, nil
+}
+
+// sieveStores hands out one Storage per user, so that concurrent
+// sessions of a user share its lock.
+type sieveStores struct {
+	e  *env
+	mu sync.Mutex
+	m  map[string]*sieve.Storage
+}
+
+func (s *sieveStores) get(user string) (*sieve.Storage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.m[user]; st != nil {
+		return st, nil
+	}
+	dir, err := s.e.cfg.SieveDirFor(user)
+	if err != nil {
+		return nil, fmt.Errorf("sieve directory of %s: %w", user, err)
+	}
+	link, err := s.e.cfg.SieveActiveFor(user)
+	if err != nil {
+		return nil, fmt.Errorf("active sieve link of %s: %w", user, err)
+	}
+	st := &sieve.Storage{
+		Dir:           dir,
+		ActiveLink:    link,
+		MaxScriptSize: int64(s.e.cfg.Sieve.MaxScriptSize),
+		MaxScripts:    s.e.cfg.Sieve.MaxScripts,
+	}
+	s.m[user] = st
+	return st, nil
 }

@@ -1,11 +1,120 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
 
-// startSubmission is a placeholder until the submission server lands: it starts nothing.
+	"github.com/emersion/go-smtp"
+
+	"mailmig/cmd/mailmig/config"
+	"mailmig/server/delivery"
+	"mailmig/server/submission"
+)
+
+// startSubmission starts the outgoing queue's runner (always: Sieve
+// redirects and vacation replies need it too) and one submission server
+// per [submission] listener.
 func startSubmission(ctx context.Context, e *env) (func(context.Context) error, error) {
-	if len(e.cfg.Submission.Listeners) > 0 {
-		e.log.Warn("submission is not built into this mailmig yet; its listeners are not started")
+	stopQueue := startOutbound(ctx, e)
+	nets, err := parseNetworks(e.cfg.Submission.TrustedNetworks)
+	if err != nil {
+		stopQueue(ctx)
+		return nil, err
 	}
-	return nil, nil
+	var servers []*submission.Server
+	stop := func(sctx context.Context) error {
+		var errs []error
+		for _, s := range servers {
+			errs = append(errs, s.Shutdown(sctx))
+		}
+		errs = append(errs, stopQueue(sctx))
+		return errors.Join(errs...)
+	}
+	for _, l := range e.cfg.Submission.Listeners {
+		ln, err := e.listen(l)
+		if err != nil {
+			stop(ctx)
+			return nil, fmt.Errorf("submission listener %s: %w", l.Address, err)
+		}
+		s := &submission.Server{
+			Hostname:          e.cfg.Server.Hostname,
+			TLSConfig:         e.tls,
+			AllowInsecureAuth: l.Trusted,
+			MaxMessageBytes:   int64(e.cfg.Limits.MessageSize),
+			TrustedNetworks:   nets,
+			Domains:           e.cfg.Server.Domains,
+			Auth:              e.auth,
+			UserExists:        e.userExists,
+			Local:             submissionDelivery{e},
+			Log:               e.log.With("component", "submission", "listener", ln.Addr().String()),
+		}
+		if e.outbound != nil {
+			s.Outbound = e.outbound
+		}
+		if l.TLS == config.TLSNone {
+			// A listener without TLS offers no STARTTLS either.
+			s.TLSConfig = nil
+		}
+		servers = append(servers, s)
+		name := "submission"
+		if l.TLS == config.TLSImplicit {
+			name = "submissions"
+		}
+		e.addListener(name, ln)
+		go func() {
+			if err := s.Serve(ln); err != nil {
+				e.log.Error("submission listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	return stop, nil
 }
+
+func parseNetworks(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, n := range list {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			a, aerr := netip.ParseAddr(n)
+			if aerr != nil {
+				return nil, fmt.Errorf("[submission] trusted_networks: %q: %w", n, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// userExists asks the local delivery path whether a local user exists,
+// falling back to the server accounts.
+func (e *env) userExists(ctx context.Context, user string) (bool, error) {
+	if e.deliverer != nil && e.deliverer.UserExists != nil {
+		return e.deliverer.UserExists(user)
+	}
+	return e.accountExists(ctx, user)
+}
+
+// submissionDelivery delivers submitted mail to local recipients through
+// the Deliverer and turns its errors into the replies delivery chose.
+type submissionDelivery struct{ e *env }
+
+func (d submissionDelivery) Deliver(ctx context.Context, env submission.Envelope, msg []byte) error {
+	if d.e.deliverer == nil {
+		return errors.New("no local delivery configured")
+	}
+	_, err := d.e.deliverer.Deliver(ctx, delivery.Envelope{From: env.From, To: env.To, User: env.User, Detail: env.Detail}, msg)
+	if err == nil {
+		return nil
+	}
+	code, enh, text := delivery.SMTPStatus(err)
+	if !strings.HasPrefix(text, d.e.cfg.Server.Hostname) && code/100 == 5 && enh == [3]int{5, 3, 4} {
+		text = d.e.cfg.Server.Hostname + ": " + text
+	}
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+}
+
+var _ submission.Deliverer = submissionDelivery{}

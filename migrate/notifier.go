@@ -1,0 +1,131 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"mailmig/notify"
+	"mailmig/state"
+)
+
+// Mail kinds as recorded in the event log ("mail-" + kind).
+const (
+	mailConfirm = notify.Confirm
+	mailForced  = notify.Forced
+	mailFinal   = notify.Final
+)
+
+// Notifier renders the migration's mails and delivers them into the
+// user's new INBOX (through the local delivery path), each at most once
+// per migration: a sent mail is recorded as an event "mail-KIND".
+type Notifier struct {
+	DB     *state.DB
+	Mailer *notify.Mailer
+	// Deliver stores msg for user in the new store (delivery.Deliverer).
+	Deliver func(ctx context.Context, user string, msg []byte) error
+	// Client settings shown in the mails.
+	Client notify.Client
+	// Domain is the mail domain of user addresses and the control address.
+	Domain string
+	// ControlLocalPart and Secret make the reply address.
+	ControlLocalPart string
+	Secret           []byte
+	// Postmaster is shown as the contact.
+	Postmaster string
+	// Language is the site default (a user's enqueue --lang wins).
+	Language string
+	// Location formats dates (time.Local if nil).
+	Location *time.Location
+}
+
+func (n *Notifier) sent(ctx context.Context, user string, kind notify.Kind) (bool, error) {
+	evs, err := n.DB.Events(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	for _, ev := range evs {
+		if ev.Kind == "mail-"+string(kind) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (n *Notifier) data(e *state.Entry) (*notify.Data, error) {
+	rep, err := ParseReport(e.Report)
+	if err != nil {
+		return nil, err
+	}
+	d := &notify.Data{
+		User: e.User, Address: e.User + "@" + n.Domain,
+		Messages: rep.Messages, Bytes: rep.Bytes,
+		Client: n.Client, Postmaster: n.Postmaster,
+	}
+	for _, f := range rep.Folders {
+		d.Folders = append(d.Folders, notify.Folder{Name: f.New, Messages: f.Messages, Bytes: f.Bytes})
+	}
+	for _, rn := range rep.Renamed {
+		d.Renamed = append(d.Renamed, notify.Rename{Old: rn.Old, New: rn.New})
+	}
+	if !e.Deadline.IsZero() {
+		d.Deadline = e.Deadline.In(n.loc()).Format("2006-01-02")
+	}
+	return d, nil
+}
+
+func (n *Notifier) loc() *time.Location {
+	if n.Location != nil {
+		return n.Location
+	}
+	return time.Local
+}
+
+func (n *Notifier) lang(e *state.Entry) string {
+	if e.Language != "" {
+		return e.Language
+	}
+	return n.Language
+}
+
+// SendOnce sends the confirmation (kind Confirm or Forced) unless it was
+// sent for this migration already.
+func (n *Notifier) SendOnce(ctx context.Context, e *state.Entry, kind notify.Kind, cutoverAt time.Time) error {
+	d, err := n.data(e)
+	if err != nil {
+		return err
+	}
+	d.CutoverAt = cutoverAt.In(n.loc()).Format("2006-01-02 15:04 MST")
+	reply := notify.ReplyAddress(n.ControlLocalPart, n.Domain, n.Secret, e.User, e.MigrationID)
+	return n.send(ctx, e, kind, d, reply)
+}
+
+// SendFinal sends the final mail unless it was sent already.
+func (n *Notifier) SendFinal(ctx context.Context, e *state.Entry, carried int64) error {
+	d, err := n.data(e)
+	if err != nil {
+		return err
+	}
+	d.Carried = carried
+	return n.send(ctx, e, mailFinal, d, "")
+}
+
+func (n *Notifier) send(ctx context.Context, e *state.Entry, kind notify.Kind, d *notify.Data, reply string) error {
+	done, err := n.sent(ctx, e.User, kind)
+	if err != nil || done {
+		return err
+	}
+	host := n.Mailer.Hostname
+	if host == "" {
+		host = n.Domain
+	}
+	id := fmt.Sprintf("mailmig.%s.%s@%s", kind, e.MigrationID, host)
+	mail, err := n.Mailer.Render(kind, n.lang(e), d, reply, id)
+	if err != nil {
+		return err
+	}
+	if err := n.Deliver(ctx, e.User, mail.Bytes); err != nil {
+		return fmt.Errorf("migrate: deliver %s mail to %s: %w", kind, e.User, err)
+	}
+	return n.DB.Log(ctx, e.User, "mail-"+string(kind), "runner", mail.Subject)
+}

@@ -1,0 +1,204 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"mailmig/cmd/mailmig/config"
+	"mailmig/migrate/spool"
+	"mailmig/server/delivery"
+	"mailmig/state"
+)
+
+// Route says where a delivery goes.
+type Route int
+
+// Routes.
+const (
+	RouteOld  Route = iota + 1 // old mbox only (not yet in dual)
+	RouteBoth                  // old mbox and new store (dual window)
+	RouteNew                   // new store only (done, or a server-only account)
+)
+
+func (r Route) String() string {
+	switch r {
+	case RouteOld:
+		return "old"
+	case RouteBoth:
+		return "both"
+	case RouteNew:
+		return "new"
+	}
+	return "none"
+}
+
+// RouteFor maps a queue entry to its route. A user in needs-attention
+// keeps the route of the state it stopped in: once delivery was switched
+// to both sides it stays so until the postmaster resolves it.
+func RouteFor(e *state.Entry) Route {
+	s := e.State
+	if s == state.NeedsAttention {
+		s = e.AttentionFrom
+	}
+	switch s {
+	case state.Queued, "":
+		return RouteOld
+	case state.Done:
+		return RouteNew
+	}
+	return RouteBoth
+}
+
+// Router is `mailmig deliver`: the old MTA's local delivery during the
+// migration.
+type Router struct {
+	DB *state.DB
+	// Paths resolves the old INBOX (it fails with config.ErrUnknownUser
+	// for a user the old side does not know).
+	Paths func(user string) (*config.UserPaths, error)
+	// NewStore delivers into the new store (delivery.Deliverer).
+	NewStore func(ctx context.Context, env delivery.Envelope, msg []byte) error
+	// HasAccount reports whether user has a server account.
+	HasAccount func(ctx context.Context, user string) (bool, error)
+	// Domain makes the envelope recipient user@Domain.
+	Domain string
+	Spool  spool.Options
+	// Now dates the From_ line (time.Now if nil).
+	Now    func() time.Time
+	Logger *slog.Logger
+	// OnLock, if set, is told how long each old-side append held the
+	// spool lock (benchmarks).
+	OnLock func(held time.Duration)
+}
+
+// Delivered says what Deliver did.
+type Delivered struct {
+	Route    Route
+	LockHeld time.Duration // how long the old INBOX was locked (0: not)
+}
+
+func (r *Router) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Router) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+// Deliver delivers msg from sender to user by the user's queue state.
+// Errors map to exit codes with delivery.ExitCode: a TemporaryError (75)
+// leaves nothing behind on either side; delivery.ErrUnknownUser is 67.
+//
+// Users not in the queue: if the old spool file exists, or the old side
+// knows the user (home directory) and there is no server account, the
+// message goes to the old mbox (the old world continues unchanged);
+// otherwise a server account gets it in the new store; else the user is
+// unknown.
+func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (*Delivered, error) {
+	env := delivery.Envelope{From: sender, To: user + "@" + r.Domain, User: user}
+	e, err := r.DB.Get(ctx, user)
+	switch {
+	case errors.Is(err, state.ErrNotQueued):
+		return r.notQueued(ctx, env, msg)
+	case err != nil:
+		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: queue: %w", user, err))
+	}
+	if RouteFor(e) == RouteNew {
+		return &Delivered{Route: RouteNew}, r.NewStore(ctx, env, msg)
+	}
+	p, err := r.Paths(user)
+	if err != nil {
+		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: paths: %w", user, err))
+	}
+	opts := r.Spool
+	opts.Create = true // a queued user with no spool yet gets one, as the old MTA would
+	l, err := spool.Lock(ctx, p.Inbox, opts)
+	if err != nil {
+		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
+	defer l.Unlock()
+	// Re-read the state under the lock: the runner moves users to done
+	// under it, and the converter reads the INBOX under it.
+	e, err = r.DB.Get(ctx, user)
+	if err != nil {
+		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: queue: %w", user, err))
+	}
+	route := RouteFor(e)
+	res := &Delivered{Route: route}
+	if route == RouteNew {
+		l.Unlock()
+		return res, r.NewStore(ctx, env, msg)
+	}
+	ar, err := l.Append(sender, r.now(), msg, opts)
+	if err != nil {
+		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
+	if route == RouteBoth {
+		if err := r.NewStore(ctx, env, msg); err != nil {
+			if rerr := l.Rollback(ar, opts); rerr != nil {
+				// The old copy stays; a retry duplicates it there. Say so.
+				r.log().Error("new store failed and the old copy could not be taken back", "user", user, "err", err, "rollback_err", rerr)
+				return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: new store: %w (old copy kept: %v)", user, err, rerr))
+			}
+			return nil, fmt.Errorf("migrate: deliver to %s: new store (old copy taken back): %w", user, err)
+		}
+	}
+	res.LockHeld = l.Held()
+	if err := l.Unlock(); err != nil {
+		r.log().Warn("unlock old INBOX", "user", user, "err", err)
+	}
+	if r.OnLock != nil {
+		r.OnLock(res.LockHeld)
+	}
+	return res, nil
+}
+
+func (r *Router) notQueued(ctx context.Context, env delivery.Envelope, msg []byte) (*Delivered, error) {
+	user := env.User
+	p, perr := r.Paths(user)
+	if perr == nil {
+		if _, err := os.Stat(p.Inbox); err == nil {
+			return r.oldOnly(ctx, env, p, msg, false)
+		}
+	}
+	if r.HasAccount != nil {
+		ok, err := r.HasAccount(ctx, user)
+		if err != nil {
+			return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: accounts: %w", user, err))
+		}
+		if ok {
+			return &Delivered{Route: RouteNew}, r.NewStore(ctx, env, msg)
+		}
+	}
+	if perr == nil {
+		return r.oldOnly(ctx, env, p, msg, true)
+	}
+	if errors.Is(perr, config.ErrUnknownUser) {
+		return nil, fmt.Errorf("migrate: deliver to %s: %w", user, delivery.ErrUnknownUser)
+	}
+	return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, perr))
+}
+
+func (r *Router) oldOnly(ctx context.Context, env delivery.Envelope, p *config.UserPaths, msg []byte, create bool) (*Delivered, error) {
+	opts := r.Spool
+	opts.Create = create
+	res, err := spool.Append(ctx, p.Inbox, env.From, r.now(), msg, opts)
+	if err != nil {
+		// Includes a spool that vanished between the check and the lock.
+		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", env.User, err))
+	}
+	if r.OnLock != nil {
+		r.OnLock(res.LockHeld)
+	}
+	return &Delivered{Route: RouteOld, LockHeld: res.LockHeld}, nil
+}

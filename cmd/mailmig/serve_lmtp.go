@@ -1,11 +1,99 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
 
-// startLMTP is a placeholder until the lmtp server lands: it starts nothing.
+	"mailmig/server/lmtp"
+)
+
+// startLMTP starts LMTP on the [lmtp] unix socket (recorded as
+// "lmtp-unix") and TCP listeners (recorded as "lmtp"), all delivering
+// through e.deliverer.
 func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error) {
-	if len(e.cfg.LMTP.Listeners) > 0 {
-		e.log.Warn("lmtp is not built into this mailmig yet; its listeners are not started")
+	if e.deliverer == nil {
+		return nil, errors.New("no delivery configured")
 	}
-	return nil, nil
+	s := &lmtp.Server{
+		Deliverer: e.deliverer,
+		Resolve: func(addr string) (string, string, error) {
+			return lmtp.SplitAddress(addr, e.cfg.Server.Domains)
+		},
+		Hostname:        e.cfg.Server.Hostname,
+		MaxMessageBytes: int64(e.cfg.Limits.MessageSize),
+		Logger:          e.log.With("component", "lmtp"),
+	}
+	var lns []net.Listener
+	fail := func(err error) (func(context.Context) error, error) {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return nil, err
+	}
+	if sock := e.cfg.LMTP.Socket; sock != "" {
+		ln, err := listenUnix(sock)
+		if err != nil {
+			return fail(fmt.Errorf("lmtp socket %s: %w", sock, err))
+		}
+		lns = append(lns, ln)
+		e.addListener("lmtp-unix", ln)
+	}
+	for _, l := range e.cfg.LMTP.Listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			return fail(fmt.Errorf("lmtp listener %s: %w", l.Address, err))
+		}
+		lns = append(lns, ln)
+		e.addListener("lmtp", ln)
+	}
+	for _, ln := range lns {
+		go func() {
+			if err := s.Serve(ln); err != nil {
+				e.log.Error("lmtp listener stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	return func(sctx context.Context) error {
+		err := s.Shutdown(sctx)
+		if sock := e.cfg.LMTP.Socket; sock != "" {
+			_ = os.Remove(sock)
+		}
+		return err
+	}, nil
+}
+
+// listenUnix listens on a unix socket path, replacing a stale socket left
+// by an earlier run (but never a file that is not a socket, nor a socket
+// something still answers on).
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s is in use by another process", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	// The MTA's delivery agent connects as another user.
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }

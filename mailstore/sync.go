@@ -396,6 +396,9 @@ func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Ch
 	}
 	snap := st.build()
 	changes := diffSnapshots(f.name, st.snap, snap)
+	if len(changes) == 0 && sameSnapshot(st.snap, snap) {
+		return st.snap, nil, nil // keep the pointer stable for callers
+	}
 	st.snap = snap
 	if len(changes) > 0 {
 		f.store.hub.Publish(f.store.root, changes...)
@@ -478,6 +481,22 @@ func equalFlags(a, b []string) bool {
 	}
 	for i := range a {
 		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameSnapshot reports whether a and b describe the same state, paths
+// included.
+func sameSnapshot(a, b *Snapshot) bool {
+	if a == nil || a.UIDValidity != b.UIDValidity || a.UIDNext != b.UIDNext ||
+		len(a.Messages) != len(b.Messages) || !equalFlags(a.Keywords, b.Keywords) {
+		return false
+	}
+	for i := range a.Messages {
+		x, y := &a.Messages[i], &b.Messages[i]
+		if x.UID != y.UID || x.Path != y.Path || !x.InternalDate.Equal(y.InternalDate) || !equalFlags(x.Flags, y.Flags) {
 			return false
 		}
 	}

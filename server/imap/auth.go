@@ -133,6 +133,7 @@ func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
 		case "IMAP4REV2":
 			if !c.rev2 {
 				c.rev2 = true
+				c.w.utf8 = true
 				enabled = append(enabled, "IMAP4rev2")
 			}
 		case "UTF8=ACCEPT":

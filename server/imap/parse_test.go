@@ -241,6 +241,9 @@ func TestMUTF7(t *testing.T) {
 			t.Errorf("decode(%q) = %q, %v; want %q", tt.mutf7, got, err, tt.utf8)
 		}
 	}
+	if got, err := decodeMUTF7("Entwürfe &- x"); err != nil || got != "Entwürfe & x" {
+		t.Errorf("decode of raw UTF-8 = %q, %v", got, err)
+	}
 	for _, bad := range []string{"&", "&Jjo", "&AGE-", "a\x80b", "&-&ZeV!-"} {
 		if _, err := decodeMUTF7(bad); err == nil {
 			t.Errorf("decode(%q) succeeded, want error", bad)

@@ -62,11 +62,16 @@ func encodeMUTF7(s string) string {
 	return b.String()
 }
 
-// decodeMUTF7 decodes a modified UTF-7 name to UTF-8.
+// decodeMUTF7 decodes a modified UTF-7 name to UTF-8. Raw UTF-8 is
+// accepted too: clients talking to an IMAP4rev2 server send it (RFC 9051
+// §5.1), with '&' still written "&-".
 func decodeMUTF7(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errBadMUTF7
+	}
 	if !strings.Contains(s, "&") {
 		for i := 0; i < len(s); i++ {
-			if s[i] < 0x20 || s[i] > 0x7e {
+			if s[i] < 0x20 || s[i] == 0x7f {
 				return "", errBadMUTF7
 			}
 		}
@@ -75,7 +80,7 @@ func decodeMUTF7(s string) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < 0x20 || c > 0x7e {
+		if c < 0x20 || c == 0x7f {
 			return "", errBadMUTF7
 		}
 		if c != '&' {

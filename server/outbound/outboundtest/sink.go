@@ -34,6 +34,8 @@ type Message struct {
 
 // Options configure a Sink.
 type Options struct {
+	// Addr is the address to listen on (127.0.0.1:0 if empty).
+	Addr string
 	// TLS makes the sink offer STARTTLS with a fresh self-signed
 	// certificate for 127.0.0.1 (see Sink.ClientTLS).
 	TLS bool
@@ -74,7 +76,11 @@ func Start(t testing.TB, opts Options) *Sink {
 		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 		s.ClientTLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("sink: listen: %v", err)
 	}
@@ -83,6 +89,18 @@ func Start(t testing.TB, opts Options) *Sink {
 	go s.srv.Serve(ln)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// FreeAddr returns a loopback address nothing listens on (yet): a
+// smarthost that is down, to be started later with Options.Addr.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // Close stops the sink (its address then refuses connections).

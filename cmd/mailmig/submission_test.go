@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailmig/server/outbound/outboundtest"
+)
+
+// subConfig is a configuration with untrusted loopback listeners (kept
+// as written under --data), no trusted networks, a 1 MB size limit and a
+// retry schedule of milliseconds, so the tests take seconds.
+const subConfig = `
+[limits]
+message_size = "1MB"
+
+[submission]
+listeners = [
+  { address = "127.0.0.1:0", tls = "starttls", trusted = false },
+  { address = "127.0.0.1:0", tls = "implicit", trusted = false },
+]
+trusted_networks = []
+smarthost_starttls = false
+retry_intervals = ["300ms"]
+retry_window = "%WINDOW%"
+
+[managesieve]
+listeners = [
+  { address = "127.0.0.1:0", tls = "starttls", trusted = false },
+]
+`
+
+// startServeConfig is startServe with a configuration file (global
+// flags must come before the subcommand).
+func startServeConfig(t *testing.T, dataDir, configText string, args ...string) *served {
+	t.Helper()
+	cfg := filepath.Join(dataDir, "test.toml")
+	if err := os.WriteFile(cfg, []byte(configText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addrFile := filepath.Join(dataDir, "serve.addrs")
+	os.Remove(addrFile)
+	cmd := mailmigCmd(dataDir, append([]string{"--config", cfg, "serve"}, args...)...)
+	s := &served{t: t, cmd: cmd, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	out := &syncWriter{buf: s.log}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(s.Stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("mailmig serve exited early: %v\n%s", err, s.Log())
+		default:
+		}
+		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &s.addrs) == nil {
+			return s
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("mailmig serve did not write %s in 30s\n%s", addrFile, s.Log())
+	return nil
+}
+
+// swaks runs Debian's swaks against addr and returns its transcript.
+func swaks(t *testing.T, addr string, args ...string) (string, int) {
+	t.Helper()
+	requireTool(t, "swaks")
+	host, port, _ := net.SplitHostPort(addr)
+	full := append([]string{"--server", host, "--port", port, "--timeout", "20", "--helo", "client.test"}, args...)
+	cmd := exec.Command("swaks", full...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return out.String(), ee.ExitCode()
+		}
+		return out.String(), 0
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("swaks %v timed out\n%s", args, out.String())
+	}
+	return "", -1
+}
+
+// waitMaildir waits until a message in user's INBOX contains every one
+// of wants and returns it.
+func waitMaildir(t *testing.T, dataDir, user string, timeout time.Duration, wants ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, sub := range []string{"new", "cur"} {
+			files, _ := filepath.Glob(filepath.Join(dataDir, "mail", user, "Maildir", sub, "*"))
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					continue
+				}
+				ok := true
+				for _, w := range wants {
+					if !bytes.Contains(b, []byte(w)) {
+						ok = false
+					}
+				}
+				if ok {
+					return string(b)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message with %q in %s's INBOX after %v", wants, user, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustContain(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, got)
+		}
+	}
+}
+
+func TestSubmissionSwaks(t *testing.T) {
+	requireTool(t, "swaks")
+	sink := outboundtest.Start(t, outboundtest.Options{})
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	createUser(t, dir, "bob", "bob-pw")
+	s := startServeConfig(t, dir, strings.Replace(subConfig, "%WINDOW%", "1h", 1), "--smarthost", sink.Addr)
+	sub := s.Addr("submission")
+	auth := []string{"--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "alice-pw"}
+
+	t.Run("auth before TLS refused", func(t *testing.T) {
+		out, code := swaks(t, sub, append(auth, "--from", "alice@example.org", "--to", "carol@remote.test")...)
+		if code == 0 || !strings.Contains(out, "Host did not advertise authentication") {
+			t.Errorf("swaks AUTH without TLS: exit %d\n%s", code, out)
+		}
+		// And a client that tries anyway is told TLS is required.
+		c, err := net.DialTimeout("tcp", sub, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		readReply := func() string {
+			var last string
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if len(l) < 4 || l[3] != '-' {
+					return l + last
+				}
+			}
+		}
+		readReply()
+		c.Write([]byte("EHLO client.test\r\n"))
+		if ehlo := readReply(); strings.Contains(ehlo, "AUTH") {
+			t.Errorf("AUTH advertised before TLS: %s", ehlo)
+		}
+		c.Write([]byte("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3\r\n"))
+		if l := readReply(); !strings.HasPrefix(l, "523 5.7.10") {
+			t.Errorf("AUTH in clear: %q", l)
+		}
+		c.Write([]byte("MAIL FROM:<alice@example.org>\r\n"))
+		if l := readReply(); !strings.HasPrefix(l, "530 5.7.0") {
+			t.Errorf("MAIL without AUTH from an untrusted network: %q", l)
+		}
+	})
+
+	t.Run("auth after STARTTLS, relayed to the smarthost", func(t *testing.T) {
+		out, code := swaks(t, sub, append(auth, "--tls", "--from", "alice@example.org", "--to", "carol@remote.test",
+			"--header", "Subject: relay test one")...)
+		if code != 0 || !strings.Contains(out, "235 2.0.0") || !strings.Contains(out, "250 2.0.0") {
+			t.Fatalf("swaks with STARTTLS: exit %d\n%s", code, out)
+		}
+		msgs := sink.Wait(1, 10*time.Second)
+		if !outboundtest.Contains(msgs, "Subject: relay test one") {
+			t.Fatalf("smarthost did not receive the message: %+v", msgs)
+		}
+		m := msgs[0]
+		if m.From != "alice@example.org" || len(m.To) != 1 || m.To[0] != "carol@remote.test" {
+			t.Errorf("relayed envelope %q -> %q", m.From, m.To)
+		}
+		mustContain(t, "relayed message", string(m.Data), "by localhost (mailmig) with ESMTPSA")
+	})
+
+	t.Run("implicit TLS and AUTH LOGIN", func(t *testing.T) {
+		out, code := swaks(t, s.Addr("submissions"), "--tls-on-connect", "--auth", "LOGIN", "--auth-user", "bob", "--auth-password", "bob-pw",
+			"--from", "bob+lists@example.org", "--to", "alice@example.org", "--header", "Subject: local via 465")
+		if code != 0 {
+			t.Fatalf("swaks on 465: exit %d\n%s", code, out)
+		}
+		waitMaildir(t, dir, "alice", 10*time.Second, "Subject: local via 465")
+	})
+
+	t.Run("forged MAIL FROM refused", func(t *testing.T) {
+		out, code := swaks(t, sub, append(auth, "--tls", "--from", "bob@example.org", "--to", "carol@remote.test")...)
+		if code == 0 || !strings.Contains(out, "553 5.7.1") {
+			t.Errorf("forged sender: exit %d\n%s", code, out)
+		}
+	})
+
+	t.Run("wrong password refused", func(t *testing.T) {
+		out, code := swaks(t, sub, "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "nope",
+			"--from", "alice@example.org", "--to", "carol@remote.test")
+		if code == 0 || !strings.Contains(out, "535 5.7.8") {
+			t.Errorf("wrong password: exit %d\n%s", code, out)
+		}
+	})
+
+	t.Run("over-size refused with 552 naming the server", func(t *testing.T) {
+		body := filepath.Join(t.TempDir(), "big.txt")
+		line := strings.Repeat("x", 76) + "\r\n"
+		os.WriteFile(body, []byte(strings.Repeat(line, (1<<20)/len(line)+100)), 0o644)
+		out, code := swaks(t, sub, append(auth, "--tls", "--from", "alice@example.org", "--to", "carol@remote.test", "--body", "@"+body)...)
+		if code == 0 || !strings.Contains(out, "552 5.3.4 localhost: message exceeds 1 MB limit") {
+			t.Errorf("over-size: exit %d\n%s", code, lastLines(out, 8))
+		}
+	})
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// TestSubmissionSmarthostDown: mail for a smarthost that is down is
+// queued (durably, in the spool), retried on the configured schedule and
+// delivered once the smarthost is back.
+func TestSubmissionSmarthostDown(t *testing.T) {
+	requireTool(t, "swaks")
+	smarthost := outboundtest.FreeAddr(t)
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	s := startServeConfig(t, dir, strings.Replace(subConfig, "%WINDOW%", "1h", 1), "--smarthost", smarthost)
+	out, code := swaks(t, s.Addr("submission"), "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "alice-pw",
+		"--from", "alice@example.org", "--to", "dave@remote.test", "--header", "Subject: waits for the smarthost")
+	if code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	queued, _ := filepath.Glob(filepath.Join(dir, "outbound", "queue", "*.json"))
+	if len(queued) != 1 {
+		t.Fatalf("spool holds %d entries, want 1", len(queued))
+	}
+	// Two failed attempts at least, then the smarthost comes up.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(s.Log(), "outbound: deferred") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retries logged:\n%s", s.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sink := outboundtest.Start(t, outboundtest.Options{Addr: smarthost})
+	msgs := sink.Wait(1, 10*time.Second)
+	if !outboundtest.Contains(msgs, "Subject: waits for the smarthost") {
+		t.Fatalf("not delivered after the smarthost came back: %+v\n%s", msgs, s.Log())
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		left, _ := filepath.Glob(filepath.Join(dir, "outbound", "queue", "*"))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spool not emptied: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSubmissionBounce: after the retry window the sender gets an RFC 3464
+// report in their INBOX saying which server failed and why; a permanent
+// refusal bounces at once.
+func TestSubmissionBounce(t *testing.T) {
+	requireTool(t, "swaks")
+	smarthost := outboundtest.FreeAddr(t)
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	s := startServeConfig(t, dir, strings.Replace(subConfig, "%WINDOW%", "1500ms", 1), "--smarthost", smarthost)
+	send := func(to, subject string) {
+		out, code := swaks(t, s.Addr("submission"), "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "alice-pw",
+			"--from", "alice@example.org", "--to", to, "--header", "Subject: "+subject)
+		if code != 0 {
+			t.Fatalf("swaks: exit %d\n%s", code, out)
+		}
+	}
+	send("erin@remote.test", "never arrives")
+	dsn := waitMaildir(t, dir, "alice", 15*time.Second, "Undelivered Mail Returned to Sender", "erin@remote.test")
+	mustContain(t, "bounce", dsn,
+		"Content-Type: multipart/report; report-type=delivery-status",
+		"connect to smarthost "+smarthost,
+		"Subject of your message: never arrives",
+		"Action: failed",
+		"Final-Recipient: rfc822; erin@remote.test",
+		"Remote-MTA: dns; 127.0.0.1",
+		"text/rfc822-headers")
+
+	// The smarthost is back but refuses the recipient for good.
+	outboundtest.Start(t, outboundtest.Options{Addr: smarthost, Rcpt: func(string) error { return outboundtest.ErrRefused }})
+	send("frank@remote.test", "refused at once")
+	dsn = waitMaildir(t, dir, "alice", 10*time.Second, "Undelivered Mail Returned to Sender", "frank@remote.test")
+	mustContain(t, "bounce", dsn,
+		smarthost+" refused the message: 550 5.1.1 no such user here",
+		"Status: 5.1.1",
+		"Diagnostic-Code: smtp; 550 5.1.1 no such user here")
+}

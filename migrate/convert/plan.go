@@ -1,0 +1,220 @@
+package convert
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// source is one mbox file to convert.
+type source struct {
+	path    string // absolute
+	rel     string // below FoldersDir, '/' separated; "INBOX" for the spool
+	inbox   bool
+	gz      bool
+	size    int64
+	oldName string
+	name    string
+	ren     *Renaming
+}
+
+// plan is what a run will do.
+type plan struct {
+	inbox   *source
+	folders []*source
+	skipped []Skipped
+	subs    []string // new names, deduplicated, in file order
+	subRens []Renaming
+	renames []Renaming
+	names   *nameMapper
+	byRel   map[string]string // source rel (without .gz) -> new name
+}
+
+// maxDepth bounds the folder tree walk (symlink loops are refused anyway).
+const maxDepth = 64
+
+func makePlan(opts Options) (*plan, error) {
+	nm, err := newNameMapper(opts.Charset)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{names: nm, byRel: map[string]string{}}
+	if opts.Inbox != "" {
+		st, err := os.Stat(opts.Inbox)
+		switch {
+		case err == nil && st.Mode().IsRegular():
+			p.inbox = &source{path: opts.Inbox, rel: "INBOX", inbox: true, size: st.Size(), oldName: "INBOX", name: "INBOX"}
+		case err == nil:
+			p.skipped = append(p.skipped, Skipped{Path: opts.Inbox, Reason: "INBOX spool is not a regular file"})
+		case errors.Is(err, fs.ErrNotExist):
+			// No spool: nothing to copy for INBOX.
+		default:
+			return nil, fmt.Errorf("convert: inbox %s: %w", opts.Inbox, err)
+		}
+	}
+	if opts.FoldersDir != "" {
+		root, err := filepath.Abs(opts.FoldersDir)
+		if err != nil {
+			return nil, fmt.Errorf("convert: folders %s: %w", opts.FoldersDir, err)
+		}
+		if st, err := os.Stat(root); err == nil && st.IsDir() {
+			realRoot, err := filepath.EvalSymlinks(root)
+			if err != nil {
+				return nil, fmt.Errorf("convert: folders %s: %w", root, err)
+			}
+			if err := p.walk(realRoot, root, "", 0); err != nil {
+				return nil, err
+			}
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("convert: folders %s: %w", root, err)
+		}
+	}
+	sort.Slice(p.folders, func(i, j int) bool { return p.folders[i].rel < p.folders[j].rel })
+	for _, s := range p.folders {
+		s.oldName, s.name, s.ren = nm.mapName(s.rel)
+		p.byRel[strings.TrimSuffix(s.rel, ".gz")] = s.name
+		if s.ren != nil {
+			p.renames = append(p.renames, *s.ren)
+		}
+	}
+	if opts.Subscriptions != "" {
+		if err := p.readSubscriptions(opts.Subscriptions, opts.FoldersDir); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// walk lists the mbox files below dir (rel is its path below the root).
+func (p *plan) walk(realRoot, dir, rel string, depth int) error {
+	if depth > maxDepth {
+		p.skipped = append(p.skipped, Skipped{Path: dir, Reason: "folder tree too deep"})
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		p.skipped = append(p.skipped, Skipped{Path: dir, Reason: fmt.Sprintf("cannot list directory: %v", err)})
+		return nil
+	}
+	for _, e := range ents {
+		name := e.Name()
+		full := filepath.Join(dir, name)
+		r := name
+		if rel != "" {
+			r = rel + "/" + name
+		}
+		st, err := os.Lstat(full)
+		if err != nil {
+			p.skipped = append(p.skipped, Skipped{Path: full, Reason: err.Error()})
+			continue
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			target, err := filepath.EvalSymlinks(full)
+			if err != nil {
+				p.skipped = append(p.skipped, Skipped{Path: full, Reason: "dangling symlink"})
+				continue
+			}
+			if !within(realRoot, target) {
+				p.skipped = append(p.skipped, Skipped{Path: full, Reason: "symlink leaves the folder tree (refused)"})
+				continue
+			}
+			if st, err = os.Stat(full); err != nil || st.IsDir() {
+				p.skipped = append(p.skipped, Skipped{Path: full, Reason: "symlink to a directory (refused: loops)"})
+				continue
+			}
+		}
+		switch {
+		case st.IsDir():
+			if err := p.walk(realRoot, full, r, depth+1); err != nil {
+				return err
+			}
+		case st.Mode().IsRegular():
+			if strings.HasSuffix(name, ".lock") && st.Size() < 64 {
+				p.skipped = append(p.skipped, Skipped{Path: full, Reason: "lock file"})
+				continue
+			}
+			p.folders = append(p.folders, &source{path: full, rel: r, gz: strings.HasSuffix(name, ".gz"), size: st.Size()})
+		default:
+			p.skipped = append(p.skipped, Skipped{Path: full, Reason: "not a regular file"})
+		}
+	}
+	return nil
+}
+
+func within(root, target string) bool {
+	rel, err := filepath.Rel(root, target)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
+}
+
+// readSubscriptions maps ~/.mailboxlist to new names. Entries are
+// relative to the home directory, usually with the folders directory's
+// name as prefix ("mail/foo"); that prefix is removed. Entries for
+// folders that don't exist are kept (mapped the same way), as dovecot
+// keeps them; names that leave the tree are refused.
+func (p *plan) readSubscriptions(file, foldersDir string) error {
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("convert: subscriptions %s: %w", file, err)
+	}
+	defer f.Close()
+	prefix := ""
+	if foldersDir != "" {
+		prefix = filepath.Base(filepath.Clean(foldersDir)) + "/"
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	line := 0
+	for sc.Scan() {
+		line++
+		raw := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(raw) == "" {
+			continue
+		}
+		name := raw
+		if strings.EqualFold(name, "INBOX") {
+			name = "INBOX"
+		} else {
+			name = strings.TrimPrefix(name, "~/")
+			if prefix != "" && strings.HasPrefix(name, prefix) {
+				name = strings.TrimPrefix(name, prefix)
+			}
+			if foldersDir != "" {
+				if abs, err := filepath.Abs(foldersDir); err == nil && strings.HasPrefix(name, abs+"/") {
+					name = strings.TrimPrefix(name, abs+"/")
+				}
+			}
+			clean, err := safeRel(name)
+			if err != nil {
+				p.skipped = append(p.skipped, Skipped{Path: fmt.Sprintf("%s:%d", file, line), Reason: "subscription refused: " + err.Error()})
+				continue
+			}
+			name = clean
+			if n, ok := p.byRel[name]; ok {
+				name = n
+			} else {
+				old, proposed, reasons := p.names.plan(name)
+				if proposed != old {
+					p.subRens = append(p.subRens, Renaming{Old: old, New: proposed, Reason: "subscription to a missing folder: " + strings.Join(uniq(reasons), ", ")})
+				}
+				name = proposed
+			}
+		}
+		if !seen[name] {
+			seen[name] = true
+			p.subs = append(p.subs, name)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("convert: subscriptions %s line %d: %w", file, line+1, err)
+	}
+	return nil
+}

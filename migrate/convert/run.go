@@ -1,0 +1,355 @@
+package convert
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"mailmig/mailstore"
+	"mailmig/migrate/mbox"
+	"mailmig/migrate/spool"
+)
+
+// expect is what verification must find for one UID.
+type expect struct {
+	sum   [32]byte
+	flags string // sorted, joined by ' '
+	size  int64
+}
+
+type converter struct {
+	opts  Options
+	log   *slog.Logger
+	rep   *Report
+	plan  *plan
+	store *mailstore.Store
+	// index counts the ContentHash of messages that no importer placed,
+	// over all folders (dual delivery). nil when there are none.
+	index map[string]int
+	// importers opened while building the index, by folder name.
+	importers map[string]*mailstore.Importer
+	total     int64
+	doneBytes int64
+	sp        spill
+}
+
+func newConverter(opts Options) (*converter, error) {
+	if opts.Maildir == "" {
+		return nil, errors.New("convert: no Maildir given")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	return &converter{opts: opts, log: opts.Logger, importers: map[string]*mailstore.Importer{}}, nil
+}
+
+func (c *converter) run(ctx context.Context) (*Report, error) {
+	o := c.opts
+	c.rep = &Report{Inbox: o.Inbox, FoldersDir: o.FoldersDir, Maildir: o.Maildir, DryRun: o.DryRun,
+		Incremental: o.Incremental, Started: time.Now().UTC(), MaxFolderBytes: o.MaxFolderBytes}
+	defer func() { c.rep.Finished = time.Now().UTC() }()
+	p, err := makePlan(o)
+	if err != nil {
+		return c.rep, err
+	}
+	c.plan = p
+	c.rep.Skipped = append(c.rep.Skipped, p.skipped...)
+	c.rep.Renamings = append(append(c.rep.Renamings, p.renames...), p.subRens...)
+	if p.inbox != nil {
+		c.rep.InboxBytes = p.inbox.size
+		c.total += p.inbox.size
+	}
+	for _, s := range p.folders {
+		c.rep.FolderBytes += s.size
+	}
+	tooBig := o.MaxFolderBytes > 0 && c.rep.FolderBytes > o.MaxFolderBytes
+	c.rep.TooBig = tooBig
+	if !tooBig {
+		c.total += c.rep.FolderBytes
+	}
+	if o.DryRun {
+		if p.inbox != nil {
+			c.rep.Folders = append(c.rep.Folders, FolderReport{Source: p.inbox.path, OldName: "INBOX", Name: "INBOX", SourceBytes: p.inbox.size})
+		}
+		for _, s := range p.folders {
+			c.rep.Folders = append(c.rep.Folders, FolderReport{Source: s.path, OldName: s.oldName, Name: s.name, Renaming: s.ren, SourceBytes: s.size})
+		}
+		c.rep.Subscriptions = p.subs
+		if tooBig {
+			return c.rep, fmt.Errorf("%w: %d bytes of folders, limit %d", ErrTooBig, c.rep.FolderBytes, o.MaxFolderBytes)
+		}
+		return c.rep, nil
+	}
+	st, err := mailstore.Open(o.Maildir, mailstore.Options{CreateRoot: true, NoFsync: o.NoFsync, Hostname: o.Hostname, Logger: o.Logger})
+	if err != nil {
+		return c.rep, fmt.Errorf("convert: %w", err)
+	}
+	defer st.Close()
+	c.store = st
+
+	var errs []error
+	if err := c.inboxPass(ctx); err != nil {
+		if isFatal(err) {
+			return c.rep, err
+		}
+		errs = append(errs, err)
+	}
+	if tooBig {
+		for _, s := range p.folders {
+			c.rep.Folders = append(c.rep.Folders, FolderReport{Source: s.path, OldName: s.oldName, Name: s.name, Renaming: s.ren,
+				SourceBytes: s.size, Error: "not copied: folders exceed the size limit"})
+		}
+	} else {
+		for _, s := range p.folders {
+			if err := ctx.Err(); err != nil {
+				return c.rep, err
+			}
+			fr, err := c.convertSource(ctx, s, nil)
+			c.rep.Folders = append(c.rep.Folders, fr)
+			if err != nil {
+				if isFatal(err) {
+					return c.rep, err
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := c.subscriptions(); err != nil {
+		return c.rep, err
+	}
+	c.rep.Verified = !o.NoVerify
+	for _, f := range c.rep.Folders {
+		c.rep.Messages += f.Messages
+		c.rep.Bytes += f.Bytes
+		if f.Error == "" && !f.Verified {
+			c.rep.Verified = false
+		}
+	}
+	if tooBig {
+		return c.rep, fmt.Errorf("%w: %d bytes of folders, limit %d", ErrTooBig, c.rep.FolderBytes, o.MaxFolderBytes)
+	}
+	if len(errs) > 0 {
+		return c.rep, fmt.Errorf("%w: %w", ErrPartial, errors.Join(errs...))
+	}
+	return c.rep, nil
+}
+
+// isFatal tells errors that must stop the user (verification, context,
+// the store) from a source file that could not be read.
+func isFatal(err error) bool {
+	var fe *mbox.FormatError
+	if errors.As(err, &fe) {
+		return false
+	}
+	var se *sourceError
+	return !errors.As(err, &se)
+}
+
+// sourceError marks a problem with one source file (the rest goes on).
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// inboxPass converts the INBOX under the spool lock; the dedup index is
+// built under the same lock.
+func (c *converter) inboxPass(ctx context.Context) error {
+	s := c.plan.inbox
+	var f *os.File
+	var size int64
+	if s != nil && !c.opts.NoInboxLock {
+		l, err := spool.Lock(ctx, s.path, spool.Options{NoFsync: true, Logger: c.log})
+		if err != nil {
+			return fmt.Errorf("convert: lock INBOX %s: %w", s.path, err)
+		}
+		defer func() {
+			held := l.Held()
+			if err := l.Unlock(); err != nil {
+				c.log.Warn("unlock INBOX", "path", s.path, "err", err)
+			}
+			c.log.Debug("INBOX lock released", "held", held)
+		}()
+		f = l.File()
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("convert: stat INBOX %s: %w", s.path, err)
+		}
+		size = fi.Size()
+		s.size = size
+	}
+	if err := c.buildIndex(ctx); err != nil {
+		return err
+	}
+	if s == nil {
+		return nil
+	}
+	var in io.Reader
+	if f != nil {
+		in = io.NewSectionReader(f, 0, size)
+	}
+	fr, err := c.convertSource(ctx, s, in)
+	c.rep.Folders = append([]FolderReport{fr}, c.rep.Folders...)
+	return err
+}
+
+// buildIndex hashes the messages of the store that no importer placed.
+func (c *converter) buildIndex(ctx context.Context) error {
+	infos, err := c.store.Folders()
+	if err != nil {
+		return fmt.Errorf("convert: list %s: %w", c.opts.Maildir, err)
+	}
+	targets := map[string]bool{}
+	if c.plan.inbox != nil {
+		targets["INBOX"] = true
+	}
+	for _, s := range c.plan.folders {
+		targets[s.name] = true
+	}
+	idx := map[string]int{}
+	for _, fi := range infos {
+		var msgs []mailstore.MessageInfo
+		if c.opts.Incremental || !targets[fi.Name] {
+			// Nothing of ours is in a non-target folder; in incremental
+			// mode every message counts.
+			f, err := c.store.Folder(fi.Name)
+			if err != nil {
+				return fmt.Errorf("convert: folder %q: %w", fi.Name, err)
+			}
+			snap, err := f.Snapshot(ctx)
+			if err != nil {
+				return fmt.Errorf("convert: folder %q: %w", fi.Name, err)
+			}
+			msgs = snap.Messages
+		} else {
+			uv := uint32(0)
+			if f, err := c.store.Folder(fi.Name); err == nil {
+				uv = f.UIDValidity()
+			}
+			if uv == 0 {
+				continue // created by an importer that never committed: nothing delivered yet
+			}
+			im, err := c.store.Importer(fi.Name, uv)
+			if err != nil {
+				return fmt.Errorf("convert: importer %q: %w", fi.Name, err)
+			}
+			c.importers[fi.Name] = im
+			msgs = im.Others()
+		}
+		for _, m := range msgs {
+			h, err := hashFile(m.Path)
+			if err != nil {
+				return fmt.Errorf("convert: hash %s: %w", m.Path, err)
+			}
+			idx[h]++
+		}
+	}
+	if len(idx) > 0 {
+		c.index = idx
+		c.log.Info("messages already in the new store", "count", len(idx))
+	}
+	return nil
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return HashReader(f)
+}
+
+// open returns the source's message stream (in, if given, is the locked
+// INBOX).
+func (c *converter) open(s *source, in io.Reader) (io.Reader, func(), error) {
+	closeFn := func() {}
+	if in == nil {
+		f, err := os.Open(s.path) // read-only, never written
+		if err != nil {
+			return nil, nil, &sourceError{fmt.Errorf("open %s: %w", s.path, err)}
+		}
+		in, closeFn = f, func() { f.Close() }
+	}
+	if s.gz {
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			closeFn()
+			return nil, nil, &sourceError{fmt.Errorf("%s at byte 0: not gzip: %w", s.path, err)}
+		}
+		zr.Multistream(true)
+		prev := closeFn
+		in, closeFn = zr, func() { zr.Close(); prev() }
+	}
+	return in, closeFn, nil
+}
+
+// uidValidityFor returns the UIDVALIDITY the folder keeps: the target's
+// if it has one already (a resumed run, or Prepare), else the source's,
+// else a new one derived from the source file's mtime (stable across
+// reruns).
+func (c *converter) uidValidityFor(name string, src uint32, path string) uint32 {
+	if f, err := c.store.Folder(name); err == nil {
+		if uv := f.UIDValidity(); uv != 0 {
+			return uv
+		}
+	}
+	if src != 0 {
+		return src
+	}
+	return newUIDValidity(path)
+}
+
+func newUIDValidity(path string) uint32 {
+	uv := uint32(time.Now().Unix())
+	if st, err := os.Stat(path); err == nil && st.ModTime().Unix() > 0 {
+		uv = uint32(st.ModTime().Unix())
+	}
+	if uv == 0 {
+		uv = 1
+	}
+	return uv
+}
+
+func flagKey(flags []string) string {
+	var fs []string
+	for _, f := range flags {
+		if !strings.EqualFold(f, `\Recent`) {
+			fs = append(fs, f)
+		}
+	}
+	sort.Strings(fs)
+	return strings.Join(fs, " ")
+}
+
+// countingHash hashes and counts what passes through.
+type countingHash struct {
+	h hash.Hash
+	n int64
+}
+
+func (w *countingHash) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+func newCountingHash() *countingHash { return &countingHash{h: sha256.New()} }
+
+func (w *countingHash) reset() { w.h.Reset(); w.n = 0 }
+
+func (w *countingHash) sum() (s [32]byte) {
+	w.h.Sum(s[:0])
+	return s
+}

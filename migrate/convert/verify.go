@@ -1,0 +1,268 @@
+package convert
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"mailmig/mailstore"
+	"mailmig/migrate/mbox"
+)
+
+// JournalName is the file, in a folder's directory, listing the SHA-256
+// of every source message a full run saw for that folder (one hex hash a
+// line). Incremental runs skip those, so a message the user deleted in the
+// new store after the copy does not come back at cutover. Dovecot ignores
+// the file.
+const JournalName = "mailmig-converted"
+
+// verify re-reads folder through the store and compares it with want.
+func (c *converter) verify(ctx context.Context, name string, uv uint32, want map[uint32]expect, fr *FolderReport) error {
+	f, err := c.store.Folder(name)
+	if err != nil {
+		return fmt.Errorf("%w: folder %q: %w", ErrVerify, name, err)
+	}
+	snap, err := f.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: folder %q: %w", ErrVerify, name, err)
+	}
+	fr.UIDValidity, fr.UIDNext = snap.UIDValidity, snap.UIDNext
+	if snap.UIDValidity != uv {
+		return fmt.Errorf("%w: folder %q: UIDVALIDITY %d, want %d", ErrVerify, name, snap.UIDValidity, uv)
+	}
+	have := make(map[uint32]mailstore.MessageInfo, len(snap.Messages))
+	for _, m := range snap.Messages {
+		have[m.UID] = m
+	}
+	uids := make([]uint32, 0, len(want))
+	for u := range want {
+		uids = append(uids, u)
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	var problems []string
+	for _, u := range uids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w := want[u]
+		m, ok := have[u]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("UID %d missing", u))
+			continue
+		}
+		if got := flagKey(m.Flags); got != w.flags {
+			problems = append(problems, fmt.Sprintf("UID %d flags %q, want %q", u, got, w.flags))
+		}
+		sum, n, err := sha256File(m.Path)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("UID %d: %v", u, err))
+			continue
+		}
+		if sum != w.sum || n != w.size {
+			problems = append(problems, fmt.Sprintf("UID %d content differs (%d bytes, want %d)", u, n, w.size))
+		}
+		if len(problems) > 20 {
+			break
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: folder %q: %s", ErrVerify, name, strings.Join(problems, "; "))
+	}
+	fr.Verified = true
+	return nil
+}
+
+func sha256File(path string) ([32]byte, int64, error) {
+	var s [32]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return s, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return s, n, err
+	}
+	h.Sum(s[:0])
+	return s, n, nil
+}
+
+// writeJournal records the source hashes of a full run (atomically).
+func (c *converter) writeJournal(name string, want map[uint32]expect) error {
+	f, err := c.store.Folder(name)
+	if err != nil {
+		return fmt.Errorf("convert: journal for %q: %w", name, err)
+	}
+	return writeHashes(filepath.Join(f.Dir(), JournalName), want, !c.opts.NoFsync)
+}
+
+func writeHashes(path string, want map[uint32]expect, sync bool) error {
+	tmp := path + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("convert: journal %s: %w", path, err)
+	}
+	bw := bufio.NewWriter(out)
+	uids := make([]uint32, 0, len(want))
+	for u := range want {
+		uids = append(uids, u)
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	for _, u := range uids {
+		s := want[u].sum
+		bw.WriteString(hex.EncodeToString(s[:]))
+		bw.WriteByte('\n')
+	}
+	err = bw.Flush()
+	if err == nil && sync {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("convert: journal %s: %w", path, err)
+	}
+	return nil
+}
+
+func readJournal(path string) (map[[32]byte]bool, error) {
+	set := map[[32]byte]bool{}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return set, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		b, err := hex.DecodeString(strings.TrimSpace(sc.Text()))
+		if err != nil || len(b) != 32 {
+			continue
+		}
+		set[[32]byte(b)] = true
+	}
+	return set, sc.Err()
+}
+
+// incremental appends the source messages that are neither in the journal
+// of the full run nor (by ContentHash) in the new store; never overwrites.
+func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, m *mbox.Message, f *mailstore.Folder, fr *FolderReport) error {
+	jpath := filepath.Join(f.Dir(), JournalName)
+	seen, err := readJournal(jpath)
+	if err != nil {
+		return fmt.Errorf("convert: journal %s: %w", jpath, err)
+	}
+	present := c.index
+	if !s.inbox {
+		// Folders are compared with their own target only.
+		present, err = folderIndex(ctx, f)
+		if err != nil {
+			return err
+		}
+	}
+	fr.UIDValidity = f.UIDValidity()
+	ch := newCountingHash()
+	added := map[uint32]expect{}
+	for m != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ch.reset()
+		nh := NewContentHasher()
+		if _, err := c.sp.fill(r, io.MultiWriter(ch, nh)); err != nil {
+			return srcErr(s, r, err)
+		}
+		sum := ch.sum()
+		h := nh.Sum()
+		switch {
+		case seen[sum]:
+			fr.AlreadyPresent++
+		case present[h] > 0:
+			present[h]--
+			fr.KeptOnce++
+		default:
+			flags := append(append([]string(nil), m.Flags...), m.Keywords...)
+			uid, err := f.Append(ctx, c.sp.reader(), flags, m.Date)
+			if err != nil {
+				return fmt.Errorf("convert: append to %q: %w", s.name, err)
+			}
+			added[uid] = expect{sum: sum, flags: flagKey(flags), size: ch.n}
+			fr.Copied++
+		}
+		fr.Messages++
+		fr.Bytes += ch.n
+		next, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return srcErr(s, r, err)
+		}
+		m = next
+	}
+	if len(added) > 0 {
+		if err := appendHashes(jpath, added, !c.opts.NoFsync); err != nil {
+			return err
+		}
+	}
+	if !c.opts.NoVerify {
+		return c.verify(ctx, s.name, fr.UIDValidity, added, fr)
+	}
+	return nil
+}
+
+func appendHashes(path string, add map[uint32]expect, sync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("convert: journal %s: %w", path, err)
+	}
+	var b strings.Builder
+	for _, e := range add {
+		b.WriteString(hex.EncodeToString(e.sum[:]))
+		b.WriteByte('\n')
+	}
+	_, err = f.WriteString(b.String())
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("convert: journal %s: %w", path, err)
+	}
+	return nil
+}
+
+func folderIndex(ctx context.Context, f *mailstore.Folder) (map[string]int, error) {
+	snap, err := f.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("convert: folder %q: %w", f.Name(), err)
+	}
+	idx := map[string]int{}
+	for _, m := range snap.Messages {
+		h, err := hashFile(m.Path)
+		if err != nil {
+			return nil, fmt.Errorf("convert: hash %s: %w", m.Path, err)
+		}
+		idx[h]++
+	}
+	return idx, nil
+}

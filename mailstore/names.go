@@ -176,6 +176,9 @@ func DecodeFolderName(dir string) (string, error) {
 		parts[i] = d
 	}
 	name := strings.Join(parts, "/")
+	if _, err := splitName(name); err != nil {
+		return "", fmt.Errorf("directory %q: %w", dir, err)
+	}
 	if strings.EqualFold(name, "INBOX") {
 		// ".INBOX" would shadow the root; dovecot never creates it.
 		return "", fmt.Errorf("%w: directory %q shadows INBOX", ErrInvalidFolderName, dir)

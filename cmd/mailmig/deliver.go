@@ -1,18 +1,105 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"mailmig/migrate"
+	"mailmig/server/delivery"
+	"mailmig/state"
 )
 
-// deliverCommand is a placeholder until the command lands.
+// deliverCommand is the old MTA's local delivery agent during the
+// migration: one message on stdin for one user, routed by the user's
+// queue state (see migrate.Router). Exit codes are sysexits: 0 delivered,
+// 67 unknown user, 75 try again later (nothing was left behind), 64 usage.
 func deliverCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "deliver",
-		Usage: "deliver one message from stdin",
-		Action: func(*cli.Context) error {
-			return errors.New("deliver: not built into this mailmig yet")
+		Name:      "deliver",
+		Usage:     "deliver one message from stdin for USER (the old MTA's pipe during the migration)",
+		ArgsUsage: "USER",
+		Description: `Routes by the user's migration state: not yet in dual delivery → old mbox
+only; dual, copying, confirm, cutover → old mbox and new store; done → new
+store only. Users not in the queue: the old mbox when the spool file exists
+(or the old side knows the user and there is no server account), else the
+new store for a server account, else exit 67.
+
+A leading "From " line (Postfix pipe flag F, sendmail) is taken as the
+envelope sender when -f is not given, and not stored.
+
+Examples (Postfix master.cf / main.cf):
+   mailbox_command = /usr/bin/mailmig deliver -f "$SENDER" "$USER"
+   echo "Subject: hi" | mailmig deliver -f bob@example.org alice`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "f", Aliases: []string{"from"}, Usage: "envelope `SENDER` (\"\" or <> = null sender)"},
 		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return withExit(delivery.ExUsage, errors.New("deliver: need exactly one USER"))
+			}
+			user := c.Args().First()
+			msg, err := io.ReadAll(os.Stdin)
+			if err != nil {
+				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: read message: %w", err))
+			}
+			sender := c.String("f")
+			if bytes.HasPrefix(msg, []byte("From ")) {
+				line, rest, _ := bytes.Cut(msg, []byte("\n"))
+				if !c.IsSet("f") {
+					if f := bytes.Fields(line); len(f) >= 2 {
+						sender = string(f[1])
+					}
+				}
+				msg = rest
+			}
+			if len(msg) == 0 {
+				return withExit(delivery.ExDataErr, errors.New("deliver: empty message"))
+			}
+			e, err := loadEnv(c)
+			if err != nil {
+				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: %w", err))
+			}
+			defer e.Close()
+			applyClock(e)
+			ctx, cancel := context.WithTimeout(c.Context, 5*time.Minute)
+			defer cancel()
+			res, err := newRouter(e).Deliver(ctx, sender, user, msg)
+			if err != nil {
+				code := delivery.ExitCode(err)
+				e.log.Warn("deliver failed", "user", user, "from", sender, "exit", code, "err", err)
+				return withExit(code, err)
+			}
+			e.log.Debug("delivered", "user", user, "from", sender, "route", res.Route, "lock_held", res.LockHeld)
+			return nil
+		},
+	}
+}
+
+// newRouter builds the delivery router of `mailmig deliver`.
+func newRouter(e *env) *migrate.Router {
+	return &migrate.Router{
+		DB:    e.db,
+		Paths: e.cfg.PathsFor,
+		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
+			_, err := e.deliverer.Deliver(ctx, env, msg)
+			return err
+		},
+		HasAccount: func(ctx context.Context, user string) (bool, error) {
+			_, err := e.db.Account(ctx, user)
+			if errors.Is(err, state.ErrNoAccount) {
+				return false, nil
+			}
+			return err == nil, err
+		},
+		Domain: e.cfg.Server.Domains[0],
+		Now:    e.db.Now,
+		Logger: e.log.With("component", "deliver"),
 	}
 }

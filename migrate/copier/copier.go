@@ -1,0 +1,139 @@
+// Package copier adapts migrate/convert to the queue runner's Copier
+// interface: full copy, incremental cutover pass, and the runner's report
+// (folders, counts, sizes, renamings) from the converter's.
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"mailmig/cmd/mailmig/config"
+	"mailmig/mailstore"
+	"mailmig/migrate"
+	"mailmig/migrate/convert"
+	"mailmig/state"
+)
+
+// Convert is the runner's Copier: migrate/convert.
+type Convert struct {
+	// MaxFolderBytes is the folder copy limit (config limits.folder_copy).
+	MaxFolderBytes int64
+	// Charset of folder names that are not UTF-8.
+	Charset string
+	// Hostname goes into new file names.
+	Hostname string
+	// Location is the zone of From_ dates without one.
+	Location *time.Location
+	// NoFsync is for tests and benchmarks only.
+	NoFsync bool
+	Logger  *slog.Logger
+}
+
+var _ migrate.Copier = (*Convert)(nil)
+
+// Prepare creates the new Maildir before dual delivery starts, so the
+// first delivered message finds it.
+func (c *Convert) Prepare(ctx context.Context, e *state.Entry, p *config.UserPaths) error {
+	st, err := mailstore.Open(p.Maildir, mailstore.Options{CreateRoot: true, NoFsync: c.NoFsync, Hostname: c.Hostname, Logger: c.Logger})
+	if err != nil {
+		return fmt.Errorf("migrate: prepare %s: %w", p.Maildir, err)
+	}
+	return st.Close()
+}
+
+func (c *Convert) options(e *state.Entry, p *config.UserPaths, incremental bool) convert.Options {
+	o := convert.Options{
+		Inbox:         p.Inbox,
+		Subscriptions: p.Subscriptions,
+		Maildir:       p.Maildir,
+		Charset:       c.Charset,
+		Incremental:   incremental,
+		Location:      c.Location,
+		NoFsync:       c.NoFsync,
+		Hostname:      c.Hostname,
+		Logger:        c.Logger,
+	}
+	if e.CopyFolders {
+		o.FoldersDir = p.Folders
+		if !incremental {
+			// At cutover the user has accepted the copy: carry
+			// everything over whatever its size.
+			o.MaxFolderBytes = c.MaxFolderBytes
+		}
+	}
+	return o
+}
+
+// Copy runs the converter (full or incremental) and turns its report into
+// the runner's.
+func (c *Convert) Copy(ctx context.Context, e *state.Entry, p *config.UserPaths, incremental bool, progress func(bytes, messages int64)) (*migrate.Report, error) {
+	o := c.options(e, p, incremental)
+	if progress != nil {
+		var doneBytes, doneMsgs int64
+		o.Progress = func(pr convert.Progress) {
+			if pr.Done {
+				doneBytes += pr.Bytes
+				doneMsgs += int64(pr.Messages)
+				progress(doneBytes, doneMsgs)
+				return
+			}
+			progress(doneBytes+pr.Bytes, doneMsgs+int64(pr.Messages))
+		}
+	}
+	rep, err := convert.Run(ctx, o)
+	out := fromConvert(rep, incremental)
+	switch {
+	case errors.Is(err, convert.ErrTooBig):
+		return out, fmt.Errorf("%w: %d bytes of folders, limit %d (%s)", migrate.ErrOverLimit, rep.FolderBytes, rep.MaxFolderBytes, folderSizes(rep))
+	case err != nil:
+		return out, err
+	}
+	return out, nil
+}
+
+func folderSizes(rep *convert.Report) string {
+	if rep == nil {
+		return ""
+	}
+	s := ""
+	for _, f := range rep.Folders {
+		if s != "" {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s %d bytes", f.OldName, f.SourceBytes)
+	}
+	return s
+}
+
+func fromConvert(rep *convert.Report, incremental bool) *migrate.Report {
+	out := &migrate.Report{}
+	if rep == nil {
+		return out
+	}
+	for _, f := range rep.Folders {
+		fr := migrate.FolderReport{Old: f.OldName, New: f.Name, Messages: int64(f.Messages), Bytes: f.Bytes}
+		if incremental {
+			// Only what this pass carried over.
+			fr.Messages = int64(f.Copied)
+		}
+		out.Folders = append(out.Folders, fr)
+		out.Messages += fr.Messages
+		out.Bytes += fr.Bytes
+		out.Duplicates += int64(f.KeptOnce)
+	}
+	if incremental {
+		out.Bytes = 0
+		for _, f := range rep.Folders {
+			if f.Messages > 0 && f.Copied > 0 {
+				out.Bytes += f.Bytes * int64(f.Copied) / int64(f.Messages)
+			}
+		}
+	}
+	for _, rn := range rep.RenamingList() {
+		out.Renamed = append(out.Renamed, migrate.Rename{Old: rn.Old, New: rn.New})
+	}
+	return out
+}

@@ -332,3 +332,61 @@ func TestSubmissionBounce(t *testing.T) {
 		"Status: 5.1.1",
 		"Diagnostic-Code: smtp; 550 5.1.1 no such user here")
 }
+
+// TestSieveRedirectAndVacationReachSmarthost: scripts uploaded with
+// sieve-connect run at delivery of submitted mail; the redirect and the
+// vacation reply go out through the queue to the smarthost.
+func TestSieveRedirectAndVacationReachSmarthost(t *testing.T) {
+	requireTool(t, "swaks")
+	requireTool(t, "sieve-connect")
+	sink := outboundtest.Start(t, outboundtest.Options{})
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	createUser(t, dir, "bob", "bob-pw")
+	// Default listeners (moved to trusted loopback by --data), default
+	// trusted networks (loopback), a smarthost without TLS.
+	s := startServeConfig(t, dir, "[submission]\nsmarthost_starttls = false\n", "--smarthost", sink.Addr)
+	scripts := t.TempDir()
+	activate := func(name, text string) {
+		t.Helper()
+		p := filepath.Join(scripts, name+".sieve")
+		os.WriteFile(p, []byte(text), 0o644)
+		if out, code := sieveConnect(t, s.Addr("managesieve"), "alice", "alice-pw", "--upload", "--localsieve", p, "--remotesieve", name); code != 0 {
+			t.Fatalf("upload %s: exit %d\n%s", name, code, out)
+		}
+		if out, code := sieveConnect(t, s.Addr("managesieve"), "alice", "alice-pw", "--activate", "--remotesieve", name); code != 0 {
+			t.Fatalf("activate %s: exit %d\n%s", name, code, out)
+		}
+	}
+
+	activate("fwd", "redirect \"carol@remote.test\";\n")
+	out, code := swaks(t, s.Addr("submission"), "--tls", "--auth", "PLAIN", "--auth-user", "bob", "--auth-password", "bob-pw",
+		"--from", "bob@example.org", "--to", "alice@example.org", "--header", "Subject: please forward")
+	if code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	msgs := sink.Wait(1, 15*time.Second)
+	if len(msgs) != 1 || !outboundtest.Contains(msgs, "Subject: please forward") {
+		t.Fatalf("redirect did not reach the smarthost: %+v\n%s", msgs, s.Log())
+	}
+	if m := msgs[0]; m.From != "bob@example.org" || len(m.To) != 1 || m.To[0] != "carol@remote.test" {
+		t.Errorf("redirect envelope %q -> %q", m.From, m.To)
+	}
+
+	activate("away", "require \"vacation\";\nvacation :days 1 :subject \"Away until Monday\" \"I am away.\";\n")
+	// From outside: loopback is a trusted network in --data mode.
+	out, code = swaks(t, s.Addr("submission"), "--from", "dora@remote.test", "--to", "alice@example.org", "--header", "Subject: are you there")
+	if code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	waitMaildir(t, dir, "alice", 10*time.Second, "Subject: are you there")
+	msgs = sink.Wait(2, 15*time.Second)
+	if len(msgs) != 2 {
+		t.Fatalf("no vacation reply at the smarthost: %d messages\n%s", len(msgs), s.Log())
+	}
+	m := msgs[1]
+	if m.From != "" || len(m.To) != 1 || m.To[0] != "dora@remote.test" {
+		t.Errorf("vacation envelope %q -> %q", m.From, m.To)
+	}
+	mustContain(t, "vacation reply", string(m.Data), "Subject: Away until Monday", "I am away.")
+}

@@ -112,12 +112,14 @@ func SMTPStatus(err error) (code int, enhanced [3]int, msg string) {
 // Exit codes from sysexits.h used by ExitCode.
 const (
 	ExOK        = 0
+	ExUsage     = 64
 	ExDataErr   = 65
 	ExNoUser    = 67
 	ExSoftware  = 70
 	ExCantCreat = 73
 	ExTempFail  = 75
 	ExNoPerm    = 77
+	ExConfig    = 78
 )
 
 // ExitCode maps a Deliver error to a sysexits code for MTA pipes

@@ -216,9 +216,18 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 	}
 	f.st.mu.Lock()
 	_, _, err = f.syncLocked(ctx, []string{key})
-	uid := f.st.ul.Keys[key]
+	var uid uint32
+	if f.st.ul != nil {
+		uid = f.st.ul.Keys[key]
+	}
 	f.st.mu.Unlock()
-	if err != nil {
+	if err != nil || uid == 0 {
+		// The caller sees a failure, so the message must not stay: it
+		// would get a UID on the next sync and be delivered twice.
+		os.Remove(dst)
+		if err == nil {
+			err = errors.New("no UID assigned")
+		}
 		return 0, fmt.Errorf("append to %s: %w", f.name, err)
 	}
 	s.quotaAdd(c.size, 1)
@@ -391,6 +400,7 @@ func (f *Folder) Copy(ctx context.Context, uids []uint32, dst *Folder) ([]UIDPai
 	}
 	dst.st.mu.Unlock()
 	if err != nil {
+		cleanup()
 		return nil, fmt.Errorf("copy to %s: %w", dst.name, err)
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i].Src < pairs[j].Src })

@@ -1,0 +1,266 @@
+package mailstore_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mailmig/mailstore"
+)
+
+// helperEnv makes the test binary act as a second process appending to a
+// store (see TestHelperAppend).
+const helperEnv = "MAILSTORE_TEST_HELPER_APPEND"
+
+// TestHelperAppend is not a test: run by TestCrossProcessAppend as a child
+// process, it appends N messages to the Maildir named in the environment
+// and prints "UID BODY" lines.
+func TestHelperAppend(t *testing.T) {
+	spec := os.Getenv(helperEnv)
+	if spec == "" {
+		t.Skip("helper process only")
+	}
+	parts := strings.SplitN(spec, "|", 3)
+	n, _ := strconv.Atoi(parts[1])
+	s, err := mailstore.Open(parts[0], mailstore.Options{NoFsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		body := fmt.Sprintf("%s-%d", parts[2], i)
+		uid, err := f.Append(context.Background(), strings.NewReader(body), nil, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("UID %d %s\n", uid, body)
+	}
+}
+
+func TestCrossProcessAppend(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const procs, each = 3, 25
+	type result struct {
+		uids map[uint32]string
+		err  error
+	}
+	results := make(chan result, procs)
+	for p := 0; p < procs; p++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppend$", "-test.v")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|proc%d", helperEnv, root, each, p))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			r := result{uids: map[uint32]string{}}
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				var uid uint32
+				var body string
+				if _, err := fmt.Sscanf(sc.Text(), "UID %d %s", &uid, &body); err == nil {
+					r.uids[uid] = body
+				}
+			}
+			r.err = cmd.Wait()
+			results <- r
+		}()
+	}
+	// This process appends at the same time.
+	mine := map[uint32]string{}
+	for i := 0; i < each; i++ {
+		body := fmt.Sprintf("parent-%d", i)
+		uid, err := in.Append(context.Background(), strings.NewReader(body), nil, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine[uid] = body
+	}
+	all := mine
+	for p := 0; p < procs; p++ {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("helper: %v", r.err)
+		}
+		if len(r.uids) != each {
+			t.Fatalf("helper reported %d UIDs, want %d", len(r.uids), each)
+		}
+		for uid, body := range r.uids {
+			if prev, dup := all[uid]; dup {
+				t.Fatalf("UID %d given to %q and %q", uid, prev, body)
+			}
+			all[uid] = body
+		}
+	}
+	snap, err := in.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Messages) != (procs+1)*each {
+		t.Fatalf("%d messages, want %d", len(snap.Messages), (procs+1)*each)
+	}
+	for i, m := range snap.Messages {
+		if m.UID != uint32(i+1) {
+			t.Fatalf("UIDs not dense at %d: %d", i, m.UID)
+		}
+		if got := readAll(t, in, m.UID); got != all[m.UID] {
+			t.Fatalf("uid %d holds %q, reported %q", m.UID, got, all[m.UID])
+		}
+	}
+}
+
+func readAll(t *testing.T, f *mailstore.Folder, uid uint32) string {
+	t.Helper()
+	fh, err := f.Open(uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	b, err := os.ReadFile(fh.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestForeignWriters covers files changed behind our back: a message
+// dropped into new/ by another program gets the next UID on the next
+// sync (and an event), a rename that changes flags keeps the UID, a
+// removed file is an expunge.
+func TestForeignWriters(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Append(ctx, strings.NewReader("first\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ch, stop := s.Watch("INBOX")
+	defer stop()
+	foreign := filepath.Join(root, "new", "1700000000.M1P1.otherhost")
+	if err := os.WriteFile(foreign, []byte("dropped by procmail\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := in.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].Kind != mailstore.ChangeNew || changes[0].UID != 2 {
+		t.Fatalf("refresh after a foreign delivery: %+v", changes)
+	}
+	if c := <-ch; c.Kind != mailstore.ChangeNew || c.UID != 2 {
+		t.Fatalf("event %+v", c)
+	}
+	// Another program marks it seen by rename (and moves it to cur/).
+	renamed := filepath.Join(root, "cur", "1700000000.M1P1.otherhost:2,S")
+	if err := os.Rename(foreign, renamed); err != nil {
+		t.Fatal(err)
+	}
+	changes, err = in.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].Kind != mailstore.ChangeFlags || changes[0].UID != 2 || changes[0].Flags[0] != `\Seen` {
+		t.Fatalf("refresh after a foreign flag change: %+v", changes)
+	}
+	if err := os.Remove(renamed); err != nil {
+		t.Fatal(err)
+	}
+	changes, err = in.Refresh(ctx)
+	if err != nil || len(changes) != 1 || changes[0].Kind != mailstore.ChangeExpunge || changes[0].UID != 2 {
+		t.Fatalf("refresh after a foreign removal: %+v, %v", changes, err)
+	}
+	if changes, _ := in.Refresh(ctx); len(changes) != 0 {
+		t.Fatalf("quiet folder reported %+v", changes)
+	}
+}
+
+func TestStaleLocks(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub(), LockTimeout: 300 * time.Millisecond, Hostname: "testhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(root, "dovecot-uidlist.lock")
+	appendOne := func() error {
+		_, err := in.Append(ctx, strings.NewReader("x\n"), nil, time.Time{})
+		return err
+	}
+	// A lock held by a live holder (dovecot writes no marker): wait, then
+	// time out.
+	if err := os.WriteFile(lock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(); !errors.Is(err, mailstore.ErrLockTimeout) {
+		t.Fatalf("append under a foreign lock: %v", err)
+	}
+	// The same lock, two minutes old: stale, broken.
+	old := time.Now().Add(-3 * time.Minute)
+	if err := os.Chtimes(lock, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(); err != nil {
+		t.Fatalf("append with a stale lock: %v", err)
+	}
+	// A fresh lock of a dead mailmig process (its flock is gone): broken
+	// at once.
+	if err := os.WriteFile(lock, []byte("mailmig:999999:testhost\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := appendOne(); err != nil {
+		t.Fatalf("append with a dead process's lock: %v", err)
+	}
+	if time.Since(start) > 250*time.Millisecond {
+		t.Fatal("dead holder's lock was not broken at once")
+	}
+	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock left behind: %v", err)
+	}
+	// The uidlist lock was released, yet the stale one from another host
+	// is honoured until it is old.
+	if err := os.WriteFile(lock, []byte("mailmig:1:otherhost\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(); !errors.Is(err, mailstore.ErrLockTimeout) {
+		t.Fatalf("append under another host's lock: %v", err)
+	}
+	os.Remove(lock)
+	snap, err := in.Snapshot(ctx)
+	if err != nil || len(snap.Messages) != 2 {
+		t.Fatalf("%v messages, %v", snap, err)
+	}
+}

@@ -37,19 +37,29 @@ type Notifier struct {
 	Language string
 	// Location formats dates (time.Local if nil).
 	Location *time.Location
+	// Present reports whether the new store already holds the mail with
+	// messageID. It is asked only when a previous attempt to send the mail
+	// was cut short (a runner killed between delivering and recording),
+	// so the mail is never delivered twice. nil: assume not present.
+	Present func(ctx context.Context, user, messageID string) (bool, error)
 }
 
-func (n *Notifier) sent(ctx context.Context, user string, kind notify.Kind) (bool, error) {
+// sent reports whether the mail of kind was recorded as sent, and whether
+// an attempt to send it was started.
+func (n *Notifier) sent(ctx context.Context, user string, kind notify.Kind) (sent, attempted bool, err error) {
 	evs, err := n.DB.Events(ctx, user)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	for _, ev := range evs {
-		if ev.Kind == "mail-"+string(kind) {
-			return true, nil
+		switch ev.Kind {
+		case "mail-" + string(kind):
+			sent = true
+		case "mail-" + string(kind) + "-attempt":
+			attempted = true
 		}
 	}
-	return false, nil
+	return sent, attempted, nil
 }
 
 func (n *Notifier) data(e *state.Entry) (*notify.Data, error) {
@@ -111,7 +121,7 @@ func (n *Notifier) SendFinal(ctx context.Context, e *state.Entry, carried int64)
 }
 
 func (n *Notifier) send(ctx context.Context, e *state.Entry, kind notify.Kind, d *notify.Data, reply string) error {
-	done, err := n.sent(ctx, e.User, kind)
+	done, attempted, err := n.sent(ctx, e.User, kind)
 	if err != nil || done {
 		return err
 	}
@@ -122,6 +132,18 @@ func (n *Notifier) send(ctx context.Context, e *state.Entry, kind notify.Kind, d
 	id := fmt.Sprintf("mailmig.%s.%s@%s", kind, e.MigrationID, host)
 	mail, err := n.Mailer.Render(kind, n.lang(e), d, reply, id)
 	if err != nil {
+		return err
+	}
+	if attempted && n.Present != nil {
+		ok, err := n.Present(ctx, e.User, id)
+		if err != nil {
+			return fmt.Errorf("migrate: look for %s mail of %s: %w", kind, e.User, err)
+		}
+		if ok {
+			return n.DB.Log(ctx, e.User, "mail-"+string(kind), "runner", mail.Subject+" (found delivered after a restart)")
+		}
+	}
+	if err := n.DB.Log(ctx, e.User, "mail-"+string(kind)+"-attempt", "runner", id); err != nil {
 		return err
 	}
 	if err := n.Deliver(ctx, e.User, mail.Bytes); err != nil {

@@ -274,3 +274,45 @@ func TestReleaseDeadLocalWorker(t *testing.T) {
 		t.Fatalf("dead worker's lease blocked the user: %s", s)
 	}
 }
+
+func TestNotifierFindsMailDeliveredBeforeACrash(t *testing.T) {
+	w := newRunWorld(t)
+	w.enqueue("erin", state.EnqueueOptions{})
+	ctx := context.Background()
+	for _, s := range [][2]state.State{{state.Queued, state.Dual}, {state.Dual, state.Copying}, {state.Copying, state.Confirm}} {
+		if err := w.db.Transition(ctx, "erin", s[0], s[1], "test", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := w.r.Notifier
+	var asked []string
+	n.Present = func(ctx context.Context, user, id string) (bool, error) {
+		asked = append(asked, id)
+		for _, m := range w.mails[user] {
+			if strings.Contains(m, "Message-ID: <"+id+">") {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	// The crash: the attempt was recorded and the mail delivered, but
+	// "sent" was never written.
+	realDeliver := n.Deliver
+	n.Deliver = func(ctx context.Context, user string, msg []byte) error {
+		realDeliver(ctx, user, msg)
+		return errors.New("killed")
+	}
+	if err := n.SendOnce(ctx, w.state("erin"), notify.Confirm, time.Now()); err == nil {
+		t.Fatal("want the simulated crash")
+	}
+	n.Deliver = realDeliver
+	if err := n.SendOnce(ctx, w.state("erin"), notify.Confirm, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SendOnce(ctx, w.state("erin"), notify.Confirm, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.mails["erin"]) != 1 || len(asked) != 1 {
+		t.Fatalf("%d mails, Present asked %d times", len(w.mails["erin"]), len(asked))
+	}
+}

@@ -136,6 +136,7 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		},
 		Domain: domain, ControlLocalPart: cfg.Migration.ControlLocalPart, Secret: secret,
 		Postmaster: pm, Language: cfg.Migration.Language,
+		Present: inboxHasMessageID(e.maildirFor),
 	}
 	return &migrate.Runner{
 		DB: e.db,

@@ -30,7 +30,7 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		return fr, &sourceError{err}
 	}
 	if c.opts.Incremental {
-		if f, ferr := c.store.Folder(s.name); ferr == nil && f.UIDValidity() != 0 {
+		if f, ferr := c.store.Folder(s.name); ferr == nil && committedUIDValidity(c.store, s.name) != 0 {
 			err := c.incremental(ctx, s, r, first, f, &fr)
 			if err != nil && fr.Error == "" {
 				fr.Error = err.Error()

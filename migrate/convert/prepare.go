@@ -76,7 +76,7 @@ func Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 		}
 	}
 	if f, err := st.Folder("INBOX"); err == nil {
-		if cur := f.UIDValidity(); cur != 0 {
+		if cur := committedUIDValidity(st, "INBOX"); cur != 0 {
 			uv = cur
 		}
 		if cur := f.UIDNext(); cur > next {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -233,10 +234,7 @@ func (c *converter) buildIndex(ctx context.Context) error {
 			}
 			msgs = snap.Messages
 		} else {
-			uv := uint32(0)
-			if f, err := c.store.Folder(fi.Name); err == nil {
-				uv = f.UIDValidity()
-			}
+			uv := committedUIDValidity(c.store, fi.Name)
 			if uv == 0 {
 				continue // created by an importer that never committed: nothing delivered yet
 			}
@@ -300,10 +298,8 @@ func (c *converter) open(s *source, in io.Reader) (io.Reader, func(), error) {
 // else a new one derived from the source file's mtime (stable across
 // reruns).
 func (c *converter) uidValidityFor(name string, src uint32, path string) uint32 {
-	if f, err := c.store.Folder(name); err == nil {
-		if uv := f.UIDValidity(); uv != 0 {
-			return uv
-		}
+	if uv := committedUIDValidity(c.store, name); uv != 0 {
+		return uv
 	}
 	if src != 0 {
 		return src
@@ -352,4 +348,23 @@ func (w *countingHash) reset() { w.h.Reset(); w.n = 0 }
 func (w *countingHash) sum() (s [32]byte) {
 	w.h.Sum(s[:0])
 	return s
+}
+
+// committedUIDValidity returns the UIDVALIDITY of a folder that has a
+// dovecot-uidlist, or 0 (no folder, or one no import has committed to).
+// It looks for the file before opening the folder, since opening a
+// folder creates a uidlist.
+func committedUIDValidity(st *mailstore.Store, name string) uint32 {
+	dir, err := mailstore.EncodeFolderName(name)
+	if err != nil {
+		return 0
+	}
+	if _, err := os.Stat(filepath.Join(st.Root(), dir, "dovecot-uidlist")); err != nil {
+		return 0
+	}
+	f, err := st.Folder(name)
+	if err != nil {
+		return 0
+	}
+	return f.UIDValidity()
 }

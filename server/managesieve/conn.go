@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mailmig/server/auth"
 	"mailmig/server/sieve"
 )
 
@@ -380,6 +381,10 @@ func (c *conn) cmdAuthenticate(cmd *Command) bool {
 	cancel()
 	if err != nil {
 		c.s.log().Info("managesieve: authentication failed", "remote", c.remote, "user", user, "err", err)
+		if errors.Is(err, auth.ErrRateLimited) {
+			c.reply("NO", "TRYLATER", "too many failed attempts, try again later")
+			return false
+		}
 		c.reply("NO", "", "authentication failed")
 		return false
 	}

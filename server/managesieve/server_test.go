@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"mailmig/server/auth"
 	"mailmig/server/outbound/outboundtest"
 	"mailmig/server/sieve"
 )
@@ -23,6 +25,9 @@ import (
 type fakeAuth map[string]string
 
 func (f fakeAuth) Authenticate(_ context.Context, _, user, pass string) error {
+	if user == "locked" {
+		return fmt.Errorf("user %s: %w", user, auth.ErrRateLimited)
+	}
 	if p, ok := f[user]; ok && p == pass {
 		return nil
 	}
@@ -171,8 +176,11 @@ func TestGreetingAndTLS(t *testing.T) {
 	if !contains(caps, `"SASL" "PLAIN"`) || contains(caps, `"STARTTLS"`) {
 		t.Errorf("capabilities after TLS: %q", caps)
 	}
-	if l := last(c.cmd(`AUTHENTICATE "PLAIN" "` + plain("alice", "nope") + `"`)); !strings.HasPrefix(l, "NO") {
+	if l := last(c.cmd(`AUTHENTICATE "PLAIN" "` + plain("alice", "nope") + `"`)); l != `NO "authentication failed"` {
 		t.Errorf("wrong password: %s", l)
+	}
+	if l := last(c.cmd(`AUTHENTICATE "PLAIN" "` + plain("locked", "x") + `"`)); !strings.HasPrefix(l, "NO (TRYLATER)") {
+		t.Errorf("rate-limited: %s", l)
 	}
 	// Without an initial response: empty challenge, then the answer.
 	io.WriteString(c.nc, "AUTHENTICATE \"PLAIN\"\r\n")

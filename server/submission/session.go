@@ -14,6 +14,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"mailmig/server/auth"
 )
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -94,6 +96,10 @@ func (ss *session) login(user, pass string) error {
 	defer cancel()
 	if err := ss.s.Auth.Authenticate(ctx, ss.remote.String(), user, pass); err != nil {
 		ss.s.log().Info("submission: authentication failed", "remote", ss.remote, "user", user, "err", err)
+		if errors.Is(err, auth.ErrRateLimited) {
+			// RFC 4954 §6: temporary authentication failure.
+			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "too many failed attempts, try again later")
+		}
 		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "authentication failed")
 	}
 	ss.user = user

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,12 +18,16 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"mailmig/server/auth"
 	"mailmig/server/outbound/outboundtest"
 )
 
 type fakeAuth map[string]string
 
 func (f fakeAuth) Authenticate(_ context.Context, _, user, pass string) error {
+	if user == "locked" {
+		return fmt.Errorf("user %s: %w", user, auth.ErrRateLimited)
+	}
 	if p, ok := f[user]; ok && p == pass {
 		return nil
 	}
@@ -192,6 +197,7 @@ func TestAuthTable(t *testing.T) {
 		{"wrong password", "starttls", false, sasl.NewPlainClient("", "alice", "nope"), 535},
 		{"login wrong password", "starttls", false, sasl.NewLoginClient("bob", "x"), 535},
 		{"authzid of someone else", "starttls", false, sasl.NewPlainClient("bob", "alice", "wonderland"), 535},
+		{"rate limited", "starttls", false, sasl.NewPlainClient("", "locked", "x"), 454},
 		{"trusted listener in clear", "none", true, sasl.NewPlainClient("", "alice", "wonderland"), 0},
 		{"untrusted listener in clear", "none", false, sasl.NewPlainClient("", "alice", "wonderland"), 523},
 	} {

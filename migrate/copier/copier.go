@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"mailmig/cmd/mailmig/config"
-	"mailmig/mailstore"
 	"mailmig/migrate"
 	"mailmig/migrate/convert"
 	"mailmig/state"
@@ -34,14 +33,13 @@ type Convert struct {
 
 var _ migrate.Copier = (*Convert)(nil)
 
-// Prepare creates the new Maildir before dual delivery starts, so the
-// first delivered message finds it.
+// Prepare readies the new INBOX before dual delivery starts: the old
+// INBOX's UIDVALIDITY and a UIDNEXT above its UIDs (convert.Prepare).
 func (c *Convert) Prepare(ctx context.Context, e *state.Entry, p *config.UserPaths) error {
-	st, err := mailstore.Open(p.Maildir, mailstore.Options{CreateRoot: true, NoFsync: c.NoFsync, Hostname: c.Hostname, Logger: c.Logger})
-	if err != nil {
-		return fmt.Errorf("migrate: prepare %s: %w", p.Maildir, err)
+	if _, err := convert.Prepare(ctx, c.options(e, p, false)); err != nil {
+		return fmt.Errorf("migrate: prepare %s: %w", e.User, err)
 	}
-	return st.Close()
+	return nil
 }
 
 func (c *Convert) options(e *state.Entry, p *config.UserPaths, incremental bool) convert.Options {

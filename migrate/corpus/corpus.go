@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -319,21 +320,26 @@ func (g *gen) folder(path, name string, n int, q quirkyName) error {
 		}
 		uid := uids[i]
 		xuid := fmt.Sprint(uid)
-		want := uid
 		switch {
 		case q.base == "":
 			// No UIDVALIDITY: the X-UIDs count (c-client wrote them once).
 		case q.badUIDs && i == 1 && n > 2:
 			xuid = fmt.Sprint(uids[0]) // duplicate
-			want = 0
 		case q.badUIDs && i == 2 && n > 3:
 			xuid = "0" // invalid
-			want = 0
 		case q.badUIDs && i == n-1:
 			xuid = "" // new mail, never seen by c-client
-			want = 0
 		}
-		if want == 0 {
+		var want uint32
+		x := uint32(0)
+		if v, err := strconv.ParseUint(xuid, 10, 32); err == nil {
+			x = uint32(v)
+		}
+		if x > last {
+			want = x
+		} else {
+			// c-client's rule: missing, duplicate, invalid or not
+			// increasing X-UIDs get the next UID after the highest.
 			m := last
 			if uidLast > m {
 				m = uidLast
@@ -372,8 +378,8 @@ func (g *gen) folder(path, name string, n int, q quirkyName) error {
 		full := strings.Replace(stored, "\n\n", "\n"+bookStr+"\n", 1)
 		last := i == n-1
 		if q.noNL && last {
-			stored = strings.TrimSuffix(stored, "\n")
-			full = strings.TrimSuffix(full, "\n")
+			stored = strings.TrimRight(stored, "\n")
+			full = strings.TrimRight(full, "\n")
 		}
 		if q.crlf {
 			stored = strings.ReplaceAll(stored, "\n", "\r\n")

@@ -17,6 +17,9 @@ type Report struct {
 	// Duplicates counts messages found on both sides (dual delivery)
 	// and kept once.
 	Duplicates int64 `json:"duplicates,omitempty"`
+	// Skipped lists old files that were not copied, with the reason
+	// (files in ~/mail that are not mailboxes).
+	Skipped []string `json:"skipped,omitempty"`
 	// Seconds is how long the copy took.
 	Seconds float64 `json:"seconds,omitempty"`
 }

@@ -298,6 +298,11 @@ func (r *Runner) copyStep(ctx context.Context, e *state.Entry, log *slog.Logger)
 	if err := r.DB.Progress(ctx, e.User, rep.Bytes, rep.Messages, int64(len(rep.Folders)), js); err != nil {
 		return stepFailed, err
 	}
+	for _, s := range rep.Skipped {
+		if err := r.DB.Log(ctx, e.User, "not-copied", r.workerBase(), s); err != nil {
+			return stepFailed, err
+		}
+	}
 	if err := r.transition(ctx, e, state.Confirm, fmt.Sprintf("copied %d messages, %d bytes, %d folders", rep.Messages, rep.Bytes, len(rep.Folders))); err != nil {
 		return stepFailed, err
 	}

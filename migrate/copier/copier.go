@@ -86,10 +86,36 @@ func (c *Convert) Copy(ctx context.Context, e *state.Entry, p *config.UserPaths,
 	switch {
 	case errors.Is(err, convert.ErrTooBig):
 		return out, fmt.Errorf("%w: %d bytes of folders, limit %d (%s)", migrate.ErrOverLimit, rep.FolderBytes, rep.MaxFolderBytes, folderSizes(rep))
+	case errors.Is(err, convert.ErrPartial) && !errors.Is(err, convert.ErrVerify):
+		// Files in ~/mail that are not mailboxes (or cannot be read) are
+		// left behind and listed; everything else was copied and verified.
+		out.Skipped = skipped(rep)
+		c.log().Warn("some old files were not copied", "user", e.User, "skipped", out.Skipped)
+		return out, nil
 	case err != nil:
 		return out, err
 	}
 	return out, nil
+}
+
+func (c *Convert) log() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func skipped(rep *convert.Report) []string {
+	var out []string
+	for _, s := range rep.Skipped {
+		out = append(out, s.Path+": "+s.Reason)
+	}
+	for _, f := range rep.Folders {
+		if f.Error != "" {
+			out = append(out, f.Source+": "+f.Error)
+		}
+	}
+	return out
 }
 
 func folderSizes(rep *convert.Report) string {

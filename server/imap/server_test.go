@@ -45,7 +45,7 @@ type testServer struct {
 
 type serverOpt func(*Options, *ListenerOptions)
 
-func startServer(t *testing.T, opts ...serverOpt) *testServer {
+func startServer(t testing.TB, opts ...serverOpt) *testServer {
 	t.Helper()
 	ts := &testServer{dir: t.TempDir(), hub: mailstore.NewHub(), quota: map[string]int64{}}
 	users := []string{"alice", "bob", "carol"}

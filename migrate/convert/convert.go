@@ -89,7 +89,10 @@ type Options struct {
 	Progress func(Progress)
 }
 
-// Progress is a snapshot of a running conversion.
+// Progress is a snapshot of a running conversion, per folder: Messages
+// and Bytes (source bytes read; for .gz the uncompressed offset) count
+// within Folder; the last call for a folder has Done set and Bytes = the
+// source file's size. TotalBytes is the size of all sources of the run.
 type Progress struct {
 	Folder     string `json:"folder"`
 	Messages   int    `json:"messages"`

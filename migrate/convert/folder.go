@@ -73,7 +73,7 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		}
 	}
 	log.Info("folder converted", "messages", fr.Messages, "copied", fr.Copied, "already", fr.AlreadyPresent, "kept_once", fr.KeptOnce, "bytes", fr.Bytes)
-	c.progress(Progress{Folder: s.name, Messages: fr.Messages, Bytes: c.doneBytes + s.size, TotalBytes: c.total, Done: true})
+	c.progress(Progress{Folder: s.name, Messages: fr.Messages, Bytes: s.size, TotalBytes: c.total, Done: true})
 	return fr, nil
 }
 
@@ -166,7 +166,7 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 	cp.want[uid] = expect{sum: ch.sum(), flags: flagKey(flags), size: ch.n}
 	fr.Messages++
 	fr.Bytes += ch.n
-	c.progress(Progress{Folder: s.name, Messages: fr.Messages, Bytes: c.doneBytes + r.Offset(), TotalBytes: c.total})
+	c.progress(Progress{Folder: s.name, Messages: fr.Messages, Bytes: r.Offset(), TotalBytes: c.total})
 	return nil
 }
 

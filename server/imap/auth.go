@@ -37,7 +37,14 @@ func (c *conn) cmdLogin(tag string, p *parser, _ bool) error {
 func (c *conn) login(tag, user, pass string) error {
 	ctx, cancel := c.ctx()
 	defer cancel()
-	if err := c.srv.opts.Auth.Authenticate(ctx, c.remoteIP, user, pass); err != nil {
+	select {
+	case c.srv.authSem <- struct{}{}:
+	case <-ctx.Done():
+		return errNo(imap.ResponseCodeUnavailable, "server busy, try again")
+	}
+	err := c.srv.opts.Auth.Authenticate(ctx, c.remoteIP, user, pass)
+	<-c.srv.authSem
+	if err != nil {
 		// The authenticator logs the reason; never log the password.
 		c.log.Info("imap: authentication failed", "user", user)
 		return errNo(imap.ResponseCodeAuthenticationFailed, "authentication failed")

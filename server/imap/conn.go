@@ -107,6 +107,14 @@ func (c *conn) shutdown() {
 	}
 }
 
+// closeNow closes the connection at once (Server.Close).
+func (c *conn) closeNow() {
+	c.mu.Lock()
+	nc := c.nc
+	c.mu.Unlock()
+	nc.Close()
+}
+
 // startRead marks the session idle between commands; false means the
 // server is shutting down.
 func (c *conn) startRead() bool {

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -110,6 +111,10 @@ type Server struct {
 
 	stores  storeCache
 	pollers pollers
+	// authSem bounds concurrent password checks: each argon2id check
+	// takes tens of MB for a moment, and a thousand clients logging in at
+	// once must not take a thousand times that.
+	authSem chan struct{}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -146,6 +151,7 @@ func New(opts Options) *Server {
 	}
 	s.stores.srv = s
 	s.pollers.srv = s
+	s.authSem = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	return s
 }
 
@@ -250,7 +256,7 @@ func (s *Server) Close() error {
 	s.stopListening()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.nc.Close()
+		c.closeNow()
 	}
 	s.mu.Unlock()
 	s.pollers.stopAll()

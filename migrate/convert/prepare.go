@@ -75,12 +75,12 @@ func Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 			return nil, err
 		}
 	}
-	if f, err := st.Folder("INBOX"); err == nil {
-		if cur := committedUIDValidity(st, "INBOX"); cur != 0 {
-			uv = cur
-		}
-		if cur := f.UIDNext(); cur > next {
-			next = cur
+	if cur := committedUIDValidity(st, "INBOX"); cur != 0 {
+		// Prepared (or converted) before: keep UIDVALIDITY, never lower
+		// UIDNEXT.
+		uv = cur
+		if f, err := st.Folder("INBOX"); err == nil && f.UIDNext() > next {
+			next = f.UIDNext()
 		}
 	}
 	if uv == 0 {

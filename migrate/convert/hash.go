@@ -11,7 +11,8 @@ import (
 // ContentHash returns the dedup hash of a message: the hex SHA-256 of its
 // bytes normalised so that the copy appended to the old mbox spool and the
 // copy delivered to the new store hash the same:
-//   - CRLF line ends become LF; trailing line ends are ignored;
+//   - line ends become LF (any '\r's before a '\n' are dropped); trailing
+//     line ends are ignored;
 //   - the c-client bookkeeping header fields (Status, X-Status,
 //     X-Keywords, X-UID, X-IMAP, X-IMAPbase) and Content-Length are left
 //     out, with their continuation lines;
@@ -33,7 +34,7 @@ type ContentHasher struct {
 	skipping bool   // inside a dropped header field
 	dropLine bool   // the current line is dropped
 	pend     []byte // start of the current line, until it can be classified
-	cr       bool   // a '\r' is held back (may precede '\n')
+	cr       int    // '\r's held back (dropped if a '\n' follows)
 	nls      int    // newlines held back (trailing ones are ignored)
 }
 
@@ -89,35 +90,8 @@ func (c *ContentHasher) Write(p []byte) (int, error) {
 func (c *ContentHasher) classify(full bool) bool {
 	line := c.pend
 	complete := len(line) > 0 && line[len(line)-1] == '\n'
-	if !c.body {
-		if isBlankLine(line) && complete {
-			c.body = true
-			c.dropLine = false
-			c.skipping = false
-			return true
-		}
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			c.dropLine = c.skipping
-			return true
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 && !complete && !full {
-			return false
-		}
-		c.skipping = false
-		if colon > 0 {
-			name := bytes.ToLower(bytes.TrimRight(line[:colon], " \t"))
-			for _, f := range dropFields {
-				if bytes.Equal(name, f) {
-					c.skipping = true
-				}
-			}
-		}
-		c.dropLine = c.skipping
-		return true
-	}
-	c.dropLine = false
 	if len(line) > 0 && line[0] == '>' {
+		// Undo From quoting (the spool quotes header lines too).
 		i := 0
 		for i < len(line) && line[i] == '>' {
 			i++
@@ -127,13 +101,52 @@ func (c *ContentHasher) classify(full bool) bool {
 		}
 		if bytes.HasPrefix(line[i:], []byte("From ")) {
 			c.pend = append(c.pend[:0], line[i:]...)
+			line = c.pend
 		}
 	}
+	if c.body {
+		c.dropLine = false
+		return true
+	}
+	if isBlankLine(line) && complete {
+		c.body = true
+		c.dropLine = false
+		c.skipping = false
+		return true
+	}
+	if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+		c.dropLine = c.skipping
+		return true
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 && !complete && !full {
+		return false
+	}
+	c.skipping = false
+	if colon > 0 {
+		name := bytes.ToLower(bytes.TrimRight(line[:colon], " \t"))
+		for _, f := range dropFields {
+			if bytes.Equal(name, f) {
+				c.skipping = true
+			}
+		}
+	}
+	c.dropLine = c.skipping
 	return true
 }
 
+// isBlankLine: only '\r's before the '\n' (a spool's CRLF->LF pass can
+// turn "\r\r\n" into "\r\n", so any number counts).
 func isBlankLine(l []byte) bool {
-	return len(l) == 1 && l[0] == '\n' || len(l) == 2 && l[0] == '\r' && l[1] == '\n'
+	if len(l) == 0 || l[len(l)-1] != '\n' {
+		return false
+	}
+	for _, b := range l[:len(l)-1] {
+		if b != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // emitLine hashes a piece of the current line (dropping it if needed);
@@ -167,12 +180,9 @@ func (c *ContentHasher) hashText(p []byte) {
 		}
 		switch p[i] {
 		case '\r':
-			if c.cr {
-				c.flushHeld()
-			}
-			c.cr = true
+			c.cr++
 		case '\n':
-			c.cr = false // CRLF counts as LF
+			c.cr = 0 // CR...CRLF counts as LF
 			c.nls++
 		}
 		p = p[i+1:]
@@ -183,14 +193,13 @@ func (c *ContentHasher) flushHeld() {
 	for ; c.nls > 0; c.nls-- {
 		c.h.Write([]byte{'\n'})
 	}
-	if c.cr {
+	for ; c.cr > 0; c.cr-- {
 		c.h.Write([]byte{'\r'})
-		c.cr = false
 	}
 }
 
-// Sum returns the hex hash of what was written (trailing line ends and a
-// lone trailing '\r' ignored).
+// Sum returns the hex hash of what was written (trailing line ends and
+// '\r's ignored).
 func (c *ContentHasher) Sum() string {
 	if len(c.pend) > 0 {
 		c.dropLine = false

@@ -18,16 +18,13 @@ func (im *Importer) Commit() error {
 	if im.done {
 		return fmt.Errorf("import %s: importer finished", im.name)
 	}
-	if err := im.Abort(); err != nil {
+	if err := im.checkpoint(); err != nil {
+		im.Abort()
 		return err
 	}
+	im.done = true
 	s := im.s
 	ctx := context.Background()
-	if !s.opts.NoFsync {
-		if err := syncDir(filepath.Join(im.dir, "cur")); err != nil {
-			return fmt.Errorf("import %s: %w", im.name, err)
-		}
-	}
 	if im.kwChanged {
 		if err := im.writeKeywords(ctx); err != nil {
 			return err

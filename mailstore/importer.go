@@ -15,14 +15,15 @@ import (
 )
 
 // Importer writes many messages with given UIDs into one folder, fast:
-// files go straight into cur/ (tmp/ then rename, mtime = date) with the
-// UID in the name (",U=<uid>", which dovecot ignores), fsynced by a pool
-// of goroutines before the rename; Commit waits for them, fsyncs cur/ and
-// writes dovecot-keywords and dovecot-uidlist once.
+// files are written to tmp/ with the UID in the name (",U=<uid>", which
+// dovecot ignores) and mtime = date; in batches (Checkpoint) they are made
+// durable with one syncfs(2) (parallel fsyncs where that is missing) and
+// renamed into cur/; Commit checkpoints and writes dovecot-keywords and
+// dovecot-uidlist once.
 //
 // Resume: an Importer on a folder holding files from an earlier, killed
-// import reports their UIDs (Has, Existing) so they can be skipped; stale
-// importer files in tmp/ are removed, and a file in cur/ whose size does
+// import reports the UIDs that reached cur/ (Has, Existing) so they can be
+// skipped; importer files left in tmp/ (not yet durable) are removed, and a file in cur/ whose size does
 // not match its S= is removed too (a crash before its data reached the
 // disk). Messages in the folder that no importer placed (e.g. delivered
 // meanwhile) are listed by Others and, at Commit, get UIDs after the
@@ -43,27 +44,24 @@ type Importer struct {
 	kw          []string
 	kwIdx       map[string]int
 	kwChanged   bool
-	work        chan importJob
-	wg          sync.WaitGroup
-	errMu       sync.Mutex
-	err         error
+	pending     []importJob
+	pendBytes   int64
 	done        bool
 	buf         []byte
 }
 
+// importJob is a file written to tmp/ and not yet durable nor in cur/.
 type importJob struct {
-	fh       *os.File
 	tmp, dst string
 }
 
-// importWorkers is the number of goroutines fsyncing imported files.
-func importWorkers() int {
-	n := runtime.GOMAXPROCS(0) * 4
-	if n < 8 {
-		n = 8
-	}
-	return n
-}
+// Checkpoint sizes: pending files are made durable and moved into cur/
+// in batches of this many bytes or files, so a killed import loses at
+// most one batch.
+const (
+	checkpointBytes = 128 << 20
+	checkpointFiles = 8192
+)
 
 // Importer starts an import into folder (created if missing) that will
 // set UIDVALIDITY to uidValidity at Commit.
@@ -97,13 +95,6 @@ func (s *Store) Importer(folder string, uidValidity uint32) (*Importer, error) {
 	im.kwIdx = keywordIndex(im.kw)
 	if err := im.scan(); err != nil {
 		return nil, err
-	}
-	if !s.opts.NoFsync {
-		im.work = make(chan importJob, 256)
-		for i := 0; i < importWorkers(); i++ {
-			im.wg.Add(1)
-			go im.worker()
-		}
 	}
 	return im, nil
 }
@@ -184,37 +175,6 @@ func (im *Importer) scan() error {
 	return nil
 }
 
-func (im *Importer) worker() {
-	defer im.wg.Done()
-	for j := range im.work {
-		err := j.fh.Sync()
-		if cerr := j.fh.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(j.tmp, j.dst)
-		}
-		if err != nil {
-			os.Remove(j.tmp)
-			im.setErr(fmt.Errorf("import %s: %s: %w", im.name, j.dst, err))
-		}
-	}
-}
-
-func (im *Importer) setErr(err error) {
-	im.errMu.Lock()
-	if im.err == nil {
-		im.err = err
-	}
-	im.errMu.Unlock()
-}
-
-func (im *Importer) firstErr() error {
-	im.errMu.Lock()
-	defer im.errMu.Unlock()
-	return im.err
-}
-
 // Has reports whether a message with uid was imported already (in this
 // or an earlier run).
 func (im *Importer) Has(uid uint32) bool {
@@ -263,9 +223,6 @@ func (im *Importer) Add(ctx context.Context, r io.Reader, size int64, uid uint32
 	}
 	if im.Has(uid) {
 		return fmt.Errorf("import %s uid %d: %w", im.name, uid, ErrUIDExists)
-	}
-	if err := im.firstErr(); err != nil {
-		return err
 	}
 	if date.IsZero() {
 		date = im.s.now()
@@ -334,16 +291,15 @@ func (im *Importer) Add(ctx context.Context, r io.Reader, size int64, uid uint32
 	}
 	key = fmt.Sprintf("%s,S=%d,W=%d", key, c.size, c.vsize)
 	dst := filepath.Join(im.dir, "cur", key+":2,"+formatInfo(flags, im.kwIdx, ""))
-	if im.work != nil {
-		im.work <- importJob{fh: fh, tmp: tmp, dst: dst}
-	} else {
-		err := fh.Close()
-		if err == nil {
-			err = os.Rename(tmp, dst)
-		}
-		if err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("import %s uid %d: %w", im.name, uid, err)
+	if err := fh.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("import %s uid %d: %w", im.name, uid, err)
+	}
+	im.pending = append(im.pending, importJob{tmp: tmp, dst: dst})
+	im.pendBytes += c.size
+	if im.pendBytes >= checkpointBytes || len(im.pending) >= checkpointFiles {
+		if err := im.checkpoint(); err != nil {
+			return err
 		}
 	}
 	im.existing[uid] = MessageInfo{UID: uid, Key: key, Flags: flags, InternalDate: date, Size: c.size, VSize: c.vsize, Path: dst}
@@ -358,15 +314,100 @@ func (im *Importer) SetUIDNext(next uint32) {
 	}
 }
 
-// Abort stops the import; files already written stay for a resume.
+// Abort stops the import. Messages already moved into cur/ stay for a
+// resume; those still pending in tmp/ are removed.
 func (im *Importer) Abort() error {
 	if im.done {
 		return nil
 	}
 	im.done = true
-	if im.work != nil {
-		close(im.work)
-		im.wg.Wait()
+	for _, j := range im.pending {
+		os.Remove(j.tmp)
+		delete(im.existing, uidOfKey(j.dst))
 	}
-	return im.firstErr()
+	im.pending = nil
+	return nil
+}
+
+func uidOfKey(path string) uint32 {
+	_, _, uid := sizesFromKey(keyOf(nameOf(path)))
+	return uid
+}
+
+// Checkpoint makes every message added so far durable and moves it into
+// cur/, so a resumed import finds it (Has). Add does this by itself every
+// 128 MiB or 8192 messages; Commit does it last.
+func (im *Importer) Checkpoint() error {
+	if im.done {
+		return fmt.Errorf("import %s: importer finished", im.name)
+	}
+	return im.checkpoint()
+}
+
+// checkpoint makes the pending files durable (one syncfs of the file
+// system, or parallel fsyncs where syncfs is not available), renames them
+// into cur/ and fsyncs cur/.
+func (im *Importer) checkpoint() error {
+	if len(im.pending) == 0 {
+		return nil
+	}
+	if !im.s.opts.NoFsync {
+		if err := syncFiles(im.dir, im.pending); err != nil {
+			return fmt.Errorf("import %s: %w", im.name, err)
+		}
+	}
+	for i, j := range im.pending {
+		if err := os.Rename(j.tmp, j.dst); err != nil {
+			// Keep what is not yet renamed pending, for Abort to clean.
+			im.pending = im.pending[i:]
+			return fmt.Errorf("import %s: %w", im.name, err)
+		}
+	}
+	im.pending = im.pending[:0]
+	im.pendBytes = 0
+	if !im.s.opts.NoFsync {
+		return syncDir(filepath.Join(im.dir, "cur"))
+	}
+	return nil
+}
+
+// syncFiles makes the data of jobs' tmp files durable.
+func syncFiles(dir string, jobs []importJob) error {
+	if err := syncFS(dir); err == nil {
+		return nil
+	}
+	workers := runtime.GOMAXPROCS(0) * 4
+	ch := make(chan string)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			for p := range ch {
+				fh, err := os.Open(p)
+				if err == nil {
+					err = fh.Sync()
+					fh.Close()
+				}
+				if err != nil && first == nil {
+					first = fmt.Errorf("fsync %s: %w", p, err)
+				}
+			}
+			errs <- first
+		}()
+	}
+	for _, j := range jobs {
+		ch <- j.tmp
+	}
+	close(ch)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

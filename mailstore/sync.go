@@ -329,10 +329,10 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 		if err != nil {
 			return fmt.Errorf("append %s: %w", path, err)
 		}
+		// One write of whole lines; not fsynced (dovecot's default
+		// mail_fsync=optimized does not either): after a crash a message
+		// may get a new UID, it is never lost.
 		_, err = fh.WriteString(b.String())
-		if err == nil && !s.opts.NoFsync {
-			err = fh.Sync()
-		}
 		if cerr := fh.Close(); err == nil {
 			err = cerr
 		}

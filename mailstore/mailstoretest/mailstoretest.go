@@ -531,6 +531,13 @@ func testImporterResume(t *testing.T, ns NewStore) {
 			t.Fatal(err)
 		}
 	}
+	if err := im.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	// Not checkpointed: lost when the converter is killed.
+	if err := im.Add(ctx, strings.NewReader(msg(3)), -1, 3, nil, date); err != nil {
+		t.Fatal(err)
+	}
 	if err := im.Abort(); err != nil { // the converter was killed
 		t.Fatal(err)
 	}

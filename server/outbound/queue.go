@@ -72,6 +72,8 @@ type Queue struct {
 	// Window is how long a message is retried before it bounces
 	// (DefaultWindow if zero).
 	Window time.Duration
+	// Concurrency is how many entries are attempted at once (4 if zero).
+	Concurrency int
 	// Poll is how often Run rescans the spool for mail queued by other
 	// processes (30s if zero).
 	Poll time.Duration
@@ -243,27 +245,52 @@ func (q *Queue) RunOnce(ctx context.Context) (next time.Time, err error) {
 	for _, id := range orphans {
 		q.cleanOrphan(id)
 	}
+	workers := q.Concurrency
+	if workers <= 0 {
+		workers = 4
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, workers)
+	)
+	note := func(t time.Time) {
+		mu.Lock()
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+		mu.Unlock()
+	}
 	for _, id := range ids {
 		if ctx.Err() != nil {
-			return next, ctx.Err()
+			break
 		}
 		it, err := q.loadMeta(id)
 		if err != nil {
 			q.log().Error("outbound: skip unreadable entry", "id", id, "err", err)
 			continue
 		}
-		if !it.NextAttempt.After(q.now()) {
+		if it.NextAttempt.After(q.now()) {
+			note(it.NextAttempt)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
 			if err := q.attempt(ctx, it); err != nil {
-				q.log().Error("outbound: attempt", "id", id, "err", err)
+				q.log().Error("outbound: attempt", "id", it.ID, "err", err)
 			}
-			if _, err := os.Stat(q.metaPath(id)); err != nil {
-				continue // finished
+			if len(it.Pending) > 0 {
+				note(it.NextAttempt)
 			}
-		}
-		if next.IsZero() || it.NextAttempt.Before(next) {
-			next = it.NextAttempt
-		}
+		}()
 	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return next, err
+	}
+	// Bounces queued during this pass have kicked the runner.
 	return next, nil
 }
 
@@ -342,6 +369,9 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 		it.Pending = nil
 	}
 	it.NextAttempt = q.now().Add(q.retryDelay(it.Attempts))
+	if len(it.Pending) == 0 && len(it.Failed) == 0 {
+		return q.remove(it.ID) // all delivered: nothing to remember
+	}
 	// Save before acting on the outcome so a crash repeats at most this
 	// attempt's bounce, and never forgets a recipient.
 	if err := q.saveMeta(it); err != nil {

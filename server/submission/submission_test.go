@@ -85,7 +85,7 @@ type fixture struct {
 	queue  *fakeQueue
 }
 
-func start(t *testing.T, configure func(*Server)) *fixture {
+func start(t testing.TB, configure func(*Server)) *fixture {
 	t.Helper()
 	cert, pool := outboundtest.SelfSigned(t)
 	f := &fixture{client: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, local: &fakeDeliverer{}, queue: &fakeQueue{}}

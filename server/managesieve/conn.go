@@ -76,10 +76,14 @@ func (c *conn) setStream(nc net.Conn) {
 	c.w = bufio.NewWriter(rw)
 }
 
-// maxLiteral is how large a literal (a script) a client may send: twice
-// the biggest script allowed (so a too-big script is refused with QUOTA,
-// not by hanging up), at least 1 MiB.
+// maxLiteral is how large a literal a client may send: 8 KiB before
+// authentication (only SASL data), then twice the biggest script allowed
+// (so a too-big script is refused with QUOTA, not by hanging up), at
+// least 1 MiB.
 func (c *conn) maxLiteral() int64 {
+	if c.user == "" {
+		return 8 << 10
+	}
 	n := int64(1 << 20)
 	if c.store != nil && c.store.MaxScriptSize > 0 && 2*c.store.MaxScriptSize > n {
 		n = 2 * c.store.MaxScriptSize
@@ -247,6 +251,7 @@ func (c *conn) dispatch(cmd *Command) bool {
 		}
 		// RFC 5804 §2.14.1
 		c.user, c.store = "", nil
+		c.r.MaxLiteral = c.maxLiteral()
 		c.reply("OK", "", "unauthenticate completed")
 	case "HAVESPACE", "PUTSCRIPT", "LISTSCRIPTS", "SETACTIVE", "GETSCRIPT",
 		"DELETESCRIPT", "RENAMESCRIPT", "CHECKSCRIPT":

@@ -324,8 +324,18 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 		}
 	}
 	var still []string
+	var localBody []byte
+	if len(local) > 0 {
+		localBody = q.traced(it, body)
+	}
 	for _, rcpt := range local {
-		err := q.Local.DeliverLocal(ctx, it.From, rcpt, bytes.NewReader(body))
+		var err error
+		if countReceived(body) >= MaxHops {
+			// RFC 5321 §6.3: a message that went round too often is a loop.
+			err = &Error{Code: 554, Enhanced: "5.4.6", Text: "mail loop: too many Received: fields"}
+		} else {
+			err = q.Local.DeliverLocal(ctx, it.From, rcpt, bytes.NewReader(localBody))
+		}
 		switch f := classify(err, q.Hostname, rcpt, q.now()); {
 		case err == nil:
 			q.log().Info("outbound: delivered locally", "id", it.ID, "rcpt", rcpt)
@@ -390,6 +400,31 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 		return q.remove(it.ID)
 	}
 	return nil
+}
+
+// MaxHops is how many Received: fields a message may carry before local
+// delivery from the queue refuses it as a loop (a redirect going round
+// between local users).
+const MaxHops = 30
+
+// traced returns body with a Received: field (RFC 5321 §4.4) for a local
+// delivery from the queue, so that redirect loops end.
+func (q *Queue) traced(it *item, body []byte) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Received: by %s (mailmig queue) id %s;\r\n\t%s\r\n", q.Hostname, it.ID, q.now().Format(time.RFC1123Z))
+	b.Write(body)
+	return b.Bytes()
+}
+
+// countReceived counts the Received: fields in the header of msg.
+func countReceived(msg []byte) int {
+	n := 0
+	for _, line := range bytes.Split(headerOf(msg), []byte("\n")) {
+		if len(line) >= 9 && bytes.EqualFold(line[:9], []byte("received:")) {
+			n++
+		}
+	}
+	return n
 }
 
 // bounce queues a DSN to the sender of it for its failed recipients.

@@ -335,3 +335,51 @@ func TestHeaderOf(t *testing.T) {
 		t.Error("DSN lacks Reporting-MTA")
 	}
 }
+
+// redirectLocal bounces messages between two local addresses through
+// the queue, as two users redirecting to each other would.
+type redirectLocal struct {
+	fakeLocal
+	q    *Queue
+	hops int
+}
+
+func (r *redirectLocal) DeliverLocal(ctx context.Context, from, to string, msg io.Reader) error {
+	next := map[string]string{"ping@example.org": "pong@example.org", "pong@example.org": "ping@example.org"}[to]
+	if next == "" {
+		return r.fakeLocal.DeliverLocal(ctx, from, to, msg)
+	}
+	r.hops++
+	return r.q.Send(ctx, from, []string{next}, msg)
+}
+
+func TestRedirectLoopEnds(t *testing.T) {
+	r := &redirectLocal{}
+	q := newQueue(t, nil, r)
+	r.q = q
+	ctx := context.Background()
+	q.Send(ctx, "alice@example.org", []string{"ping@example.org"}, strings.NewReader(testMsg))
+	for i := 0; i < 3*MaxHops; i++ {
+		if n, _ := q.Len(); n == 0 {
+			break
+		}
+		q.RunOnce(ctx)
+	}
+	if n, _ := q.Len(); n != 0 {
+		t.Fatalf("loop still running after %d hops", r.hops)
+	}
+	if r.hops != MaxHops {
+		t.Errorf("%d hops, want %d", r.hops, MaxHops)
+	}
+	dsns := r.messages("alice@example.org")
+	if len(dsns) != 1 {
+		t.Fatalf("sender got %d bounces", len(dsns))
+	}
+	_, status := parseDSN(t, dsns[0])
+	mustHave := []string{"Status: 5.4.6", "Diagnostic-Code: smtp; 554 5.4.6 mail loop"}
+	for _, w := range mustHave {
+		if !strings.Contains(status, w) {
+			t.Errorf("DSN lacks %q:\n%s", w, status)
+		}
+	}
+}

@@ -387,7 +387,6 @@ func TestMigrateConcurrentDeliveries(t *testing.T) {
 		t.Fatal("first delivery failed")
 	}
 	var next, delivered atomic.Int64
-	next.Store(1)
 	type outcome struct {
 		user, route string
 	}

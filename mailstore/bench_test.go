@@ -59,22 +59,26 @@ func BenchmarkImport(b *testing.B) {
 	}
 }
 
-// BenchmarkAppend measures single deliveries with fsync (tmp, fsync,
-// rename, uidlist lock and append).
+// BenchmarkAppend measures single deliveries (tmp, fsync, rename, fsync
+// of new/, uidlist lock and append), with and without fsync.
 func BenchmarkAppend(b *testing.B) {
-	s := benchStore(b, false)
-	f, err := s.Folder("INBOX")
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg := benchMessage(8 << 10)
-	ctx := context.Background()
-	b.SetBytes(int64(len(msg)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := f.Append(ctx, bytes.NewReader(msg), nil, time.Time{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, noFsync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("nofsync=%v", noFsync), func(b *testing.B) {
+			s := benchStore(b, noFsync)
+			f, err := s.Folder("INBOX")
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := benchMessage(8 << 10)
+			ctx := context.Background()
+			b.SetBytes(int64(len(msg)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := f.Append(ctx, bytes.NewReader(msg), nil, time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

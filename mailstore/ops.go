@@ -103,6 +103,13 @@ func normFlags(flags []string) []string {
 // ensureKeywords makes sure every keyword in flags has a letter in the
 // folder's dovecot-keywords and returns name → index. Caller holds st.mu.
 func (f *Folder) ensureKeywords(ctx context.Context, flags []string) (map[string]int, error) {
+	hasKeyword := false
+	for _, fl := range flags {
+		hasKeyword = hasKeyword || !strings.HasPrefix(fl, `\`)
+	}
+	if !hasKeyword {
+		return nil, nil // system flags only: no need to look at the disk
+	}
 	if _, err := f.load(); err != nil {
 		return nil, err
 	}
@@ -259,8 +266,7 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 	flags = normFlags(flags)
 	f.st.mu.Lock()
 	defer f.st.mu.Unlock()
-	idx, err := f.ensureKeywords(ctx, flags)
-	if err != nil {
+	if _, err := f.ensureKeywords(ctx, flags); err != nil {
 		return nil, err
 	}
 	want := uidSet(uids)
@@ -269,6 +275,8 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 		if err != nil {
 			return nil, err
 		}
+		// All of the folder's keywords: messages keep the ones not named.
+		idx := keywordIndex(f.st.keywords)
 		missing := false
 		for _, m := range snap.Messages {
 			if !want[m.UID] {

@@ -211,6 +211,16 @@ func testKeywords(t *testing.T, ns NewStore) {
 		t.Fatalf("flags %v, want %v", f, want)
 	}
 	ctx := context.Background()
+	// Changing system flags keeps the keywords.
+	if _, err := in.StoreFlags(ctx, []uint32{uid}, mailstore.FlagAdd, []string{`\Answered`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.StoreFlags(ctx, []uint32{uid}, mailstore.FlagRemove, []string{`\Answered`}); err != nil {
+		t.Fatal(err)
+	}
+	if f := flagsOf(t, in, uid); !equal(f, want) {
+		t.Fatalf("flags %v after a system flag change, want %v", f, want)
+	}
 	var kws []string
 	for i := 0; i < 24; i++ {
 		kws = append(kws, fmt.Sprintf("kw%02d", i))

@@ -44,6 +44,7 @@ func (c *conn) login(tag, user, pass string) error {
 	}
 	err := c.srv.opts.Auth.Authenticate(ctx, c.remoteIP, user, pass)
 	<-c.srv.authSem
+	c.srv.authDone()
 	if err != nil {
 		// The authenticator logs the reason; never log the password.
 		c.log.Info("imap: authentication failed", "user", user)

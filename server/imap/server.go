@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -115,6 +116,24 @@ type Server struct {
 	// takes tens of MB for a moment, and a thousand clients logging in at
 	// once must not take a thousand times that.
 	authSem chan struct{}
+	// trim returns the hashing memory to the OS after a burst of logins
+	// (see authDone).
+	trimMu    sync.Mutex
+	trimTimer *time.Timer
+}
+
+// authDone is called after each password check. argon2id allocates tens
+// of MB per check; the Go heap keeps that memory after a burst of logins
+// (1000 clients reconnecting after a restart) far longer than it is
+// needed. Two seconds after the last check the memory is handed back.
+func (s *Server) authDone() {
+	s.trimMu.Lock()
+	defer s.trimMu.Unlock()
+	if s.trimTimer == nil {
+		s.trimTimer = time.AfterFunc(2*time.Second, debug.FreeOSMemory)
+		return
+	}
+	s.trimTimer.Reset(2 * time.Second)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.

@@ -234,8 +234,9 @@ func (g *gen) quirks(subs *[]string) error {
 }
 
 func (g *gen) avgSize() int {
-	// Text ~2 KiB; one in four has an attachment of mean MaxAttachment/2.
-	return 2500 + g.opts.MaxAttachment/8
+	// Text ~2.5 KiB; one in four has an attachment of mean
+	// MaxAttachment/2, base64 (4/3).
+	return 2500 + g.opts.MaxAttachment/6
 }
 
 // countingWriter counts bytes written.

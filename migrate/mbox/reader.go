@@ -511,20 +511,33 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.cur == nil {
 		return 0, io.EOF
 	}
-	for len(r.out) == 0 {
-		if r.next != nil {
-			r.out, r.next = r.next, nil
+	// Fill p with as many lines as fit: one write per line would be a
+	// system call per line for the caller.
+	n := 0
+	for n < len(p) {
+		if len(r.out) == 0 {
+			if r.next != nil {
+				r.out, r.next = r.next, nil
+				continue
+			}
+			if r.msgDone {
+				break
+			}
+			if err := r.fill(); err != nil {
+				if n > 0 {
+					return n, nil // the error is sticky: reported next call
+				}
+				return 0, err
+			}
 			continue
 		}
-		if r.msgDone {
-			return 0, io.EOF
-		}
-		if err := r.fill(); err != nil {
-			return 0, err
-		}
+		k := copy(p[n:], r.out)
+		r.out = r.out[k:]
+		n += k
 	}
-	n := copy(p, r.out)
-	r.out = r.out[n:]
+	if n == 0 && r.msgDone {
+		return 0, io.EOF
+	}
 	return n, nil
 }
 

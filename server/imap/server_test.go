@@ -99,7 +99,7 @@ func startServer(t testing.TB, opts ...serverOpt) *testServer {
 
 // store opens user's Maildir directly, as a delivery in another process
 // would (own Hub).
-func (ts *testServer) store(t *testing.T, user string) *mailstore.Store {
+func (ts *testServer) store(t testing.TB, user string) *mailstore.Store {
 	t.Helper()
 	st, err := mailstore.Open(filepath.Join(ts.dir, user, "Maildir"), mailstore.Options{CreateRoot: true, NoFsync: true, Hub: mailstore.NewHub()})
 	if err != nil {
@@ -144,12 +144,12 @@ func appendMsg(t *testing.T, c *imapclient.Client, mailbox, msg string, flags ..
 
 // rawConn is a line-level client for transcript tests.
 type rawConn struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	r  *bufio.Reader
 }
 
-func dialRaw(t *testing.T, addr string) *rawConn {
+func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {

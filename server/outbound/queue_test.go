@@ -383,3 +383,28 @@ func TestRedirectLoopEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestBounceToRemoteSender: a redirect from outside that the smarthost
+// refuses bounces to the outside sender through the smarthost, with a
+// null reverse-path (RFC 5321 §4.5.5).
+func TestBounceToRemoteSender(t *testing.T) {
+	sink := outboundtest.Start(t, outboundtest.Options{Rcpt: func(to string) error {
+		if to == "gone@remote.test" {
+			return outboundtest.ErrRefused
+		}
+		return nil
+	}})
+	q := newQueue(t, sink, &fakeLocal{})
+	ctx := context.Background()
+	q.Send(ctx, "someone@elsewhere.test", []string{"gone@remote.test"}, strings.NewReader(testMsg))
+	q.RunOnce(ctx)
+	q.RunOnce(ctx)
+	msgs := sink.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("sink got %d messages, want the bounce", len(msgs))
+	}
+	if m := msgs[0]; m.From != "" || len(m.To) != 1 || m.To[0] != "someone@elsewhere.test" {
+		t.Fatalf("bounce envelope %q -> %q", m.From, m.To)
+	}
+	parseDSN(t, string(msgs[0].Data))
+}

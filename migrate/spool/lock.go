@@ -12,7 +12,10 @@
 //     file in this process does not drop it). Locks are released in the
 //     reverse order.
 //   - A dot-lock whose mtime is older than StaleAfter (5 minutes, as in
-//     c-client's LOCKTIMEOUT) is stale and removed. A holder that keeps
+//     c-client's LOCKTIMEOUT) is stale and removed. So is one that holds
+//     the PID of a process that no longer exists on this host (as
+//     Debian's liblockfile judges it), so a delivery or runner killed with
+//     SIGKILL does not hold up mail for five minutes. A holder that keeps
 //     the lock longer (the converter reading a large INBOX) refreshes the
 //     mtime so it never looks stale.
 //   - An append writes the whole From_-framed message with one pwrite at
@@ -31,6 +34,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -261,7 +265,8 @@ func breakStale(lockPath string, opts *Options) bool {
 		return errors.Is(err, fs.ErrNotExist) // vanished: retry at once
 	}
 	age := opts.now().Sub(fi.ModTime())
-	if age <= opts.staleAfter() {
+	dead := holderDead(lockPath)
+	if age <= opts.staleAfter() && !dead {
 		return false
 	}
 	fi2, err := os.Stat(lockPath)
@@ -271,8 +276,23 @@ func breakStale(lockPath string, opts *Options) bool {
 	if err := os.Remove(lockPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
-	opts.log().Warn("spool: broke stale dot-lock", "lock", lockPath, "age", age.Round(time.Second))
+	opts.log().Warn("spool: broke stale dot-lock", "lock", lockPath, "age", age.Round(time.Second), "holder_gone", dead)
 	return true
+}
+
+// holderDead reports whether the dot-lock names (as its content) the PID
+// of a process that does not exist. Locks without a PID are judged by age
+// only.
+func holderDead(lockPath string) bool {
+	b, err := os.ReadFile(lockPath)
+	if err != nil || len(b) > 32 {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(unix.Kill(pid, 0), unix.ESRCH)
 }
 
 // advisoryLock takes flock(LOCK_EX) and an OFD fcntl write lock on f,

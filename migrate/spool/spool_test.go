@@ -135,10 +135,28 @@ func TestStaleLockIsBroken(t *testing.T) {
 	}
 }
 
+func TestLockOfDeadProcessIsBroken(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	os.WriteFile(p, nil, 0o600)
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh lock whose holder (a finished process) is gone.
+	os.WriteFile(LockPath(p), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
+	start := time.Now()
+	if _, err := Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), Options{Timeout: 5 * time.Second}); err != nil {
+		t.Fatalf("dead holder's lock not broken: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
 func TestFreshLockTimesOut(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "alice")
 	os.WriteFile(p, []byte("x\n\n"), 0o600)
-	os.WriteFile(LockPath(p), []byte("1\n"), 0o644)
+	os.WriteFile(LockPath(p), []byte("1\n"), 0o644) // init: alive
 	start := time.Now()
 	_, err := Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), Options{Timeout: 200 * time.Millisecond})
 	if !IsTemporary(err) || !errors.Is(err, ErrLockTimeout) {

@@ -162,7 +162,10 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 	m := sieve.NewMessage(msg)
 	out, scriptErr := d.runScripts(ctx, env, m, cs)
 	res := &Result{ScriptErr: scriptErr}
-	if scriptErr != nil {
+	switch {
+	case scriptErr != nil && out != nil:
+		log.Error("user's sieve script does not compile, the global one ran instead", "err", scriptErr)
+	case scriptErr != nil:
 		log.Error("sieve failed, keeping the message in INBOX", "err", scriptErr)
 		out = &sieve.Outcome{ImplicitKeep: true}
 	}

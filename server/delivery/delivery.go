@@ -15,8 +15,11 @@
 // remembered per sender for :days in a VacationStore).
 //
 // Implementation notes:
-//   - Mail is never lost to a script: a script that fails to compile or to
-//     run leaves the message in INBOX and the error in the log.
+//   - Mail is never lost to a script: a script that fails at run time
+//     leaves the message in INBOX and the error in the log. A user's
+//     script that does not compile is replaced by the global script (so
+//     spam filtering stays on); a global script that does not compile
+//     leaves messages in INBOX.
 //   - Every stored copy is fsynced (by mailstore) before Deliver returns,
 //     unless NoFsync is set (tests and benchmarks only).
 //   - With GlobalBefore, the global script runs first; if it cancels the

@@ -115,11 +115,16 @@ redirect "d@x.org"; redirect "e@x.org"; redirect "f@x.org";`)
 	}
 }
 
-func TestBrokenUserScriptKeepsInInbox(t *testing.T) {
+func TestBrokenUserScriptFallsBackToGlobal(t *testing.T) {
 	f := newFixture(t)
-	f.rawScript("alice", "require \"fileinto\";\nfileinto \"junk\"\n")
+	f.rawScript("alice", "require \"fileinto\";\nfileinto \"elsewhere\"\n")
 	res := f.mustDeliver("bob@example.org", "alice@example.com", msg())
 	if res.ScriptErr == nil || f.where("alice") != "INBOX:1" {
+		t.Fatalf("res %+v where %s", res, f.where("alice"))
+	}
+	// The global script runs instead: spam is still filed.
+	res = f.mustDeliver("bob@example.org", "alice@example.com", msg(spam))
+	if res.ScriptErr == nil || f.where("alice") != "INBOX:1 junk:1" {
 		t.Fatalf("res %+v where %s", res, f.where("alice"))
 	}
 	// Fixing the script is picked up without a restart.

@@ -18,9 +18,14 @@ const scriptTimeout = 10 * time.Second
 // runScripts runs the global and/or the user's script (see the package
 // comment for the order) and returns the combined outcome.
 func (d *Deliverer) runScripts(ctx context.Context, env Envelope, m *sieve.Message, cs *cachedStore) (*sieve.Outcome, error) {
-	user, err := d.userScript(env.User)
-	if err != nil {
-		return nil, err
+	user, userErr := d.userScript(env.User)
+	if userErr != nil && d.state.globalErr == nil {
+		// A personal script that does not compile must not switch the
+		// site's filtering off: the global script runs instead, and the
+		// error is reported with the result.
+		user = nil
+	} else if userErr != nil {
+		return nil, userErr
 	}
 	var seq []*sieve.Script
 	switch {
@@ -63,7 +68,7 @@ func (d *Deliverer) runScripts(ctx context.Context, env Envelope, m *sieve.Messa
 			break // the global script decided: the user's does not run
 		}
 	}
-	return total, nil
+	return total, userErr
 }
 
 // merge adds b's actions to a's; b's implicit keep decides.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"mailmig/cmd/mailmig/config"
 	"mailmig/server/delivery"
 	"mailmig/server/outbound"
 	"mailmig/state"
@@ -25,23 +26,28 @@ func newOutbound(e *env) (delivery.Sender, error) {
 	q := &outbound.Queue{
 		Dir:      sc.Spool,
 		Hostname: e.cfg.Server.Hostname,
-		Relay: outbound.Smarthost{
-			Addr:     sc.Smarthost,
-			TLS:      "none",
-			Username: sc.SmarthostUser,
-			Password: sc.SmarthostPassword,
-		},
-		Local:  localRecipients{e},
-		Window: sc.RetryWindow.D(),
-		Log:    e.log.With("component", "outbound"),
-	}
-	if sc.SmarthostSTARTTLS {
-		q.Relay.TLS = "starttls"
+		Relay:    smarthostFrom(sc),
+		Local:    localRecipients{e},
+		Window:   sc.RetryWindow.D(),
+		Log:      e.log.With("component", "outbound"),
 	}
 	for _, d := range sc.RetryIntervals {
 		q.Retry = append(q.Retry, d.D())
 	}
 	return q, nil
+}
+
+func smarthostFrom(sc config.Submission) outbound.Smarthost {
+	r := outbound.Smarthost{
+		Addr:     sc.Smarthost,
+		TLS:      "none",
+		Username: sc.SmarthostUser,
+		Password: sc.SmarthostPassword,
+	}
+	if sc.SmarthostSTARTTLS {
+		r.TLS = "starttls"
+	}
+	return r
 }
 
 // startOutbound runs the queue until ctx ends; stop waits for the
@@ -54,6 +60,14 @@ func startOutbound(ctx context.Context, e *env) (stop func(context.Context) erro
 	if e.cfg.Submission.Smarthost == "" {
 		e.log.Warn("no [submission] smarthost: mail for other domains stays queued and bounces after the retry window", "spool", q.Dir)
 	}
+	// SIGHUP: a changed smarthost, user or password applies at the next
+	// attempt (the spool directory and schedule only on restart).
+	e.onReload(func(cfg *config.Config) {
+		if r := smarthostFrom(cfg.Submission); r != smarthostFrom(e.cfg.Submission) {
+			e.log.Info("outgoing queue: smarthost settings reloaded", "smarthost", r.Addr)
+		}
+		q.SetRelay(smarthostFrom(cfg.Submission))
+	})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

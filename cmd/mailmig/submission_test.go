@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -389,4 +390,37 @@ func TestSieveRedirectAndVacationReachSmarthost(t *testing.T) {
 		t.Errorf("vacation envelope %q -> %q", m.From, m.To)
 	}
 	mustContain(t, "vacation reply", string(m.Data), "Subject: Away until Monday", "I am away.")
+}
+
+// TestSubmissionSmarthostReload: a smarthost changed in the configuration
+// file applies on SIGHUP to mail already queued.
+func TestSubmissionSmarthostReload(t *testing.T) {
+	requireTool(t, "swaks")
+	sink := outboundtest.Start(t, outboundtest.Options{})
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	base := strings.Replace(subConfig, "%WINDOW%", "1h", 1)
+	withHost := func(addr string) string {
+		return strings.Replace(base, "smarthost_starttls = false", "smarthost_starttls = false\nsmarthost = \""+addr+"\"", 1)
+	}
+	s := startServeConfig(t, dir, withHost(outboundtest.FreeAddr(t)))
+	out, code := swaks(t, s.Addr("submission"), "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "alice-pw",
+		"--from", "alice@example.org", "--to", "gina@remote.test", "--header", "Subject: after reload")
+	if code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.Log(), "outbound: deferred") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt logged:\n%s", s.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "test.toml"), []byte(withHost(sink.Addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	if msgs := sink.Wait(1, 10*time.Second); !outboundtest.Contains(msgs, "Subject: after reload") {
+		t.Fatalf("not relayed through the reloaded smarthost: %+v\n%s", msgs, s.Log())
+	}
 }

@@ -62,7 +62,8 @@ type Queue struct {
 	Dir string
 	// Hostname names this server in Received:, Message-ID, DSNs and EHLO.
 	Hostname string
-	// Relay is the smarthost all non-local mail is handed to.
+	// Relay is the smarthost all non-local mail is handed to; change it
+	// with SetRelay once the queue is in use.
 	Relay Smarthost
 	// Local delivers local recipients (bounces to local senders). If nil,
 	// every recipient goes to the smarthost.
@@ -82,6 +83,7 @@ type Queue struct {
 	// Now is the clock (time.Now if nil); for tests.
 	Now func() time.Time
 
+	relayMu  sync.Mutex
 	initOnce sync.Once
 	initErr  error
 	kick     chan struct{}
@@ -173,6 +175,21 @@ func (q *Queue) enqueue(ctx context.Context, from string, to []string, msg io.Re
 	q.log().Info("outbound: queued", "id", id, "from", from, "rcpts", len(to), "bytes", n)
 	q.Kick()
 	return id, nil
+}
+
+// SetRelay replaces the smarthost settings (configuration reload); the
+// next attempt uses them.
+func (q *Queue) SetRelay(r Smarthost) {
+	q.relayMu.Lock()
+	q.Relay = r
+	q.relayMu.Unlock()
+	q.Kick()
+}
+
+func (q *Queue) relay() Smarthost {
+	q.relayMu.Lock()
+	defer q.relayMu.Unlock()
+	return q.Relay
 }
 
 // Kick wakes the runner to look at the spool now.
@@ -347,12 +364,13 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 		}
 	}
 	if len(remote) > 0 {
-		res := q.Relay.send(ctx, q.Hostname, it.From, remote, body)
+		relay := q.relay()
+		res := relay.send(ctx, q.Hostname, it.From, remote, body)
 		for _, rcpt := range remote {
 			f, failed := res[rcpt]
 			switch {
 			case !failed:
-				q.log().Info("outbound: relayed", "id", it.ID, "rcpt", rcpt, "smarthost", q.Relay.Addr)
+				q.log().Info("outbound: relayed", "id", it.ID, "rcpt", rcpt, "smarthost", relay.Addr)
 			case f.permanent():
 				q.log().Warn("outbound: refused", "id", it.ID, "rcpt", rcpt, "remote", f.Remote, "code", f.Code, "reply", f.Text)
 				it.Failed = append(it.Failed, f)

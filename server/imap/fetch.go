@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -43,18 +44,24 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 
 	// Fetching a body without PEEK sets \Seen (RFC 9051 §6.4.5).
 	setsSeen := false
-	needContent := false
+	need := needNothing
 	hasFlags, hasUID := false, uid
 	for _, it := range items {
 		switch it.kind {
 		case "BODY[]", "BINARY[]":
 			setsSeen = setsSeen || !it.section.Peek
-			needContent = true
+			if len(it.section.Part) == 0 && it.section.Specifier == imap.PartSpecifierHeader {
+				need = max(need, needHeader)
+			} else {
+				need = needFull
+			}
 		case "RFC822", "RFC822.TEXT":
 			setsSeen = true
-			needContent = true
-		case "RFC822.HEADER", "ENVELOPE", "BODYSTRUCTURE", "BODY", "BINARY.SIZE[]":
-			needContent = true
+			need = needFull
+		case "RFC822.HEADER", "ENVELOPE":
+			need = max(need, needHeader)
+		case "BODYSTRUCTURE", "BODY", "BINARY.SIZE[]":
+			need = needFull
 		case "FLAGS":
 			hasFlags = true
 		case "UID":
@@ -101,8 +108,8 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		}
 		seq := s.seqOf(u)
 		var content []byte
-		if needContent {
-			if content, err = c.readMessage(s.folder, mi, buf); err != nil {
+		if need != needNothing {
+			if content, err = c.readContent(s.folder, mi, need == needHeader, buf); err != nil {
 				c.log.Warn("imap: read message", "mailbox", s.mb.name, "uid", u, "err", err)
 				continue
 			}
@@ -140,6 +147,89 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		}
 	}
 	return c.ok(tag, "", "FETCH completed", uid)
+}
+
+// How much of a message a FETCH needs.
+const (
+	needNothing = iota
+	needHeader
+	needFull
+)
+
+// readContent reads the whole message, or only its header (with the
+// blank line after it), with CRLF line ends.
+func (c *conn) readContent(f *mailstore.Folder, mi mailstore.MessageInfo, headerOnly bool, buf []byte) ([]byte, error) {
+	if !headerOnly {
+		return c.readMessage(f, mi, buf)
+	}
+	key := f.Dir() + "/" + mi.Key
+	if h, ok := c.srv.headers.get(key); ok {
+		return append(buf[:0], h...), nil
+	}
+	fh, err := f.OpenMessage(mi)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	br := bufio.NewReaderSize(fh, 4096)
+	var raw []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		raw = append(raw, line...)
+		if err == nil && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+			break
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", mi.Path, err)
+		}
+	}
+	out := toCRLF(raw, buf)
+	c.srv.headers.put(key, out)
+	return out, nil
+}
+
+// filterHeader keeps (or, with not, drops) the fields named in fields of
+// a CRLF header block, keeping folded continuation lines with their field
+// and ending with the blank line (RFC 9051 §6.4.5 HEADER.FIELDS).
+func filterHeader(h []byte, fields []string, not bool) []byte {
+	out := make([]byte, 0, 256)
+	keep := false
+	for len(h) > 0 {
+		i := bytes.IndexByte(h, '\n')
+		line := h
+		if i >= 0 {
+			line = h[:i+1]
+		}
+		h = h[len(line):]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name := line
+			if j := bytes.IndexByte(line, ':'); j >= 0 {
+				name = line[:j]
+			}
+			name = bytes.TrimSpace(name)
+			match := false
+			for _, f := range fields {
+				if strings.EqualFold(string(name), f) {
+					match = true
+					break
+				}
+			}
+			keep = match != not
+		}
+		if keep {
+			out = append(out, line...)
+		}
+	}
+	return append(out, '\r', '\n')
 }
 
 // readMessage reads a message with CRLF line ends, as IMAP sends it
@@ -237,7 +327,7 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 	case "BODY":
 		w.raw("BODY ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), false)
 	case "RFC822":
-		w.raw("RFC822 ").literal(string(content))
+		w.raw("RFC822 ").literalBytes(content)
 	case "RFC822.HEADER":
 		h, _ := splitHeader(content)
 		w.raw("RFC822.HEADER ").literal(string(h))
@@ -257,13 +347,20 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 		case len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierHeader && len(sec.HeaderFields) == 0 && len(sec.HeaderFieldsNot) == 0:
 			h, _ := splitHeader(content)
 			data = partial(h, sec.Partial)
+		case len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierHeader:
+			h, _ := splitHeader(content)
+			if len(sec.HeaderFields) > 0 {
+				data = partial(filterHeader(h, sec.HeaderFields, false), sec.Partial)
+			} else {
+				data = partial(filterHeader(h, sec.HeaderFieldsNot, true), sec.Partial)
+			}
 		default:
 			data = imapserver.ExtractBodySection(bytes.NewReader(content), sec)
 			if data == nil {
 				data = []byte{}
 			}
 		}
-		w.literal(string(data))
+		w.literalBytes(data)
 	case "BINARY[]":
 		data := imapserver.ExtractBinarySection(bytes.NewReader(content), &imap.FetchItemBinarySection{Part: it.section.Part, Partial: it.section.Partial})
 		w.raw(it.name).sp().literal(string(data))

@@ -112,6 +112,7 @@ type Server struct {
 
 	stores  storeCache
 	pollers pollers
+	headers *headerCache
 	// authSem bounds concurrent password checks: each argon2id check
 	// takes tens of MB for a moment, and a thousand clients logging in at
 	// once must not take a thousand times that.
@@ -170,6 +171,7 @@ func New(opts Options) *Server {
 	}
 	s.stores.srv = s
 	s.pollers.srv = s
+	s.headers = newHeaderCache(8 << 20)
 	s.authSem = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	return s
 }

@@ -130,6 +130,11 @@ func (w *writer) literal(s string) *writer {
 	return w.raw(s)
 }
 
+func (w *writer) literalBytes(b []byte) *writer {
+	w.byte1('{').num64(int64(len(b))).raw("}\r\n")
+	return w.bytes(b)
+}
+
 // literalFrom writes a literal of size bytes copied from r. A short read
 // is padded with spaces so the protocol stays in sync; the error is
 // returned for logging.

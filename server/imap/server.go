@@ -284,22 +284,44 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// storeCache shares one mailstore.Store per user between sessions.
+// storeCache shares one mailstore.Store per user between sessions. A
+// store nobody uses stays open for storeLinger, so a client that logs in
+// and out repeatedly (mbsync, webmail, LOGIN/LOGOUT cycles) finds the
+// folders' cached state still there.
 type storeCache struct {
-	srv *Server
-	mu  sync.Mutex
-	m   map[string]*cachedStore
+	srv       *Server
+	mu        sync.Mutex
+	m         map[string]*cachedStore
+	lastSweep time.Time
 }
 
 type cachedStore struct {
-	st   *mailstore.Store
-	refs int
+	st     *mailstore.Store
+	refs   int
+	unused time.Time // when refs dropped to 0
+}
+
+const storeLinger = time.Minute
+
+// sweep closes stores unused for storeLinger; c.mu is held.
+func (c *storeCache) sweep(now time.Time) {
+	if now.Sub(c.lastSweep) < storeLinger/4 {
+		return
+	}
+	c.lastSweep = now
+	for user, cs := range c.m {
+		if cs.refs == 0 && now.Sub(cs.unused) > storeLinger {
+			delete(c.m, user)
+			cs.st.Close()
+		}
+	}
 }
 
 // acquire returns the user's store; release it with release.
 func (c *storeCache) acquire(user string) (*mailstore.Store, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sweep(time.Now())
 	if cs, ok := c.m[user]; ok {
 		cs.refs++
 		return cs.st, nil
@@ -340,8 +362,8 @@ func (c *storeCache) release(user string) {
 	}
 	cs.refs--
 	if cs.refs <= 0 {
-		delete(c.m, user)
-		cs.st.Close()
+		cs.refs = 0
+		cs.unused = time.Now()
 	}
 }
 

@@ -249,25 +249,46 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		return toSMTPError(delivery.Temporary(err))
 	}
 	now := time.Now()
-	for _, rc := range se.rcpts {
-		copyMsg := se.traceHeaders(rc, now, msg)
-		env := delivery.Envelope{From: se.from, To: rc.addr, User: rc.user, Detail: rc.detail}
-		ctx, cancel := context.WithTimeout(se.s.ctx, 5*time.Minute)
-		res, err := se.s.Deliverer.Deliver(ctx, env, copyMsg)
-		cancel()
-		if err != nil {
-			lvl := slog.LevelWarn
-			if delivery.IsTemporary(err) {
-				lvl = slog.LevelError
-			}
-			se.log.Log(context.Background(), lvl, "delivery failed", "from", se.from, "rcpt", rc.addr, "err", err)
-			status.SetStatus(rc.addr, toSMTPError(err))
-			continue
-		}
-		se.log.Info("delivered", "from", se.from, "rcpt", rc.addr, "size", len(msg), "copies", len(res.Stored))
-		status.SetStatus(rc.addr, nil)
+	if len(se.rcpts) == 1 {
+		se.deliverOne(se.rcpts[0], now, msg, status)
+		return nil
 	}
+	// Recipients are delivered in parallel (their fsyncs overlap); go-smtp
+	// still writes the replies in RCPT order.
+	sem := make(chan struct{}, parallelRcpts)
+	var wg sync.WaitGroup
+	for _, rc := range se.rcpts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			se.deliverOne(rc, now, msg, status)
+		}()
+	}
+	wg.Wait()
 	return nil
+}
+
+// parallelRcpts bounds concurrent deliveries of one message.
+const parallelRcpts = 4
+
+func (se *session) deliverOne(rc rcpt, now time.Time, msg []byte, status smtp.StatusCollector) {
+	copyMsg := se.traceHeaders(rc, now, msg)
+	env := delivery.Envelope{From: se.from, To: rc.addr, User: rc.user, Detail: rc.detail}
+	ctx, cancel := context.WithTimeout(se.s.ctx, 5*time.Minute)
+	res, err := se.s.Deliverer.Deliver(ctx, env, copyMsg)
+	cancel()
+	if err != nil {
+		lvl := slog.LevelWarn
+		if delivery.IsTemporary(err) {
+			lvl = slog.LevelError
+		}
+		se.log.Log(context.Background(), lvl, "delivery failed", "from", se.from, "rcpt", rc.addr, "err", err)
+		status.SetStatus(rc.addr, toSMTPError(err))
+		return
+	}
+	se.log.Info("delivered", "from", se.from, "rcpt", rc.addr, "size", len(msg), "copies", len(res.Stored))
+	status.SetStatus(rc.addr, nil)
 }
 
 // traceHeaders prepends Return-Path and Received (RFC 5321 §4.4) to msg.

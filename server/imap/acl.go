@@ -161,7 +161,7 @@ func (c *conn) need(m *mbox, r rune) error {
 
 // RFC 4314 §3.1 SETACL and §3.2 DELETEACL.
 func (c *conn) cmdSetACL(tag string, p *parser, _ bool) error {
-	isDelete := strings.EqualFold(string(p.line[len(tag)+1:len(tag)+7]), "DELETE")
+	isDelete := c.cmdName == "DELETEACL"
 	if err := p.sp(); err != nil {
 		return err
 	}

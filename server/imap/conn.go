@@ -50,6 +50,9 @@ type conn struct {
 	user  string
 	store *mailstore.Store
 	rev2  bool // ENABLE IMAP4rev2
+	// cmdName is the running command's name (after UID), for handlers
+	// shared by several commands.
+	cmdName string
 	sel   *selected
 	line  []byte // reused command line buffer
 }
@@ -309,6 +312,7 @@ func (c *conn) command(line []byte) error {
 	if !allowed {
 		return c.finish(tag, name, p, errBad("%s not allowed now", name))
 	}
+	c.cmdName = name
 	err = h.fn(c, tag, p, uid)
 	if err == nil {
 		return c.w.flush()

@@ -13,7 +13,7 @@ import (
 // return options, SPECIAL-USE (RFC 6154) and LIST-STATUS (RFC 5819);
 // RFC 3501 §6.3.9 LSUB.
 func (c *conn) cmdList(tag string, p *parser, _ bool) error {
-	lsub := strings.EqualFold(string(p.line[len(tag)+1:len(tag)+5]), "LSUB")
+	lsub := c.cmdName == "LSUB"
 	if err := p.sp(); err != nil {
 		return err
 	}

@@ -229,7 +229,7 @@ func (c *conn) cmdRename(tag string, p *parser, _ bool) error {
 
 // RFC 9051 §6.3.7, §6.3.8
 func (c *conn) cmdSubscribe(tag string, p *parser, _ bool) error {
-	unsub := strings.EqualFold(string(p.line[len(tag)+1:len(tag)+3]), "UN")
+	unsub := c.cmdName == "UNSUBSCRIBE"
 	if err := p.sp(); err != nil {
 		return err
 	}

@@ -136,10 +136,7 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 
 // RFC 9051 §6.4.7 COPY, RFC 6851 MOVE, with RFC 4315 COPYUID.
 func (c *conn) cmdCopy(tag string, p *parser, uid bool) error {
-	isMove := false
-	if fields := strings.Fields(strings.ToUpper(string(p.line[:min(len(p.line), len(tag)+12)]))); len(fields) > 1 {
-		isMove = fields[1] == "MOVE" || (len(fields) > 2 && fields[2] == "MOVE")
-	}
+	isMove := c.cmdName == "MOVE"
 	if err := p.sp(); err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (s *selected) seqOf(uid uint32) uint32 {
 
 // RFC 9051 §6.3.2, §6.3.3
 func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
-	examine := strings.EqualFold(string(p.line[len(tag)+1:len(tag)+8]), "EXAMINE")
+	examine := c.cmdName == "EXAMINE"
 	if err := p.sp(); err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (c *conn) unselect() {
 
 // RFC 9051 §6.4.1 CLOSE (expunges silently) and RFC 3691 UNSELECT.
 func (c *conn) cmdClose(tag string, p *parser, _ bool) error {
-	isClose := strings.EqualFold(string(p.line[len(tag)+1:len(tag)+6]), "CLOSE")
+	isClose := c.cmdName == "CLOSE"
 	if err := p.end(); err != nil {
 		return err
 	}

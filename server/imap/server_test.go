@@ -533,3 +533,30 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%q", p)
 	return len(p), nil
 }
+
+// TestShortCommands: commands cut short after their name get BAD, and
+// the session continues.
+func TestShortCommands(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts.addr)
+	rc.send("a LOGIN alice pw-alice\r\n")
+	rc.until("a ")
+	for _, cmd := range []string{"SELECT", "EXAMINE", "LSUB", "LIST", "UNSUBSCRIBE", "DELETEACL", "SETACL", "CREATE", "STATUS", "APPEND", "GETQUOTAROOT", "ID", "UID", "UID MOVE"} {
+		rc.send("x " + cmd + "\r\n")
+		if l := rc.line(); !strings.HasPrefix(l, "x BAD") {
+			t.Errorf("%s without arguments: %q", cmd, l)
+		}
+	}
+	rc.send("y SELECT INBOX\r\n")
+	rc.until("y ")
+	for _, cmd := range []string{"CLOSE x", "FETCH", "STORE 1", "COPY", "MOVE 1", "SEARCH", "UID EXPUNGE"} {
+		rc.send("x " + cmd + "\r\n")
+		if l := rc.line(); !strings.HasPrefix(l, "x BAD") {
+			t.Errorf("%s: %q", cmd, l)
+		}
+	}
+	rc.send("z NOOP\r\n")
+	if l := rc.until("z "); !strings.HasPrefix(l[len(l)-1], "z OK") {
+		t.Errorf("session after short commands: %q", l)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -338,4 +339,43 @@ func FuzzMUTF7(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestFilterHeader(t *testing.T) {
+	h := []byte("From: a@b\r\nSubject: one\r\n two\r\nTo: c@d\r\nX-Long:\r\n\tcont\r\n\r\n")
+	tests := []struct {
+		fields []string
+		not    bool
+		want   string
+	}{
+		{[]string{"subject"}, false, "Subject: one\r\n two\r\n\r\n"},
+		{[]string{"SUBJECT", "x-long"}, false, "Subject: one\r\n two\r\nX-Long:\r\n\tcont\r\n\r\n"},
+		{[]string{"Subject", "X-Long"}, true, "From: a@b\r\nTo: c@d\r\n\r\n"},
+		{[]string{"Nope"}, false, "\r\n"},
+	}
+	for _, tt := range tests {
+		if got := string(filterHeader(h, tt.fields, tt.not)); got != tt.want {
+			t.Errorf("filterHeader(%v, not=%v) = %q, want %q", tt.fields, tt.not, got, tt.want)
+		}
+	}
+}
+
+func TestHeaderCache(t *testing.T) {
+	c := newHeaderCache(1600)
+	for i := 0; i < 40; i++ {
+		c.put(strconv.Itoa(i), bytes.Repeat([]byte{'x'}, 90))
+	}
+	if c.size > 1600 {
+		t.Errorf("cache holds %d bytes, limit 1600", c.size)
+	}
+	if _, ok := c.get("0"); ok {
+		t.Error("oldest entry survived eviction")
+	}
+	if h, ok := c.get("39"); !ok || len(h) != 90 {
+		t.Errorf("newest entry: %q, %v", h, ok)
+	}
+	c.put("big", make([]byte, 1000))
+	if _, ok := c.get("big"); ok {
+		t.Error("an entry larger than a sixteenth of the cache was kept")
+	}
 }

@@ -53,8 +53,8 @@ type conn struct {
 	// cmdName is the running command's name (after UID), for handlers
 	// shared by several commands.
 	cmdName string
-	sel   *selected
-	line  []byte // reused command line buffer
+	sel     *selected
+	line    []byte // reused command line buffer
 }
 
 // respErr is a tagged NO or BAD chosen for the client.

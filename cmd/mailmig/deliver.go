@@ -67,7 +67,6 @@ Examples (Postfix master.cf / main.cf):
 				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: %w", err))
 			}
 			defer e.Close()
-			applyClock(e)
 			ctx, cancel := context.WithTimeout(c.Context, 5*time.Minute)
 			defer cancel()
 			res, err := newRouter(e).Deliver(ctx, sender, user, msg)

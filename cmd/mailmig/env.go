@@ -105,6 +105,10 @@ func loadBase(c *cli.Context) (*env, error) {
 	}
 	e.maildirFor = cfg.MaildirFor
 	e.homeFor = cfg.HomeFor
+	if err := applyClock(e); err != nil { // MAILMIG_CLOCK_OFFSET (demo, tests)
+		e.Close()
+		return nil, err
+	}
 	return e, nil
 }
 

@@ -21,7 +21,8 @@ import (
 // the demo and the tests, so the dual window can end without waiting.
 const clockOffsetEnv = "MAILMIG_CLOCK_OFFSET"
 
-// applyClock sets the database clock from MAILMIG_CLOCK_OFFSET.
+// applyClock sets the database clock from MAILMIG_CLOCK_OFFSET; loadBase
+// calls it, so every command shares the shifted clock.
 func applyClock(e *env) error {
 	s := os.Getenv(clockOffsetEnv)
 	if s == "" {
@@ -64,9 +65,6 @@ Examples:
 				return err
 			}
 			defer e.Close()
-			if err := applyClock(e); err != nil {
-				return err
-			}
 			r, err := newRunner(e, c.Bool("no-fsync"))
 			if err != nil {
 				return err

@@ -35,7 +35,6 @@ Examples:
 				return err
 			}
 			defer e.Close()
-			applyClock(e)
 			var failed error
 			for _, user := range c.Args().Slice() {
 				changed, err := e.db.RequestStop(c.Context, user, "postmaster", c.String("reason"))

@@ -84,6 +84,8 @@ type Queue struct {
 	Now func() time.Time
 
 	relayMu  sync.Mutex
+	schedMu  sync.Mutex
+	sched    map[string]schedEntry
 	initOnce sync.Once
 	initErr  error
 	kick     chan struct{}
@@ -278,16 +280,32 @@ func (q *Queue) RunOnce(ctx context.Context) (next time.Time, err error) {
 		}
 		mu.Unlock()
 	}
+	now := q.now()
+	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			break
 		}
+		seen[id] = true
+		// The schedule in memory spares reading every envelope on
+		// every pass (Send kicks a pass for each new message).
+		if e, ok := q.schedGet(id); ok {
+			if e.bad {
+				continue
+			}
+			if e.next.After(now) {
+				note(e.next)
+				continue
+			}
+		}
 		it, err := q.loadMeta(id)
 		if err != nil {
 			q.log().Error("outbound: skip unreadable entry", "id", id, "err", err)
+			q.schedSet(id, schedEntry{bad: true})
 			continue
 		}
-		if it.NextAttempt.After(q.now()) {
+		if it.NextAttempt.After(now) {
+			q.schedSet(id, schedEntry{next: it.NextAttempt})
 			note(it.NextAttempt)
 			continue
 		}
@@ -299,16 +317,59 @@ func (q *Queue) RunOnce(ctx context.Context) (next time.Time, err error) {
 				q.log().Error("outbound: attempt", "id", it.ID, "err", err)
 			}
 			if len(it.Pending) > 0 {
+				q.schedSet(it.ID, schedEntry{next: it.NextAttempt})
 				note(it.NextAttempt)
+			} else {
+				q.schedDel(it.ID)
 			}
 		}()
 	}
 	wg.Wait()
+	q.schedPrune(seen)
 	if err := ctx.Err(); err != nil {
 		return next, err
 	}
 	// Bounces queued during this pass have kicked the runner.
 	return next, nil
+}
+
+// schedEntry is what the runner remembers of an entry between passes.
+type schedEntry struct {
+	next time.Time
+	bad  bool // unreadable: logged once, left for the postmaster
+}
+
+func (q *Queue) schedGet(id string) (schedEntry, bool) {
+	q.schedMu.Lock()
+	defer q.schedMu.Unlock()
+	e, ok := q.sched[id]
+	return e, ok
+}
+
+func (q *Queue) schedSet(id string, e schedEntry) {
+	q.schedMu.Lock()
+	defer q.schedMu.Unlock()
+	if q.sched == nil {
+		q.sched = map[string]schedEntry{}
+	}
+	q.sched[id] = e
+}
+
+func (q *Queue) schedDel(id string) {
+	q.schedMu.Lock()
+	defer q.schedMu.Unlock()
+	delete(q.sched, id)
+}
+
+// schedPrune forgets entries no longer in the spool.
+func (q *Queue) schedPrune(present map[string]bool) {
+	q.schedMu.Lock()
+	defer q.schedMu.Unlock()
+	for id := range q.sched {
+		if !present[id] {
+			delete(q.sched, id)
+		}
+	}
 }
 
 // cleanOrphan removes a message file whose Send never committed, once it

@@ -67,7 +67,11 @@ func runConvert(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Server.LogLevel)
+	level := cfg.Server.LogLevel
+	if c.Bool("quiet") && !c.IsSet("log-level") {
+		level = "warn"
+	}
+	log := newLogger(level)
 	o := convert.Options{
 		Inbox:         c.String("inbox"),
 		FoldersDir:    c.String("folders"),

@@ -76,6 +76,9 @@ type Options struct {
 	UnescapeFrom bool
 	// Location is the zone of From_ dates without one (nil = time.Local).
 	Location *time.Location
+	// Workers is how many folders are converted at a time (0 =
+	// DefaultWorkers); the INBOX goes first.
+	Workers int
 	// NoFsync turns off fsync in the store (tests and benchmarks only).
 	NoFsync bool
 	// NoInboxLock reads the INBOX without the spool lock (tests of

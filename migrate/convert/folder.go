@@ -12,9 +12,10 @@ import (
 
 // convertSource copies one mbox file into its folder and verifies it.
 func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) (FolderReport, error) {
+	sp := &spill{}
+	defer sp.reset()
 	fr := FolderReport{Source: s.path, OldName: s.oldName, Name: s.name, Renaming: s.ren, SourceBytes: s.size}
 	log := c.log.With("source", s.path, "folder", s.name)
-	defer func() { c.doneBytes += s.size }()
 	src, closeFn, err := c.open(s, in)
 	if err != nil {
 		fr.Error = err.Error()
@@ -22,7 +23,7 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		return fr, err
 	}
 	defer closeFn()
-	r := mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom})
+	r := mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10})
 	first, err := r.Next()
 	if err != nil && err != io.EOF {
 		fr.Error = err.Error()
@@ -31,7 +32,7 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 	}
 	if c.opts.Incremental {
 		if f, ferr := c.store.Folder(s.name); ferr == nil && committedUIDValidity(c.store, s.name) != 0 {
-			err := c.incremental(ctx, s, r, first, f, &fr)
+			err := c.incremental(ctx, s, r, first, f, &fr, sp)
 			if err != nil && fr.Error == "" {
 				fr.Error = err.Error()
 			}
@@ -39,7 +40,7 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		}
 	}
 	uv := c.uidValidityFor(s.name, r.UIDValidity(), s.path)
-	im := c.importers[s.name]
+	im := c.takeImporter(s.name)
 	if im == nil {
 		im, err = c.store.Importer(s.name, uv)
 		if err != nil {
@@ -47,10 +48,9 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 			return fr, fmt.Errorf("convert: %s: importer for %q: %w", s.path, s.name, err)
 		}
 	}
-	delete(c.importers, s.name)
 	fr.UIDValidity = uv
 	want := map[uint32]expect{}
-	if err := c.copyAll(ctx, s, r, first, im, want, &fr); err != nil {
+	if err := c.copyAll(ctx, s, r, first, im, want, &fr, sp); err != nil {
 		im.Abort()
 		if fr.Error == "" {
 			fr.Error = err.Error()
@@ -79,13 +79,15 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 
 func (c *converter) progress(p Progress) {
 	if c.opts.Progress != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		c.opts.Progress(p)
 	}
 }
 
 // copyAll streams every message of r into im.
-func (c *converter) copyAll(ctx context.Context, s *source, r *mbox.Reader, m *mbox.Message, im *mailstore.Importer, want map[uint32]expect, fr *FolderReport) error {
-	cp := &copier{c: c, s: s, r: r, im: im, want: want, fr: fr, ch: newCountingHash()}
+func (c *converter) copyAll(ctx context.Context, s *source, r *mbox.Reader, m *mbox.Message, im *mailstore.Importer, want map[uint32]expect, fr *FolderReport, sp *spill) error {
+	cp := &copier{c: c, s: s, r: r, im: im, want: want, fr: fr, ch: newCountingHash(), sp: sp}
 	for m != nil {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -113,6 +115,7 @@ type copier struct {
 	want  map[uint32]expect
 	fr    *FolderReport
 	ch    *countingHash
+	sp    *spill
 	fresh uint32 // highest UID given after a collision
 }
 
@@ -143,17 +146,16 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 		fr.AlreadyPresent++
 	case c.index != nil:
 		nh := NewContentHasher()
-		if _, err := c.sp.fill(r, io.MultiWriter(ch, nh)); err != nil {
+		if _, err := cp.sp.fill(r, io.MultiWriter(ch, nh)); err != nil {
 			return srcErr(s, r, err)
 		}
-		if h := nh.Sum(); c.index[h] > 0 {
-			c.index[h]--
+		if c.takeIndexed(c.index, nh.Sum()) {
 			fr.KeptOnce++
 			fr.Messages++
 			fr.Bytes += ch.n
 			return nil
 		}
-		if err := cp.add(ctx, c.sp.reader(), ch.n, &uid, flags, m); err != nil {
+		if err := cp.add(ctx, cp.sp.reader(), ch.n, &uid, flags, m); err != nil {
 			return err
 		}
 		fr.Copied++
@@ -190,7 +192,7 @@ func (cp *copier) add(ctx context.Context, body io.Reader, size int64, uid *uint
 		cp.fr.Renumbered = append(cp.fr.Renumbered, Skipped{Offset: m.Offset, UID: n, Reason: fmt.Sprintf("UID %d taken in the new store", *uid)})
 		*uid = n
 		cp.fresh = n
-		err = cp.im.Add(ctx, cp.c.sp.reader(), size, *uid, flags, m.Date)
+		err = cp.im.Add(ctx, cp.sp.reader(), size, *uid, flags, m.Date)
 	}
 	if err != nil {
 		var me *markedErr

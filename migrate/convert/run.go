@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"mailmig/mailstore"
@@ -38,9 +39,32 @@ type converter struct {
 	index map[string]int
 	// importers opened while building the index, by folder name.
 	importers map[string]*mailstore.Importer
-	total     int64
-	doneBytes int64
-	sp        spill
+	total int64
+	// mu guards index, importers and calls of Options.Progress, shared by
+	// the workers converting folders in parallel.
+	mu sync.Mutex
+}
+
+// takeIndexed removes one occurrence of h from idx and tells whether
+// there was one.
+func (c *converter) takeIndexed(idx map[string]int, h string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if idx[h] > 0 {
+		idx[h]--
+		return true
+	}
+	return false
+}
+
+// takeImporter returns (and forgets) the importer opened for name while
+// building the index, or nil.
+func (c *converter) takeImporter(name string) *mailstore.Importer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	im := c.importers[name]
+	delete(c.importers, name)
+	return im
 }
 
 func newConverter(opts Options) (*converter, error) {
@@ -100,31 +124,14 @@ func (c *converter) run(ctx context.Context) (*Report, error) {
 	defer st.Close()
 	c.store = st
 
-	var errs []error
-	if err := c.inboxPass(ctx); err != nil {
-		if isFatal(err) {
-			return c.rep, err
-		}
-		errs = append(errs, err)
+	errs, fatal := c.convertAll(ctx, tooBig)
+	if fatal != nil {
+		return c.rep, fatal
 	}
 	if tooBig {
 		for _, s := range p.folders {
 			c.rep.Folders = append(c.rep.Folders, FolderReport{Source: s.path, OldName: s.oldName, Name: s.name, Renaming: s.ren,
 				SourceBytes: s.size, Error: "not copied: folders exceed the size limit"})
-		}
-	} else {
-		for _, s := range p.folders {
-			if err := ctx.Err(); err != nil {
-				return c.rep, err
-			}
-			fr, err := c.convertSource(ctx, s, nil)
-			c.rep.Folders = append(c.rep.Folders, fr)
-			if err != nil {
-				if isFatal(err) {
-					return c.rep, err
-				}
-				errs = append(errs, err)
-			}
 		}
 	}
 	if err := c.subscriptions(); err != nil {
@@ -164,46 +171,93 @@ type sourceError struct{ err error }
 func (e *sourceError) Error() string { return e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
 
-// inboxPass converts the INBOX under the spool lock; the dedup index is
-// built under the same lock.
-func (c *converter) inboxPass(ctx context.Context) error {
+// convertAll converts the INBOX (under the spool lock, which also covers
+// building the dedup index) and, unless skipFolders, the folders, with
+// Options.Workers folders at a time. It returns the errors of single
+// sources and the first fatal error.
+func (c *converter) convertAll(ctx context.Context, skipFolders bool) (errs []error, fatal error) {
 	s := c.plan.inbox
-	var f *os.File
-	var size int64
+	var inboxIn io.Reader
+	var unlockOnce sync.Once
+	unlock := func() {}
 	if s != nil && !c.opts.NoInboxLock {
 		l, err := spool.Lock(ctx, s.path, spool.Options{NoFsync: true, Logger: c.log})
 		if err != nil {
-			return fmt.Errorf("convert: lock INBOX %s: %w", s.path, err)
+			return nil, fmt.Errorf("convert: lock INBOX %s: %w", s.path, err)
 		}
-		defer func() {
-			held := l.Held()
-			if err := l.Unlock(); err != nil {
-				c.log.Warn("unlock INBOX", "path", s.path, "err", err)
-			}
-			c.log.Debug("INBOX lock released", "held", held)
-		}()
-		f = l.File()
-		fi, err := f.Stat()
+		unlock = func() {
+			unlockOnce.Do(func() {
+				held := l.Held()
+				if err := l.Unlock(); err != nil {
+					c.log.Warn("unlock INBOX", "path", s.path, "err", err)
+				}
+				c.log.Debug("INBOX lock released", "held", held)
+			})
+		}
+		defer unlock()
+		fi, err := l.File().Stat()
 		if err != nil {
-			return fmt.Errorf("convert: stat INBOX %s: %w", s.path, err)
+			return nil, fmt.Errorf("convert: stat INBOX %s: %w", s.path, err)
 		}
-		size = fi.Size()
-		s.size = size
+		s.size = fi.Size()
+		inboxIn = io.NewSectionReader(l.File(), 0, fi.Size())
 	}
 	if err := c.buildIndex(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	if s == nil {
-		return nil
+	var jobs []*source
+	if s != nil {
+		jobs = append(jobs, s)
 	}
-	var in io.Reader
-	if f != nil {
-		in = io.NewSectionReader(f, 0, size)
+	if !skipFolders {
+		jobs = append(jobs, c.plan.folders...)
 	}
-	fr, err := c.convertSource(ctx, s, in)
-	c.rep.Folders = append([]FolderReport{fr}, c.rep.Folders...)
-	return err
+	workers := c.opts.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]FolderReport, len(jobs))
+	jobErrs := make([]error, len(jobs))
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for i, src := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var in io.Reader
+			if src.inbox {
+				in = inboxIn
+				defer unlock()
+			}
+			results[i], jobErrs[i] = c.convertSource(ctx, src, in)
+			if jobErrs[i] != nil && isFatal(jobErrs[i]) {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	c.rep.Folders = append(c.rep.Folders, results...)
+	for _, err := range jobErrs {
+		if err == nil {
+			continue
+		}
+		if isFatal(err) {
+			if fatal == nil || errors.Is(fatal, context.Canceled) {
+				fatal = err
+			}
+			continue
+		}
+		errs = append(errs, err)
+	}
+	return errs, fatal
 }
+
+// DefaultWorkers is how many folders are converted at a time by default.
+const DefaultWorkers = 4
 
 // buildIndex hashes the messages of the store that no importer placed.
 func (c *converter) buildIndex(ctx context.Context) error {

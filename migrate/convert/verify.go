@@ -163,7 +163,7 @@ func readJournal(path string) (map[[32]byte]bool, error) {
 
 // incremental appends the source messages that are neither in the journal
 // of the full run nor (by ContentHash) in the new store; never overwrites.
-func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, m *mbox.Message, f *mailstore.Folder, fr *FolderReport) error {
+func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, m *mbox.Message, f *mailstore.Folder, fr *FolderReport, sp *spill) error {
 	jpath := filepath.Join(f.Dir(), JournalName)
 	seen, err := readJournal(jpath)
 	if err != nil {
@@ -186,7 +186,7 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 		}
 		ch.reset()
 		nh := NewContentHasher()
-		if _, err := c.sp.fill(r, io.MultiWriter(ch, nh)); err != nil {
+		if _, err := sp.fill(r, io.MultiWriter(ch, nh)); err != nil {
 			return srcErr(s, r, err)
 		}
 		sum := ch.sum()
@@ -194,12 +194,11 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 		switch {
 		case seen[sum]:
 			fr.AlreadyPresent++
-		case present[h] > 0:
-			present[h]--
+		case c.takeIndexed(present, h):
 			fr.KeptOnce++
 		default:
 			flags := append(append([]string(nil), m.Flags...), m.Keywords...)
-			uid, err := f.Append(ctx, c.sp.reader(), flags, m.Date)
+			uid, err := f.Append(ctx, sp.reader(), flags, m.Date)
 			if err != nil {
 				return fmt.Errorf("convert: append to %q: %w", s.name, err)
 			}

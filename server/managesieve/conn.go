@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,8 @@ type conn struct {
 	store  *sieve.Storage
 	// stopping is set by Shutdown: the next read that times out says BYE.
 	stopping atomic.Bool
+	// ncMu guards nc against Shutdown/Close while STARTTLS replaces it.
+	ncMu sync.Mutex
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -66,7 +69,9 @@ func (d debugConn) Write(b []byte) (int, error) {
 }
 
 func (c *conn) setStream(nc net.Conn) {
+	c.ncMu.Lock()
 	c.nc = nc
+	c.ncMu.Unlock()
 	var rw net.Conn = nc
 	if c.s.Debug != nil {
 		rw = debugConn{nc, c.s.Debug}
@@ -93,7 +98,16 @@ func (c *conn) maxLiteral() int64 {
 
 func (c *conn) shutdown() {
 	c.stopping.Store(true)
+	c.ncMu.Lock()
+	defer c.ncMu.Unlock()
 	c.nc.SetReadDeadline(time.Now())
+}
+
+// close closes the connection from another goroutine (Server.Close).
+func (c *conn) close() {
+	c.ncMu.Lock()
+	defer c.ncMu.Unlock()
+	c.nc.Close()
 }
 
 func (c *conn) idle() time.Duration {
@@ -118,12 +132,14 @@ func (c *conn) serve() {
 		return
 	}
 	for {
+		// Deadline first, then the flag: either this sees Shutdown's flag
+		// or Shutdown's deadline (now) replaces this one.
+		c.nc.SetReadDeadline(time.Now().Add(c.idle()))
 		if c.stopping.Load() {
 			c.reply("BYE", "", "server shutting down")
 			c.flush()
 			return
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.idle()))
 		cmd, err := c.r.ReadCommand()
 		if err != nil {
 			var se *SyntaxError

@@ -163,7 +163,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.nc.Close()
+		c.close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

@@ -100,6 +100,9 @@ type Server struct {
 
 	once sync.Once
 	srv  *smtp.Server
+	// conns are the open client connections (for Shutdown's deadline).
+	connMu sync.Mutex
+	conns  map[*trackedConn]struct{}
 	// ctx is cancelled by Close/Shutdown to stop in-flight deliveries.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -151,6 +154,7 @@ func (s *Server) log() *slog.Logger {
 // Serve accepts connections on ln until Close or Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
+	ln = &trackingListener{Listener: ln, s: s}
 	if s.ImplicitTLS {
 		if s.TLSConfig == nil {
 			return errors.New("submission: implicit TLS listener without a certificate")
@@ -177,10 +181,63 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	err := s.srv.Shutdown(ctx)
 	s.cancel()
+	if ctx.Err() != nil {
+		// go-smtp waits for clients to leave; past the deadline they go.
+		s.closeConns()
+	}
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
+}
+
+// trackingListener remembers accepted connections so Shutdown can close
+// the ones still open when its deadline passes.
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, s: l.s}
+	l.s.connMu.Lock()
+	if l.s.conns == nil {
+		l.s.conns = map[*trackedConn]struct{}{}
+	}
+	l.s.conns[tc] = struct{}{}
+	l.s.connMu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	s    *Server
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.connMu.Lock()
+		delete(c.s.conns, c)
+		c.s.connMu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (s *Server) closeConns() {
+	s.connMu.Lock()
+	conns := make([]*trackedConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connMu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 type backend struct{ s *Server }

@@ -364,3 +364,19 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("Serve after Shutdown: %v", err)
 	}
 }
+
+func TestShutdownClosesIdleClientsAtDeadline(t *testing.T) {
+	var srv *Server
+	f := start(t, func(s *Server) { srv = s })
+	c := f.dial(t, "none") // greeted, then idle
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	srv.Shutdown(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Shutdown took %v", d)
+	}
+	if err := c.Noop(); err == nil {
+		t.Fatal("idle client still connected after the shutdown deadline")
+	}
+}

@@ -37,6 +37,10 @@ type Notifier struct {
 	Language string
 	// Location formats dates (time.Local if nil).
 	Location *time.Location
+	// OldCopy, if set, also puts each mail into the user's old INBOX, so
+	// a user still reading mail on the old server sees it. Errors are
+	// logged by the caller's Deliver path only; the new-store copy counts.
+	OldCopy func(ctx context.Context, user string, msg []byte) error
 	// Present reports whether the new store already holds the mail with
 	// messageID. It is asked only when a previous attempt to send the mail
 	// was cut short (a runner killed between delivering and recording),
@@ -148,6 +152,13 @@ func (n *Notifier) send(ctx context.Context, e *state.Entry, kind notify.Kind, d
 	}
 	if err := n.Deliver(ctx, e.User, mail.Bytes); err != nil {
 		return fmt.Errorf("migrate: deliver %s mail to %s: %w", kind, e.User, err)
+	}
+	if n.OldCopy != nil && kind != mailFinal {
+		// The copy in the old INBOX is recognised as the same message
+		// by the cutover pass (content hash) and not carried twice.
+		if err := n.OldCopy(ctx, e.User, mail.Bytes); err != nil {
+			n.DB.Log(ctx, e.User, "mail-"+string(kind)+"-old-failed", "runner", err.Error())
+		}
 	}
 	return n.DB.Log(ctx, e.User, "mail-"+string(kind), "runner", mail.Subject)
 }

@@ -9,8 +9,25 @@ import (
 	"os"
 	"path/filepath"
 
+	"mailmig/migrate/spool"
 	"mailmig/server/delivery"
 )
+
+// oldInboxCopy appends a migration mail to the user's old INBOX spool
+// (when it exists) under the spool's locks.
+func oldInboxCopy(e *env) func(ctx context.Context, user string, msg []byte) error {
+	return func(ctx context.Context, user string, msg []byte) error {
+		p, err := e.cfg.PathsFor(user)
+		if err != nil {
+			return err
+		}
+		_, err = spool.Append(ctx, p.Inbox, "MAILER-DAEMON", e.db.Now(), msg, spool.Options{})
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+}
 
 // deliveryEnvelope is the envelope of a mail from the postmaster to a
 // local user (the migration's notices).

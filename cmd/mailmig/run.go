@@ -56,6 +56,7 @@ Examples:
 			&cli.IntFlag{Name: "workers", Usage: "users worked on at once (default migration.workers)"},
 			&cli.DurationFlag{Name: "poll", Value: 30 * time.Second, Usage: "time between passes of the daemon"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "log lines instead of progress bars even on a terminal"},
+			&cli.BoolFlag{Name: "notify-old", Value: true, Usage: "also put the confirmation into the old INBOX (users still on the old server see it)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: 2 * time.Minute, Hidden: true},
 			&cli.BoolFlag{Name: "no-fsync", Hidden: true, Usage: "benchmarks only"},
 		},
@@ -70,6 +71,9 @@ Examples:
 				return err
 			}
 			r.LeaseTTL = c.Duration("lease-ttl")
+			if c.Bool("notify-old") {
+				r.Notifier.OldCopy = oldInboxCopy(e)
+			}
 			workers := c.Int("workers")
 			if workers <= 0 {
 				workers = e.cfg.Migration.Workers

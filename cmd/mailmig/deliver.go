@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate"
 	"mailmig/server/delivery"
 	"mailmig/state"
@@ -81,11 +82,30 @@ Examples (Postfix master.cf / main.cf):
 	}
 }
 
+// oldInboxPaths resolves what deliver needs of the old side, the INBOX
+// spool. When its template does not use %h the home directory is not
+// looked up, so a user missing from the home source still gets mail
+// (as the old MTA would have delivered it); users unknown to the old side
+// are recognised by the home lookup only when the template needs it.
+func oldInboxPaths(e *env) func(user string) (*config.UserPaths, error) {
+	return func(user string) (*config.UserPaths, error) {
+		if config.NeedsHome(e.cfg.Old.Inbox) {
+			return e.cfg.PathsFor(user)
+		}
+		if _, err := e.cfg.HomeFor(user); err != nil {
+			if _, qerr := e.db.Get(context.Background(), user); qerr != nil {
+				return nil, err // neither the old side nor the queue knows the user
+			}
+		}
+		return &config.UserPaths{User: user, Inbox: config.Expand(e.cfg.Old.Inbox, user, "")}, nil
+	}
+}
+
 // newRouter builds the delivery router of `mailmig deliver`.
 func newRouter(e *env) *migrate.Router {
 	return &migrate.Router{
 		DB:    e.db,
-		Paths: e.cfg.PathsFor,
+		Paths: oldInboxPaths(e),
 		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
 			_, err := e.deliverer.Deliver(ctx, env, msg)
 			return err

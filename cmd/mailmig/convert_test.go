@@ -130,7 +130,7 @@ func hashTree(t *testing.T, dir string) map[string]string {
 func TestConvertKilled(t *testing.T) {
 	dovecottest.Require(t)
 	dir := t.TempDir()
-	tree, err := corpus.Generate(dir, "bob", corpus.Options{Seed: 11, Folders: 8, InboxMessages: 150, FolderMessages: 60, MaxAttachment: 64 << 10})
+	tree, err := corpus.Generate(dir, "bob", corpus.Options{Seed: 11, Folders: 5, InboxMessages: 100, FolderMessages: 40, MaxAttachment: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestConvertKilled(t *testing.T) {
 	mustMailmig(t, "", args(filepath.Join(dir, "full"))...)
 	full := time.Since(start)
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	for round := 0; round < 3; round++ {
+	for round := 0; round < 2; round++ {
 		maildir := filepath.Join(dir, "killed", string(rune('a'+round)))
 		for kill := 0; kill < 3; kill++ {
 			cmd := mailmigCmd("", args(maildir)...)

@@ -320,6 +320,12 @@ func TestSizeLimit(t *testing.T) {
 	if len(f.local.got) != 0 {
 		t.Fatal("over-size message delivered")
 	}
+	// A client that declares the size (RFC 1870 SIZE=) is refused at
+	// MAIL already (go-smtp answers this one itself).
+	if err := c.Mail("alice@example.org", &smtp.MailOptions{Size: 2 << 20}); code(err) != 552 {
+		t.Errorf("MAIL SIZE= over the limit: %v", err)
+	}
+	c.Reset()
 	// The session is still usable.
 	if err := send(c, "alice@example.org", []string{"bob@example.org"}, msg); err != nil {
 		t.Fatalf("after 552: %v", err)

@@ -54,6 +54,8 @@ func main() {
 		err = mixed(os.Args[2:])
 	case "hash":
 		err = hash(os.Args[2:])
+	case "serve":
+		err = serve(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}

@@ -50,7 +50,7 @@ func (c *conn) login(tag, user, pass string) error {
 		c.log.Info("imap: authentication failed", "user", user)
 		return errNo(imap.ResponseCodeAuthenticationFailed, "authentication failed")
 	}
-	st, err := c.srv.stores.acquire(user)
+	st, err := c.srv.stores.acquire(user, true)
 	if err != nil {
 		c.log.Error("imap: open store", "user", user, "err", err)
 		return errNo(imap.ResponseCodeUnavailable, "mailbox store unavailable")

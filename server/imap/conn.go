@@ -313,6 +313,9 @@ func (c *conn) command(line []byte) error {
 		return c.finish(tag, name, p, errBad("%s not allowed now", name))
 	}
 	c.cmdName = name
+	if c.sel != nil {
+		c.sel.snap = nil
+	}
 	err = h.fn(c, tag, p, uid)
 	if err == nil {
 		return c.w.flush()
@@ -434,9 +437,7 @@ func (c *conn) cmdNoop(tag string, p *parser, _ bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
-	if c.sel != nil {
-		c.refreshSelected()
-	}
+	// sendUpdates takes a snapshot, which syncs with the disk.
 	return c.ok(tag, "", "NOOP completed", true)
 }
 

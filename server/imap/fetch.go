@@ -70,7 +70,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 	}
 	var seenSet map[uint32]bool
 	if setsSeen && !s.readOnly && strings.ContainsRune(s.rights, 's') && len(uids) > 0 {
-		snap, err := s.folder.Snapshot(ctx)
+		snap, err := s.snapshot(ctx)
 		if err != nil {
 			return c.storeErr("FETCH", s.mb, err)
 		}
@@ -81,6 +81,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			}
 		}
 		if len(unseen) > 0 {
+			s.changed()
 			if _, err := s.folder.StoreFlags(ctx, unseen, mailstore.FlagAdd, []string{mailstore.FlagSeen}); err != nil {
 				return c.storeErr("FETCH", s.mb, err)
 			}
@@ -90,7 +91,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			}
 		}
 	}
-	snap, err := s.folder.Snapshot(ctx)
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return c.storeErr("FETCH", s.mb, err)
 	}

@@ -67,9 +67,9 @@ func (c *conn) resolve(name string) (*mbox, error) {
 	if strings.EqualFold(folder, "INBOX") {
 		folder = "INBOX"
 	}
-	st, err := c.srv.stores.acquire(owner)
+	st, err := c.srv.stores.acquire(owner, false)
 	if err != nil {
-		c.log.Warn("imap: open shared store", "owner", owner, "err", err)
+		c.log.Debug("imap: open shared store", "owner", owner, "err", err)
 		return nil, errNo(imap.ResponseCodeNonExistent, "no such mailbox")
 	}
 	m.owner, m.folder, m.store = owner, folder, st
@@ -316,7 +316,7 @@ func (c *conn) sharedMailboxes() []listEntry {
 		}
 		var names []string
 		func() {
-			st, err := c.srv.stores.acquire(owner)
+			st, err := c.srv.stores.acquire(owner, false)
 			if err != nil {
 				return
 			}

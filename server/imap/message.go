@@ -102,11 +102,12 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	if len(uids) > 0 {
+		s.changed()
 		if _, err := s.folder.StoreFlags(ctx, uids, op, fl); err != nil {
 			return c.storeErr("STORE", s.mb, err)
 		}
 	}
-	snap, err := s.folder.Snapshot(ctx)
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return c.storeErr("STORE", s.mb, err)
 	}
@@ -179,6 +180,7 @@ func (c *conn) cmdCopy(tag string, p *parser, uid bool) error {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	var pairs []mailstore.UIDPair
+	s.changed()
 	if isMove {
 		pairs, err = s.folder.Move(ctx, uids, df)
 	} else {
@@ -283,6 +285,9 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 	lr := &io.LimitedReader{R: c.br, N: size}
 	ctx, cancel := c.ctx()
 	defer cancel()
+	if c.sel != nil {
+		c.sel.changed() // in case f is the selected folder
+	}
 	newUID, appendErr := f.Append(ctx, newLFReader(lr), flags, date)
 	// Whatever the store did, the literal must be consumed.
 	if _, err := io.Copy(io.Discard, lr); err != nil {

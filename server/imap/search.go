@@ -374,7 +374,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 	s := c.sel
 	ctx, cancel := c.ctx()
 	defer cancel()
-	snap, err := s.folder.Snapshot(ctx)
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return c.storeErr("SEARCH", s.mb, err)
 	}

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -30,7 +31,29 @@ type selected struct {
 	gone     bool            // folder deleted or UIDVALIDITY changed
 	events   <-chan mailstore.Change
 	unwatch  func()
+	// snap is the snapshot taken during the current command; changes made
+	// by the command clear it (see snapshot).
+	snap *mailstore.Snapshot
 }
+
+// snapshot returns the folder's current snapshot, taken at most once per
+// command: taking one syncs with the disk, which is the main cost of a
+// command on a busy folder.
+func (s *selected) snapshot(ctx context.Context) (*mailstore.Snapshot, error) {
+	if s.snap != nil {
+		return s.snap, nil
+	}
+	snap, err := s.folder.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.snap = snap
+	return snap, nil
+}
+
+// changed forgets the command's snapshot after the command changed the
+// folder.
+func (s *selected) changed() { s.snap = nil }
 
 // seqOf returns the sequence number of uid, or 0.
 func (s *selected) seqOf(uid uint32) uint32 {
@@ -221,23 +244,11 @@ func (c *conn) cmdExpunge(tag string, p *parser, uid bool) error {
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
+	c.sel.changed()
 	if _, err := c.sel.folder.ExpungeDeleted(ctx, uids); err != nil {
 		return c.storeErr("EXPUNGE", c.sel.mb, err)
 	}
 	return c.ok(tag, "", "EXPUNGE completed", true)
-}
-
-// refreshSelected syncs the selected folder with the disk, which also
-// publishes other processes' changes.
-func (c *conn) refreshSelected() {
-	if c.sel == nil {
-		return
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	if _, err := c.sel.folder.Refresh(ctx); err != nil {
-		c.log.Warn("imap: refresh", "mailbox", c.sel.mb.name, "err", err)
-	}
 }
 
 // sendUpdates announces changes of the selected folder since the client
@@ -266,7 +277,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
-	snap, err := s.folder.Snapshot(ctx)
+	snap, err := s.snapshot(ctx)
 	if err != nil || s.gone || (snap != nil && snap.UIDValidity != s.base.UIDValidity) {
 		if err != nil {
 			c.log.Warn("imap: snapshot of selected folder", "mailbox", s.mb.name, "err", err)
@@ -468,12 +479,17 @@ func (c *conn) cmdIdle(tag string, p *parser, _ bool) error {
 				return nil
 			}
 			return c.ok(tag, "", "IDLE terminated", true)
-		case _, ok := <-events:
+		case ch, ok := <-events:
 			if !ok {
 				events = nil
+			} else if ch.Kind == mailstore.ChangeFolderDeleted || ch.Kind == mailstore.ChangeUIDValidity {
+				c.sel.gone = true
 			}
 			// Collect a burst of changes into one announcement.
 			time.Sleep(10 * time.Millisecond)
+			if c.sel != nil {
+				c.sel.changed()
+			}
 			c.sendUpdates(true)
 			if err := c.w.flush(); err != nil {
 				return &ioError{err}

@@ -317,8 +317,10 @@ func (c *storeCache) sweep(now time.Time) {
 	}
 }
 
-// acquire returns the user's store; release it with release.
-func (c *storeCache) acquire(user string) (*mailstore.Store, error) {
+// acquire returns the user's store; release it with release. create
+// makes a missing Maildir (the user logging in); other users' trees are
+// only looked at, never created, so the converter finds them untouched.
+func (c *storeCache) acquire(user string, create bool) (*mailstore.Store, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweep(time.Now())
@@ -341,7 +343,7 @@ func (c *storeCache) acquire(user string) (*mailstore.Store, error) {
 		QuotaBytes:    qb,
 		QuotaMessages: qm,
 		Hub:           c.srv.opts.Hub,
-		CreateRoot:    true,
+		CreateRoot:    create,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store of %s: %w", user, err)

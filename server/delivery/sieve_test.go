@@ -172,3 +172,34 @@ func TestReject(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDeliver runs arbitrary messages through a script using most
+// extensions: delivery must never fail for a local reason nor lose the
+// message (stored somewhere, or refused with a typed error).
+func FuzzDeliver(f *testing.F) {
+	f.Add([]byte(msg()))
+	f.Add([]byte(msg(spam, "List-Id: <x>", "Subject: =?utf-8?q?=C3=A9t=C3=A9?=")))
+	f.Add([]byte("no header at all"))
+	f.Add([]byte("Subject: x\n\n--b\nContent-Type: text/plain\n\nbody\n--b--\n"))
+	f.Fuzz(func(t *testing.T, m []byte) {
+		fx := newFixture(t)
+		fx.script("alice", `require ["fileinto", "mailbox", "body", "editheader", "vacation", "imap4flags", "regex", "variables", "reject"];
+if body :text :contains "reject" { reject "no"; stop; }
+if header :regex "Subject" "^(.*)$" { set "s" "${1}"; addheader "X-Subject" "${s}"; }
+if header :contains "X-Spam-Level" "*****" { fileinto :create "junk"; }
+addflag "\\Seen";
+deleteheader "X-Drop";
+vacation :days 1 "away";`)
+		res, err := fx.deliver("bob@example.org", "alice@example.com", string(m))
+		if err != nil {
+			var re *RejectError
+			if !errors.As(err, &re) {
+				t.Fatalf("deliver: %v", err)
+			}
+			return
+		}
+		if len(res.Stored) == 0 {
+			t.Fatalf("message lost: %+v", res)
+		}
+	})
+}

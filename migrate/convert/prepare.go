@@ -62,7 +62,7 @@ func Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 	if opts.Maildir == "" {
 		return nil, errors.New("convert: prepare: no Maildir given")
 	}
-	st, err := mailstore.Open(opts.Maildir, mailstore.Options{CreateRoot: true, NoFsync: opts.NoFsync, Hostname: opts.Hostname, Logger: opts.Logger})
+	st, err := mailstore.Open(opts.Maildir, mailstore.Options{CreateRoot: true, NoFsync: opts.NoFsync, Hostname: opts.Hostname, Logger: opts.Logger, LockTimeout: storeLockTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("convert: prepare: %w", err)
 	}

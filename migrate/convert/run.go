@@ -117,7 +117,7 @@ func (c *converter) run(ctx context.Context) (*Report, error) {
 		}
 		return c.rep, nil
 	}
-	st, err := mailstore.Open(o.Maildir, mailstore.Options{CreateRoot: true, NoFsync: o.NoFsync, Hostname: o.Hostname, Logger: o.Logger})
+	st, err := mailstore.Open(o.Maildir, mailstore.Options{CreateRoot: true, NoFsync: o.NoFsync, Hostname: o.Hostname, Logger: o.Logger, LockTimeout: storeLockTimeout})
 	if err != nil {
 		return c.rep, fmt.Errorf("convert: %w", err)
 	}
@@ -422,3 +422,8 @@ func committedUIDValidity(st *mailstore.Store, name string) uint32 {
 	}
 	return f.UIDValidity()
 }
+
+// storeLockTimeout outlasts dovecot's two-minute staleness of
+// dovecot-uidlist.lock, so a rerun after a kill -9 gets the lock a dead
+// run left behind (see mailstore/REQUESTS-convert.md).
+const storeLockTimeout = 3 * time.Minute

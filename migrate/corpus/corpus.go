@@ -145,7 +145,8 @@ func Generate(dir, user string, opts Options) (*Tree, error) {
 	}
 	scale := 1.0
 	if opts.TotalBytes > 0 {
-		n := opts.InboxMessages + opts.Folders*opts.FolderMessages
+		// Folder sizes vary around 1.3 times FolderMessages (see below).
+		n := opts.InboxMessages + opts.Folders*opts.FolderMessages*13/10
 		if n == 0 {
 			n = 1
 		}

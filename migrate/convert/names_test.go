@@ -1,0 +1,113 @@
+package convert
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestFolderNames(t *testing.T) {
+	// Source paths in byte order, as the plan assigns them.
+	tests := []struct {
+		rel, old, name string
+		renamed        bool
+	}{
+		{"2009.10", "2009.10", "2009_10", true},
+		{".hidden", ".hidden", "_hidden", true},
+		{"Entw&APw-rfe", "Entwürfe", "Entwürfe", false},
+		{"Gr\xc3\xbcn", "Grün", "Grün", false},
+		{"Gr\xfcn", "Grün", "Grün_2", true},
+		{"INBOX", "INBOX", "INBOX_2", true},
+		{"a.b/c.d", "a.b/c.d", "a_b/c_d", true},
+		{"archive.gz", "archive.gz", "archive", true},
+		{"ctl\x01name", "ctl\x01name", "ctl_name", true},
+		{"inbox", "inbox", "inbox_2", true},
+		{"lists/golang", "lists/golang", "lists/golang", false},
+		{"star*and%percent", "star*and%percent", "star_and_percent", true},
+		{"x&-y", "x&y", "x&y", false},
+	}
+	m, err := newNameMapper("latin1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		old, name, ren := m.mapName(tc.rel)
+		if old != tc.old || name != tc.name || (ren != nil) != tc.renamed {
+			t.Errorf("%q: old %q name %q renaming %+v; want %q %q %v", tc.rel, old, name, ren, tc.old, tc.name, tc.renamed)
+		}
+		if ren != nil && (ren.Old != old || ren.New != name || ren.Reason == "") {
+			t.Errorf("%q: renaming %+v", tc.rel, ren)
+		}
+	}
+	if _, err := newNameMapper("ebcdic"); err == nil {
+		t.Error("unknown charset accepted")
+	}
+	m2, _ := newNameMapper("cp1252")
+	if old, _, _ := m2.mapName("caf\xe9\x80"); old != "café€" {
+		t.Errorf("cp1252: %q", old)
+	}
+}
+
+func TestSafeRel(t *testing.T) {
+	for _, bad := range []string{"", "/etc/passwd", "~/x", "../x", "a/../../b", "a/..", "."} {
+		if _, err := safeRel(bad); err == nil {
+			t.Errorf("safeRel(%q) accepted", bad)
+		}
+	}
+	for in, want := range map[string]string{"a/b": "a/b", "a//b/": "a/b", "./a": "a"} {
+		if got, err := safeRel(in); err != nil || got != want {
+			t.Errorf("safeRel(%q) = %q, %v", in, got, err)
+		}
+	}
+}
+
+func TestMUTF7(t *testing.T) {
+	for dec, enc := range map[string]string{
+		"Entwürfe":           "Entw&APw-rfe",
+		"a&b":                "a&-b",
+		"日本語":                "&ZeVnLIqe-",
+		"~peter/mail/台北/日本語": "~peter/mail/&U,BTFw-/&ZeVnLIqe-",
+		"plain":              "plain",
+	} {
+		if got := EncodeMUTF7(dec); got != enc {
+			t.Errorf("EncodeMUTF7(%q) = %q, want %q", dec, got, enc)
+		}
+		if got, ok := decodeMUTF7(enc); !ok || got != dec {
+			t.Errorf("decodeMUTF7(%q) = %q %v, want %q", enc, got, ok, dec)
+		}
+	}
+	for _, bad := range []string{"&", "&Jjo", "&AGE-", "&Jjo!-", "Gr\xfcn", "&ZeVnLIqe=-"} {
+		if got, ok := decodeMUTF7(bad); ok {
+			t.Errorf("decodeMUTF7(%q) = %q, accepted", bad, got)
+		}
+	}
+}
+
+func FuzzMUTF7(f *testing.F) {
+	for _, s := range []string{"Entw&APw-rfe", "&-", "&ZeVnLIqe-", "a&b", "&AGE-", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if dec, ok := decodeMUTF7(s); ok {
+			if !utf8.ValidString(dec) {
+				t.Fatalf("decodeMUTF7(%q) = %q: not UTF-8", s, dec)
+			}
+			if again, ok := decodeMUTF7(EncodeMUTF7(dec)); !ok || again != dec {
+				t.Fatalf("round trip of %q: %q %v", dec, again, ok)
+			}
+		}
+		if utf8.ValidString(s) {
+			if dec, ok := decodeMUTF7(EncodeMUTF7(s)); !ok || dec != strings.ToValidUTF8(s, "") {
+				t.Fatalf("EncodeMUTF7(%q) does not decode back: %q %v", s, dec, ok)
+			}
+		}
+		// The mapping is total and yields names without separators.
+		m, _ := newNameMapper("latin1")
+		_, name, _ := m.mapName(s)
+		for _, part := range strings.Split(name, "/") {
+			if strings.ContainsAny(part, ".*%") || !utf8.ValidString(part) {
+				t.Fatalf("mapName(%q) = %q", s, name)
+			}
+		}
+	})
+}

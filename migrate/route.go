@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"mailmig/cmd/mailmig/config"
@@ -66,7 +67,11 @@ type Router struct {
 	HasAccount func(ctx context.Context, user string) (bool, error)
 	// Domain makes the envelope recipient user@Domain.
 	Domain string
-	Spool  spool.Options
+	// ControlLocalPart is the migration's control address (replies to
+	// the confirmation): mail to it goes straight to NewStore, whose
+	// Intercept hook handles it.
+	ControlLocalPart string
+	Spool            spool.Options
 	// Now dates the From_ line (time.Now if nil).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -106,6 +111,13 @@ func (r *Router) log() *slog.Logger {
 // unknown.
 func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (*Delivered, error) {
 	env := delivery.Envelope{From: sender, To: user + "@" + r.Domain, User: user}
+	if u, detail, ok := strings.Cut(user, "+"); ok { // RFC 5233 subaddress
+		env.User, env.Detail = u, detail
+		user = u
+	}
+	if r.ControlLocalPart != "" && strings.EqualFold(user, r.ControlLocalPart) {
+		return &Delivered{Route: RouteNew}, r.NewStore(ctx, env, msg)
+	}
 	e, err := r.DB.Get(ctx, user)
 	switch {
 	case errors.Is(err, state.ErrNotQueued):

@@ -55,8 +55,9 @@ func newRouteWorld(t *testing.T) *routeWorld {
 			w.store[env.User] = append(w.store[env.User], string(msg))
 			return nil
 		},
-		HasAccount: func(ctx context.Context, user string) (bool, error) { return user == "server-only", nil },
-		Domain:     "example.org",
+		HasAccount:       func(ctx context.Context, user string) (bool, error) { return user == "server-only", nil },
+		Domain:           "example.org",
+		ControlLocalPart: "mailmig-confirm",
 	}
 	return w
 }
@@ -170,6 +171,22 @@ func TestRouteNotQueued(t *testing.T) {
 	}
 	if !strings.Contains(w.old("nospool"), "From a@b ") {
 		t.Errorf("spool not created for a known old user")
+	}
+}
+
+func TestRouteControlAndSubaddress(t *testing.T) {
+	w := newRouteWorld(t)
+	ctx := context.Background()
+	res, err := w.r.Deliver(ctx, "a@b", "mailmig-confirm+0123-alice", []byte("Subject: Re\n\nok\n"))
+	if err != nil || res.Route != RouteNew || len(w.store["mailmig-confirm"]) != 1 {
+		t.Fatalf("control address: %+v %v %v", res, err, w.store)
+	}
+	w.moveTo("bob", state.Dual)
+	if res, err := w.r.Deliver(ctx, "a@b", "bob+lists", []byte("Subject: x\n\nb\n")); err != nil || res.Route != RouteBoth {
+		t.Fatalf("subaddress: %+v %v", res, err)
+	}
+	if len(w.store["bob"]) != 1 || !strings.Contains(w.old("bob"), "Subject: x") {
+		t.Fatalf("bob+lists not delivered to bob")
 	}
 }
 

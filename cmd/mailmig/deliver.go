@@ -117,8 +117,9 @@ func newRouter(e *env) *migrate.Router {
 			}
 			return err == nil, err
 		},
-		Domain: e.cfg.Server.Domains[0],
-		Now:    e.db.Now,
-		Logger: e.log.With("component", "deliver"),
+		Domain:           e.cfg.Server.Domains[0],
+		ControlLocalPart: e.cfg.Migration.ControlLocalPart,
+		Now:              e.db.Now,
+		Logger:           e.log.With("component", "deliver"),
 	}
 }

@@ -232,6 +232,7 @@ func (c *conn) cmdSetACL(tag string, p *parser, _ bool) error {
 	if err := writeACL(dir, acl); err != nil {
 		return c.storeErr("SETACL", m, err)
 	}
+	c.srv.forgetGrants()
 	c.log.Info("imap: acl changed", "mailbox", m.name, "identifier", id, "rights", acl[fid])
 	return c.ok(tag, "", "ACL updated", true)
 }

@@ -2,7 +2,9 @@ package imap
 
 import (
 	"errors"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -303,7 +305,54 @@ func (c *conn) allMailboxes(withShared bool) ([]listEntry, error) {
 }
 
 // sharedMailboxes lists folders other users granted this user 'l' on.
+// Finding them reads every other user's folder list and ACL files, so the
+// answer is kept for grantsTTL (SETACL in this process clears it).
 func (c *conn) sharedMailboxes() []listEntry {
+	now := time.Now()
+	c.srv.grantsMu.Lock()
+	g, ok := c.srv.grants[c.user]
+	c.srv.grantsMu.Unlock()
+	if ok && now.Sub(g.at) < grantsTTL {
+		return cloneEntries(g.entries)
+	}
+	entries := c.findSharedMailboxes()
+	c.srv.grantsMu.Lock()
+	if c.srv.grants == nil {
+		c.srv.grants = map[string]grantsEntry{}
+	}
+	c.srv.grants[c.user] = grantsEntry{at: now, entries: entries}
+	c.srv.grantsMu.Unlock()
+	return cloneEntries(entries)
+}
+
+// cloneEntries copies entries deeply enough for callers to append to
+// their attributes.
+func cloneEntries(l []listEntry) []listEntry {
+	out := slices.Clone(l)
+	for i := range out {
+		out[i].attrs = slices.Clip(slices.Clone(out[i].attrs))
+	}
+	return out
+}
+
+// grantsTTL bounds how long a user's view of others' shared folders may
+// lag behind a SETACL made by another process.
+const grantsTTL = 30 * time.Second
+
+type grantsEntry struct {
+	at      time.Time
+	entries []listEntry
+}
+
+// forgetGrants drops the cached shared-folder lists after a SETACL.
+func (s *Server) forgetGrants() {
+	s.grantsMu.Lock()
+	s.grants = nil
+	s.grantsMu.Unlock()
+}
+
+// findSharedMailboxes does the work of sharedMailboxes.
+func (c *conn) findSharedMailboxes() []listEntry {
 	users, err := c.srv.opts.Users()
 	if err != nil {
 		c.log.Warn("imap: list users", "err", err)

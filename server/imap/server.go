@@ -113,6 +113,9 @@ type Server struct {
 	stores  storeCache
 	pollers pollers
 	headers *headerCache
+	// grants caches, per user, the folders others shared with them.
+	grantsMu sync.Mutex
+	grants   map[string]grantsEntry
 	// authSem bounds concurrent password checks: each argon2id check
 	// takes tens of MB for a moment, and a thousand clients logging in at
 	// once must not take a thousand times that.

@@ -151,7 +151,9 @@ func (s *Server) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Serve accepts connections on ln until Close or Shutdown.
+// Serve accepts connections on ln until Close or Shutdown. ln must be a
+// plain listener: for TLS on connect set ImplicitTLS (a listener that
+// already does TLS would hide the TLS state from the session).
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	ln = &trackingListener{Listener: ln, s: s}

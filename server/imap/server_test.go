@@ -560,3 +560,47 @@ func TestShortCommands(t *testing.T) {
 		t.Errorf("session after short commands: %q", l)
 	}
 }
+
+// TestMultipartFetch: BODYSTRUCTURE, part sections, MIME headers and
+// BINARY of a multipart message.
+func TestMultipartFetch(t *testing.T) {
+	ts := startServer(t)
+	c := ts.login(t, "alice", nil)
+	msg := "From: a@example.org\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n" +
+		"--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello part one\r\n" +
+		"--XX\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gYmluYXJ5\r\n" +
+		"--XX--\r\n"
+	appendMsg(t, c, "INBOX", msg)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	part1 := &imap.FetchItemBodySection{Part: []int{1}, Peek: true}
+	mime2 := &imap.FetchItemBodySection{Part: []int{2}, Specifier: imap.PartSpecifierMIME, Peek: true}
+	bin2 := &imap.FetchItemBinarySection{Part: []int{2}, Peek: true}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		BodySection:   []*imap.FetchItemBodySection{part1, mime2},
+		BinarySection: []*imap.FetchItemBinarySection{bin2},
+	}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msgs[0]
+	mp, ok := m.BodyStructure.(*imap.BodyStructureMultiPart)
+	if !ok || len(mp.Children) != 2 || !strings.EqualFold(mp.Subtype, "mixed") {
+		t.Fatalf("BODYSTRUCTURE = %#v", m.BodyStructure)
+	}
+	att := mp.Children[1].(*imap.BodyStructureSinglePart)
+	if att.Filename() != "a.bin" || !strings.EqualFold(att.Encoding, "base64") {
+		t.Errorf("attachment part %+v (filename %q)", att, att.Filename())
+	}
+	if got := string(m.FindBodySection(part1)); got != "hello part one" {
+		t.Errorf("BODY[1] = %q", got)
+	}
+	if got := string(m.FindBodySection(mime2)); !strings.Contains(got, "Content-Disposition: attachment") {
+		t.Errorf("BODY[2.MIME] = %q", got)
+	}
+	if got := string(m.FindBinarySection(bin2)); got != "hello binary" {
+		t.Errorf("BINARY[2] = %q", got)
+	}
+}

@@ -214,6 +214,21 @@ func lmtpSend(t *testing.T, addr, from, to string, msg []byte) error {
 	return err
 }
 
+// submitSend sends one message through submission from a trusted
+// network (loopback), without authentication.
+func submitSend(t *testing.T, addr, from, to string, msg []byte) error {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("test.example"); err != nil {
+		t.Fatal(err)
+	}
+	return c.SendMail(from, []string{to}, bytes.NewReader(msg))
+}
+
 // findMail returns the stored message in root's INBOX whose Message-ID
 // starts with prefix.
 func findMail(t *testing.T, root, prefix string) []byte {
@@ -343,7 +358,19 @@ func TestMigrateStory(t *testing.T) {
 	mustRun(t, data)
 	wantStates(t, data, map[string]string{"alice": "done", "bob": "confirm", "carol": "confirm"})
 
-	// The others reach cutover by the clock.
+	// A forged reply through the old MTA's pipe: accepted, ignored.
+	if code, _ := deliverMsg(t, data, strings.TrimSuffix(forged, "@example.org"), "From: bob@example.org\r\n\r\nstop\r\n"); code != 0 {
+		t.Errorf("forged reply through deliver: exit %d", code)
+	}
+	// bob replies through submission.
+	reply = []byte("From: bob@example.org\r\nTo: " + bobReply + "\r\nSubject: Re: umgezogen\r\n\r\nDanke\r\n")
+	if err := submitSend(t, srv.Addr("submission"), "bob@example.org", bobReply, reply); err != nil {
+		t.Fatalf("reply through submission: %v", err)
+	}
+	mustRun(t, data)
+	wantStates(t, data, map[string]string{"alice": "done", "bob": "done", "carol": "confirm"})
+
+	// carol reaches cutover by the clock.
 	mustRun(t, data, clockOffsetEnv+"=49h")
 	wantStates(t, data, map[string]string{"alice": "done", "bob": "done", "carol": "done"})
 	for u, tree := range trees {

@@ -103,6 +103,9 @@ func parseNetworks(list []string) ([]netip.Prefix, error) {
 // userExists asks the local delivery path whether a local user exists,
 // falling back to the server accounts.
 func (e *env) userExists(ctx context.Context, user string) (bool, error) {
+	if cp := e.cfg.Migration.ControlLocalPart; cp != "" && strings.EqualFold(user, cp) {
+		return true, nil // replies to the confirmation: the Deliverer's Intercept takes them
+	}
 	if e.deliverer != nil && e.deliverer.UserExists != nil {
 		return e.deliverer.UserExists(user)
 	}

@@ -390,6 +390,8 @@ func (q *Queue) cleanOrphan(id string) {
 func (q *Queue) attempt(ctx context.Context, it *item) error {
 	body, err := os.ReadFile(q.msgPath(it.ID))
 	if err != nil {
+		// Not again at every pass: at the next retry (in memory only).
+		it.NextAttempt = q.now().Add(q.retryDelay(it.Attempts + 1))
 		return fmt.Errorf("outbound: read %s: %w", q.msgPath(it.ID), err)
 	}
 	it.Attempts++

@@ -39,7 +39,7 @@ type converter struct {
 	index map[string]int
 	// importers opened while building the index, by folder name.
 	importers map[string]*mailstore.Importer
-	total int64
+	total     int64
 	// mu guards index, importers and calls of Options.Progress, shared by
 	// the workers converting folders in parallel.
 	mu sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -270,11 +271,17 @@ func TestLargeMessageStreams(t *testing.T) {
 		strings.NewReader("\nFrom b Wed Oct  7 12:00:00 2009\n\nsmall\n"),
 	)
 	r := NewReader(body, Options{Location: time.UTC})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	m, err := r.Next()
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := io.Copy(io.Discard, r)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("streaming %d bytes allocated %d bytes", n, alloc)
+	}
 	if err != nil || n != size+int64(len("Subject: big\n\n")) || m.UID != 1 {
 		t.Fatalf("n=%d err=%v uid=%d", n, err, m.UID)
 	}
@@ -334,4 +341,30 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("UIDNext %d <= last UID %d", ra.UIDNext(), last)
 		}
 	})
+}
+
+// BenchmarkOver2GB reads a 2.2 GB mbox (one huge message, then a small
+// one past the 2 GiB mark) and checks offsets and sizes; heavy, so not part
+// of the test suite: go test -run XXX -bench Over2GB ./migrate/mbox
+func BenchmarkOver2GB(b *testing.B) {
+	const size = 2<<30 + 200<<20
+	for i := 0; i < b.N; i++ {
+		head := "From a Wed Oct  7 12:00:00 2009\nSubject: huge\n\n"
+		in := io.MultiReader(strings.NewReader(head),
+			io.LimitReader(repeatReader("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), size),
+			strings.NewReader("\nFrom b Wed Oct  7 12:00:00 2009\n\nafter\n"))
+		r := NewReader(in, Options{Location: time.UTC})
+		if _, err := r.Next(); err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, r)
+		if err != nil || n != size+int64(len("Subject: huge\n\n")) {
+			b.Fatalf("n=%d err=%v", n, err)
+		}
+		m, err := r.Next()
+		if err != nil || m.Offset != int64(len(head))+size+1 {
+			b.Fatalf("second message at %v (%v)", m, err)
+		}
+		b.SetBytes(size)
+	}
 }

@@ -252,8 +252,10 @@ func (ss *session) Data(r io.Reader) error {
 	// Accepted for someone already: the queue retries the rest locally and
 	// bounces what fails for good.
 	if ss.s.Outbound == nil {
+		// Nowhere to keep them: the client retries (a duplicate for the
+		// others beats a loss).
 		log.Error("submission: no outgoing queue for failed local recipients", "rcpts", failed)
-		return nil
+		return ss.errTemp()
 	}
 	if err := ss.s.Outbound.Send(ctx, ss.from, failed, bytes.NewReader(msg)); err != nil {
 		log.Error("submission: queue failed local recipients", "rcpts", failed, "err", err)

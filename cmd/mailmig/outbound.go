@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"mailmig/cmd/mailmig/config"
 	"mailmig/server/delivery"
@@ -29,7 +30,10 @@ func newOutbound(e *env) (delivery.Sender, error) {
 		Relay:    smarthostFrom(sc),
 		Local:    localRecipients{e},
 		Window:   sc.RetryWindow.D(),
-		Log:      e.log.With("component", "outbound"),
+		// Mail spooled by `mailmig deliver` (another process) is seen
+		// within this; mail queued inside serve kicks the runner at once.
+		Poll: 5 * time.Second,
+		Log:  e.log.With("component", "outbound"),
 	}
 	for _, d := range sc.RetryIntervals {
 		q.Retry = append(q.Retry, d.D())

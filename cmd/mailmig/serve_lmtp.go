@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"mailmig/server/delivery"
 	"mailmig/server/lmtp"
 )
 
@@ -22,7 +24,19 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 	s := &lmtp.Server{
 		Deliverer: e.deliverer,
 		Resolve: func(addr string) (string, string, error) {
-			return lmtp.SplitAddress(addr, e.cfg.Server.Domains)
+			user, detail, err := lmtp.SplitAddress(addr, e.cfg.Server.Domains)
+			if err != nil || strings.EqualFold(user, e.cfg.Migration.ControlLocalPart) {
+				return user, detail, err // the control address is no account
+			}
+			// Unknown users are refused at RCPT already (RFC 2033 §4.2).
+			ok, err := e.localUserExists(context.Background(), user)
+			if err != nil {
+				return "", "", fmt.Errorf("lmtp: look up %s: %w", user, err)
+			}
+			if !ok {
+				return "", "", fmt.Errorf("lmtp: %s: %w", addr, delivery.ErrUnknownUser)
+			}
+			return user, detail, nil
 		},
 		Hostname:        e.cfg.Server.Hostname,
 		MaxMessageBytes: int64(e.cfg.Limits.MessageSize),

@@ -121,3 +121,41 @@ func BenchmarkSnapshot50k(b *testing.B) {
 	}
 	b.ReportMetric(float64(firstScan.Milliseconds()), "first-scan-ms")
 }
+
+// BenchmarkAppendTo50k measures a delivery into a 50,000-message folder
+// plus the Snapshot a session takes after it (the changed-folder path),
+// without fsync.
+func BenchmarkAppendTo50k(b *testing.B) {
+	s := benchStore(b, true)
+	const n = 50000
+	im, err := s.Importer("Big", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	msg := benchMessage(200)
+	for i := 0; i < n; i++ {
+		if err := im.Add(ctx, bytes.NewReader(msg), -1, uint32(i+1), []string{`\Seen`}, time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := im.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	f, err := s.Folder("Big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, flags := range [][]string{nil, {`\Seen`}} {
+		b.Run(fmt.Sprintf("flags=%v", flags), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := f.Append(ctx, bytes.NewReader(msg), flags, time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Snapshot(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -141,6 +141,7 @@ func TestParseUIDList(t *testing.T) {
 		{"uid 0", "3 V1 N1\n0 :a\n", false, 0, 0, nil},
 		{"no colon", "3 V1 N1\n4 a\n", false, 0, 0, nil},
 		{"no newline", "3 V1 N1", false, 0, 0, nil},
+		{"empty lines", "3 V1 N1\n\n2 :a\n\n", true, 1, 3, map[string]uint32{"a": 2}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

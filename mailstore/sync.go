@@ -1,12 +1,14 @@
 package mailstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,7 +19,10 @@ import (
 
 // dirtyWindow: a directory modified this recently may change again within
 // the same timestamp tick, so its cached listing is not trusted.
-const dirtyWindow = time.Second
+const (
+	dirtyWindow     = time.Second
+	fineDirtyWindow = 50 * time.Millisecond
+)
 
 // stamp identifies a version of a file or directory by mtime, size and
 // inode; the zero stamp means "missing".
@@ -43,8 +48,16 @@ func stampOf(path string) (stamp, error) {
 	return s, nil
 }
 
+// recent reports whether the directory changed so recently that another
+// change in the same timestamp tick could go unnoticed. File systems with
+// whole-second timestamps get the full dirtyWindow; others (nanosecond
+// mtimes, coarse ticks of a few ms) a short one.
 func (s stamp) recent(now time.Time) bool {
-	return s.exists && now.UnixNano()-s.mtime < int64(dirtyWindow)
+	window := int64(dirtyWindow)
+	if s.mtime%int64(time.Second) != 0 {
+		window = int64(fineDirtyWindow)
+	}
+	return s.exists && now.UnixNano()-s.mtime < window
 }
 
 // fileEntry is one message file as found in new/ or cur/.
@@ -70,6 +83,10 @@ type folderState struct {
 	ul           *uidlist
 	keywords     []string
 	snap         *Snapshot // last published state
+	// fresh holds keys first seen by the last scans; only they can lack
+	// a UID unless checkAll (first load, uidlist replaced).
+	fresh    map[string]struct{}
+	checkAll bool
 }
 
 // lastUIDValidity makes UIDVALIDITY values handed out by this process
@@ -93,22 +110,25 @@ func newUIDValidity(now time.Time) uint32 {
 // mtimes of keys known before (a rename keeps the mtime). It retries when
 // the directory changes during the listing and reports whether the final
 // listing was stable.
-func (st *folderState) scanDir(sub string, before stamp, known ...map[string]fileEntry) (map[string]fileEntry, stamp, bool, error) {
+// same reports that the listing equals known[0] (the previous listing of
+// this directory).
+func (st *folderState) scanDir(sub string, before stamp, known ...map[string]fileEntry) (files map[string]fileEntry, after stamp, stable, same bool, err error) {
 	path := filepath.Join(st.dir, sub)
 	for attempt := 0; ; attempt++ {
 		d, err := os.Open(path)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return map[string]fileEntry{}, stamp{}, true, nil
+				return map[string]fileEntry{}, stamp{}, true, len(known[0]) == 0, nil
 			}
-			return nil, stamp{}, false, fmt.Errorf("scan %s: %w", path, err)
+			return nil, stamp{}, false, false, fmt.Errorf("scan %s: %w", path, err)
 		}
 		names, err := d.Readdirnames(-1)
 		d.Close()
 		if err != nil {
-			return nil, stamp{}, false, fmt.Errorf("scan %s: %w", path, err)
+			return nil, stamp{}, false, false, fmt.Errorf("scan %s: %w", path, err)
 		}
 		out := make(map[string]fileEntry, len(names))
+		unchanged := 0
 		for _, n := range names {
 			if n == "" || n[0] == '.' {
 				continue
@@ -116,13 +136,20 @@ func (st *folderState) scanDir(sub string, before stamp, known ...map[string]fil
 			key := keyOf(n)
 			var e fileEntry
 			found := false
-			for _, m := range known {
+			for i, m := range known {
 				if old, ok := m[key]; ok {
 					e, found = old, true
+					if i == 0 && old.name == n {
+						unchanged++
+					}
 					break
 				}
 			}
 			if !found {
+				if st.fresh == nil {
+					st.fresh = map[string]struct{}{}
+				}
+				st.fresh[key] = struct{}{}
 				fi, err := os.Lstat(filepath.Join(path, n))
 				if err != nil {
 					continue // renamed or removed meanwhile; a rescan finds it
@@ -144,10 +171,11 @@ func (st *folderState) scanDir(sub string, before stamp, known ...map[string]fil
 		}
 		after, err := stampOf(path)
 		if err != nil {
-			return nil, stamp{}, false, fmt.Errorf("scan %s: %w", path, err)
+			return nil, stamp{}, false, false, fmt.Errorf("scan %s: %w", path, err)
 		}
 		if after == before || attempt >= 3 {
-			return out, after, after == before, nil
+			same := known[0] != nil && unchanged == len(out) && len(out) == len(known[0])
+			return out, after, after == before, same, nil
 		}
 		before = after
 	}
@@ -172,22 +200,22 @@ func (f *Folder) load() (bool, error) {
 	}
 	changed := false
 	if st.newFiles == nil || newSt != st.newSt || st.newDirty {
-		files, after, stable, err := st.scanDir("new", newSt, st.newFiles, st.curFiles)
+		files, after, stable, same, err := st.scanDir("new", newSt, st.newFiles, st.curFiles)
 		if err != nil {
 			return false, err
 		}
 		st.newFiles, st.newSt = files, after
 		st.newDirty = !stable || after.recent(now)
-		changed = true
+		changed = changed || !same
 	}
 	if st.curFiles == nil || curSt != st.curSt || st.curDirty {
-		files, after, stable, err := st.scanDir("cur", curSt, st.curFiles, st.newFiles)
+		files, after, stable, same, err := st.scanDir("cur", curSt, st.curFiles, st.newFiles)
 		if err != nil {
 			return false, err
 		}
 		st.curFiles, st.curSt = files, after
 		st.curDirty = !stable || after.recent(now)
-		changed = true
+		changed = changed || !same
 	}
 	if st.ul == nil || listSt != st.listSt {
 		if err := f.readUIDList(listSt); err != nil {
@@ -212,7 +240,15 @@ func (f *Folder) load() (bool, error) {
 }
 
 func (f *Folder) readUIDList(listSt stamp) error {
-	path := filepath.Join(f.st.dir, "dovecot-uidlist")
+	st := f.st
+	path := filepath.Join(st.dir, "dovecot-uidlist")
+	if ul := st.ul; ul != nil && ul.UIDValidity != 0 && listSt.exists && listSt.ino == st.listSt.ino && listSt.size >= ul.Complete {
+		// Same file, grown: dovecot and we append whole lines, so parse
+		// only the tail, after checking the header is still ours.
+		if ok, err := f.readUIDListTail(path, listSt); err != nil || ok {
+			return err
+		}
+	}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", path, err)
@@ -221,23 +257,67 @@ func (f *Folder) readUIDList(listSt stamp) error {
 	if err != nil {
 		return fmt.Errorf("parse %s: %w", path, err)
 	}
-	f.st.ul, f.st.listSt = ul, listSt
+	st.ul, st.listSt = ul, listSt
+	st.checkAll = true
 	return nil
+}
+
+// readUIDListTail parses the lines appended to the uidlist since the last
+// read; ok=false means "read it all again".
+func (f *Folder) readUIDListTail(path string, listSt stamp) (bool, error) {
+	st := f.st
+	ul := st.ul
+	fh, err := os.Open(path)
+	if err != nil {
+		return false, nil
+	}
+	defer fh.Close()
+	head := make([]byte, len(ul.Header))
+	if _, err := fh.ReadAt(head, 0); err != nil || string(head) != ul.Header {
+		return false, nil
+	}
+	var nl [1]byte
+	if _, err := fh.ReadAt(nl[:], ul.Complete-1); err != nil || nl[0] != '\n' {
+		return false, nil
+	}
+	if _, err := fh.Seek(ul.Complete, io.SeekStart); err != nil {
+		return false, nil
+	}
+	tail, err := io.ReadAll(fh)
+	if err != nil {
+		return false, nil
+	}
+	// parseMore works on a copy of the position fields, so a broken tail
+	// leaves a state that a full read replaces.
+	if err := ul.parseMore(tail); err != nil {
+		st.ul = nil
+		return false, nil
+	}
+	st.listSt = listSt
+	return true, nil
 }
 
 // missingKeys returns the keys on disk without a UID, ordered by mtime
 // then name (arrival order, as far as the disk tells).
 func (st *folderState) missingKeys() []string {
 	var miss []string
-	seen := func(m map[string]fileEntry) {
-		for k := range m {
-			if _, ok := st.ul.Keys[k]; !ok {
+	if !st.checkAll {
+		for k := range st.fresh {
+			if _, ok := st.ul.Keys[k]; !ok && st.onDisk(k) {
 				miss = append(miss, k)
 			}
 		}
+	} else {
+		seen := func(m map[string]fileEntry) {
+			for k := range m {
+				if _, ok := st.ul.Keys[k]; !ok {
+					miss = append(miss, k)
+				}
+			}
+		}
+		seen(st.newFiles)
+		seen(st.curFiles)
 	}
-	seen(st.newFiles)
-	seen(st.curFiles)
 	if len(miss) < 2 {
 		return miss
 	}
@@ -337,6 +417,7 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 			err = cerr
 		}
 		if err != nil {
+			st.ul = nil // memory is ahead of the file: read it all again
 			return fmt.Errorf("append %s: %w", path, err)
 		}
 	} else {
@@ -395,6 +476,7 @@ func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Ch
 		}
 	}
 	snap := st.build()
+	st.fresh, st.checkAll = nil, false
 	changes := diffSnapshots(f.name, st.snap, snap)
 	if len(changes) == 0 && sameSnapshot(st.snap, snap) {
 		return st.snap, nil, nil // keep the pointer stable for callers
@@ -406,41 +488,119 @@ func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Ch
 	return snap, changes, nil
 }
 
-// build makes a Snapshot of the cached state.
+// build makes a Snapshot of the cached state: from the previous
+// snapshot when it can (reusing unchanged entries), else from scratch.
 func (st *folderState) build() *Snapshot {
+	if snap := st.buildIncremental(); snap != nil {
+		return snap
+	}
+	return st.buildFull()
+}
+
+func (st *folderState) newSnapshot(n int) *Snapshot {
+	return &Snapshot{UIDValidity: st.ul.UIDValidity, UIDNext: st.ul.NextUID,
+		Keywords: append([]string(nil), st.keywords...), Messages: make([]MessageInfo, 0, n)}
+}
+
+// info makes the MessageInfo of a file.
+func (st *folderState) info(sub, key string, e fileEntry, uid uint32) MessageInfo {
+	size, vsize, _ := sizesFromKey(key)
+	if size < 0 {
+		size = e.fsize
+	}
+	return MessageInfo{
+		UID:          uid,
+		Key:          key,
+		Flags:        ParseFlags(e.name, st.keywords),
+		InternalDate: e.mtime,
+		Size:         size,
+		VSize:        vsize,
+		Path:         st.dir + "/" + sub + "/" + e.name,
+		Recent:       sub == "new",
+	}
+}
+
+// lookup returns the file of key and its directory (cur/ wins).
+func (st *folderState) lookup(key string) (fileEntry, string, bool) {
+	if e, ok := st.curFiles[key]; ok {
+		return e, "cur", true
+	}
+	if e, ok := st.newFiles[key]; ok {
+		return e, "new", true
+	}
+	return fileEntry{}, "", false
+}
+
+func (st *folderState) buildFull() *Snapshot {
 	ul := st.ul
-	snap := &Snapshot{UIDValidity: ul.UIDValidity, UIDNext: ul.NextUID, Keywords: append([]string(nil), st.keywords...)}
-	snap.Messages = make([]MessageInfo, 0, len(st.curFiles)+len(st.newFiles))
-	add := func(sub string, m map[string]fileEntry, skip map[string]fileEntry) {
-		for key, e := range m {
-			if skip != nil {
-				if _, ok := skip[key]; ok {
-					continue
-				}
-			}
-			uid, ok := ul.Keys[key]
-			if !ok {
-				continue
-			}
-			size, vsize, _ := sizesFromKey(key)
-			if size < 0 {
-				size = e.fsize
-			}
-			snap.Messages = append(snap.Messages, MessageInfo{
-				UID:          uid,
-				Key:          key,
-				Flags:        ParseFlags(e.name, st.keywords),
-				InternalDate: e.mtime,
-				Size:         size,
-				VSize:        vsize,
-				Path:         filepath.Join(st.dir, sub, e.name),
-				Recent:       sub == "new",
-			})
+	snap := st.newSnapshot(len(st.curFiles) + len(st.newFiles))
+	for key, e := range st.curFiles {
+		if uid, ok := ul.Keys[key]; ok {
+			snap.Messages = append(snap.Messages, st.info("cur", key, e, uid))
 		}
 	}
-	add("cur", st.curFiles, nil)
-	add("new", st.newFiles, st.curFiles)
-	sort.Slice(snap.Messages, func(i, j int) bool { return snap.Messages[i].UID < snap.Messages[j].UID })
+	for key, e := range st.newFiles {
+		if _, dup := st.curFiles[key]; dup {
+			continue
+		}
+		if uid, ok := ul.Keys[key]; ok {
+			snap.Messages = append(snap.Messages, st.info("new", key, e, uid))
+		}
+	}
+	slices.SortFunc(snap.Messages, func(a, b MessageInfo) int { return cmp.Compare(a.UID, b.UID) })
+	return snap
+}
+
+// buildIncremental derives the snapshot from the previous one: entries
+// whose file is unchanged are copied, changed ones re-made, new UIDs
+// (all at or above the previous UIDNEXT) appended. It returns nil when
+// that cannot be right (UIDVALIDITY or keywords changed, or a file came
+// back with an old UID).
+func (st *folderState) buildIncremental() *Snapshot {
+	prev, ul := st.snap, st.ul
+	if prev == nil || prev.UIDValidity != ul.UIDValidity || !equalFlags(prev.Keywords, st.keywords) {
+		return nil
+	}
+	snap := st.newSnapshot(len(prev.Messages) + 16)
+	for _, m := range prev.Messages {
+		e, sub, ok := st.lookup(m.Key)
+		if !ok {
+			continue // expunged
+		}
+		// UIDs of known keys only change when the uidlist was replaced.
+		if st.checkAll && ul.Keys[m.Key] != m.UID {
+			return nil
+		}
+		if m.Recent == (sub == "new") && nameOf(m.Path) == e.name {
+			snap.Messages = append(snap.Messages, m)
+		} else {
+			snap.Messages = append(snap.Messages, st.info(sub, m.Key, e, m.UID))
+		}
+	}
+	// New messages are among the keys first seen by this sync's scans;
+	// if the counts do not add up (a file came back, a file lacks a UID),
+	// build from scratch.
+	var added []MessageInfo
+	for key := range st.fresh {
+		uid, ok := ul.Keys[key]
+		if !ok || uid < prev.UIDNext {
+			continue
+		}
+		if e, sub, ok := st.lookup(key); ok {
+			added = append(added, st.info(sub, key, e, uid))
+		}
+	}
+	total := len(st.curFiles)
+	for key := range st.newFiles {
+		if _, dup := st.curFiles[key]; !dup {
+			total++
+		}
+	}
+	if len(snap.Messages)+len(added) != total {
+		return nil
+	}
+	slices.SortFunc(added, func(a, b MessageInfo) int { return cmp.Compare(a.UID, b.UID) })
+	snap.Messages = append(snap.Messages, added...)
 	return snap
 }
 

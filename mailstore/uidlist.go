@@ -26,6 +26,10 @@ type uidlist struct {
 	// Complete is the number of bytes of whole lines parsed; a trailing
 	// partial line (a writer appending right now) is ignored.
 	Complete int64
+	// Header is the first line as read, newline included.
+	Header string
+	// LastUID is the UID of the last entry.
+	LastUID uint32
 }
 
 type uidEntry struct {
@@ -41,44 +45,52 @@ func parseUIDList(data []byte) (*uidlist, error) {
 	if len(data) == 0 {
 		return ul, nil
 	}
-	end := bytes.LastIndexByte(data, '\n')
-	if end < 0 {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
 		return nil, fmt.Errorf("header at byte 0: no complete line")
 	}
-	ul.Complete = int64(end + 1)
-	data = data[:end+1]
+	if err := ul.parseHeader(string(data[:nl])); err != nil {
+		return nil, fmt.Errorf("header at byte 0: %w", err)
+	}
+	ul.Header = string(data[:nl+1])
+	ul.Complete = int64(nl + 1)
+	if err := ul.parseMore(data[nl+1:]); err != nil {
+		return nil, err
+	}
+	return ul, nil
+}
+
+// parseMore parses the entry lines in data, which starts at byte
+// ul.Complete of the file (lines appended since the last parse). A
+// partial last line is left for later.
+func (ul *uidlist) parseMore(data []byte) error {
+	base := ul.Complete
 	off := 0
-	line := 0
-	var lastUID uint32
-	for off < len(data) {
+	for {
 		nl := bytes.IndexByte(data[off:], '\n')
-		text := string(data[off : off+nl])
-		lineOff := off
-		off += nl + 1
-		line++
-		if line == 1 {
-			if err := ul.parseHeader(text); err != nil {
-				return nil, fmt.Errorf("header at byte 0: %w", err)
-			}
-			continue
+		if nl < 0 {
+			break
 		}
+		text := string(data[off : off+nl])
+		lineOff := base + int64(off)
+		off += nl + 1
 		if text == "" {
 			continue
 		}
 		sp := strings.IndexByte(text, ' ')
 		if sp <= 0 {
-			return nil, fmt.Errorf("line %d at byte %d: no UID", line, lineOff)
+			return fmt.Errorf("line at byte %d: no UID", lineOff)
 		}
 		n, err := strconv.ParseUint(text[:sp], 10, 32)
 		if err != nil || n == 0 {
-			return nil, fmt.Errorf("line %d at byte %d: bad UID %q", line, lineOff, text[:sp])
+			return fmt.Errorf("line at byte %d: bad UID %q", lineOff, text[:sp])
 		}
 		uid := uint32(n)
 		var key string
 		if ul.Version >= 3 {
 			i := strings.Index(text, " :")
 			if i < 0 {
-				return nil, fmt.Errorf("line %d at byte %d: no ' :' before the file name", line, lineOff)
+				return fmt.Errorf("line at byte %d: no ' :' before the file name", lineOff)
 			}
 			key = text[i+2:]
 		} else {
@@ -86,25 +98,26 @@ func parseUIDList(data []byte) (*uidlist, error) {
 		}
 		key = keyOf(key)
 		if key == "" || strings.ContainsAny(key, "/\x00") {
-			return nil, fmt.Errorf("line %d at byte %d: bad file name %q", line, lineOff, key)
+			return fmt.Errorf("line at byte %d: bad file name %q", lineOff, key)
 		}
-		if uid <= lastUID {
-			return nil, fmt.Errorf("line %d at byte %d: UID %d not above %d", line, lineOff, uid, lastUID)
+		if uid <= ul.LastUID {
+			return fmt.Errorf("line at byte %d: UID %d not above %d", lineOff, uid, ul.LastUID)
 		}
-		lastUID = uid
 		if _, dup := ul.Keys[key]; dup {
-			return nil, fmt.Errorf("line %d at byte %d: file %q listed twice", line, lineOff, key)
+			return fmt.Errorf("line at byte %d: file %q listed twice", lineOff, key)
 		}
+		ul.LastUID = uid
 		ul.Keys[key] = uid
 		ul.Order = append(ul.Order, uidEntry{uid, key})
 	}
-	if lastUID != 0 && lastUID >= ul.NextUID {
-		if lastUID == 0xffffffff {
-			return nil, fmt.Errorf("UID space exhausted")
+	ul.Complete = base + int64(off)
+	if ul.LastUID != 0 && ul.LastUID >= ul.NextUID {
+		if ul.LastUID == 0xffffffff {
+			return fmt.Errorf("UID space exhausted")
 		}
-		ul.NextUID = lastUID + 1
+		ul.NextUID = ul.LastUID + 1
 	}
-	return ul, nil
+	return nil
 }
 
 func (ul *uidlist) parseHeader(h string) error {

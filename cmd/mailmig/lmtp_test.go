@@ -328,3 +328,20 @@ vacation :days 1 :subject "Out of office" "I am away until Monday.";`)
 		t.Errorf("dave INBOX = %v (redirect :copy keeps)", got)
 	}
 }
+
+func TestServeRefusesBrokenGlobalScript(t *testing.T) {
+	data := t.TempDir()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "global.sieve")
+	if err := os.WriteFile(script, []byte("require \"fileinto\";\nif header :contains \"X-Spam-Level\" \"*****\" { fileinto \"junk\" }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "mailmig.toml")
+	if err := os.WriteFile(conf, []byte("[sieve]\nglobal_script = \""+script+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runMailmig(t, data, "--config", conf, "serve")
+	if code == 0 || !strings.Contains(errOut, "global sieve script") || !strings.Contains(errOut, "line 2") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+}

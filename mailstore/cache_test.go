@@ -1,0 +1,167 @@
+package mailstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"mailmig/mailstore"
+)
+
+// TestCacheMatchesFreshRead runs random changes — ours and those of
+// "another program" working on the files directly — and after each one
+// compares the cached, incrementally kept snapshot with what a fresh
+// Store (empty cache) reads. It also checks that the events published
+// replay the cached snapshot.
+func TestCacheMatchesFreshRead(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	hub := mailstore.NewHub()
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, stop := s.Watch("INBOX")
+	defer stop()
+	replay := map[uint32][]string{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	flagsPool := []string{`\Seen`, `\Flagged`, `\Deleted`, "$Label1", "work"}
+	pick := func() []string {
+		var out []string
+		for _, fl := range flagsPool {
+			if rng.IntN(3) == 0 {
+				out = append(out, fl)
+			}
+		}
+		return out
+	}
+	someUIDs := func() []uint32 {
+		snap, err := f.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint32
+		for _, m := range snap.Messages {
+			if rng.IntN(3) == 0 {
+				out = append(out, m.UID)
+			}
+		}
+		return out
+	}
+	files := func(sub string) []string {
+		ents, _ := os.ReadDir(filepath.Join(root, sub))
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	for step := 0; step < 150; step++ {
+		op := rng.IntN(8)
+		switch op {
+		case 0, 1:
+			if _, err := f.Append(ctx, strings.NewReader(fmt.Sprintf("step %d\n", step)), pick(), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			if _, err := f.StoreFlags(ctx, someUIDs(), mailstore.FlagOp(rng.IntN(3)), pick()); err != nil {
+				t.Fatal(err)
+			}
+		case 3:
+			if _, err := f.Expunge(ctx, someUIDs()); err != nil {
+				t.Fatal(err)
+			}
+		case 4:
+			if _, err := f.ClaimRecent(ctx); err != nil {
+				t.Fatal(err)
+			}
+		case 5: // another program delivers
+			name := fmt.Sprintf("%d.M%dP1.other", 1700000000+step, step)
+			if err := os.WriteFile(filepath.Join(root, "new", name), []byte("foreign\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		case 6: // another program flags by rename
+			if cur := files("cur"); len(cur) > 0 {
+				n := cur[rng.IntN(len(cur))]
+				base := strings.SplitN(n, ":", 2)[0]
+				if err := os.Rename(filepath.Join(root, "cur", n), filepath.Join(root, "cur", base+":2,FS")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case 7: // another program expunges
+			if nw := files("new"); len(nw) > 0 {
+				os.Remove(filepath.Join(root, "new", nw[rng.IntN(len(nw))]))
+			}
+		}
+		cached, err := f.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := mailstore.Open(root, mailstore.Options{NoFsync: true, Hub: mailstore.NewHub()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ff, err := fresh.Folder("INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ff.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(norms(cached), norms(want)) {
+			t.Fatalf("step %d (op %d): cached snapshot differs from a fresh read\ncached %+v\nfresh  %+v", step, op, cached.Messages, want.Messages)
+		}
+		// Apply the events so far; they must describe the same state.
+	drain:
+		for {
+			select {
+			case c := <-ch:
+				switch c.Kind {
+				case mailstore.ChangeNew, mailstore.ChangeFlags:
+					replay[c.UID] = c.Flags
+				case mailstore.ChangeExpunge:
+					delete(replay, c.UID)
+				default:
+					t.Fatalf("unexpected event %+v", c)
+				}
+			case <-time.After(3 * time.Millisecond):
+				break drain
+			}
+		}
+		got := map[uint32][]string{}
+		for _, m := range cached.Messages {
+			got[m.UID] = m.Flags
+		}
+		// The first snapshot's messages were never announced: there were none.
+		if len(got) != len(replay) {
+			t.Fatalf("step %d: events describe %d messages, snapshot has %d", step, len(replay), len(got))
+		}
+		for uid, fl := range got {
+			if !reflect.DeepEqual(norm(fl), norm(replay[uid])) {
+				t.Fatalf("step %d uid %d: events say %v, snapshot %v", step, uid, replay[uid], fl)
+			}
+		}
+	}
+}
+
+// norms drops fields a fresh read may legitimately see differently.
+func norms(s *mailstore.Snapshot) *mailstore.Snapshot {
+	c := *s
+	c.Messages = append([]mailstore.MessageInfo(nil), s.Messages...)
+	for i := range c.Messages {
+		c.Messages[i].Flags = norm(c.Messages[i].Flags)
+	}
+	c.Keywords = norm(c.Keywords)
+	return &c
+}

@@ -122,37 +122,47 @@ func TestCacheMatchesFreshRead(t *testing.T) {
 		if !reflect.DeepEqual(norms(cached), norms(want)) {
 			t.Fatalf("step %d (op %d): cached snapshot differs from a fresh read\ncached %+v\nfresh  %+v", step, op, cached.Messages, want.Messages)
 		}
-		// Apply the events so far; they must describe the same state.
-	drain:
-		for {
+		// Apply the events; they must come to describe the same state
+		// (they are delivered asynchronously, so wait for them).
+		got := map[uint32][]string{}
+		for _, m := range cached.Messages {
+			got[m.UID] = norm(m.Flags)
+		}
+		deadline := time.After(5 * time.Second)
+		for !sameState(got, replay) {
 			select {
 			case c := <-ch:
 				switch c.Kind {
 				case mailstore.ChangeNew, mailstore.ChangeFlags:
-					replay[c.UID] = c.Flags
+					replay[c.UID] = norm(c.Flags)
 				case mailstore.ChangeExpunge:
 					delete(replay, c.UID)
 				default:
 					t.Fatalf("unexpected event %+v", c)
 				}
-			case <-time.After(3 * time.Millisecond):
-				break drain
-			}
-		}
-		got := map[uint32][]string{}
-		for _, m := range cached.Messages {
-			got[m.UID] = m.Flags
-		}
-		// The first snapshot's messages were never announced: there were none.
-		if len(got) != len(replay) {
-			t.Fatalf("step %d: events describe %d messages, snapshot has %d", step, len(replay), len(got))
-		}
-		for uid, fl := range got {
-			if !reflect.DeepEqual(norm(fl), norm(replay[uid])) {
-				t.Fatalf("step %d uid %d: events say %v, snapshot %v", step, uid, replay[uid], fl)
+			case <-deadline:
+				t.Fatalf("step %d: events describe %v, snapshot %v", step, replay, got)
 			}
 		}
 	}
+	select {
+	case c := <-ch:
+		t.Fatalf("extra event %+v", c)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func sameState(a, b map[uint32][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !reflect.DeepEqual(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // norms drops fields a fresh read may legitimately see differently.

@@ -316,3 +316,34 @@ func TestNotifierFindsMailDeliveredBeforeACrash(t *testing.T) {
 		t.Fatalf("%d mails, Present asked %d times", len(w.mails["erin"]), len(asked))
 	}
 }
+
+func TestRunDaemonUntilCancelled(t *testing.T) {
+	w := newRunWorld(t)
+	w.enqueue("hal", state.EnqueueOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.r.Run(ctx, 2, 10*time.Millisecond) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.state("hal").State != state.Confirm && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The daemon notices the stop without being restarted.
+	if _, err := w.db.RequestStop(context.Background(), "hal", "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	for w.state("hal").State != state.Done && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if s := w.state("hal").State; s != state.Done {
+		t.Fatalf("state %s", s)
+	}
+}

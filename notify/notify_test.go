@@ -261,3 +261,24 @@ func TestControl(t *testing.T) {
 		t.Errorf("replay after done: %+v %v", out, err)
 	}
 }
+
+// FuzzControlRecipient: any envelope parses to a local part without '+'
+// and the control address is recognised only by its local part.
+func FuzzControlRecipient(f *testing.F) {
+	f.Add("mailmig-confirm", "tok", "<mailmig-confirm+tok@example.org>")
+	f.Add("", "", "MAILMIG-CONFIRM+x+y@z")
+	f.Add("alice", "", "alice@example.org")
+	f.Add("", "", "@")
+	c := &Control{LocalPart: "mailmig-confirm"}
+	f.Fuzz(func(t *testing.T, user, detail, to string) {
+		env := delivery.Envelope{User: user, Detail: detail, To: to}
+		local, _ := splitRecipient(env)
+		if strings.Contains(local, "+") {
+			t.Fatalf("local part %q keeps a '+'", local)
+		}
+		if c.IsControl(env) != strings.EqualFold(local, "mailmig-confirm") {
+			t.Fatalf("IsControl disagrees for %+v", env)
+		}
+		readHeader([]byte(to)) // never panics
+	})
+}

@@ -18,17 +18,21 @@ import (
 // (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT, two minutes).
 const staleLockAge = 2 * time.Minute
 
+// emptyLockAge is when an empty lock file with no flock counts as left by
+// a process killed right after creating it.
+const emptyLockAge = 5 * time.Second
+
 // procLocks serialises the goroutines of this process per lock file, so
 // they queue on a channel instead of spinning on O_EXCL. Keyed by the
 // lock's absolute path: a process-wide fact, like the file itself.
 var procLocks sync.Map // string → chan struct{}
 
-// dotlock is dovecot's dot-lock: TARGET.lock created with O_EXCL. The new
-// content of TARGET is written into the lock file, which is then renamed
-// over TARGET (this releases the lock), as dovecot's file_dotlock_replace
-// does. While held, the file also carries an flock and starts with
-// "mailmig:PID:HOST" so another mailmig process can tell a lock left by a
-// dead process without waiting for the two-minute staleness.
+// dotlock is dovecot's dot-lock: TARGET.lock created with O_EXCL; while
+// it exists nobody else writes TARGET. While held, the file also carries
+// an flock and holds "mailmig:PID:HOST", so another mailmig process can
+// tell a lock left by a dead process without waiting for the two-minute
+// staleness. (Dovecot writes the new TARGET into its lock file and
+// renames it; we write a separate temporary file so the marker stays.)
 type dotlock struct {
 	target string
 	path   string
@@ -110,12 +114,18 @@ func breakStaleLock(path, host string) bool {
 	if err != nil {
 		return false
 	}
-	stale := time.Since(st.ModTime()) > staleLockAge
+	age := time.Since(st.ModTime())
+	stale := age > staleLockAge
 	if !stale {
 		buf := make([]byte, 128)
 		n, _ := io.ReadFull(f, buf)
 		parts := strings.SplitN(strings.TrimRight(string(buf[:n]), "\n"), ":", 3)
-		if len(parts) == 3 && parts[0] == "mailmig" && parts[2] == host {
+		if n == 0 && age > emptyLockAge {
+			// Created but never marked: a mailmig process killed between
+			// O_EXCL and writing its marker (dovecot writes into its
+			// locks right away).
+			stale = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+		} else if len(parts) == 3 && parts[0] == "mailmig" && parts[2] == host {
 			if _, err := strconv.Atoi(parts[1]); err == nil &&
 				syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 				stale = true // holder is gone: its flock died with it
@@ -151,30 +161,32 @@ func (l *dotlock) replace(data []byte) error {
 	})
 }
 
-// replaceFunc is replace with a writer callback.
+// replaceFunc writes the target's new content and releases the lock. The
+// content goes to TARGET.mailmig-tmp (one fixed name: only the lock holder
+// writes it), is fsynced and renamed over TARGET; the lock file keeps its
+// "mailmig:PID:HOST" marker until released, so a holder killed at any
+// point leaves a lock that the next mailmig process recognises as dead.
 func (l *dotlock) replaceFunc(write func(io.Writer) error) error {
 	defer l.release()
-	if err := l.f.Truncate(0); err != nil {
-		return fmt.Errorf("write %s: %w", l.path, err)
+	tmp := l.target + ".mailmig-tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("write %s: %w", l.path, err)
+	err = write(fh)
+	if err == nil && l.fsync {
+		err = fh.Sync()
 	}
-	if err := write(l.f); err != nil {
-		return fmt.Errorf("write %s: %w", l.path, err)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
 	}
-	if l.fsync {
-		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", l.path, err)
-		}
+	if err == nil {
+		err = os.Rename(tmp, l.target)
 	}
-	if err := os.Rename(l.path, l.target); err != nil {
-		return fmt.Errorf("rename %s: %w", l.path, err)
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", l.target, err)
 	}
-	// The lock file is now the target: closing it must not remove it.
-	l.f.Close()
-	l.f = nil
-	<-l.sem
 	if l.fsync {
 		return syncDir(filepath.Dir(l.target))
 	}

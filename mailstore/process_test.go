@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,6 +228,24 @@ func TestStaleLocks(t *testing.T) {
 	if err := appendOne(); !errors.Is(err, mailstore.ErrLockTimeout) {
 		t.Fatalf("append under a foreign lock: %v", err)
 	}
+	// Empty for a few seconds with nobody holding its flock: a mailmig
+	// process died right after creating it.
+	few := time.Now().Add(-10 * time.Second)
+	if err := os.Chtimes(lock, few, few); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(); err != nil {
+		t.Fatalf("append with an old empty lock: %v", err)
+	}
+	if err := os.WriteFile(lock, []byte("3 V1 N1\n"), 0o600); err != nil { // dovecot writing
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(lock, few, few); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(); !errors.Is(err, mailstore.ErrLockTimeout) {
+		t.Fatalf("append under dovecot's lock: %v", err)
+	}
 	// The same lock, two minutes old: stale, broken.
 	old := time.Now().Add(-3 * time.Minute)
 	if err := os.Chtimes(lock, old, old); err != nil {
@@ -260,7 +279,83 @@ func TestStaleLocks(t *testing.T) {
 	}
 	os.Remove(lock)
 	snap, err := in.Snapshot(ctx)
-	if err != nil || len(snap.Messages) != 2 {
+	if err != nil || len(snap.Messages) != 3 {
 		t.Fatalf("%v messages, %v", snap, err)
+	}
+}
+
+// TestLockKilledMidWrite: a holder killed while writing the new uidlist
+// leaves its marked lock (and maybe the temporary file); the next writer
+// breaks the lock at once and the uidlist is intact.
+func TestLockKilledMidWrite(t *testing.T) {
+	if os.Getenv(helperEnv+"_KILL") != "" {
+		// Child: take the lock like a writer would, then wait to be killed.
+		root := os.Getenv(helperEnv + "_KILL")
+		lock := filepath.Join(root, "dovecot-uidlist.lock")
+		fh, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(fh.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		host, _ := os.Hostname()
+		fmt.Fprintf(fh, "mailmig:%d:%s\n", os.Getpid(), host)
+		os.WriteFile(filepath.Join(root, "dovecot-uidlist.mailmig-tmp"), []byte("3 V1 N5 Gx\n1 :half"), 0o600)
+		fmt.Println("LOCKED")
+		time.Sleep(time.Minute)
+		return
+	}
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub(), LockTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Append(ctx, strings.NewReader("one\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockKilledMidWrite$")
+	cmd.Env = append(os.Environ(), helperEnv+"_KILL="+root)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "LOCKED" {
+		cmd.Process.Kill()
+		t.Fatalf("child did not lock: %q", sc.Text())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	start := time.Now()
+	uid, err := in.Append(ctx, strings.NewReader("two\n"), nil, time.Time{})
+	if err != nil || uid != 2 {
+		t.Fatalf("append after a killed holder: uid %d, %v", uid, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("waited %s for a dead holder's lock", d)
+	}
+	// A full rewrite (new folder) reuses the temporary name.
+	im, err := s.Importer("INBOX", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := in.Snapshot(ctx)
+	if err != nil || len(snap.Messages) != 2 || snap.UIDValidity != 5 {
+		t.Fatalf("after commit: %+v, %v", snap, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "dovecot-uidlist.mailmig-tmp")); !os.IsNotExist(err) {
+		t.Fatalf("temporary file left: %v", err)
 	}
 }

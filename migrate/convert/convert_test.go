@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -279,5 +280,36 @@ func TestVerifyDetectsDamage(t *testing.T) {
 	_, err := Run(context.Background(), optsFor(tree, maildir))
 	if !errors.Is(err, ErrVerify) {
 		t.Fatalf("Run after damage: %v, want ErrVerify", err)
+	}
+}
+
+// TestTooManyKeywords: c-client allowed 30 keywords per folder, Maildir
+// 26; the rest are dropped and reported, the folder still converts.
+func TestTooManyKeywords(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&b, "From a Wed Oct  7 12:00:00 2009\nX-UID: %d\nX-Keywords: kw%02d\nSubject: %d\n\nbody\n\n", i+1, i, i)
+	}
+	inbox := filepath.Join(dir, "inbox")
+	if err := os.WriteFile(inbox, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	maildir := filepath.Join(dir, "Maildir")
+	rep, err := Run(context.Background(), Options{Inbox: inbox, Maildir: maildir, Location: time.UTC, NoFsync: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := rep.Folders[0]
+	if in.Messages != 30 || len(in.Skipped) != 4 || !strings.Contains(in.Skipped[0].Reason, `"kw26" dropped`) {
+		t.Fatalf("report: %d messages, skipped %+v", in.Messages, in.Skipped)
+	}
+	d := dovecottest.New(t, maildir)
+	msgs, err := d.Messages("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 30 || !reflect.DeepEqual(msgs[25].Flags, []string{"kw25"}) || msgs[26].Flags != nil {
+		t.Errorf("dovecot: %d messages, 26th %v, 27th %v", len(msgs), msgs[25].Flags, msgs[26].Flags)
 	}
 }

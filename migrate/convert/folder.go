@@ -116,6 +116,7 @@ type copier struct {
 	fr    *FolderReport
 	ch    *countingHash
 	sp    *spill
+	kw    keywordSet
 	fresh uint32 // highest UID given after a collision
 }
 
@@ -130,7 +131,9 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 	if m.HeaderTooLong {
 		fr.Skipped = append(fr.Skipped, Skipped{Path: s.path, Offset: m.Offset, UID: m.UID, Reason: "header too long: bookkeeping fields left in the message"})
 	}
-	flags := append(append([]string(nil), m.Flags...), m.Keywords...)
+	flags := cp.kw.flags(m, func(k string) {
+		fr.Skipped = append(fr.Skipped, Skipped{Path: s.path, Offset: m.Offset, UID: m.UID, Reason: fmt.Sprintf("keyword %q dropped: a Maildir folder holds at most 26 keywords", k)})
+	})
 	uid := m.UID
 	if cp.fresh >= uid {
 		uid = cp.fresh + 1 // after a collision, later UIDs move up too
@@ -219,4 +222,32 @@ func (m *readErrMarker) Read(p []byte) (int, error) {
 		err = &markedErr{err}
 	}
 	return n, err
+}
+
+// maxKeywords is dovecot's limit per Maildir folder (letters a..z);
+// c-client allowed 30.
+const maxKeywords = 26
+
+// keywordSet admits the first 26 distinct keywords of a folder, in
+// message order (deterministic, so a rerun drops the same ones).
+type keywordSet map[string]bool
+
+// flags returns m's flags and admitted keywords; drop is called for each
+// keyword left out.
+func (ks *keywordSet) flags(m *mbox.Message, drop func(string)) []string {
+	if *ks == nil {
+		*ks = keywordSet{}
+	}
+	out := append([]string(nil), m.Flags...)
+	for _, k := range m.Keywords {
+		if !(*ks)[k] {
+			if len(*ks) >= maxKeywords {
+				drop(k)
+				continue
+			}
+			(*ks)[k] = true
+		}
+		out = append(out, k)
+	}
+	return out
 }

@@ -180,6 +180,16 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 	fr.UIDValidity = f.UIDValidity()
 	ch := newCountingHash()
 	added := map[uint32]expect{}
+	// Keywords the folder has already count against the limit.
+	var kw keywordSet
+	if snap, err := f.Snapshot(ctx); err == nil {
+		kw = keywordSet{}
+		for _, k := range snap.Keywords {
+			if k != "" {
+				kw[k] = true
+			}
+		}
+	}
 	for m != nil {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -197,7 +207,10 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 		case c.takeIndexed(present, h):
 			fr.KeptOnce++
 		default:
-			flags := append(append([]string(nil), m.Flags...), m.Keywords...)
+			mm := m
+			flags := kw.flags(m, func(k string) {
+				fr.Skipped = append(fr.Skipped, Skipped{Path: s.path, Offset: mm.Offset, Reason: fmt.Sprintf("keyword %q dropped: a Maildir folder holds at most 26 keywords", k)})
+			})
 			uid, err := f.Append(ctx, sp.reader(), flags, m.Date)
 			if err != nil {
 				return fmt.Errorf("convert: append to %q: %w", s.name, err)

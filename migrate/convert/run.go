@@ -424,6 +424,7 @@ func committedUIDValidity(st *mailstore.Store, name string) uint32 {
 }
 
 // storeLockTimeout outlasts dovecot's two-minute staleness of
-// dovecot-uidlist.lock, so a rerun after a kill -9 gets the lock a dead
-// run left behind (see mailstore/REQUESTS-convert.md).
+// dovecot-uidlist.lock, so a lock left by a dead process that mailstore
+// cannot recognise as dead (e.g. dovecot's own) delays a run instead of
+// failing it.
 const storeLockTimeout = 3 * time.Minute

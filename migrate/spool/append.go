@@ -141,6 +141,7 @@ func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Op
 	}
 	size := fi.Size()
 	res.OldSize = size
+	l.recordSize(size)
 	prefix, err := separator(f, size)
 	if err != nil {
 		return &TemporaryError{fmt.Errorf("spool: read tail of %s at byte %d: %w", l.path, size, err)}

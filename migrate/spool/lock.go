@@ -22,6 +22,9 @@
 //     the old end of file, then fsyncs. On any error the file is truncated
 //     back to its old size and a TemporaryError is returned, so the MTA
 //     retries: a half-written message is never left behind.
+//   - Before an append the dot-lock records the spool's size on a second
+//     line; whoever breaks the lock of a holder that died (kill -9) then
+//     truncates the spool back to it, so a partial message never stays.
 //   - Body lines starting "From " are quoted ">From " (mboxo, as UW-IMAP's
 //     tmail and Debian's procmail do); CRLF line ends become LF.
 package spool
@@ -147,7 +150,8 @@ func Lock(ctx context.Context, path string, opts Options) (*Locked, error) {
 	defer cancel()
 
 	lockPath := LockPath(path)
-	if err := dotLock(ctx, lockPath, &opts); err != nil {
+	recovered, err := dotLock(ctx, lockPath, &opts)
+	if err != nil {
 		return nil, err
 	}
 	flags := os.O_RDWR
@@ -166,6 +170,20 @@ func Lock(ctx context.Context, path string, opts Options) (*Locked, error) {
 		f.Close()
 		os.Remove(lockPath)
 		return nil, &TemporaryError{fmt.Errorf("spool: lock %s: %w", path, err)}
+	}
+	if recovered >= 0 {
+		if fi, err := f.Stat(); err == nil && fi.Size() > recovered {
+			if err := f.Truncate(recovered); err != nil {
+				unlockFile(f)
+				f.Close()
+				os.Remove(lockPath)
+				return nil, &TemporaryError{fmt.Errorf("spool: truncate %s back to byte %d after a killed append: %w", path, recovered, err)}
+			}
+			if !opts.NoFsync {
+				f.Sync()
+			}
+			opts.log().Warn("spool: truncated the partial append of a killed process", "path", path, "from", fi.Size(), "to", recovered)
+		}
 	}
 	l := &Locked{path: path, lockPath: lockPath, f: f, acquired: time.Now(),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -198,10 +216,7 @@ func (l *Locked) Unlock() error {
 	l.unlocked.Do(func() {
 		close(l.stop)
 		<-l.done
-		fd := int(l.f.Fd())
-		lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0}
-		unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
-		unix.Flock(fd, unix.LOCK_UN)
+		unlockFile(l.f)
 		if cerr := l.f.Close(); cerr != nil {
 			err = fmt.Errorf("spool: close %s: %w", l.path, cerr)
 		}
@@ -210,6 +225,14 @@ func (l *Locked) Unlock() error {
 		}
 	})
 	return err
+}
+
+// unlockFile drops the advisory locks on f.
+func unlockFile(f *os.File) {
+	fd := int(f.Fd())
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0}
+	unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
+	unix.Flock(fd, unix.LOCK_UN)
 }
 
 // backoff returns the sleep before attempt n (capped, so waits stay short).
@@ -230,8 +253,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // dotLock creates lockPath with O_EXCL, breaking it when stale.
-func dotLock(ctx context.Context, lockPath string, opts *Options) error {
+//
+// It returns the spool size that a dead holder recorded before it began
+// appending (-1 if none): the caller truncates a longer file back to it.
+func dotLock(ctx context.Context, lockPath string, opts *Options) (int64, error) {
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	recovered := int64(-1)
 	for n := 0; ; n++ {
 		f, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
@@ -239,18 +266,21 @@ func dotLock(ctx context.Context, lockPath string, opts *Options) error {
 			cerr := f.Close()
 			if werr != nil || cerr != nil {
 				os.Remove(lockPath)
-				return &TemporaryError{fmt.Errorf("spool: write %s: %w", lockPath, errors.Join(werr, cerr))}
+				return -1, &TemporaryError{fmt.Errorf("spool: write %s: %w", lockPath, errors.Join(werr, cerr))}
 			}
-			return nil
+			return recovered, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return &TemporaryError{fmt.Errorf("spool: create %s: %w", lockPath, err)}
+			return -1, &TemporaryError{fmt.Errorf("spool: create %s: %w", lockPath, err)}
 		}
-		if breakStale(lockPath, opts) {
+		if ok, size := breakStale(lockPath, opts); ok {
+			if size >= 0 {
+				recovered = size
+			}
 			continue
 		}
 		if err := sleep(ctx, backoff(n)); err != nil {
-			return &TemporaryError{fmt.Errorf("spool: %s: %w (%w)", lockPath, ErrLockTimeout, err)}
+			return -1, &TemporaryError{fmt.Errorf("spool: %s: %w (%w)", lockPath, ErrLockTimeout, err)}
 		}
 	}
 }
@@ -258,41 +288,63 @@ func dotLock(ctx context.Context, lockPath string, opts *Options) error {
 // breakStale removes lockPath when its mtime is older than StaleAfter. It
 // re-checks the inode just before removing, so a lock that another breaker
 // already replaced is left alone (the window that remains is the same as
-// c-client's).
-func breakStale(lockPath string, opts *Options) bool {
+// c-client's). For a lock whose holder is gone it also returns the spool
+// size the holder recorded before appending (-1 if none).
+func breakStale(lockPath string, opts *Options) (bool, int64) {
 	fi, err := os.Stat(lockPath)
 	if err != nil {
-		return errors.Is(err, fs.ErrNotExist) // vanished: retry at once
+		return errors.Is(err, fs.ErrNotExist), -1 // vanished: retry at once
 	}
 	age := opts.now().Sub(fi.ModTime())
-	dead := holderDead(lockPath)
+	dead, size := holderDead(lockPath)
 	if age <= opts.staleAfter() && !dead {
-		return false
+		return false, -1
 	}
 	fi2, err := os.Stat(lockPath)
 	if err != nil || !os.SameFile(fi, fi2) || !fi2.ModTime().Equal(fi.ModTime()) {
-		return err != nil
+		return err != nil, -1
 	}
 	if err := os.Remove(lockPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false
+		return false, -1
 	}
 	opts.log().Warn("spool: broke stale dot-lock", "lock", lockPath, "age", age.Round(time.Second), "holder_gone", dead)
-	return true
+	if !dead {
+		size = -1
+	}
+	return true, size
 }
 
-// holderDead reports whether the dot-lock names (as its content) the PID
-// of a process that does not exist. Locks without a PID are judged by age
-// only.
-func holderDead(lockPath string) bool {
+// holderDead reports whether the dot-lock names (on its first line) the
+// PID of a process that does not exist, and the spool size recorded on
+// its second line by an append in progress (-1 if none). Locks without a
+// PID are judged by age only.
+func holderDead(lockPath string) (bool, int64) {
 	b, err := os.ReadFile(lockPath)
-	if err != nil || len(b) > 32 {
-		return false
+	if err != nil || len(b) > 64 {
+		return false, -1
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(lines[0]))
 	if err != nil || pid <= 0 || pid == os.Getpid() {
-		return false
+		return false, -1
 	}
-	return errors.Is(unix.Kill(pid, 0), unix.ESRCH)
+	if !errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+		return false, -1
+	}
+	size := int64(-1)
+	if len(lines) > 1 {
+		if n, err := strconv.ParseInt(strings.TrimSpace(lines[1]), 10, 64); err == nil && n >= 0 {
+			size = n
+		}
+	}
+	return true, size
+}
+
+// recordSize notes in the dot-lock the spool's size before an append, so
+// that if this process dies mid-append the next locker truncates the
+// partial message away (the MTA, never told of success, retries).
+func (l *Locked) recordSize(size int64) {
+	os.WriteFile(l.lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"+strconv.FormatInt(size, 10)+"\n"), 0o644)
 }
 
 // advisoryLock takes flock(LOCK_EX) and an OFD fcntl write lock on f,

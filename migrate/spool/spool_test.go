@@ -153,6 +153,44 @@ func TestLockOfDeadProcessIsBroken(t *testing.T) {
 	}
 }
 
+// TestKilledAppendIsTruncated kills a process in the middle of an append
+// (written, not yet unlocked): the next appender truncates the partial
+// message away before adding its own.
+func TestKilledAppendIsTruncated(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alice")
+	orig := "From x Wed Oct  7 12:00:00 2009\nS: a\n\nbody\n\n"
+	os.WriteFile(p, []byte(orig), 0o600)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppender$")
+	cmd.Env = append(os.Environ(), "SPOOL_HELPER="+p, "SPOOL_HELPER_ID=k", "SPOOL_HELPER_N=1", "SPOOL_HELPER_HANG=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(p + ".written"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("helper never wrote")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Kill() // SIGKILL, this PID only
+	cmd.Wait()
+	if got, _ := os.ReadFile(p); len(got) <= len(orig) {
+		t.Fatal("helper's message not in the file before recovery")
+	}
+	if _, err := Append(context.Background(), p, "b@c", date, []byte("S: b\n\nnext\n"), Options{Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	want := orig + "From b@c Wed Oct  7 12:00:00 2009\nS: b\n\nnext\n\n"
+	if string(got) != want {
+		t.Fatalf("after recovery:\n got %q\nwant %q", got, want)
+	}
+}
+
 func TestFreshLockTimesOut(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "alice")
 	os.WriteFile(p, []byte("x\n\n"), 0o600)
@@ -291,6 +329,14 @@ func TestHelperAppender(t *testing.T) {
 	p := os.Getenv("SPOOL_HELPER")
 	if p == "" {
 		t.Skip("helper process only")
+	}
+	if os.Getenv("SPOOL_HELPER_HANG") != "" {
+		// Write a message, then hang before fsync and unlock until killed.
+		testHookAfterWrite = func(string) error {
+			os.WriteFile(p+".written", nil, 0o644)
+			time.Sleep(time.Minute)
+			return nil
+		}
 	}
 	id := os.Getenv("SPOOL_HELPER_ID")
 	n, _ := strconv.Atoi(os.Getenv("SPOOL_HELPER_N"))

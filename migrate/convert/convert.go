@@ -7,10 +7,11 @@
 //
 // Implementation notes:
 //   - Sources are opened read-only and never written. The INBOX spool is
-//     read under the UW-IMAP lock protocol (migrate/spool: dot-lock plus
-//     advisory locks), held from building the dedup index until the
-//     INBOX's import is committed, so dual delivery (which writes both
-//     sides under the same lock) is seen on both sides or on neither.
+//     locked the UW-IMAP way (migrate/spool: dot-lock plus advisory
+//     locks) while the dedup index is built and the spool is copied to an
+//     unlinked snapshot file; the conversion reads the snapshot. Dual
+//     delivery writes both sides under the same lock, so each delivered
+//     message is in both the index and the snapshot, or in neither.
 //   - Messages go through mailstore.Importer: tmp/ then rename, fsync of
 //     files and directories in Commit before the uidlist is written. A run
 //     killed at any point is completed by running it again: messages whose
@@ -172,6 +173,9 @@ type Report struct {
 	MaxFolderBytes int64 `json:"max_folder_bytes,omitempty"`
 	TooBig         bool  `json:"too_big,omitempty"`
 	Verified       bool  `json:"verified"`
+	// InboxLockHeld is how long the INBOX spool was locked (empty when it
+	// was not).
+	InboxLockHeld string `json:"inbox_lock_held,omitempty"`
 }
 
 // RenamingList returns every renaming (for the confirmation mail).

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -191,7 +192,8 @@ func (c *converter) convertAll(ctx context.Context, skipFolders bool) (errs []er
 				if err := l.Unlock(); err != nil {
 					c.log.Warn("unlock INBOX", "path", s.path, "err", err)
 				}
-				c.log.Debug("INBOX lock released", "held", held)
+				c.rep.InboxLockHeld = held.Round(time.Millisecond).String()
+				c.log.Info("INBOX lock released", "held", held)
 			})
 		}
 		defer unlock()
@@ -204,6 +206,19 @@ func (c *converter) convertAll(ctx context.Context, skipFolders bool) (errs []er
 	}
 	if err := c.buildIndex(ctx); err != nil {
 		return nil, err
+	}
+	if inboxIn != nil {
+		// Snapshot the spool into an anonymous file of the new store
+		// and let go of the lock: the index and the snapshot are
+		// consistent (both taken under the lock), and the old server and
+		// delivery wait only for the copy, not for the conversion.
+		snap, err := c.snapshotInbox(inboxIn, s.size)
+		if err != nil {
+			return nil, err
+		}
+		defer snap.Close()
+		inboxIn = io.NewSectionReader(snap, 0, s.size)
+		unlock()
 	}
 	var jobs []*source
 	if s != nil {
@@ -301,6 +316,9 @@ func (c *converter) buildIndex(ctx context.Context) error {
 		}
 		for _, m := range msgs {
 			h, err := hashFile(m.Path)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // expunged meanwhile: not in the store
+			}
 			if err != nil {
 				return fmt.Errorf("convert: hash %s: %w", m.Path, err)
 			}
@@ -428,3 +446,19 @@ func committedUIDValidity(st *mailstore.Store, name string) uint32 {
 // cannot recognise as dead (e.g. dovecot's own) delays a run instead of
 // failing it.
 const storeLockTimeout = 3 * time.Minute
+
+// snapshotInbox copies the locked spool (size bytes) into an unlinked
+// file in the new store's tmp/ (same file system, so there is room; gone
+// when closed, even after a kill -9).
+func (c *converter) snapshotInbox(in io.Reader, size int64) (*os.File, error) {
+	f, err := os.CreateTemp(filepath.Join(c.store.Root(), "tmp"), "mailmig-inbox-*")
+	if err != nil {
+		return nil, fmt.Errorf("convert: snapshot INBOX: %w", err)
+	}
+	os.Remove(f.Name())
+	if n, err := io.Copy(f, in); err != nil || n != size {
+		f.Close()
+		return nil, fmt.Errorf("convert: snapshot INBOX %s: copied %d of %d bytes: %v", c.plan.inbox.path, n, size, err)
+	}
+	return f, nil
+}

@@ -271,6 +271,9 @@ func folderIndex(ctx context.Context, f *mailstore.Folder) (map[string]int, erro
 	idx := map[string]int{}
 	for _, m := range snap.Messages {
 		h, err := hashFile(m.Path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // expunged meanwhile: not in the store
+		}
 		if err != nil {
 			return nil, fmt.Errorf("convert: hash %s: %w", m.Path, err)
 		}

@@ -162,8 +162,16 @@ func (f *Folder) ClaimRecent(ctx context.Context) ([]uint32, error) {
 			continue
 		}
 		info := infoPart(nameOf(m.Path))
-		dst := f.dir + "/cur/" + m.Key + ":2," + info
-		if err := os.Rename(m.Path, dst); err != nil {
+		newName := m.Key + ":2," + info
+		dst := f.dir + "/cur/" + newName
+		key := m.Key
+		err := f.st.own([]string{"new", "cur"}, func() error { return os.Rename(m.Path, dst) }, func() {
+			e := f.st.newFiles[key]
+			delete(f.st.newFiles, key)
+			e.name = newName
+			f.st.curFiles[key] = e
+		})
+		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // someone else claimed or expunged it
 			}
@@ -195,7 +203,7 @@ func (f *Folder) Open(uid uint32) (*os.File, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		f.st.mu.Lock()
 		if attempt > 0 {
-			f.st.curDirty, f.st.newDirty = true, true
+			f.st.force()
 		}
 		snap, _, err := f.syncLocked(ctx, nil)
 		f.st.mu.Unlock()

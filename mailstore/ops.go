@@ -188,6 +188,7 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 	if date.IsZero() {
 		date = now
 	}
+	date = date.Round(0) // no monotonic reading: it is an mtime
 	flags = normFlags(flags)
 	f.st.mu.Lock()
 	idx, err := f.ensureKeywords(ctx, flags)
@@ -212,7 +213,20 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 	} else {
 		dst = filepath.Join(f.dir, "cur", key+":2,"+info)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	sub := "new"
+	if info != "" {
+		sub = "cur"
+	}
+	f.st.mu.Lock()
+	err = f.st.own([]string{sub}, func() error { return os.Rename(tmp, dst) }, func() {
+		f.st.files(sub)[key] = fileEntry{name: nameOf(dst), mtime: date, fsize: c.size}
+		if f.st.fresh == nil {
+			f.st.fresh = map[string]struct{}{}
+		}
+		f.st.fresh[key] = struct{}{}
+	})
+	f.st.mu.Unlock()
+	if err != nil {
 		os.Remove(tmp)
 		return 0, fmt.Errorf("append to %s: %w", f.name, err)
 	}
@@ -292,7 +306,16 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if err := os.Rename(m.Path, filepath.Join(filepath.Dir(m.Path), newName)); err != nil {
+			sub, key, oldPath := subOf(m), m.Key, m.Path
+			err := f.st.own([]string{sub}, func() error {
+				return os.Rename(oldPath, filepath.Join(filepath.Dir(oldPath), newName))
+			}, func() {
+				files := f.st.files(sub)
+				e := files[key]
+				e.name = newName
+				files[key] = e
+			})
+			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					missing = true
 					continue
@@ -303,7 +326,7 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 		if !missing || attempt >= 2 {
 			break
 		}
-		f.st.curDirty, f.st.newDirty = true, true
+		f.st.force()
 	}
 	snap, _, err := f.syncLocked(ctx, nil)
 	if err != nil {
@@ -504,7 +527,11 @@ func (f *Folder) expunge(ctx context.Context, set map[uint32]bool, deletedOnly b
 			if done[m.UID] || (set != nil && !set[m.UID]) || (deletedOnly && !m.HasFlag(FlagDeleted)) {
 				continue
 			}
-			if err := os.Remove(m.Path); err != nil {
+			sub, key, path := subOf(m), m.Key, m.Path
+			err := f.st.own([]string{sub}, func() error { return os.Remove(path) }, func() {
+				delete(f.st.files(sub), key)
+			})
+			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					missing = true
 					continue
@@ -518,7 +545,7 @@ func (f *Folder) expunge(ctx context.Context, set map[uint32]bool, deletedOnly b
 		if !missing {
 			break
 		}
-		f.st.curDirty, f.st.newDirty = true, true
+		f.st.force()
 	}
 	if _, _, err := f.syncLocked(ctx, nil); err != nil {
 		return nil, err
@@ -528,4 +555,12 @@ func (f *Folder) expunge(ctx context.Context, set map[uint32]bool, deletedOnly b
 		f.store.quotaAdd(-bytes, -int64(len(removed)))
 	}
 	return removed, nil
+}
+
+// subOf returns the directory ("new" or "cur") of a snapshot entry.
+func subOf(m MessageInfo) string {
+	if m.Recent {
+		return "new"
+	}
+	return "cur"
 }

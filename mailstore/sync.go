@@ -48,16 +48,55 @@ func stampOf(path string) (stamp, error) {
 	return s, nil
 }
 
-// recent reports whether the directory changed so recently that another
-// change in the same timestamp tick could go unnoticed. File systems with
-// whole-second timestamps get the full dirtyWindow; others (nanosecond
-// mtimes, coarse ticks of a few ms) a short one.
-func (s stamp) recent(now time.Time) bool {
-	window := int64(dirtyWindow)
+// window is how long after its mtime another change of the directory
+// could still leave the same mtime (one timestamp tick, generously). File
+// systems with whole-second timestamps get dirtyWindow; others
+// (nanosecond mtimes from a clock ticking every few ms) fineDirtyWindow.
+func (s stamp) window() int64 {
 	if s.mtime%int64(time.Second) != 0 {
-		window = int64(fineDirtyWindow)
+		return int64(fineDirtyWindow)
 	}
-	return s.exists && now.UnixNano()-s.mtime < window
+	return int64(dirtyWindow)
+}
+
+// dirtiness says when a directory's cached listing must be read again
+// although its stamp did not change: after a scan or an own change in the
+// same timestamp tick as the directory's last change, a further change in
+// that tick would be invisible, so one rescan once the tick has passed
+// settles it.
+type dirtiness struct {
+	force bool  // rescan at the next sync
+	until int64 // rescan at the first sync at or after this time (ns)
+	since int64 // when a rescan first became pending: bounds deferral
+}
+
+// maxDefer bounds how long a pending rescan may be pushed back by a
+// stream of own changes.
+const maxDefer = time.Second
+
+func (d *dirtiness) mark(until, now int64) {
+	if d.until < until {
+		d.until = until
+	}
+	if d.since == 0 {
+		d.since = now
+	}
+}
+
+func (d dirtiness) due(now int64) bool {
+	return d.force || (d.until != 0 && (now >= d.until || now-d.since >= int64(maxDefer)))
+}
+
+// afterScan is the dirtiness right after a listing of a directory whose
+// stamp is after.
+func afterScan(after stamp, stable bool, now int64) dirtiness {
+	switch {
+	case !stable:
+		return dirtiness{force: true}
+	case after.exists && now-after.mtime < after.window():
+		return dirtiness{until: after.mtime + after.window(), since: now}
+	}
+	return dirtiness{}
 }
 
 // fileEntry is one message file as found in new/ or cur/.
@@ -76,8 +115,9 @@ type folderState struct {
 	mu           sync.Mutex
 	newSt, curSt stamp
 	listSt, kwSt stamp
-	newDirty     bool
-	curDirty     bool
+	newDirty     dirtiness
+	curDirty     dirtiness
+	ownChanged   bool                 // own changes applied to the cache since the last build
 	newFiles     map[string]fileEntry // by key
 	curFiles     map[string]fileEntry // by key
 	ul           *uidlist
@@ -198,23 +238,25 @@ func (f *Folder) load() (bool, error) {
 			return false, fmt.Errorf("%w: %s", ErrNoSuchFolder, f.name)
 		}
 	}
-	changed := false
-	if st.newFiles == nil || newSt != st.newSt || st.newDirty {
+	changed := st.ownChanged
+	st.ownChanged = false
+	nowNS := now.UnixNano()
+	if st.newFiles == nil || newSt != st.newSt || st.newDirty.due(nowNS) {
 		files, after, stable, same, err := st.scanDir("new", newSt, st.newFiles, st.curFiles)
 		if err != nil {
 			return false, err
 		}
 		st.newFiles, st.newSt = files, after
-		st.newDirty = !stable || after.recent(now)
+		st.newDirty = afterScan(after, stable, nowNS)
 		changed = changed || !same
 	}
-	if st.curFiles == nil || curSt != st.curSt || st.curDirty {
+	if st.curFiles == nil || curSt != st.curSt || st.curDirty.due(nowNS) {
 		files, after, stable, same, err := st.scanDir("cur", curSt, st.curFiles, st.newFiles)
 		if err != nil {
 			return false, err
 		}
 		st.curFiles, st.curSt = files, after
-		st.curDirty = !stable || after.recent(now)
+		st.curDirty = afterScan(after, stable, nowNS)
 		changed = changed || !same
 	}
 	if st.ul == nil || listSt != st.listSt {
@@ -423,7 +465,7 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 	} else {
 		// Rewrite, dropping entries of files no longer on disk when the
 		// listing was stable.
-		stable := !st.newDirty && !st.curDirty
+		stable := !st.newDirty.force && !st.curDirty.force
 		if ul.UIDValidity == 0 {
 			ul.UIDValidity = newUIDValidity(s.now())
 		}
@@ -661,4 +703,59 @@ func sameSnapshot(a, b *Snapshot) bool {
 		}
 	}
 	return true
+}
+
+// force makes the next sync list both directories again.
+func (st *folderState) force() {
+	st.newDirty.force, st.curDirty.force = true, true
+}
+
+func (st *folderState) files(sub string) map[string]fileEntry {
+	if sub == "new" {
+		return st.newFiles
+	}
+	return st.curFiles
+}
+
+func (st *folderState) dirOf(sub string) (*stamp, *dirtiness) {
+	if sub == "new" {
+		return &st.newSt, &st.newDirty
+	}
+	return &st.curSt, &st.curDirty
+}
+
+// own runs op, a change of our own to the directories subs ("new",
+// "cur"). If nothing else changed them since we last looked, apply brings
+// the cached listing up to date and the stamps after op become the
+// baseline, so our own changes cost no rescan (one verification rescan
+// follows once the timestamp tick has passed, see dirtiness). Otherwise
+// the next sync lists the directories again. Caller holds st.mu.
+func (st *folderState) own(subs []string, op func() error, apply func()) error {
+	clean := st.newFiles != nil && st.curFiles != nil && st.ul != nil
+	for _, sub := range subs {
+		cached, _ := st.dirOf(sub)
+		s0, err := stampOf(filepath.Join(st.dir, sub))
+		if err != nil || s0 != *cached {
+			clean = false
+		}
+	}
+	if err := op(); err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	for _, sub := range subs {
+		cached, d := st.dirOf(sub)
+		s1, err := stampOf(filepath.Join(st.dir, sub))
+		if !clean || err != nil {
+			d.force = true
+			continue
+		}
+		*cached = s1
+		d.mark(s1.mtime+s1.window(), now)
+	}
+	if clean {
+		apply()
+		st.ownChanged = true
+	}
+	return nil
 }

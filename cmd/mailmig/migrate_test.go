@@ -545,19 +545,24 @@ func storeDigest(t *testing.T, root string) string {
 // the same world.
 func TestMigrateKill9(t *testing.T) {
 	users := []string{"dan", "eve", "fay", "gus"}
+	var copyTime, cutoverTime time.Duration // of the undisturbed run
 	migrate := func(data string, kill bool) {
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
-		migWorld(t, data, 400<<10, users...)
+		migWorld(t, data, 1<<20, users...)
 		mustMailmig(t, data, "enqueue", "--folders", "dan", "eve", "fay", "gus")
 		if kill {
+			// Kill each run at a uniformly random moment within the time
+			// the undisturbed run of that phase took; the copy phase
+			// first, then the cutover phase (clock moved on).
 			kills := 0
-			for i := 0; i < 12; i++ {
-				env := []string{}
-				if i >= 6 {
-					env = append(env, clockOffsetEnv+"=49h")
+			for i := 0; i < 16; i++ {
+				phase, env := copyTime, []string{}
+				if i >= 8 {
+					phase, env = cutoverTime, []string{clockOffsetEnv + "=49h"}
 				}
 				cmd := mailmigCmd(data, "run", "--once", "--workers", "2", "--lease-ttl", "3s")
 				cmd.Env = append(cmd.Env, env...)
+				cmd.Stdout, cmd.Stderr = nil, nil
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -565,16 +570,27 @@ func TestMigrateKill9(t *testing.T) {
 				go func() { done <- cmd.Wait() }()
 				select {
 				case <-done:
-				case <-time.After(time.Duration(rng.IntN(250)) * time.Millisecond):
+				case <-time.After(time.Duration(rng.Int64N(int64(phase)*5/4 + 1))):
 					cmd.Process.Kill() // SIGKILL, this PID only
 					<-done
 					kills++
 				}
 			}
-			t.Logf("%d runs killed", kills)
+			t.Logf("%d of 16 runs killed (copy phase %v, cutover phase %v)", kills, copyTime, cutoverTime)
+			if kills < 4 {
+				t.Errorf("only %d runs were killed: the test did not test much", kills)
+			}
 		}
+		start := time.Now()
 		mustRun(t, data)
+		if !kill {
+			copyTime = time.Since(start)
+		}
+		start = time.Now()
 		mustRun(t, data, clockOffsetEnv+"=49h")
+		if !kill {
+			cutoverTime = time.Since(start)
+		}
 		mustRun(t, data, clockOffsetEnv+"=49h")
 		want := map[string]string{}
 		for _, u := range users {

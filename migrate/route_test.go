@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"mailmig/cmd/mailmig/config"
 	"mailmig/server/delivery"
@@ -232,4 +233,46 @@ func TestRouteLockBusyIsTemporary(t *testing.T) {
 	if len(w.store["alice"]) != 0 || w.old("alice") != "" {
 		t.Fatalf("something was delivered while the lock was busy")
 	}
+}
+
+// BenchmarkRouteBoth delivers to a user in the dual window with the real
+// delivery path and fsync: the old mbox lock is held for the append and
+// the new-store delivery. Reports the lock hold time per delivery.
+func BenchmarkRouteBoth(b *testing.B) {
+	dir := b.TempDir()
+	db, err := state.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	db.Enqueue(ctx, "alice", state.EnqueueOptions{})
+	db.Transition(ctx, "alice", state.Queued, state.Dual, "bench", "")
+	maildir := filepath.Join(dir, "Maildir")
+	d := &delivery.Deliverer{MaildirFor: func(string) (string, error) { return maildir, nil }}
+	var newStore time.Duration
+	r := &Router{
+		DB: db,
+		Paths: func(u string) (*config.UserPaths, error) {
+			return &config.UserPaths{Inbox: filepath.Join(dir, "alice")}, nil
+		},
+		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
+			t0 := time.Now()
+			_, err := d.Deliver(ctx, env, msg)
+			newStore += time.Since(t0)
+			return err
+		},
+		Domain: "example.org",
+	}
+	msg := []byte("Subject: bench\r\n\r\n" + strings.Repeat("0123456789", 400) + "\r\n")
+	var held time.Duration
+	for b.Loop() {
+		res, err := r.Deliver(ctx, "a@b", "alice", msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		held += res.LockHeld
+	}
+	b.ReportMetric(float64(held.Microseconds())/float64(b.N), "µs-locked/op")
+	b.ReportMetric(float64(newStore.Microseconds())/float64(b.N), "µs-newstore/op")
 }

@@ -59,6 +59,14 @@ func newDeliverer(e *env) (*delivery.Deliverer, error) {
 	if err := d.CheckConfig(); err != nil {
 		return nil, err
 	}
+	// SIGHUP: new global Sieve settings; a broken script keeps the old.
+	e.onReload(func(nc *config.Config) {
+		err := d.SetGlobal(delivery.GlobalConfig{Script: nc.Sieve.GlobalScript, Before: nc.Sieve.GlobalBefore,
+			SpamFolder: nc.Sieve.SpamFolder, SpamHeader: nc.Sieve.SpamHeader, SpamThreshold: nc.Sieve.SpamThreshold})
+		if err != nil {
+			e.log.Error("reload: global sieve script refused, keeping the running one", "err", err)
+		}
+	})
 	return d, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mailmig/mailstore"
@@ -30,11 +31,10 @@ func quote(s string) string {
 
 // deliverState is the Deliverer's lazily built, shared state.
 type deliverState struct {
-	once      sync.Once
-	global    *sieve.Script
-	globalErr error
-	log       *slog.Logger
-	vacation  VacationStore
+	once     sync.Once
+	global   atomic.Pointer[globalState]
+	log      *slog.Logger
+	vacation VacationStore
 
 	mu      sync.Mutex
 	stores  map[string]*cachedStore
@@ -58,6 +58,48 @@ type cachedScript struct {
 	err   error
 }
 
+// GlobalConfig is the site-wide Sieve setting, the part of a Deliverer
+// that SetGlobal can change while it runs (SIGHUP).
+type GlobalConfig struct {
+	// Script is the global script's text, or the path of a file holding
+	// it (a single line starting with '/'); "" means
+	// DefaultGlobalScript(SpamHeader, SpamThreshold, SpamFolder).
+	Script string
+	// Before runs the global script before the user's active one.
+	Before bool
+	// SpamFolder ("" = "junk") is created on first use and subscribed.
+	SpamFolder string
+	// SpamHeader and SpamThreshold make the default script ("" =
+	// "X-Spam-Level" and "*****").
+	SpamHeader, SpamThreshold string
+}
+
+// globalState is a compiled GlobalConfig.
+type globalState struct {
+	cfg    GlobalConfig
+	script *sieve.Script
+	err    error
+}
+
+func (g *globalState) spamFolder() string {
+	if g.cfg.SpamFolder == "" {
+		return "junk"
+	}
+	return g.cfg.SpamFolder
+}
+
+func compileGlobal(cfg GlobalConfig) *globalState {
+	g := &globalState{cfg: cfg}
+	src, err := globalText(cfg, g.spamFolder())
+	if err == nil {
+		g.script, err = sieve.Compile([]byte(src), sieve.Options{})
+	}
+	if err != nil {
+		g.err = fmt.Errorf("delivery: global sieve script: %w", err)
+	}
+	return g
+}
+
 func (d *Deliverer) init() {
 	d.state.once.Do(func() {
 		st := &d.state
@@ -71,52 +113,54 @@ func (d *Deliverer) init() {
 		}
 		st.stores = map[string]*cachedStore{}
 		st.scripts = map[string]*cachedScript{}
-		src, err := d.globalText()
-		if err != nil {
-			st.globalErr = err
-			return
-		}
-		st.global, st.globalErr = sieve.Compile([]byte(src), sieve.Options{})
-		if st.globalErr != nil {
-			st.globalErr = fmt.Errorf("delivery: global sieve script: %w", st.globalErr)
-		}
+		st.global.Store(compileGlobal(GlobalConfig{Script: d.GlobalScript, Before: d.GlobalBefore,
+			SpamFolder: d.SpamFolder, SpamHeader: d.SpamHeader, SpamThreshold: d.SpamThreshold}))
 	})
 }
 
-func (d *Deliverer) spamFolder() string {
-	if d.SpamFolder == "" {
-		return "junk"
+// SetGlobal replaces the global Sieve settings (on SIGHUP). A script that
+// does not compile is refused and the running one kept.
+func (d *Deliverer) SetGlobal(cfg GlobalConfig) error {
+	d.init()
+	g := compileGlobal(cfg)
+	if g.err != nil {
+		return g.err
 	}
-	return d.SpamFolder
+	d.state.global.Store(g)
+	return nil
 }
 
-func (d *Deliverer) globalText() (string, error) {
-	g := strings.TrimSpace(d.GlobalScript)
+func (d *Deliverer) global() *globalState {
+	d.init()
+	return d.state.global.Load()
+}
+
+func globalText(cfg GlobalConfig, spamFolder string) (string, error) {
+	g := strings.TrimSpace(cfg.Script)
 	if g == "" {
-		h, th := d.SpamHeader, d.SpamThreshold
+		h, th := cfg.SpamHeader, cfg.SpamThreshold
 		if h == "" {
 			h = "X-Spam-Level"
 		}
 		if th == "" {
 			th = "*****"
 		}
-		return DefaultGlobalScript(h, th, d.spamFolder()), nil
+		return DefaultGlobalScript(h, th, spamFolder), nil
 	}
 	if strings.HasPrefix(g, "/") && !strings.ContainsAny(g, "\n;") {
 		b, err := os.ReadFile(g)
 		if err != nil {
-			return "", fmt.Errorf("delivery: global sieve script: %w", err)
+			return "", err
 		}
 		return string(b), nil
 	}
-	return d.GlobalScript, nil
+	return cfg.Script, nil
 }
 
 // CheckConfig compiles the global script and reports its error, so a
 // server can refuse to start with a broken one.
 func (d *Deliverer) CheckConfig() error {
-	d.init()
-	return d.state.globalErr
+	return d.global().err
 }
 
 func (d *Deliverer) now() time.Time {
@@ -296,7 +340,7 @@ func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, c
 	cs.folderMu.Lock()
 	f, err := cs.store.Folder(folder)
 	if errors.Is(err, mailstore.ErrNoSuchFolder) || errors.Is(err, mailstore.ErrInvalidFolderName) {
-		if errors.Is(err, mailstore.ErrNoSuchFolder) && (create || strings.EqualFold(folder, d.spamFolder())) {
+		if errors.Is(err, mailstore.ErrNoSuchFolder) && (create || strings.EqualFold(folder, d.global().spamFolder())) {
 			f, err = d.createFolder(cs, folder)
 		}
 		if err != nil {

@@ -69,8 +69,8 @@ type VacationStore interface {
 }
 
 // Deliverer delivers messages to local users. Set the fields before the
-// first Deliver and don't change them afterwards; Deliver is safe for
-// concurrent use.
+// first Deliver and don't change them afterwards (SetGlobal changes the
+// global Sieve settings at run time); Deliver is safe for concurrent use.
 type Deliverer struct {
 	// MaildirFor returns the user's Maildir root (required).
 	MaildirFor func(user string) (string, error)

@@ -258,3 +258,21 @@ func TestSMTPStatusAndExitCode(t *testing.T) {
 		t.Errorf("reject text %q", text)
 	}
 }
+
+func TestSetGlobal(t *testing.T) {
+	f := newFixture(t)
+	f.script("alice", `require ["fileinto", "mailbox"]; fileinto :create "Mine";`)
+	f.mustDeliver("bob@example.org", "alice@example.com", msg(spam))
+	if err := f.d.SetGlobal(GlobalConfig{Before: true, SpamFolder: "Spam"}); err != nil {
+		t.Fatal(err)
+	}
+	f.mustDeliver("bob@example.org", "alice@example.com", msg(spam))
+	if err := f.d.SetGlobal(GlobalConfig{Script: "fileinto \"x\";"}); err == nil {
+		t.Fatal("broken global script accepted")
+	}
+	// The refused script did not replace the running one.
+	f.mustDeliver("bob@example.org", "alice@example.com", msg(spam))
+	if got := f.where("alice"); got != "Mine:1 Spam:2" {
+		t.Fatalf("where = %q", got)
+	}
+}

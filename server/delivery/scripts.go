@@ -18,8 +18,9 @@ const scriptTimeout = 10 * time.Second
 // runScripts runs the global and/or the user's script (see the package
 // comment for the order) and returns the combined outcome.
 func (d *Deliverer) runScripts(ctx context.Context, env Envelope, m *sieve.Message, cs *cachedStore) (*sieve.Outcome, error) {
+	g := d.global()
 	user, userErr := d.userScript(env.User)
-	if userErr != nil && d.state.globalErr == nil {
+	if userErr != nil && g.err == nil {
 		// A personal script that does not compile must not switch the
 		// site's filtering off: the global script runs instead, and the
 		// error is reported with the result.
@@ -30,15 +31,15 @@ func (d *Deliverer) runScripts(ctx context.Context, env Envelope, m *sieve.Messa
 	var seq []*sieve.Script
 	switch {
 	case user == nil:
-		if d.state.globalErr != nil {
-			return nil, d.state.globalErr
+		if g.err != nil {
+			return nil, g.err
 		}
-		seq = []*sieve.Script{d.state.global}
-	case d.GlobalBefore:
-		if d.state.globalErr != nil {
-			return nil, d.state.globalErr
+		seq = []*sieve.Script{g.script}
+	case g.cfg.Before:
+		if g.err != nil {
+			return nil, g.err
 		}
-		seq = []*sieve.Script{d.state.global, user}
+		seq = []*sieve.Script{g.script, user}
 	default:
 		seq = []*sieve.Script{user}
 	}

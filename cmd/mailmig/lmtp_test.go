@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -343,5 +344,36 @@ func TestServeRefusesBrokenGlobalScript(t *testing.T) {
 	_, errOut, code := runMailmig(t, data, "--config", conf, "serve")
 	if code == 0 || !strings.Contains(errOut, "global sieve script") || !strings.Contains(errOut, "line 2") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+func TestLMTPGlobalBeforeOnSIGHUP(t *testing.T) {
+	data := t.TempDir()
+	createUser(t, data, "bob", "pw-bob")
+	activateScript(t, data, "bob", `keep;`)
+	s := startServeConfig(t, data, "[sieve]\nglobal_before = false\n")
+	dir := t.TempDir()
+	m1 := writeMail(t, dir, "s1", "x@example.net", "bob@example.org", "s1", "X-Spam-Level: ******")
+	m2 := writeMail(t, dir, "s2", "x@example.net", "bob@example.org", "s2", "X-Spam-Level: ******")
+	pyLMTP(t, s.Addr("lmtp"), []lmtpMsg{{From: "x@example.net", Rcpts: []string{"bob@example.org"}, File: m1}})
+	if err := os.WriteFile(filepath.Join(data, "test.toml"), []byte("[sieve]\nglobal_before = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.Log(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged:\n%s", s.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pyLMTP(t, s.Addr("lmtp"), []lmtpMsg{{From: "x@example.net", Rcpts: []string{"bob@example.org"}, File: m2}})
+	if got := mailIn(t, data, "bob", "INBOX"); !slices.Equal(got, []string{"s1"}) {
+		t.Errorf("INBOX = %v", got)
+	}
+	if got := mailIn(t, data, "bob", "junk"); !slices.Equal(got, []string{"s2"}) {
+		t.Errorf("junk = %v", got)
 	}
 }

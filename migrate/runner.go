@@ -239,21 +239,71 @@ func (r *Runner) transition(ctx context.Context, e *state.Entry, to state.State,
 	return nil
 }
 
-// fail records a step's error; after MaxAttempts the user stops in
+// fail records a step's error; after MaxAttempts failures of the same
+// step (since the user entered its state) the user stops in
 // needs-attention.
 func (r *Runner) fail(ctx context.Context, e *state.Entry, what string, err error) (stepResult, error) {
 	if ctx.Err() != nil {
 		return stepFailed, fmt.Errorf("migrate: %s %s: %w", what, e.User, context.Cause(ctx))
 	}
 	msg := fmt.Sprintf("%s: %v", what, err)
-	r.log().Error("step failed", "user", e.User, "state", e.State, "err", err, "attempt", e.Attempts+1)
-	if e.Attempts+1 >= r.maxAttempts() {
+	n, cerr := r.failuresInState(ctx, e)
+	if cerr != nil {
+		return stepFailed, cerr
+	}
+	r.log().Error("step failed", "user", e.User, "state", e.State, "err", err, "attempt", n+1)
+	if n+1 >= r.maxAttempts() {
 		return r.attention(ctx, e, msg)
+	}
+	if lerr := r.DB.Log(ctx, e.User, eventStepFailed, r.workerBase(), msg); lerr != nil {
+		return stepFailed, lerr
 	}
 	if serr := r.DB.SetError(ctx, e.User, msg); serr != nil {
 		return stepFailed, serr
 	}
 	return stepFailed, fmt.Errorf("migrate: %s %s: %w", what, e.User, err)
+}
+
+// eventStepFailed is logged for each failed attempt of a step.
+const eventStepFailed = "step-failed"
+
+// failuresInState counts the failed attempts since e entered its state.
+func (r *Runner) failuresInState(ctx context.Context, e *state.Entry) (int, error) {
+	evs, err := r.DB.Events(ctx, e.User)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := len(evs) - 1; i >= 0; i-- {
+		ev := evs[i]
+		if ev.Kind == "transition" {
+			break
+		}
+		if ev.Kind == eventStepFailed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Retry moves a user out of needs-attention, back to the state it
+// stopped in, so the next pass tries that step again.
+func (r *Runner) Retry(ctx context.Context, user, actor string) (state.State, error) {
+	e, err := r.DB.Get(ctx, user)
+	if err != nil {
+		return "", err
+	}
+	if e.State != state.NeedsAttention {
+		return e.State, fmt.Errorf("migrate: %s is %s, not needs-attention", user, e.State)
+	}
+	to := e.AttentionFrom
+	if to == "" || !state.CanTransition(state.NeedsAttention, to) {
+		to = state.Queued
+	}
+	if err := r.DB.Transition(ctx, user, state.NeedsAttention, to, actor, "retry"); err != nil {
+		return "", err
+	}
+	return to, nil
 }
 
 func (r *Runner) attention(ctx context.Context, e *state.Entry, reason string) (stepResult, error) {

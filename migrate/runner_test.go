@@ -230,6 +230,20 @@ func TestRunnerNeedsAttention(t *testing.T) {
 	if e := w.state("big"); !strings.Contains(e.LastError, "600MB") || e.AttentionFrom != state.Copying {
 		t.Errorf("big: reason %q from %s", e.LastError, e.AttentionFrom)
 	}
+	// The postmaster retries "broken": it gets three fresh attempts at
+	// the copy (it has two failures left, so the third succeeds).
+	if to, err := w.r.Retry(context.Background(), "broken", "postmaster"); err != nil || to != state.Copying {
+		t.Fatalf("retry: %s %v", to, err)
+	}
+	if _, err := w.r.Retry(context.Background(), "flaky", "postmaster"); err == nil {
+		t.Errorf("retry of a user not in needs-attention accepted")
+	}
+	for range 3 {
+		w.pass()
+	}
+	if s := w.state("broken").State; s != state.Confirm {
+		t.Errorf("broken after retry: %s", s)
+	}
 }
 
 func TestRunnerResumesWithoutDuplicateMail(t *testing.T) {

@@ -48,13 +48,18 @@ keeps passing over the queue every --poll interval until interrupted.
 Progress shows as bars on a terminal and as log lines otherwise. A run
 killed at any point resumes where it was when started again.
 
+A user in needs-attention (see 'mailmig status') stays there until
+'mailmig run --retry USER' sends it back to the step that failed.
+
 Examples:
    mailmig run --once
-   mailmig run --workers 4`,
+   mailmig run --workers 4
+   mailmig run --once --retry alice`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "once", Usage: "one pass over the queue, then exit"},
 			&cli.IntFlag{Name: "workers", Usage: "users worked on at once (default migration.workers)"},
 			&cli.DurationFlag{Name: "poll", Value: 30 * time.Second, Usage: "time between passes of the daemon"},
+			&cli.StringSliceFlag{Name: "retry", Usage: "move `USER` out of needs-attention back to the step that failed, then run (repeatable)"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "log lines instead of progress bars even on a terminal"},
 			&cli.BoolFlag{Name: "notify-old", Value: true, Usage: "also put the confirmation into the old INBOX (users still on the old server see it)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: 2 * time.Minute, Hidden: true},
@@ -82,6 +87,13 @@ Examples:
 				r.Progress = newBarReporter(os.Stderr, workers)
 			} else {
 				r.Progress = &logReporter{log: e.log}
+			}
+			for _, u := range c.StringSlice("retry") {
+				to, err := r.Retry(c.Context, u, "postmaster")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s: retrying from %s\n", u, to)
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -322,7 +322,7 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 		if err != nil {
 			h = textproto.Header{}
 		}
-		w.raw("ENVELOPE ").envelope(imapserver.ExtractEnvelope(h))
+		w.raw("ENVELOPE ").envelopeRaw(h)
 	case "BODYSTRUCTURE":
 		w.raw("BODYSTRUCTURE ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), true)
 	case "BODY":

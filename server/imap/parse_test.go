@@ -281,7 +281,7 @@ func TestWriterStrings(t *testing.T) {
 	w := &writer{w: bufio.NewWriter(&b)}
 	w.str("plain").sp().str(`q"x`).sp().str("two\r\nlines").sp().astr("atom").sp().astr("has space").sp().nstr("")
 	w.flush()
-	want := `"plain" "q\"x" {10}` + "\r\n" + `two` + "\r\n" + `lines atom "has space" NIL`
+	want := `"plain" {3}` + "\r\n" + `q"x {10}` + "\r\n" + `two` + "\r\n" + `lines atom "has space" NIL`
 	if b.String() != want {
 		t.Errorf("got %q\nwant %q", b.String(), want)
 	}

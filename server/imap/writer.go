@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"io"
+	"maps"
 	"mime"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message/textproto"
 )
 
 // writer encodes responses onto a buffered connection. Methods append to
@@ -79,7 +81,9 @@ func (w *writer) quotable(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '\r' || c == '\n' || c == 0 {
+		// Quotes and backslashes could be escaped; like dovecot, send
+		// such strings as literals, which every client parses.
+		if c == '\r' || c == '\n' || c == 0 || c == '"' || c == '\\' {
 			return false
 		}
 		if c >= 0x80 && !w.utf8 {
@@ -240,6 +244,37 @@ func (w *writer) envelope(e *imap.Envelope) *writer {
 	return w.byte1(')')
 }
 
+// envelopeRaw writes the ENVELOPE of a message header the way dovecot
+// does: date, subject, In-Reply-To, Message-ID and display names as they
+// are in the header (clients decode encoded words themselves; 8-bit text
+// from old clients is passed on, not guessed at).
+func (w *writer) envelopeRaw(h textproto.Header) *writer {
+	raw := func(k string) string { return strings.TrimSpace(unfold(h.Get(k))) }
+	addrs := func(k string) []envAddr { return parseAddressList(h.Get(k)) }
+	from := addrs("From")
+	sender, replyTo := addrs("Sender"), addrs("Reply-To")
+	if len(sender) == 0 {
+		sender = from
+	}
+	if len(replyTo) == 0 {
+		replyTo = from
+	}
+	w.byte1('(').nstr(raw("Date")).sp().nstr(raw("Subject"))
+	for _, l := range [][]envAddr{from, sender, replyTo, addrs("To"), addrs("Cc"), addrs("Bcc")} {
+		w.sp().rawAddresses(l)
+	}
+	return w.sp().nstr(raw("In-Reply-To")).sp().nstr(raw("Message-Id")).byte1(')')
+}
+
+// unfold removes header folding (CRLF followed by white space).
+func unfold(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	s = strings.ReplaceAll(s, "\r\n", "")
+	return strings.ReplaceAll(s, "\n", "")
+}
+
 func encodeWord(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -275,7 +310,16 @@ func (w *writer) bodyStructure(bs imap.BodyStructure, ext bool) *writer {
 		}
 		return w.byte1(')')
 	case *imap.BodyStructureSinglePart:
-		w.byte1('(').str(strings.ToUpper(bs.Type)).sp().str(strings.ToUpper(bs.Subtype)).sp().params(bs.Params)
+		params := bs.Params
+		if strings.EqualFold(bs.Type, "text") && params["charset"] == "" {
+			// RFC 2045 §5.2's default, made explicit as dovecot does.
+			params = maps.Clone(params)
+			if params == nil {
+				params = map[string]string{}
+			}
+			params["charset"] = "us-ascii"
+		}
+		w.byte1('(').str(strings.ToUpper(bs.Type)).sp().str(strings.ToUpper(bs.Subtype)).sp().params(params)
 		w.sp().nstr(bs.ID).sp().nstr(bs.Description).sp()
 		enc := strings.ToUpper(bs.Encoding)
 		if enc == "" {

@@ -1,0 +1,239 @@
+package imap
+
+import (
+	"strings"
+)
+
+// envAddr is one address of an ENVELOPE address list (RFC 9051 §7.5.2):
+// name is the display name as written in the header (encoded words and
+// 8-bit bytes kept, quotes removed), as dovecot sends it. A group is a
+// start entry (group set, no host) and an end entry (all empty, end set).
+type envAddr struct {
+	name, adl, mailbox, host string
+	group                    string
+	end                      bool
+}
+
+// parseAddressList splits an address header value leniently: mail from
+// old clients is often not RFC 5322, and an address the parser cannot
+// make sense of is better passed on than dropped.
+func parseAddressList(v string) []envAddr {
+	var out []envAddr
+	v = unfold(v)
+	for len(v) > 0 {
+		tok, sep, rest := nextAddressToken(v)
+		v = rest
+		tok = strings.TrimSpace(tok)
+		if sep == ':' {
+			// Group start: "name: a, b;".
+			out = append(out, envAddr{group: displayName(tok)})
+			inner, tail := splitGroup(v)
+			for _, a := range parseAddressList(inner) {
+				if a.group == "" && !a.end {
+					out = append(out, a)
+				}
+			}
+			out = append(out, envAddr{end: true})
+			v = strings.TrimLeft(tail, " \t,")
+			continue
+		}
+		if tok == "" {
+			continue
+		}
+		out = append(out, parseMailbox(tok))
+	}
+	return out
+}
+
+// nextAddressToken returns text up to the next top-level ',' or ':' (not
+// inside quotes, comments or angle brackets) and which one ended it.
+func nextAddressToken(v string) (tok string, sep byte, rest string) {
+	depth, angle, quoted := 0, false, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case quoted:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				quoted = false
+			}
+		case c == '"':
+			quoted = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case angle:
+		case c == ',' || c == ':' || c == ';':
+			return v[:i], c, v[i+1:]
+		}
+	}
+	return v, 0, ""
+}
+
+// splitGroup returns a group's member list (up to the top-level ';') and
+// what follows it.
+func splitGroup(v string) (inner, rest string) {
+	depth, angle, quoted := 0, false, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case quoted:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				quoted = false
+			}
+		case c == '"':
+			quoted = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case !angle && c == ';':
+			return v[:i], v[i+1:]
+		}
+	}
+	return v, ""
+}
+
+// parseMailbox parses "Name <local@host>" or "local@host (comment)".
+func parseMailbox(tok string) envAddr {
+	var a envAddr
+	spec := tok
+	if i := indexUnquoted(tok, '<'); i >= 0 {
+		a.name = displayName(tok[:i])
+		spec = tok[i+1:]
+		if j := strings.IndexByte(spec, '>'); j >= 0 {
+			spec = spec[:j]
+		}
+		// Source route: "<@a,@b:user@host>".
+		if strings.HasPrefix(spec, "@") {
+			if j := strings.IndexByte(spec, ':'); j >= 0 {
+				a.adl, spec = spec[:j], spec[j+1:]
+			}
+		}
+	}
+	spec = strings.TrimSpace(stripComments(spec))
+	if i := strings.LastIndexByte(spec, '@'); i >= 0 {
+		a.mailbox, a.host = unquote(spec[:i]), spec[i+1:]
+	} else {
+		// What dovecot answers for an address without a domain.
+		a.mailbox, a.host = unquote(spec), "MISSING_DOMAIN"
+	}
+	return a
+}
+
+// indexUnquoted finds c outside quoted strings and comments.
+func indexUnquoted(s string, c byte) int {
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case quoted:
+			if s[i] == '\\' {
+				i++
+			} else if s[i] == '"' {
+				quoted = false
+			}
+		case s[i] == '"':
+			quoted = true
+		case s[i] == '(':
+			depth++
+		case s[i] == ')' && depth > 0:
+			depth--
+		case depth == 0 && s[i] == c:
+			return i
+		}
+	}
+	return -1
+}
+
+// stripComments removes (comments), nested ones included.
+func stripComments(s string) string {
+	if !strings.Contains(s, "(") {
+		return s
+	}
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted:
+			b.WriteByte(c)
+			if c == '\\' && i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			} else if c == '"' {
+				quoted = false
+			}
+		case c == '"' && depth == 0:
+			quoted = true
+			b.WriteByte(c)
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// displayName removes comments and quotes and collapses white space.
+func displayName(s string) string {
+	return strings.Join(strings.Fields(unquote(stripComments(s))), " ")
+}
+
+// unquote removes the quotes of quoted strings within s and their
+// backslash escapes; other text is kept.
+func unquote(s string) string {
+	if !strings.Contains(s, `"`) {
+		return strings.TrimSpace(s)
+	}
+	var b strings.Builder
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted && c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// rawAddresses writes an ENVELOPE address list.
+func (w *writer) rawAddresses(l []envAddr) *writer {
+	if len(l) == 0 {
+		return w.raw("NIL")
+	}
+	w.byte1('(')
+	for _, a := range l {
+		switch {
+		case a.end:
+			w.raw("(NIL NIL NIL NIL)")
+		case a.group != "":
+			w.raw("(NIL NIL ").nstr(a.group).raw(" NIL)")
+		default:
+			w.byte1('(').nstr(a.name).sp().nstr(a.adl).sp().nstr(a.mailbox).sp().nstr(a.host).byte1(')')
+		}
+	}
+	return w.byte1(')')
+}

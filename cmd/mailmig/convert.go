@@ -56,6 +56,7 @@ report), 3 folders over --max-size (INBOX copied), 4 verification failed.`,
 			&cli.BoolFlag{Name: "no-fsync", Usage: "do not fsync (tests and benchmarks only)", Hidden: true},
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the verification pass (benchmarks only)", Hidden: true},
 			&cli.BoolFlag{Name: "no-inbox-lock", Usage: "read the INBOX without the spool lock (read-only copies)", Hidden: true},
+			&cli.IntFlag{Name: "workers", Usage: "folders converted at a time", Value: convert.DefaultWorkers},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 		},
 		Action: runConvert,
@@ -84,6 +85,7 @@ func runConvert(c *cli.Context) error {
 		NoFsync:       c.Bool("no-fsync"),
 		NoVerify:      c.Bool("no-verify"),
 		NoInboxLock:   c.Bool("no-inbox-lock"),
+		Workers:       c.Int("workers"),
 		Logger:        log,
 	}
 	if user := c.String("user"); user != "" {

@@ -125,7 +125,7 @@ func TestCacheMatchesFreshRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(norms(cached), norms(want)) {
-			t.Fatalf("step %d (op %d): cached snapshot differs from a fresh read\ncached %+v\nfresh  %+v", step, op, cached.Messages, want.Messages)
+			t.Fatalf("step %d (op %d): cached snapshot differs from a fresh read\ncached %+v\nfresh  %+v", step, op, norms(cached), norms(want))
 		}
 		// Apply the events; they must come to describe the same state
 		// (they are delivered asynchronously, so wait for them).

@@ -117,7 +117,7 @@ type folderState struct {
 	listSt, kwSt stamp
 	newDirty     dirtiness
 	curDirty     dirtiness
-	ownChanged   bool                 // own changes applied to the cache since the last build
+	pending      bool                 // the cache changed since the last build
 	newFiles     map[string]fileEntry // by key
 	curFiles     map[string]fileEntry // by key
 	ul           *uidlist
@@ -238,8 +238,7 @@ func (f *Folder) load() (bool, error) {
 			return false, fmt.Errorf("%w: %s", ErrNoSuchFolder, f.name)
 		}
 	}
-	changed := st.ownChanged
-	st.ownChanged = false
+	changed := false
 	nowNS := now.UnixNano()
 	if st.newFiles == nil || newSt != st.newSt || st.newDirty.due(nowNS) {
 		files, after, stable, same, err := st.scanDir("new", newSt, st.newFiles, st.curFiles)
@@ -278,7 +277,10 @@ func (f *Folder) load() (bool, error) {
 		st.keywords, st.kwSt = kw, kwSt
 		changed = true
 	}
-	return changed, nil
+	if changed {
+		st.pending = true
+	}
+	return st.pending, nil
 }
 
 func (f *Folder) readUIDList(listSt stamp) error {
@@ -518,7 +520,7 @@ func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Ch
 		}
 	}
 	snap := st.build()
-	st.fresh, st.checkAll = nil, false
+	st.fresh, st.checkAll, st.pending = nil, false, false
 	changes := diffSnapshots(f.name, st.snap, snap)
 	if len(changes) == 0 && sameSnapshot(st.snap, snap) {
 		return st.snap, nil, nil // keep the pointer stable for callers
@@ -755,7 +757,7 @@ func (st *folderState) own(subs []string, op func() error, apply func()) error {
 	}
 	if clean {
 		apply()
-		st.ownChanged = true
+		st.pending = true
 	}
 	return nil
 }

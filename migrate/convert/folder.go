@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"mailmig/mailstore"
 	"mailmig/migrate/mbox"
@@ -12,7 +13,7 @@ import (
 
 // convertSource copies one mbox file into its folder and verifies it.
 func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) (FolderReport, error) {
-	sp := &spill{}
+	sp := &spill{dir: filepath.Join(c.store.Root(), "tmp")} // same file system as the store
 	defer sp.reset()
 	fr := FolderReport{Source: s.path, OldName: s.oldName, Name: s.name, Renaming: s.ren, SourceBytes: s.size}
 	log := c.log.With("source", s.path, "folder", s.name)

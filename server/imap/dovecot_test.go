@@ -93,6 +93,31 @@ func TestDovecotAgreesOnStructure(t *testing.T) {
 	if err := json.Unmarshal(out, &theirs); err != nil {
 		t.Fatalf("doveadm output %q: %v", out, err)
 	}
+	// Sizes and internal dates.
+	rc.send("d UID FETCH 1:* (RFC822.SIZE INTERNALDATE)\r\n")
+	sizes := map[uint32]string{}
+	const layout = "02-Jan-2006 15:04:05 -0700"
+	for _, l := range rc.until("d ") {
+		var seq, uid uint32
+		var size int64
+		var date string
+		if n, _ := fmt.Sscanf(l, "* %d FETCH (UID %d RFC822.SIZE %d INTERNALDATE %q)", &seq, &uid, &size, &date); n == 4 {
+			if d, err := time.Parse(layout, date); err == nil {
+				date = d.UTC().Format(layout)
+			}
+			sizes[uid] = fmt.Sprintf("%d %s", size, date)
+		}
+	}
+	dmsgs, err := d.Messages("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dm := range dmsgs {
+		want := fmt.Sprintf("%d %s", dm.VSize, dm.Received.UTC().Format(layout))
+		if sizes[dm.UID] != want {
+			t.Errorf("UID %d: mailmig RFC822.SIZE, INTERNALDATE %q; dovecot %q", dm.UID, sizes[dm.UID], want)
+		}
+	}
 	for _, m := range theirs {
 		o, ok := ours[m["uid"]]
 		if !ok {

@@ -418,8 +418,18 @@ func TestMigrateConcurrentDeliveries(t *testing.T) {
 		user, route string
 	}
 	var mu sync.Mutex
-	results := map[string]outcome{"first": {"ann", "old"}}
 	var wg sync.WaitGroup
+	results := map[string]outcome{"first": {"ann", "old"}}
+	// Gates make the spread deterministic however fast the machine is:
+	// deliveries from #100 on wait for the migration to start, those from
+	// #700 on for every user to be done.
+	started, finished := make(chan struct{}), make(chan struct{})
+	var openStarted, openFinished sync.Once
+	defer func() { // on a failed assertion, let the workers finish
+		openStarted.Do(func() { close(started) })
+		openFinished.Do(func() { close(finished) })
+		wg.Wait()
+	}()
 	for range procs {
 		wg.Add(1)
 		go func() {
@@ -428,6 +438,12 @@ func TestMigrateConcurrentDeliveries(t *testing.T) {
 				n := next.Add(1) - 1
 				if n >= total {
 					return
+				}
+				if n >= 100 {
+					<-started
+				}
+				if n >= 700 {
+					<-finished
 				}
 				id := fmt.Sprintf("m%04d", n)
 				user := users[n%int64(len(users))]
@@ -459,6 +475,7 @@ func TestMigrateConcurrentDeliveries(t *testing.T) {
 	}
 	// The migration, spread over the deliveries.
 	waitFor(100)
+	openStarted.Do(func() { close(started) })
 	mustRun(t, data) // dual, copy, confirm
 	waitFor(400)
 	mustMailmig(t, data, "stop", "ann")
@@ -466,6 +483,7 @@ func TestMigrateConcurrentDeliveries(t *testing.T) {
 	waitFor(650)
 	mustRun(t, data, clockOffsetEnv+"=49h") // ben, cat: cutover by the clock
 	wantStates(t, data, map[string]string{"ann": "done", "ben": "done", "cat": "done"})
+	openFinished.Do(func() { close(finished) })
 	wg.Wait()
 	if t.Failed() {
 		return

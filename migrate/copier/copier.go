@@ -70,15 +70,18 @@ func (c *Convert) options(e *state.Entry, p *config.UserPaths, incremental bool)
 func (c *Convert) Copy(ctx context.Context, e *state.Entry, p *config.UserPaths, incremental bool, progress func(bytes, messages int64)) (*migrate.Report, error) {
 	o := c.options(e, p, incremental)
 	if progress != nil {
-		var doneBytes, doneMsgs int64
+		// Folders are converted a few at a time: keep each folder's
+		// latest figures and report the sums (calls are serialised).
+		type fig struct{ bytes, msgs int64 }
+		per := map[string]fig{}
+		var sumBytes, sumMsgs int64
 		o.Progress = func(pr convert.Progress) {
-			if pr.Done {
-				doneBytes += pr.Bytes
-				doneMsgs += int64(pr.Messages)
-				progress(doneBytes, doneMsgs)
-				return
-			}
-			progress(doneBytes+pr.Bytes, doneMsgs+int64(pr.Messages))
+			old := per[pr.Folder]
+			cur := fig{pr.Bytes, int64(pr.Messages)}
+			per[pr.Folder] = cur
+			sumBytes += cur.bytes - old.bytes
+			sumMsgs += cur.msgs - old.msgs
+			progress(sumBytes, sumMsgs)
 		}
 	}
 	rep, err := convert.Run(ctx, o)

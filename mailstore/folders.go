@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // makeMaildir creates dir with cur/, new/, tmp/ and, for folders, the
@@ -92,14 +93,27 @@ func (s *Store) CreateFolder(name string) error {
 	if dir == s.root {
 		return fmt.Errorf("create INBOX: %w", ErrFolderExists)
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("create %s: %w", name, ErrFolderExists)
+	}
+	// Build it under a name Folders skips, then rename it into place: a
+	// concurrent delivery never sees a folder without cur/new/tmp.
+	tmp := filepath.Join(s.root, "..mailmig-new-"+s.newKey(s.now()))
+	if err := s.makeMaildir(tmp, true); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			return fmt.Errorf("create %s: %w", name, ErrFolderExists)
 		}
 		return fmt.Errorf("create %s: %w", name, err)
 	}
-	if err := s.makeMaildir(dir, true); err != nil {
-		return err
+	if !s.opts.NoFsync {
+		if err := syncDir(s.root); err != nil {
+			return err
+		}
 	}
 	s.hub.forget(dir)
 	_, err = s.Folder(name)

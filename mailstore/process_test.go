@@ -359,3 +359,45 @@ func TestLockKilledMidWrite(t *testing.T) {
 		t.Fatalf("temporary file left: %v", err)
 	}
 }
+
+// TestCreateFolderRace: concurrent creators and users of one new folder
+// (the spam folder on first delivery) never see it half-made.
+func TestCreateFolderRace(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	for round := 0; round < 5; round++ {
+		name := fmt.Sprintf("junk%d", round)
+		errs := make(chan error, 6)
+		for w := 0; w < 6; w++ {
+			go func() {
+				s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub()})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := s.CreateFolder(name); err != nil && !errors.Is(err, mailstore.ErrFolderExists) {
+					errs <- err
+					return
+				}
+				f, err := s.Folder(name)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, err = f.Append(ctx, strings.NewReader("spam\n"), nil, time.Time{})
+				errs <- err
+			}()
+		}
+		for w := 0; w < 6; w++ {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "..") {
+			t.Fatalf("left over %s", e.Name())
+		}
+	}
+}

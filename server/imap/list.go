@@ -285,9 +285,15 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 		case "RECENT":
 			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.Recent }))
 		case "SIZE":
+			// RFC 8438: at least the sum of RFC822.SIZE, which counts
+			// CRLF line ends (W= in the file name).
 			var n int64
 			for i := range snap.Messages {
-				n += snap.Messages[i].Size
+				if m := &snap.Messages[i]; m.VSize >= 0 {
+					n += m.VSize
+				} else {
+					n += m.Size
+				}
 			}
 			c.w.num64(n)
 		}

@@ -604,3 +604,39 @@ func TestMultipartFetch(t *testing.T) {
 		t.Errorf("BINARY[2] = %q", got)
 	}
 }
+
+// TestListVariants: LSUB, LIST-EXTENDED selection/return options,
+// LIST-STATUS and the delimiter query, as Thunderbird and Apple Mail use
+// them.
+func TestListVariants(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts.addr)
+	rc.send("a LOGIN alice pw-alice\r\nb CREATE Sent\r\nc CREATE Lists/go\r\nd SUBSCRIBE Sent\r\ne SUBSCRIBE Gone\r\n")
+	rc.until("e ")
+	msg := "Subject: x\r\n\r\nx\r\n"
+	rc.send(fmt.Sprintf("f APPEND Sent {%d+}\r\n%s\r\n", len(msg), msg))
+	rc.until("f ")
+	check := func(cmd string, want ...string) {
+		t.Helper()
+		rc.send("g " + cmd + "\r\n")
+		lines := rc.until("g ")
+		joined := strings.Join(lines, "\n")
+		if !strings.HasPrefix(lines[len(lines)-1], "g OK") {
+			t.Errorf("%s: %s", cmd, joined)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(joined, w) {
+				t.Errorf("%s: lacks %q:\n%s", cmd, w, joined)
+			}
+		}
+	}
+	check(`LIST "" ""`, `* LIST (\Noselect) "/" ""`)
+	check(`LSUB "" "*"`, `* LSUB (\Sent \HasNoChildren) "/" Sent`, `* LSUB (\Noselect) "/" Gone`)
+	check(`LIST (SUBSCRIBED) "" "*"`, `\Sent \HasNoChildren \Subscribed) "/" Sent`, `(\NonExistent \Subscribed) "/" Gone`)
+	check(`LIST "" "*" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT UNSEEN))`, `* STATUS Sent (MESSAGES 1 UIDNEXT 2 UNSEEN 1)`, `"/" Lists/go`)
+	check(`LIST (SPECIAL-USE) "" "*"`, `\Sent`)
+	check(`LIST "" "Lists/%"`, `"/" Lists/go`)
+	check(`LIST "" (INBOX Sent)`, `"/" INBOX`, `"/" Sent`)
+	check(`STATUS Sent (MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE DELETED)`, `MESSAGES 1 UIDNEXT 2`, `SIZE 17`)
+}

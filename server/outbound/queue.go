@@ -164,14 +164,10 @@ func (q *Queue) enqueue(ctx context.Context, from string, to []string, msg io.Re
 		return "", err
 	}
 	id := newID()
-	n, err := q.writeFileSync(q.msgPath(id), msg)
-	if err != nil {
-		return "", fmt.Errorf("outbound: spool message from <%s>: %w", from, err)
-	}
 	now := q.now()
 	it := &item{ID: id, From: from, Pending: append([]string(nil), to...), Created: now, NextAttempt: now}
-	if err := q.saveMeta(it); err != nil {
-		os.Remove(q.msgPath(id))
+	n, err := q.commitNew(it, msg)
+	if err != nil {
 		return "", fmt.Errorf("outbound: spool message from <%s>: %w", from, err)
 	}
 	q.log().Info("outbound: queued", "id", id, "from", from, "rcpts", len(to), "bytes", n)

@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -79,34 +81,84 @@ func (q *Queue) ensureDirs() error {
 	return nil
 }
 
-// writeFileSync writes data through a temporary file, fsyncs it and renames
-// it to dst, so dst is either absent, the old content or the new content.
-func (q *Queue) writeFileSync(dst string, r io.Reader) (int64, error) {
+// writeTemp writes r to a new file in tmp/ and fsyncs it.
+func (q *Queue) writeTemp(r io.Reader) (tmp string, n int64, err error) {
 	f, err := os.CreateTemp(q.tmpDir(), "w-*")
 	if err != nil {
-		return 0, fmt.Errorf("outbound: create temporary file in %s: %w", q.tmpDir(), err)
+		return "", 0, fmt.Errorf("outbound: create temporary file in %s: %w", q.tmpDir(), err)
 	}
-	tmp := f.Name()
-	n, err := io.Copy(f, r)
+	tmp = f.Name()
+	n, err = io.Copy(f, r)
 	if err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return n, fmt.Errorf("outbound: write %s at byte %d: %w", tmp, n, err)
+		return "", n, fmt.Errorf("outbound: write %s at byte %d: %w", tmp, n, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return n, fmt.Errorf("outbound: fsync %s: %w", tmp, err)
+		return "", n, fmt.Errorf("outbound: fsync %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return n, fmt.Errorf("outbound: close %s: %w", tmp, err)
+		return "", n, fmt.Errorf("outbound: close %s: %w", tmp, err)
+	}
+	return tmp, n, nil
+}
+
+// writeFileSync writes data through a temporary file, fsyncs it and renames
+// it to dst, so dst is either absent, the old content or the new content.
+func (q *Queue) writeFileSync(dst string, r io.Reader) (int64, error) {
+	tmp, n, err := q.writeTemp(r)
+	if err != nil {
+		return n, err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
 		return n, fmt.Errorf("outbound: rename %s to %s: %w", tmp, dst, err)
 	}
 	return n, nil
+}
+
+// commitNew writes a new entry: message and envelope are written and
+// fsynced side by side (most file systems then need one journal commit
+// for both), renamed into queue/ message first, and the directory fsynced.
+func (q *Queue) commitNew(it *item, msg io.Reader) (int64, error) {
+	meta, err := json.MarshalIndent(it, "", "  ")
+	if err != nil {
+		return 0, fmt.Errorf("outbound: encode %s: %w", it.ID, err)
+	}
+	var (
+		wg      sync.WaitGroup
+		metaTmp string
+		metaErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		metaTmp, _, metaErr = q.writeTemp(bytes.NewReader(append(meta, '\n')))
+	}()
+	msgTmp, n, err := q.writeTemp(msg)
+	wg.Wait()
+	if err != nil || metaErr != nil {
+		for _, p := range []string{msgTmp, metaTmp} {
+			if p != "" {
+				os.Remove(p)
+			}
+		}
+		return n, errors.Join(err, metaErr)
+	}
+	if err := os.Rename(msgTmp, q.msgPath(it.ID)); err != nil {
+		os.Remove(msgTmp)
+		os.Remove(metaTmp)
+		return n, fmt.Errorf("outbound: rename %s: %w", msgTmp, err)
+	}
+	if err := os.Rename(metaTmp, q.metaPath(it.ID)); err != nil {
+		os.Remove(metaTmp)
+		os.Remove(q.msgPath(it.ID))
+		return n, fmt.Errorf("outbound: rename %s: %w", metaTmp, err)
+	}
+	return n, syncDir(q.queueDir())
 }
 
 // syncDir makes renames in dir durable.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -103,6 +104,30 @@ func TestConvertCommand(t *testing.T) {
 	}
 	if after := hashTree(t, filepath.Join(data, "old")); !reflect.DeepEqual(before, after) {
 		t.Errorf("the old side changed")
+	}
+
+	// Prepare on a converted store keeps UIDVALIDITY; the cutover pass
+	// finds nothing new.
+	out = mustMailmig(t, data, "convert", "--user", "alice", "--prepare", "--timezone", "UTC")
+	if want := fmt.Sprintf("UIDVALIDITY %d,", tree.Folders["INBOX"].UIDValidity); !strings.Contains(out, want) {
+		t.Errorf("prepare: %q lacks %q", out, want)
+	}
+	out, errOut, code = runMailmig(t, data, "convert", "--user", "alice", "--incremental", "--timezone", "UTC", "--report", reportPath, "--no-fsync")
+	if code != exitConvertPartial {
+		t.Fatalf("incremental: exit %d\n%s\n%s", code, out, errOut)
+	}
+	rep = convert.Report{}
+	b, _ = os.ReadFile(reportPath)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Folders {
+		if f.Copied != 0 {
+			t.Errorf("incremental copied %d into %q", f.Copied, f.Name)
+		}
+	}
+	if p := compareWithDovecot(t, tree, rep.Maildir); len(p) > 0 {
+		t.Errorf("after the incremental pass dovecot disagrees: %q", p)
 	}
 }
 

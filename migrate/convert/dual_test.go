@@ -162,6 +162,11 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 		if in := rep.Folders[0]; in.Copied != wantCopied {
 			t.Errorf("incremental pass %d: copied %d, want %d (%+v)", pass, in.Copied, wantCopied, in)
 		}
+		for _, f := range rep.Folders[1:] {
+			if f.Copied != 0 || f.AlreadyPresent != f.Messages {
+				t.Errorf("incremental pass %d: folder %q copied %d, already %d of %d", pass, f.Name, f.Copied, f.AlreadyPresent, f.Messages)
+			}
+		}
 	}
 	snap = snapshotOf(t, st, "INBOX")
 	if len(snap.Messages) != len(src.Messages)-1+4+3 {

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	gosieve "github.com/migadu/go-sieve"
 	"github.com/migadu/go-sieve/interp"
@@ -173,6 +174,19 @@ func lexError(src []byte, err error) error {
 	col := 0
 	if line > 0 {
 		col = 1
+		// The column: the shortest prefix of the bad line that fails
+		// with the same error.
+		if bad := lines[line-1]; len(bad) <= 2000 && len(src) <= 256<<10 {
+			opts := gosieve.DefaultOptions().Lexer
+			head := bytes.Join(lines[:line-1], nil)
+			for k := 1; k <= len(bad); k++ {
+				_, e := lexer.Lex(bytes.NewReader(append(head[:len(head):len(head)], bad[:k]...)), &opts)
+				if e != nil && e.Error() == err.Error() {
+					col = utf8.RuneCount(bad[:k])
+					break
+				}
+			}
+		}
 	}
 	return &ScriptError{Line: line, Col: col, Msg: cleanMsg(err.Error())}
 }

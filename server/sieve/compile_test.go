@@ -24,6 +24,7 @@ func TestCompileErrors(t *testing.T) {
 		{"missing semicolon", "keep;\nkeep\ndiscard;\n", 2, 1, "no tests allowed"},
 		{"unterminated string", "keep;\nif header :is \"a\" \"b {\n", 2, 1, ""},
 		{"bad character", "keep;\ndiscard;\n@;\n", 3, 1, "unexpected character"},
+		{"bad character column", "keep;\nif true { keep; } @\n", 2, 19, "unexpected character"},
 		{"vacation needs require", "vacation \"x\";", 1, 1, "vacation"},
 	}
 	for _, tt := range tests {
@@ -33,7 +34,7 @@ func TestCompileErrors(t *testing.T) {
 			if !errors.As(err, &se) {
 				t.Fatalf("Compile: got %v (%T), want *ScriptError", err, err)
 			}
-			if se.Line != tt.line || (tt.col != 0 && se.Col < tt.col) {
+			if se.Line != tt.line || (tt.col != 0 && se.Col < tt.col) || (tt.col > 1 && se.Col != tt.col) {
 				t.Errorf("position %d:%d, want line %d (col >= %d); err %v", se.Line, se.Col, tt.line, tt.col, se)
 			}
 			if tt.msg != "" && !strings.Contains(se.Msg, tt.msg) {

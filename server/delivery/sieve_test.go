@@ -19,7 +19,7 @@ func TestSieveExtensions(t *testing.T) {
 		to     string
 		msg    string
 		where  string   // "folder:count ..." of alice's tree, "" = nothing stored
-		flags  []string // flags of the first stored copy (nil = don't care)
+		flags  []string // flags of every stored copy
 		sentTo []string // redirect/vacation recipients, in order
 		check  func(t *testing.T, f *fixture, res *Result)
 	}{
@@ -106,13 +106,17 @@ if header :count "eq" :comparator "i;ascii-numeric" "Received" "2" { fileinto :c
 			if got := f.where("alice"); got != tt.where {
 				t.Errorf("where = %q, want %q", got, tt.where)
 			}
-			if tt.flags != nil {
-				if len(res.Stored) == 0 {
-					t.Fatal("nothing stored")
+			// Every stored copy carries exactly the expected flags.
+			if (tt.where == "") != (len(res.Stored) == 0) {
+				t.Errorf("stored %+v, want where %q", res.Stored, tt.where)
+			}
+			for _, c := range res.Stored {
+				msgs := f.folder("alice", c.Folder)
+				if len(msgs) == 0 {
+					t.Fatalf("copy in %s not found", c.Folder)
 				}
-				infos := f.folder("alice", res.Stored[0].Folder)
-				if got := infos[0].Flags; !slices.Equal(got, tt.flags) {
-					t.Errorf("flags = %q, want %q", got, tt.flags)
+				if got := msgs[len(msgs)-1].Flags; !slices.Equal(got, tt.flags) {
+					t.Errorf("%s: flags = %q, want %q", c.Folder, got, tt.flags)
 				}
 			}
 			var sentTo []string

@@ -11,6 +11,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"mailmig/mailstore"
 )
 
 // idleWatcher collects unilateral EXISTS and EXPUNGE of an IDLEing client.
@@ -359,5 +361,62 @@ func TestSharedFolders(t *testing.T) {
 	list, err = bob.List("", "shared/*", nil).Collect()
 	if err != nil || len(list) != 0 {
 		t.Errorf("after revoking, bob's shared LIST = %v, %v", list, err)
+	}
+}
+
+// TestStoreUIDsAppearInOrder checks the store property the server's view
+// relies on (RFC 9051 §2.3.1.1: UIDs are assigned in strictly ascending
+// order as messages are added): while two processes append, no snapshot
+// may show a UID lower than one an earlier snapshot already showed. A
+// session cannot insert such a message into its sequence numbers, so it
+// would stay invisible until the folder is selected again.
+func TestStoreUIDsAppearInOrder(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *mailstore.Folder {
+		st, err := mailstore.Open(dir, mailstore.Options{CreateRoot: true, NoFsync: true, Hub: mailstore.NewHub()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := st.Folder("INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a, b := open(), open()
+	var wg sync.WaitGroup
+	for _, f := range []*mailstore.Folder{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				if _, err := f.Append(context.Background(), strings.NewReader(fmt.Sprintf("Subject: %d\n\nx\n", i)), nil, time.Time{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[uint32]bool{}
+	var maxSeen uint32
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		snap, err := a.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range snap.Messages {
+			if !seen[m.UID] && m.UID < maxSeen {
+				t.Fatalf("UID %d appeared after UID %d had been seen", m.UID, maxSeen)
+			}
+			seen[m.UID] = true
+			maxSeen = max(maxSeen, m.UID)
+		}
 	}
 }

@@ -29,6 +29,7 @@ type selected struct {
 	base     *mailstore.Snapshot
 	recent   map[uint32]bool // rev1 \Recent, claimed at SELECT
 	gone     bool            // folder deleted or UIDVALIDITY changed
+	warned   bool            // checkBelowView logged once
 	events   <-chan mailstore.Change
 	unwatch  func()
 	// snap is the snapshot taken during the current command; changes made
@@ -314,6 +315,9 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 	if n := len(s.uids); n > 0 {
 		last = s.uids[n-1]
 	}
+	if snap != s.base {
+		c.checkBelowView(snap, last)
+	}
 	start, _ := slices.BinarySearchFunc(snap.Messages, last+1, func(m mailstore.MessageInfo, u uint32) int {
 		return int(int64(m.UID) - int64(u))
 	})
@@ -327,6 +331,29 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 	if snap != s.base {
 		c.flagUpdates(s.base, snap, nil)
 		s.base = snap
+	}
+}
+
+// checkBelowView logs a message the store shows with a UID below the
+// view's last one although the view does not have it: IMAP cannot show it
+// in this session (sequence numbers follow UIDs), so it is a store bug
+// worth knowing about (see mailstore/REQUESTS-imap.md).
+func (c *conn) checkBelowView(snap *mailstore.Snapshot, last uint32) {
+	s := c.sel
+	j := 0
+	for i := range snap.Messages {
+		u := snap.Messages[i].UID
+		if u > last {
+			return
+		}
+		for j < len(s.uids) && s.uids[j] < u {
+			j++
+		}
+		if (j == len(s.uids) || s.uids[j] != u) && !s.warned {
+			s.warned = true
+			c.log.Error("imap: store showed a UID below the view", "mailbox", s.mb.name, "uid", u, "last", last)
+			return
+		}
 	}
 }
 

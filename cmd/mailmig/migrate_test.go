@@ -297,6 +297,9 @@ func TestMigrateStory(t *testing.T) {
 			t.Errorf("confirmation does not list folder %q", name)
 		}
 	}
+	if old, _ := os.ReadFile(filepath.Join(data, "old", "spool", "alice")); !bytes.Contains(old, []byte("Message-ID: <mailmig.confirm.")) {
+		t.Error("the confirmation is not in alice's old INBOX, where she still reads mail")
+	}
 	if m := findMail(t, maildir("bob"), "mailmig.confirm."); m == nil || !bytes.Contains(m, []byte("Postfach")) {
 		t.Errorf("bob's German confirmation missing")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -85,6 +86,12 @@ Examples:
 			}
 			if !c.Bool("no-progress") && term.IsTerminal(int(os.Stderr.Fd())) {
 				r.Progress = newBarReporter(os.Stderr, workers)
+				// Only warnings between the bars.
+				quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+				r.Logger = quiet
+				if cp, ok := r.Copier.(*copier.Convert); ok {
+					cp.Logger = quiet
+				}
 			} else {
 				r.Progress = &logReporter{log: e.log}
 			}

@@ -638,3 +638,36 @@ func TestMigrateKill9(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateOverLimit: folders over limits.folder_copy stop the user in
+// needs-attention with the sizes; delivery keeps going to both sides;
+// after the postmaster raises the limit, run --retry finishes the move.
+func TestMigrateOverLimit(t *testing.T) {
+	data := t.TempDir()
+	migWorld(t, data, 600<<10, "ivy")
+	cfg := filepath.Join(data, "mailmig.toml")
+	os.WriteFile(cfg, []byte("[limits]\nfolder_copy = \"10KB\"\n"), 0o644)
+	mm := func(args ...string) string {
+		t.Helper()
+		return mustMailmig(t, data, append([]string{"--config", cfg}, args...)...)
+	}
+	mm("enqueue", "--folders", "ivy")
+	cmd := mailmigCmd(data, "--config", cfg, "run", "--once")
+	out, _ := cmd.CombinedOutput()
+	st := queueStates(t, data)["ivy"]
+	if !strings.HasPrefix(st, "needs-attention") || !strings.Contains(st, "limit") {
+		t.Fatalf("ivy: %q\n%s", st, out)
+	}
+	if code, route := deliverMsg(t, data, "ivy", mailWithID("while-stuck")); code != 0 || route != "both" {
+		t.Fatalf("delivery while in needs-attention after dual: exit %d route %q", code, route)
+	}
+	os.WriteFile(cfg, []byte("[limits]\nfolder_copy = \"100MB\"\n"), 0o644)
+	mm("run", "--once", "--retry", "ivy")
+	if st := queueStates(t, data)["ivy"]; !strings.HasPrefix(st, "confirm") {
+		t.Fatalf("after retry: %q", st)
+	}
+	ids := storeIDs(t, filepath.Join(data, "mail", "ivy", "Maildir"))
+	if ids["while-stuck"] != 1 {
+		t.Errorf("message delivered while stuck is %d times in the new store", ids["while-stuck"])
+	}
+}

@@ -170,6 +170,7 @@ func (f *Folder) ClaimRecent(ctx context.Context) ([]uint32, error) {
 			delete(f.st.newFiles, key)
 			e.name = newName
 			f.st.curFiles[key] = e
+			f.st.touch(key)
 		})
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {

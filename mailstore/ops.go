@@ -224,6 +224,7 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 			f.st.fresh = map[string]struct{}{}
 		}
 		f.st.fresh[key] = struct{}{}
+		f.st.touch(key)
 	})
 	f.st.mu.Unlock()
 	if err != nil {
@@ -314,6 +315,7 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 				e := files[key]
 				e.name = newName
 				files[key] = e
+				f.st.touch(key)
 			})
 			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {
@@ -530,6 +532,7 @@ func (f *Folder) expunge(ctx context.Context, set map[uint32]bool, deletedOnly b
 			sub, key, path := subOf(m), m.Key, m.Path
 			err := f.st.own([]string{sub}, func() error { return os.Remove(path) }, func() {
 				delete(f.st.files(sub), key)
+				f.st.touch(key)
 			})
 			if err != nil {
 				if errors.Is(err, os.ErrNotExist) {

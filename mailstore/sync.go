@@ -117,12 +117,16 @@ type folderState struct {
 	listSt, kwSt stamp
 	newDirty     dirtiness
 	curDirty     dirtiness
-	pending      bool                 // the cache changed since the last build
-	newFiles     map[string]fileEntry // by key
-	curFiles     map[string]fileEntry // by key
-	ul           *uidlist
-	keywords     []string
-	snap         *Snapshot // last published state
+	pending      bool // the cache changed since the last build
+	// touched lists the keys whose file or UID changed since the last
+	// build, when known; touchedAll means "anything may have changed".
+	touched    map[string]struct{}
+	touchedAll bool
+	newFiles   map[string]fileEntry // by key
+	curFiles   map[string]fileEntry // by key
+	ul         *uidlist
+	keywords   []string
+	snap       *Snapshot // last published state
 	// fresh holds keys first seen by the last scans; only they can lack
 	// a UID unless checkAll (first load, uidlist replaced).
 	fresh    map[string]struct{}
@@ -166,6 +170,17 @@ func (st *folderState) scanDir(sub string, before stamp, known ...map[string]fil
 		d.Close()
 		if err != nil {
 			return nil, stamp{}, false, false, fmt.Errorf("scan %s: %w", path, err)
+		}
+		if known[0] != nil && sameListing(names, known[0]) {
+			after, err := stampOf(path)
+			if err != nil {
+				return nil, stamp{}, false, false, fmt.Errorf("scan %s: %w", path, err)
+			}
+			if after == before || attempt >= 3 {
+				return known[0], after, after == before, true, nil
+			}
+			before = after
+			continue
 		}
 		out := make(map[string]fileEntry, len(names))
 		unchanged := 0
@@ -248,6 +263,7 @@ func (f *Folder) load() (bool, error) {
 		st.newFiles, st.newSt = files, after
 		st.newDirty = afterScan(after, stable, nowNS)
 		changed = changed || !same
+		st.touchedAll = st.touchedAll || !same
 	}
 	if st.curFiles == nil || curSt != st.curSt || st.curDirty.due(nowNS) {
 		files, after, stable, same, err := st.scanDir("cur", curSt, st.curFiles, st.newFiles)
@@ -257,6 +273,7 @@ func (f *Folder) load() (bool, error) {
 		st.curFiles, st.curSt = files, after
 		st.curDirty = afterScan(after, stable, nowNS)
 		changed = changed || !same
+		st.touchedAll = st.touchedAll || !same
 	}
 	if st.ul == nil || listSt != st.listSt {
 		if err := f.readUIDList(listSt); err != nil {
@@ -275,6 +292,7 @@ func (f *Folder) load() (bool, error) {
 			f.store.log.Warn("ignoring broken dovecot-keywords", "dir", st.dir, "err", err)
 		}
 		st.keywords, st.kwSt = kw, kwSt
+		st.touchedAll = true
 		changed = true
 	}
 	if changed {
@@ -302,7 +320,7 @@ func (f *Folder) readUIDList(listSt stamp) error {
 		return fmt.Errorf("parse %s: %w", path, err)
 	}
 	st.ul, st.listSt = ul, listSt
-	st.checkAll = true
+	st.checkAll, st.touchedAll = true, true
 	return nil
 }
 
@@ -333,9 +351,13 @@ func (f *Folder) readUIDListTail(path string, listSt stamp) (bool, error) {
 	}
 	// parseMore works on a copy of the position fields, so a broken tail
 	// leaves a state that a full read replaces.
+	n := len(ul.Order)
 	if err := ul.parseMore(tail); err != nil {
 		st.ul = nil
 		return false, nil
+	}
+	for _, e := range ul.Order[n:] {
+		st.touch(e.Key)
 	}
 	st.listSt = listSt
 	return true, nil
@@ -521,6 +543,7 @@ func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Ch
 	}
 	snap := st.build()
 	st.fresh, st.checkAll, st.pending = nil, false, false
+	st.touched, st.touchedAll = nil, false
 	changes := diffSnapshots(f.name, st.snap, snap)
 	if len(changes) == 0 && sameSnapshot(st.snap, snap) {
 		return st.snap, nil, nil // keep the pointer stable for callers
@@ -535,10 +558,110 @@ func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Ch
 // build makes a Snapshot of the cached state: from the previous
 // snapshot when it can (reusing unchanged entries), else from scratch.
 func (st *folderState) build() *Snapshot {
+	if !st.touchedAll {
+		if snap := st.buildTouched(); snap != nil {
+			return snap
+		}
+	}
 	if snap := st.buildIncremental(); snap != nil {
 		return snap
 	}
 	return st.buildFull()
+}
+
+// touch records that key's file or UID changed.
+func (st *folderState) touch(key string) {
+	if st.touched == nil {
+		st.touched = map[string]struct{}{}
+	}
+	st.touched[key] = struct{}{}
+}
+
+// sameListing reports whether names (a directory listing) is exactly the
+// listing cached in known, without building a map.
+func sameListing(names []string, known map[string]fileEntry) bool {
+	n := 0
+	for _, name := range names {
+		if name == "" || name[0] == '.' {
+			continue
+		}
+		e, ok := known[keyOf(name)]
+		if !ok || e.name != name {
+			return false
+		}
+		n++
+	}
+	return n == len(known)
+}
+
+// buildTouched derives the snapshot from the previous one by redoing only
+// the touched keys: O(touched · log n), plus one copy of the message list
+// when an entry changed or went away; pure appends reuse it. It returns
+// nil when it cannot be sure (then a fuller build runs).
+func (st *folderState) buildTouched() *Snapshot {
+	prev, ul := st.snap, st.ul
+	if prev == nil || prev.UIDValidity != ul.UIDValidity || !equalFlags(prev.Keywords, st.keywords) {
+		return nil
+	}
+	var added []MessageInfo
+	var changed map[int]MessageInfo // index in prev → new info
+	var removed map[int]bool
+	for key := range st.touched {
+		uid, hasUID := ul.Keys[key]
+		e, sub, onDisk := st.lookup(key)
+		idx := -1
+		if hasUID {
+			idx = prev.Index(uid)
+			if idx >= 0 && prev.Messages[idx].Key != key {
+				return nil
+			}
+		}
+		switch {
+		case idx >= 0 && !onDisk:
+			if removed == nil {
+				removed = map[int]bool{}
+			}
+			removed[idx] = true
+		case idx >= 0:
+			if changed == nil {
+				changed = map[int]MessageInfo{}
+			}
+			changed[idx] = st.info(sub, key, e, uid)
+		case onDisk && hasUID && uid >= prev.UIDNext:
+			added = append(added, st.info(sub, key, e, uid))
+		case onDisk:
+			return nil // an old UID came back, or a file without UID
+		}
+	}
+	snap := st.newSnapshot(0)
+	switch {
+	case len(changed) == 0 && len(removed) == 0:
+		snap.Messages = prev.Messages // appending below never touches prev's view
+	default:
+		snap.Messages = make([]MessageInfo, 0, len(prev.Messages)-len(removed)+len(added)+16)
+		for i, m := range prev.Messages {
+			if removed[i] {
+				continue
+			}
+			if c, ok := changed[i]; ok {
+				m = c
+			}
+			snap.Messages = append(snap.Messages, m)
+		}
+	}
+	slices.SortFunc(added, func(a, b MessageInfo) int { return cmp.Compare(a.UID, b.UID) })
+	snap.Messages = append(snap.Messages, added...)
+	// Cheap consistency check: the count must match the files on disk.
+	total := len(st.curFiles)
+	for key := range st.newFiles {
+		if _, dup := st.curFiles[key]; !dup {
+			total++
+		}
+	}
+	if len(snap.Messages) != total {
+		return nil
+	}
+	return snap
 }
 
 func (st *folderState) newSnapshot(n int) *Snapshot {

@@ -144,6 +144,11 @@ func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
 				c.w.utf8 = true
 				enabled = append(enabled, "IMAP4rev2")
 			}
+		case "CONDSTORE":
+			if !c.condstore {
+				c.condstore = true
+				enabled = append(enabled, "CONDSTORE")
+			}
 		case "UTF8=ACCEPT":
 			if !c.w.utf8 {
 				c.w.utf8 = true

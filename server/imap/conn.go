@@ -50,6 +50,9 @@ type conn struct {
 	user  string
 	store *mailstore.Store
 	rev2  bool // ENABLE IMAP4rev2
+	// condstore is set once the client used a CONDSTORE feature (RFC 7162
+	// §3.1): unsolicited FETCH responses then carry MODSEQ.
+	condstore bool
 	// cmdName is the running command's name (after UID), for handlers
 	// shared by several commands.
 	cmdName string
@@ -416,7 +419,7 @@ func (c *conn) capabilities() string {
 		return strings.Join(caps, " ")
 	}
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
-		"SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "ESEARCH", "BINARY",
+		"SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "ESEARCH", "BINARY", "CONDSTORE",
 		fmt.Sprintf("APPENDLIMIT=%d", c.srv.opts.AppendLimit),
 		"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 		"ACL", "RIGHTS=texk")

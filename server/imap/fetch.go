@@ -31,8 +31,45 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 	if err != nil {
 		return err
 	}
+	// RFC 7162 §3.1.4: FETCH ... (CHANGEDSINCE n).
+	var changedSince uint64
+	if p.take(' ') {
+		if err := p.expect('('); err != nil {
+			return err
+		}
+		for !p.take(')') {
+			p.take(' ')
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(a, "CHANGEDSINCE") {
+				return errBad("unknown FETCH modifier %s", a)
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+			n, err := p.number64()
+			if err != nil {
+				return err
+			}
+			changedSince = uint64(n)
+		}
+		hasModSeq := false
+		for _, it := range items {
+			hasModSeq = hasModSeq || it.kind == "MODSEQ"
+		}
+		if !hasModSeq {
+			items = append(items, fetchItem{kind: "MODSEQ", name: "MODSEQ"})
+		}
+	}
 	if err := p.end(); err != nil {
 		return err
+	}
+	for _, it := range items {
+		if it.kind == "MODSEQ" {
+			c.condstore = true
+		}
 	}
 	s := c.sel
 	uids, err := s.messages(set, uid)
@@ -107,6 +144,9 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		if !ok {
 			continue // expunged meanwhile; announced later
 		}
+		if changedSince > 0 && s.ms.modseq(u) <= changedSince {
+			continue
+		}
 		seq := s.seqOf(u)
 		var content []byte
 		if need != needNothing {
@@ -132,6 +172,9 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			sep()
 			c.w.raw("FLAGS ")
 			c.writeFlags(&mi)
+			if !hasModSeqItem(items) {
+				c.writeModSeq(u)
+			}
 		}
 		for _, it := range items {
 			if it.kind == "UID" {
@@ -148,6 +191,15 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		}
 	}
 	return c.ok(tag, "", "FETCH completed", uid)
+}
+
+func hasModSeqItem(items []fetchItem) bool {
+	for _, it := range items {
+		if it.kind == "MODSEQ" {
+			return true
+		}
+	}
+	return false
 }
 
 // How much of a message a FETCH needs.
@@ -303,6 +355,8 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 		c.writeFlags(mi)
 	case "INTERNALDATE":
 		w.raw("INTERNALDATE ").dateTime(mi.InternalDate)
+	case "MODSEQ":
+		w.raw("MODSEQ (").num64(int64(c.sel.ms.modseq(mi.UID))).raw(")")
 	case "RFC822.SIZE":
 		size := mi.VSize
 		if size < 0 {

@@ -74,7 +74,7 @@ func parseFetchItem(p *parser) (fetchItem, error) {
 	a := strings.ToUpper(p.wordExcept("[<"))
 	switch a {
 	case "FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
-		"RFC822", "RFC822.HEADER", "RFC822.TEXT":
+		"RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ":
 		return fetchItem{kind: a, name: a}, nil
 	case "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE":
 	default:

@@ -215,7 +215,7 @@ func statusItemList(p *parser) ([]string, error) {
 		}
 		a = strings.ToUpper(a)
 		switch a {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "SIZE", "DELETED":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "SIZE", "DELETED", "HIGHESTMODSEQ":
 		default:
 			return nil, errBad("unknown STATUS item %s", a)
 		}
@@ -261,7 +261,8 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
-	snap, err := f.Snapshot(ctx)
+	ms := c.srv.modseq.tracker(f)
+	snap, err := ms.snapshot(ctx, f)
 	if err != nil {
 		return c.storeErr("STATUS", m, err)
 	}
@@ -282,6 +283,9 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return !mi.HasFlag(mailstore.FlagSeen) }))
 		case "DELETED":
 			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.HasFlag(mailstore.FlagDeleted) }))
+		case "HIGHESTMODSEQ":
+			c.condstore = true
+			c.w.num64(int64(ms.highestModSeq()))
 		case "RECENT":
 			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.Recent }))
 		case "SIZE":

@@ -13,9 +13,7 @@ import (
 	"mailmig/mailstore"
 )
 
-// RFC 9051 §6.4.6 STORE. CONDSTORE (RFC 7162) will add an
-// "(UNCHANGEDSINCE n)" modifier before the item; parseStoreModifiers is
-// where it goes.
+// RFC 9051 §6.4.6 STORE, with RFC 7162 §3.1.3 (UNCHANGEDSINCE n).
 func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 	if err := p.sp(); err != nil {
 		return err
@@ -26,6 +24,29 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 	}
 	if err := p.sp(); err != nil {
 		return err
+	}
+	unchangedSince := int64(-1)
+	if p.take('(') {
+		for !p.take(')') {
+			p.take(' ')
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(a, "UNCHANGEDSINCE") {
+				return errBad("unknown STORE modifier %s", a)
+			}
+			if err := p.sp(); err != nil {
+				return err
+			}
+			if unchangedSince, err = p.number64(); err != nil {
+				return err
+			}
+		}
+		if err := p.sp(); err != nil {
+			return err
+		}
+		c.condstore = true
 	}
 	item, err := p.atom()
 	if err != nil {
@@ -101,6 +122,27 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
+	// Messages changed since UNCHANGEDSINCE are left alone and reported in
+	// MODIFIED.
+	var modified imap.SeqSet
+	if unchangedSince >= 0 && len(uids) > 0 {
+		if _, err := s.snapshot(ctx); err != nil {
+			return c.storeErr("STORE", s.mb, err)
+		}
+		kept := uids[:0:0]
+		for _, u := range uids {
+			if s.ms.modseq(u) > uint64(unchangedSince) {
+				if uid {
+					modified.AddNum(u)
+				} else {
+					modified.AddNum(s.seqOf(u))
+				}
+				continue
+			}
+			kept = append(kept, u)
+		}
+		uids = kept
+	}
 	if len(uids) > 0 {
 		s.changed()
 		if _, err := s.folder.StoreFlags(ctx, uids, op, fl); err != nil {
@@ -129,8 +171,23 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 			}
 			c.w.raw("FLAGS ")
 			c.writeFlags(&mi)
+			c.writeModSeq(u)
 			c.w.raw(")").crlf()
 		}
+	}
+	if silent && c.condstore {
+		// RFC 7162 §3.1.3: the new MODSEQ is sent even with .SILENT.
+		for _, u := range uids {
+			if _, ok := snap.Lookup(u); !ok {
+				continue
+			}
+			c.w.raw("* ").num(s.seqOf(u)).raw(" FETCH (UID ").num(u)
+			c.writeModSeq(u)
+			c.w.raw(")").crlf()
+		}
+	}
+	if len(modified) > 0 {
+		return c.ok(tag, imap.ResponseCode("MODIFIED "+modified.String()), "conditional STORE failed for some messages", uid)
 	}
 	return c.ok(tag, "", "STORE completed", uid)
 }

@@ -28,6 +28,19 @@ type searchKey struct {
 	sub   []searchKey
 }
 
+// usesModSeq tells whether k has a MODSEQ key (RFC 7162 §3.1.5).
+func (k *searchKey) usesModSeq() bool {
+	if k.op == "MODSEQ" {
+		return true
+	}
+	for i := range k.sub {
+		if k.sub[i].usesModSeq() {
+			return true
+		}
+	}
+	return false
+}
+
 // needsContent tells whether evaluating k reads the message.
 func (k *searchKey) needsContent() bool {
 	switch k.op {
@@ -143,6 +156,27 @@ func parseSearchKey(p *parser, depth int) (searchKey, error) {
 	case "LARGER", "SMALLER":
 		n, err := num()
 		return searchKey{op: a, n: n}, err
+	case "MODSEQ":
+		// RFC 7162 §3.1.5: MODSEQ [entry-name entry-type] n.
+		if err := p.sp(); err != nil {
+			return searchKey{}, err
+		}
+		if p.peek() == '"' {
+			if _, err := p.quoted(); err != nil {
+				return searchKey{}, err
+			}
+			if err := p.sp(); err != nil {
+				return searchKey{}, err
+			}
+			if _, err := p.atom(); err != nil {
+				return searchKey{}, err
+			}
+			if err := p.sp(); err != nil {
+				return searchKey{}, err
+			}
+		}
+		n, err := p.number64()
+		return searchKey{op: "MODSEQ", n: n}, err
 	case "UID":
 		if err := p.sp(); err != nil {
 			return searchKey{}, err
@@ -177,6 +211,7 @@ type searchMsg struct {
 	seq, maxSeq, maxUID uint32
 	mi                  *mailstore.MessageInfo
 	recent              bool
+	modseq              uint64
 	load                func() []byte
 	content             []byte
 	header              *textproto.Header
@@ -240,6 +275,8 @@ func (k *searchKey) match(m *searchMsg) bool {
 		return m.recent && !m.mi.HasFlag(mailstore.FlagSeen)
 	case "OLD":
 		return !m.recent
+	case "MODSEQ":
+		return m.modseq >= uint64(k.n)
 	case "LARGER":
 		return m.mi.Size > k.n
 	case "SMALLER":
@@ -379,16 +416,23 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		return c.storeErr("SEARCH", s.mb, err)
 	}
 	var hits []uint32
-	var maxUID uint32
+	var maxUID, maxModSeq uint64
+	withModSeq := prog.usesModSeq()
+	if withModSeq {
+		c.condstore = true
+	}
 	if len(s.uids) > 0 {
-		maxUID = s.uids[len(s.uids)-1]
+		maxUID = uint64(s.uids[len(s.uids)-1])
 	}
 	for i, u := range s.uids {
 		mi, ok := snap.Lookup(u)
 		if !ok {
 			continue
 		}
-		sm := &searchMsg{seq: uint32(i + 1), maxSeq: uint32(len(s.uids)), maxUID: maxUID, mi: &mi, recent: s.recent[u]}
+		sm := &searchMsg{seq: uint32(i + 1), maxSeq: uint32(len(s.uids)), maxUID: uint32(maxUID), mi: &mi, recent: s.recent[u]}
+		if withModSeq {
+			sm.modseq = s.ms.modseq(u)
+		}
 		sm.load = func() []byte {
 			b, err := c.readMessage(s.folder, mi, nil)
 			if err != nil {
@@ -398,6 +442,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			return b
 		}
 		if prog.match(sm) {
+			maxModSeq = max(maxModSeq, sm.modseq)
 			if uid {
 				hits = append(hits, u)
 			} else {
@@ -430,11 +475,17 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		if slices.Contains(ret, "COUNT") {
 			c.w.raw(" COUNT ").num(uint32(len(hits)))
 		}
+		if withModSeq && len(hits) > 0 {
+			c.w.raw(" MODSEQ ").num64(int64(maxModSeq))
+		}
 		c.w.crlf()
 	} else {
 		c.w.raw("* SEARCH")
 		for _, h := range hits {
 			c.w.sp().num(h)
+		}
+		if withModSeq && len(hits) > 0 {
+			c.w.raw(" (MODSEQ ").num64(int64(maxModSeq)).raw(")")
 		}
 		c.w.crlf()
 	}

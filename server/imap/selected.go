@@ -35,6 +35,8 @@ type selected struct {
 	// snap is the snapshot taken during the current command; changes made
 	// by the command clear it (see snapshot).
 	snap *mailstore.Snapshot
+	// ms assigns CONDSTORE mod-sequences; every snapshot goes through it.
+	ms *folderModseq
 }
 
 // snapshot returns the folder's current snapshot, taken at most once per
@@ -44,7 +46,7 @@ func (s *selected) snapshot(ctx context.Context) (*mailstore.Snapshot, error) {
 	if s.snap != nil {
 		return s.snap, nil
 	}
-	snap, err := s.folder.Snapshot(ctx)
+	snap, err := s.ms.snapshot(ctx, s.folder)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +89,23 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 			m.release()
 		}
 	}()
+	// RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE).
+	if p.take(' ') {
+		if err := p.expect('('); err != nil {
+			return err
+		}
+		for !p.take(')') {
+			p.take(' ')
+			a, err := p.atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(a, "CONDSTORE") {
+				return errBad("unknown SELECT parameter %s", a)
+			}
+			c.condstore = true
+		}
+	}
 	if err := p.end(); err != nil {
 		return err
 	}
@@ -110,11 +129,12 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 			return c.storeErr("SELECT", m, err)
 		}
 	}
-	snap, err := f.Snapshot(ctx)
+	ms := c.srv.modseq.tracker(f)
+	snap, err := ms.snapshot(ctx, f)
 	if err != nil {
 		return c.storeErr("SELECT", m, err)
 	}
-	sel := &selected{mb: m, folder: f, readOnly: readOnly, rights: rights, base: snap}
+	sel := &selected{mb: m, folder: f, readOnly: readOnly, rights: rights, base: snap, ms: ms}
 	sel.uids = make([]uint32, len(snap.Messages))
 	for i := range snap.Messages {
 		sel.uids[i] = snap.Messages[i].UID
@@ -154,6 +174,7 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 	}
 	c.w.raw("* OK [UIDVALIDITY ").num(snap.UIDValidity).raw("] UIDs valid").crlf()
 	c.w.raw("* OK [UIDNEXT ").num(snap.UIDNext).raw("] predicted next UID").crlf()
+	c.w.raw("* OK [HIGHESTMODSEQ ").num64(int64(ms.highestModSeq())).raw("] highest").crlf()
 	code := imap.ResponseCode("READ-WRITE")
 	if readOnly {
 		code = "READ-ONLY"
@@ -381,8 +402,16 @@ func (c *conn) flagUpdates(old, cur *mailstore.Snapshot, skip map[uint32]bool) {
 			}
 			c.w.raw("* ").num(seq).raw(" FETCH (UID ").num(b.UID).raw(" FLAGS ")
 			c.writeFlags(b)
+			c.writeModSeq(b.UID)
 			c.w.raw(")").crlf()
 		}
+	}
+}
+
+// writeModSeq adds " MODSEQ (n)" once the session enabled CONDSTORE.
+func (c *conn) writeModSeq(uid uint32) {
+	if c.condstore && c.sel != nil {
+		c.w.raw(" MODSEQ (").num64(int64(c.sel.ms.modseq(uid))).raw(")")
 	}
 }
 

@@ -3,8 +3,9 @@
 // STARTTLS, LITERAL+ (RFC 7888), IDLE (RFC 2177), MOVE (RFC 6851),
 // UIDPLUS (RFC 4315), NAMESPACE (RFC 2342), SPECIAL-USE (RFC 6154),
 // LIST-STATUS (RFC 5819), APPENDLIMIT (RFC 7889), STATUS=SIZE (RFC 8438),
-// UNSELECT (RFC 3691), ENABLE (RFC 5161), ID (RFC 2971), QUOTA (RFC 9208)
-// and ACL (RFC 4314).
+// UNSELECT (RFC 3691), ENABLE (RFC 5161), ID (RFC 2971), QUOTA (RFC 9208),
+// ACL (RFC 4314), CONDSTORE (RFC 7162), ESEARCH (RFC 4731) and BINARY
+// (RFC 3516, FETCH).
 //
 // The protocol layer is mailmig's own (see docs/imap.md for why): a
 // command parser with literals, a response writer, one goroutine per
@@ -113,6 +114,7 @@ type Server struct {
 	stores  storeCache
 	pollers pollers
 	headers *headerCache
+	modseq  modseqs
 	// grants caches, per user, the folders others shared with them.
 	grantsMu sync.Mutex
 	grants   map[string]grantsEntry
@@ -175,6 +177,7 @@ func New(opts Options) *Server {
 	s.stores.srv = s
 	s.pollers.srv = s
 	s.headers = newHeaderCache(8 << 20)
+	s.modseq.init()
 	s.authSem = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	return s
 }

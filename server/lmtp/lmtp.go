@@ -178,13 +178,12 @@ type rcpt struct {
 }
 
 type session struct {
-	s      *Server
-	conn   *smtp.Conn
-	id     uint64
-	log    *slog.Logger
-	from   string
-	hasMsg bool
-	rcpts  []rcpt
+	s     *Server
+	conn  *smtp.Conn
+	id    uint64
+	log   *slog.Logger
+	from  string
+	rcpts []rcpt
 }
 
 var (
@@ -199,7 +198,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 func (se *session) Reset() {
-	se.from, se.hasMsg, se.rcpts = "", false, nil
+	se.from, se.rcpts = "", nil
 }
 
 func (se *session) Logout() error { return nil }
@@ -207,7 +206,7 @@ func (se *session) Logout() error { return nil }
 // Mail starts a transaction (RFC 5321 §4.1.1.2); "" is the null sender.
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	se.Reset()
-	se.from, se.hasMsg = from, true
+	se.from = from
 	return nil
 }
 
@@ -230,7 +229,7 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// Data is not used in LMTP mode (LMTPData is); it answers for all.
+// Data is never called: go-smtp uses LMTPData for LMTP sessions.
 func (se *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "LMTP only"}
 }

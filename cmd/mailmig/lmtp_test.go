@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -327,6 +328,24 @@ vacation :days 1 :subject "Out of office" "I am away until Monday.";`)
 	}
 	if got := mailIn(t, data, "dave", "INBOX"); !slices.Equal(got, []string{"for dave"}) {
 		t.Errorf("dave INBOX = %v (redirect :copy keeps)", got)
+	}
+
+	// Two days later (the memory in the state database moved back), bob
+	// is answered again: once per :days, not once for ever.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "state.db")+"?_pragma=busy_timeout(15000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := db.Exec(`UPDATE vacation SET sent_at = sent_at - ? WHERE user = 'alice'`, int64(48*time.Hour))
+	if n, _ := r.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("rewinding the vacation memory: %v, %d rows", err, n)
+	}
+	m5 := writeMail(t, dir, "v5", "Bob <bob@example.net>", "alice@example.org", "back yet?")
+	pyLMTP(t, s.Addr("lmtp"), []lmtpMsg{{From: "bob@example.net", Rcpts: []string{"alice@example.org"}, File: m5}})
+	got = sink.Wait(3, 20*time.Second)
+	if len(got) != 3 || !slices.Equal(got[2].To, []string{"bob@example.net"}) || !strings.Contains(string(got[2].Data), "In-Reply-To: <v5@test>") {
+		t.Fatalf("after :days: %d messages, last %+v", len(got), got[len(got)-1])
 	}
 }
 

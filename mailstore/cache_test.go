@@ -80,8 +80,15 @@ func TestCacheMatchesFreshRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.CreateFolder("Other"); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Folder("Other")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for step := 0; step < 150; step++ {
-		op := rng.IntN(11)
+		op := rng.IntN(13)
 		switch op {
 		case 0, 1:
 			if _, err := f.Append(ctx, strings.NewReader(fmt.Sprintf("step %d\n", step)), pick(), time.Time{}); err != nil {
@@ -131,6 +138,37 @@ func TestCacheMatchesFreshRead(t *testing.T) {
 				}
 			} else if _, err := of.ClaimRecent(ctx); err != nil {
 				t.Fatal(err)
+			}
+		case 11: // copy to another folder and back
+			if _, err := f.Copy(ctx, someUIDs(), o); err != nil {
+				t.Fatal(err)
+			}
+			osnap, err := o.Snapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(osnap.Messages) > 0 {
+				if _, err := o.Copy(ctx, []uint32{osnap.Messages[0].UID}, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case 12: // move to another folder
+			if _, err := f.Move(ctx, someUIDs(), o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The other folder's cache must match a fresh read too.
+		if got, err := o.Snapshot(ctx); err != nil {
+			t.Fatal(err)
+		} else {
+			fresh, _ := mailstore.Open(root, mailstore.Options{NoFsync: true, Hub: mailstore.NewHub()})
+			fo, err := fresh.Folder("Other")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := fo.Snapshot(ctx)
+			if !reflect.DeepEqual(norms(got), norms(want)) {
+				t.Fatalf("step %d (op %d): Other differs\ncached %+v\nfresh  %+v", step, op, norms(got), norms(want))
 			}
 		}
 		cached, err := f.Snapshot(ctx)

@@ -411,9 +411,27 @@ func (f *Folder) Copy(ctx context.Context, uids []uint32, dst *Folder) ([]UIDPai
 		if info != "" {
 			target = filepath.Join(dst.dir, "cur", key+":2,"+info)
 		}
-		if err := f.linkOrCopy(ctx, m, dst, key, target); err != nil {
-			cleanup()
-			return nil, err
+		// The common case, a hard link, is an own change of dst's
+		// cached listing; anything else makes dst list itself again.
+		sub := "new"
+		if info != "" {
+			sub = "cur"
+		}
+		dst.st.mu.Lock()
+		linkErr := dst.st.own([]string{sub}, func() error { return os.Link(m.Path, target) }, func() {
+			dst.st.files(sub)[key] = fileEntry{name: nameOf(target), mtime: m.InternalDate, fsize: m.Size}
+			if dst.st.fresh == nil {
+				dst.st.fresh = map[string]struct{}{}
+			}
+			dst.st.fresh[key] = struct{}{}
+			dst.st.touch(key)
+		})
+		dst.st.mu.Unlock()
+		if linkErr != nil {
+			if err := f.linkOrCopy(ctx, m, dst, key, target); err != nil {
+				cleanup()
+				return nil, err
+			}
 		}
 		placed = append(placed, target)
 		keys = append(keys, key)

@@ -109,16 +109,17 @@ func (c *converter) copyAll(ctx context.Context, s *source, r *mbox.Reader, m *m
 }
 
 type copier struct {
-	c     *converter
-	s     *source
-	r     *mbox.Reader
-	im    *mailstore.Importer
-	want  map[uint32]expect
-	fr    *FolderReport
-	ch    *countingHash
-	sp    *spill
-	kw    keywordSet
-	fresh uint32 // highest UID given after a collision
+	c        *converter
+	s        *source
+	r        *mbox.Reader
+	im       *mailstore.Importer
+	want     map[uint32]expect
+	fr       *FolderReport
+	ch       *countingHash
+	sp       *spill
+	kw       keywordSet
+	flagKeys map[string]string
+	fresh    uint32 // highest UID given after a collision
 }
 
 func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
@@ -169,7 +170,16 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 		}
 		fr.Copied++
 	}
-	cp.want[uid] = expect{sum: ch.sum(), flags: flagKey(flags), size: ch.n}
+	fk := flagKey(flags)
+	if v, ok := cp.flagKeys[fk]; ok {
+		fk = v // share one string per flag combination: want holds every message
+	} else {
+		if cp.flagKeys == nil {
+			cp.flagKeys = map[string]string{}
+		}
+		cp.flagKeys[fk] = fk
+	}
+	cp.want[uid] = expect{sum: ch.sum(), flags: fk, size: ch.n}
 	fr.Messages++
 	fr.Bytes += ch.n
 	c.progress(Progress{Folder: s.name, Messages: fr.Messages, Bytes: r.Offset(), TotalBytes: c.total})

@@ -361,3 +361,27 @@ func TestRunDaemonUntilCancelled(t *testing.T) {
 		t.Fatalf("state %s", s)
 	}
 }
+
+func FuzzParseReport(f *testing.F) {
+	f.Add(`{"folders":[{"old":"a.b","new":"a_b","messages":1,"bytes":2}],"renamed":[{"old":"a.b","new":"a_b"}],"messages":1,"bytes":2}`)
+	f.Add("")
+	f.Add("{")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseReport(s)
+		if err != nil {
+			return
+		}
+		js, err := r.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := ParseReport(js)
+		if err != nil {
+			t.Fatalf("own JSON %q: %v", js, err)
+		}
+		js2, _ := r2.JSON()
+		if js != js2 {
+			t.Fatalf("not stable: %q vs %q", js, js2)
+		}
+	})
+}

@@ -320,24 +320,35 @@ func breakStale(lockPath string, opts *Options) (bool, int64) {
 // PID are judged by age only.
 func holderDead(lockPath string) (bool, int64) {
 	b, err := os.ReadFile(lockPath)
-	if err != nil || len(b) > 64 {
+	if err != nil {
 		return false, -1
+	}
+	pid, size, ok := parseLock(b)
+	if !ok || pid == os.Getpid() || !errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+		return false, -1
+	}
+	return true, size
+}
+
+// parseLock reads a dot-lock's content: a PID on the first line and,
+// optionally, the spool size before an append on the second (-1 if
+// absent). ok is false for anything else (c-client's or an empty lock).
+func parseLock(b []byte) (pid int, size int64, ok bool) {
+	if len(b) > 64 {
+		return 0, -1, false
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	pid, err := strconv.Atoi(strings.TrimSpace(lines[0]))
-	if err != nil || pid <= 0 || pid == os.Getpid() {
-		return false, -1
+	if err != nil || pid <= 0 {
+		return 0, -1, false
 	}
-	if !errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
-		return false, -1
-	}
-	size := int64(-1)
+	size = -1
 	if len(lines) > 1 {
 		if n, err := strconv.ParseInt(strings.TrimSpace(lines[1]), 10, 64); err == nil && n >= 0 {
 			size = n
 		}
 	}
-	return true, size
+	return pid, size, true
 }
 
 // recordSize notes in the dot-lock the spool's size before an append, so

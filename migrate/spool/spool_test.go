@@ -426,3 +426,25 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(held.Microseconds())/float64(b.N), "µs-locked/op")
 }
+
+func FuzzParseLock(f *testing.F) {
+	f.Add([]byte("1234\n"))
+	f.Add([]byte("1234\n5678\n"))
+	f.Add([]byte(""))
+	f.Add([]byte("-1\n"))
+	f.Add([]byte("12 34\nx\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pid, size, ok := parseLock(b)
+		if !ok {
+			return
+		}
+		if pid <= 0 || size < -1 {
+			t.Fatalf("parseLock(%q) = %d, %d", b, pid, size)
+		}
+		// What we write, we read back.
+		pid2, size2, ok2 := parseLock([]byte(strconv.Itoa(pid) + "\n" + strconv.FormatInt(max(size, 0), 10) + "\n"))
+		if !ok2 || pid2 != pid || size2 != max(size, 0) {
+			t.Fatalf("round trip of %d %d: %d %d %v", pid, size, pid2, size2, ok2)
+		}
+	})
+}

@@ -46,6 +46,7 @@ type Importer struct {
 	kwChanged   bool
 	pending     []importJob
 	pendBytes   int64
+	inFlight    chan error // result of the background flush, if any
 	done        bool
 	buf         []byte
 }
@@ -58,9 +59,9 @@ type importJob struct {
 // Checkpoint sizes: pending files are made durable and moved into cur/
 // in batches of this many bytes or files, so a killed import loses at
 // most one batch.
-const (
-	checkpointBytes = 128 << 20
-	checkpointFiles = 8192
+var (
+	checkpointBytes int64 = 128 << 20
+	checkpointFiles       = 8192
 )
 
 // Importer starts an import into folder (created if missing) that will
@@ -298,7 +299,7 @@ func (im *Importer) Add(ctx context.Context, r io.Reader, size int64, uid uint32
 	im.pending = append(im.pending, importJob{tmp: tmp, dst: dst})
 	im.pendBytes += c.size
 	if im.pendBytes >= checkpointBytes || len(im.pending) >= checkpointFiles {
-		if err := im.checkpoint(); err != nil {
+		if err := im.checkpointAsync(); err != nil {
 			return err
 		}
 	}
@@ -321,12 +322,13 @@ func (im *Importer) Abort() error {
 		return nil
 	}
 	im.done = true
+	err := im.waitFlush()
 	for _, j := range im.pending {
 		os.Remove(j.tmp)
 		delete(im.existing, uidOfKey(j.dst))
 	}
 	im.pending = nil
-	return nil
+	return err
 }
 
 func uidOfKey(path string) uint32 {
@@ -336,7 +338,8 @@ func uidOfKey(path string) uint32 {
 
 // Checkpoint makes every message added so far durable and moves it into
 // cur/, so a resumed import finds it (Has). Add does this by itself every
-// 128 MiB or 8192 messages; Commit does it last.
+// 128 MiB or 8192 messages (in the background, overlapping the next
+// batch's writes); Commit does it last.
 func (im *Importer) Checkpoint() error {
 	if im.done {
 		return fmt.Errorf("import %s: importer finished", im.name)
@@ -344,27 +347,62 @@ func (im *Importer) Checkpoint() error {
 	return im.checkpoint()
 }
 
-// checkpoint makes the pending files durable (one syncfs of the file
-// system, or parallel fsyncs where syncfs is not available), renames them
-// into cur/ and fsyncs cur/.
+// checkpoint flushes the pending batch and waits for it.
 func (im *Importer) checkpoint() error {
-	if len(im.pending) == 0 {
+	if err := im.waitFlush(); err != nil {
+		return err
+	}
+	batch := im.pending
+	im.pending, im.pendBytes = nil, 0
+	if err := im.flush(batch); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkpointAsync starts flushing the pending batch in the background
+// (after the previous one finished), so writing the next batch overlaps
+// the syncfs.
+func (im *Importer) checkpointAsync() error {
+	if err := im.waitFlush(); err != nil {
+		return err
+	}
+	batch := im.pending
+	im.pending, im.pendBytes = nil, 0
+	ch := make(chan error, 1)
+	im.inFlight = ch
+	go func() { ch <- im.flush(batch) }()
+	return nil
+}
+
+// waitFlush waits for the background flush, if any.
+func (im *Importer) waitFlush() error {
+	if im.inFlight == nil {
+		return nil
+	}
+	err := <-im.inFlight
+	im.inFlight = nil
+	return err
+}
+
+// flush makes batch durable (one syncfs of the file system, or parallel
+// fsyncs where syncfs is not available), renames it into cur/ and fsyncs
+// cur/. Files not renamed stay in tmp/, where the next Importer removes
+// them.
+func (im *Importer) flush(batch []importJob) error {
+	if len(batch) == 0 {
 		return nil
 	}
 	if !im.s.opts.NoFsync {
-		if err := syncFiles(im.dir, im.pending); err != nil {
+		if err := syncFiles(im.dir, batch); err != nil {
 			return fmt.Errorf("import %s: %w", im.name, err)
 		}
 	}
-	for i, j := range im.pending {
+	for _, j := range batch {
 		if err := os.Rename(j.tmp, j.dst); err != nil {
-			// Keep what is not yet renamed pending, for Abort to clean.
-			im.pending = im.pending[i:]
 			return fmt.Errorf("import %s: %w", im.name, err)
 		}
 	}
-	im.pending = im.pending[:0]
-	im.pendBytes = 0
 	if !im.s.opts.NoFsync {
 		return syncDir(filepath.Join(im.dir, "cur"))
 	}

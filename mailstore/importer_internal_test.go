@@ -1,0 +1,67 @@
+package mailstore
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestImporterBatches: batches are flushed in the background every
+// checkpointFiles messages; a killed run keeps every flushed batch and
+// loses only the messages added after the last one.
+func TestImporterBatches(t *testing.T) {
+	old := checkpointFiles
+	checkpointFiles = 3
+	defer func() { checkpointFiles = old }()
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "Maildir"), Options{CreateRoot: true, Hub: NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := s.Importer("INBOX", 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for uid := uint32(1); uid <= 7; uid++ {
+		if err := im.Add(ctx, strings.NewReader(fmt.Sprintf("m%d\n", uid)), -1, uid, nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := im.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	im, err = s.Importer("INBOX", 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(im.Existing()); got != 6 || im.Has(7) {
+		t.Fatalf("after a kill: %d messages kept (want the 6 of two flushed batches)", got)
+	}
+	for uid := uint32(7); uid <= 12; uid++ {
+		if err := im.Add(ctx, strings.NewReader(fmt.Sprintf("m%d\n", uid)), -1, uid, nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := f.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Messages) != 12 || snap.UIDNext != 13 {
+		t.Fatalf("after commit: %d messages, UIDNEXT %d", len(snap.Messages), snap.UIDNext)
+	}
+	for i, m := range snap.Messages {
+		if m.UID != uint32(i+1) {
+			t.Fatalf("position %d: UID %d", i, m.UID)
+		}
+	}
+}

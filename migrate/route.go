@@ -15,6 +15,11 @@ import (
 	"mailmig/state"
 )
 
+// DeliveredJournal is the file in a user's new Maildir root listing the
+// convert.ContentHash of every message dual delivery put on both sides,
+// one hex hash a line. The cutover pass treats them as already copied.
+const DeliveredJournal = "mailmig-delivered"
+
 // Route says where a delivery goes.
 type Route int
 
@@ -75,6 +80,11 @@ type Router struct {
 	// Now dates the From_ line (time.Now if nil).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Delivered, if set, is called (under the spool lock) after a message
+	// reached both sides; cmd/mailmig records its content hash in the new
+	// Maildir's DeliveredJournal so the cutover pass does not bring back a
+	// dual-delivered message the user deleted in the new store.
+	Delivered func(p *config.UserPaths, msg []byte)
 	// OnLock, if set, is told how long each old-side append held the
 	// spool lock (benchmarks).
 	OnLock func(held time.Duration)
@@ -163,6 +173,9 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 				return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: new store: %w (old copy kept: %v)", user, err, rerr))
 			}
 			return nil, fmt.Errorf("migrate: deliver to %s: new store (old copy taken back): %w", user, err)
+		}
+		if r.Delivered != nil {
+			r.Delivered(p, msg)
 		}
 	}
 	res.LockHeld = l.Held()

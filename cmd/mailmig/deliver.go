@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate"
+	"mailmig/migrate/convert"
 	"mailmig/server/delivery"
 	"mailmig/state"
 )
@@ -97,7 +99,30 @@ func oldInboxPaths(e *env) func(user string) (*config.UserPaths, error) {
 				return nil, err // neither the old side nor the queue knows the user
 			}
 		}
-		return &config.UserPaths{User: user, Inbox: config.Expand(e.cfg.Old.Inbox, user, "")}, nil
+		maildir, _ := e.cfg.MaildirFor(user)
+		return &config.UserPaths{User: user, Inbox: config.Expand(e.cfg.Old.Inbox, user, ""), Maildir: maildir}, nil
+	}
+}
+
+// recordDelivered appends the content hash of a dual-delivered message to
+// the user's migrate.DeliveredJournal (best effort: a lost line only means
+// a message the user deleted in the new store may come back at cutover).
+func recordDelivered(e *env) func(p *config.UserPaths, msg []byte) {
+	return func(p *config.UserPaths, msg []byte) {
+		if p.Maildir == "" {
+			return
+		}
+		path := filepath.Join(p.Maildir, migrate.DeliveredJournal)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err == nil {
+			_, err = f.WriteString(convert.ContentHash(msg) + "\n")
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			e.log.Warn("record dual delivery", "user", p.User, "path", path, "err", err)
+		}
 	}
 }
 

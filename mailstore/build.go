@@ -279,4 +279,3 @@ func sameSnapshot(a, b *Snapshot) bool {
 	}
 	return true
 }
-

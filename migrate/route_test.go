@@ -127,6 +127,26 @@ func b2i(b bool) int {
 	return 0
 }
 
+func TestRouteRecordsDualDeliveries(t *testing.T) {
+	w := newRouteWorld(t)
+	ctx := context.Background()
+	var got []string
+	w.r.Delivered = func(p *config.UserPaths, msg []byte) { got = append(got, p.User+":"+string(msg)) }
+	w.moveTo("q", state.Queued)
+	w.moveTo("d", state.Dual)
+	w.moveTo("x", state.Done)
+	for _, u := range []string{"q", "d", "x"} {
+		if _, err := w.r.Deliver(ctx, "a@b", u, []byte("m-"+u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.fail = errors.New("boom")
+	w.r.Deliver(ctx, "a@b", "d", []byte("failed"))
+	if len(got) != 1 || got[0] != "d:m-d" {
+		t.Fatalf("recorded %q, want only the dual delivery", got)
+	}
+}
+
 func TestRouteNeedsAttentionKeepsSwitchedDelivery(t *testing.T) {
 	w := newRouteWorld(t)
 	ctx := context.Background()

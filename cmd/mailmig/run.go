@@ -16,6 +16,7 @@ import (
 	"mailmig/migrate"
 	"mailmig/migrate/copier"
 	"mailmig/notify"
+	"mailmig/state"
 )
 
 // clockOffsetEnv shifts mailmig's clock (a Go duration, e.g. "49h") for
@@ -85,7 +86,16 @@ Examples:
 				workers = e.cfg.Migration.Workers
 			}
 			if !c.Bool("no-progress") && term.IsTerminal(int(os.Stderr.Fd())) {
-				r.Progress = newBarReporter(os.Stderr, workers)
+				bars := newBarReporter(os.Stderr, workers)
+				if list, err := e.db.List(c.Context); err == nil && c.Bool("once") {
+					for _, ent := range list {
+						switch ent.State {
+						case state.Queued, state.Dual, state.Copying:
+							bars.users++
+						}
+					}
+				}
+				r.Progress = bars
 				// Only warnings between the bars.
 				quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 				r.Logger = quiet

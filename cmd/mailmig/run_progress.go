@@ -56,6 +56,8 @@ func (l *logReporter) End(user string, st state.State, err error) {
 type barReporter struct {
 	w       io.Writer
 	workers int
+	users   int // users with work in the queue (0: unknown)
+	started int
 	mu      sync.Mutex
 	queue   *progressbar.ProgressBar
 	user    map[string]*progressbar.ProgressBar
@@ -72,10 +74,11 @@ func (b *barReporter) Begin(user string, total int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.total += total
+	b.started++
 	if b.workers == 1 {
 		b.user[user] = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(b.w),
-			progressbar.OptionSetDescription(user),
+			progressbar.OptionSetDescription(b.prefix()+user),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond),
@@ -103,15 +106,23 @@ func (b *barReporter) Update(user string, bytes, messages int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if bar := b.user[user]; bar != nil {
-		bar.Describe(fmt.Sprintf("%s %d msgs", user, messages))
+		bar.Describe(fmt.Sprintf("%s%s %d msgs", b.prefix(), user, messages))
 		bar.Set64(bytes)
 		return
 	}
 	delta := bytes - b.bytes[user]
 	b.bytes[user] = bytes
 	bar := b.queueBar()
-	bar.Describe(fmt.Sprintf("queue: %d users done, %s %d msgs", b.done, user, messages))
+	bar.Describe(fmt.Sprintf("queue %s%d done, %s %d msgs", b.prefix(), b.done, user, messages))
 	bar.Add64(delta)
+}
+
+// prefix is "[k/N] ": the k-th user copied in this run of N with work.
+func (b *barReporter) prefix() string {
+	if b.users <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("[%d/%d] ", b.started, b.users)
 }
 
 func (b *barReporter) End(user string, st state.State, err error) {

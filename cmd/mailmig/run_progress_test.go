@@ -14,6 +14,7 @@ func TestBarReporter(t *testing.T) {
 	for _, workers := range []int{1, 3} {
 		var buf bytes.Buffer
 		b := newBarReporter(&buf, workers)
+		b.users = 2
 		b.Begin("alice", 1000)
 		b.Update("alice", 500, 5)
 		b.Update("alice", 1000, 10)
@@ -21,7 +22,7 @@ func TestBarReporter(t *testing.T) {
 		b.Begin("bob", 10)
 		b.End("bob", state.NeedsAttention, errors.New("folders over the copy limit"))
 		out := buf.String()
-		for _, want := range []string{"alice", "copied, confirmation sent", "bob: needs-attention: folders over the copy limit"} {
+		for _, want := range []string{"[1/2] ", "alice", "copied, confirmation sent", "bob: needs-attention: folders over the copy limit"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("workers=%d: output lacks %q:\n%s", workers, want, out)
 			}

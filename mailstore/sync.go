@@ -485,9 +485,32 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 			return fmt.Errorf("append %s: %w", path, err)
 		}
 	} else {
-		// Rewrite, dropping entries of files no longer on disk when the
-		// listing was stable.
-		stable := !st.newDirty.force && !st.curDirty.force
+		// Rewrite, dropping entries of files no longer on disk. The
+		// cached listing may lag (same-tick changes), so list both
+		// directories again now, under the lock (other mailmig processes
+		// and dovecot rename a new file into place before they take the
+		// lock to list it), and drop nothing unless both listings were
+		// stable.
+		curNow, err1 := stampOf(filepath.Join(st.dir, "cur"))
+		newNow, err2 := stampOf(filepath.Join(st.dir, "new"))
+		var curList, newList map[string]fileEntry
+		stable := err1 == nil && err2 == nil
+		if stable {
+			var ok1, ok2 bool
+			var err error
+			if curList, _, ok1, _, err = st.scanDir("cur", curNow, st.curFiles, st.newFiles); err != nil {
+				return err
+			}
+			if newList, _, ok2, _, err = st.scanDir("new", newNow, st.newFiles, st.curFiles); err != nil {
+				return err
+			}
+			stable = ok1 && ok2
+		}
+		onDisk := func(k string) bool {
+			_, a := curList[k]
+			_, b := newList[k]
+			return a || b
+		}
 		if ul.UIDValidity == 0 {
 			ul.UIDValidity = newUIDValidity(s.now())
 		}
@@ -496,7 +519,7 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 		}
 		var entries []uidEntry
 		for _, e := range ul.Order {
-			if !stable || st.onDisk(e.Key) {
+			if !stable || onDisk(e.Key) {
 				entries = append(entries, e)
 			}
 		}

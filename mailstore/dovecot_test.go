@@ -274,3 +274,64 @@ func TestWeReadWhatDovecotWrites(t *testing.T) {
 		t.Fatal("lock file left behind")
 	}
 }
+
+// TestDovecotHonoursOurLock: while mailmig holds dovecot-uidlist.lock,
+// dovecot's delivery does not touch the uidlist (doveadm save puts the
+// file into new/ and leaves the UID for the next sync, as verified with
+// dovecot 2.3.19), and the file gets the next UID once the lock is gone.
+func TestDovecotHonoursOurLock(t *testing.T) {
+	dovecottest.Require(t)
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	d := dovecottest.New(t, root)
+	s, err := mailstore.Open(root, mailstore.Options{CreateRoot: true, NoFsync: true, Hub: mailstore.NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Append(ctx, strings.NewReader("Subject: ours\n\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Status("INBOX"); err != nil { // hands the tree to dovecot's user
+		t.Fatal(err)
+	}
+	uidlist := filepath.Join(root, "dovecot-uidlist")
+	before, err := os.ReadFile(uidlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(root, "dovecot-uidlist.lock")
+	if err := os.WriteFile(lock, []byte("mailmig:1:elsewhere\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(d.Bin, "-c", d.ConfigPath(), "save", "-m", "INBOX")
+	cmd.Env = d.Env()
+	cmd.Stdin = strings.NewReader("Subject: dovecot's\n\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("doveadm save: %v\n%s", err, out)
+	}
+	during, err := os.ReadFile(uidlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(during) != string(before) {
+		t.Fatalf("dovecot changed the uidlist behind our lock:\n%s", during)
+	}
+	if _, err := os.Stat(lock); err != nil {
+		t.Fatalf("dovecot removed our lock: %v", err)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := in.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Messages) != 2 || snap.Messages[1].UID != 2 {
+		t.Fatalf("after dovecot's delivery: %+v", snap.Messages)
+	}
+	compareWithDovecot(t, s, d)
+}

@@ -527,14 +527,26 @@ func testImporterResume(t *testing.T, ns NewStore) {
 	s := ns(t, 0, 0)
 	ctx := context.Background()
 	in := mustFolder(t, s, "INBOX")
-	// Dual delivery put a message in first.
+	// Dual delivery put two messages in first; one duplicates a message
+	// of the copy and is removed.
 	delivered := appendMsg(t, in, msg(100))
+	dup := appendMsg(t, in, msg(1))
 	im, err := s.Importer("INBOX", 777)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if others := im.Others(); len(others) != 1 || others[0].UID != delivered || others[0].Path == "" {
+	others := im.Others()
+	if len(others) != 2 || others[0].UID != delivered || others[1].UID != dup || others[0].Path == "" {
 		t.Fatalf("others %+v", others)
+	}
+	if err := im.RemoveOther(others[1].Key); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.RemoveOther(others[1].Key); !errors.Is(err, mailstore.ErrNoSuchMessage) {
+		t.Fatalf("second RemoveOther: %v", err)
+	}
+	if len(im.Others()) != 1 {
+		t.Fatalf("others after removal: %+v", im.Others())
 	}
 	for uid := uint32(1); uid <= 2; uid++ {
 		if err := im.Add(ctx, strings.NewReader(msg(int(uid))), -1, uid, nil, date); err != nil {

@@ -117,3 +117,36 @@ func TestCondStore(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSearchRes: RFC 5182 SEARCH RETURN (SAVE) and "$".
+func TestSearchRes(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts.addr)
+	rc.send("a LOGIN alice pw-alice\r\nb CREATE Later\r\n")
+	rc.until("b ")
+	for i := 0; i < 4; i++ {
+		msg := fmt.Sprintf("Subject: s%d\r\n\r\nx\r\n", i)
+		flags := ""
+		if i%2 == 1 {
+			flags = `(\Flagged) `
+		}
+		rc.send(fmt.Sprintf("c APPEND INBOX %s{%d+}\r\n%s\r\n", flags, len(msg), msg))
+		rc.until("c ")
+	}
+	rc.send("d SELECT INBOX\r\ne SEARCH RETURN (SAVE) FLAGGED\r\n")
+	rc.until("d ")
+	if l := rc.until("e "); len(l) != 1 || !strings.HasPrefix(l[0], "e OK") {
+		t.Errorf("SEARCH RETURN (SAVE): %q", l)
+	}
+	rc.send("f FETCH $ (UID)\r\ng SEARCH $ SUBJECT s3\r\nh UID COPY $ Later\r\n")
+	lines := rc.until("h ")
+	joined := strings.Join(lines, "\n")
+	for _, want := range []string{"* 2 FETCH (UID 2)", "* 4 FETCH (UID 4)", "* SEARCH 4", "h OK [COPYUID"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("using $: lacks %q in\n%s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "* 1 FETCH") || strings.Contains(joined, "* 3 FETCH") {
+		t.Errorf("$ matched unsaved messages:\n%s", joined)
+	}
+}

@@ -391,9 +391,21 @@ func canonicalFlag(f string) imap.Flag {
 	return imap.Flag(f)
 }
 
-// numSet reads a sequence set (or "$" for SEARCHRES, which is refused).
+// searchResSet is what numSet returns for "$" (RFC 5182 SEARCHRES); it is
+// recognised by identity (isSearchRes), not by value.
+var searchResSet = imap.SeqSet{{}}
+
+// isSearchRes reports whether set is the "$" marker.
+func isSearchRes(set imap.SeqSet) bool {
+	return len(set) == 1 && &set[0] == &searchResSet[0]
+}
+
+// numSet reads a sequence set, or "$" for the saved search result.
 // Numbers are kept as written; '*' is 0 as in go-imap's SeqSet.
 func (p *parser) numSet() (imap.SeqSet, error) {
+	if p.take('$') {
+		return searchResSet, nil
+	}
 	var set imap.SeqSet
 	for {
 		lo, err := p.seqNum()

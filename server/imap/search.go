@@ -87,7 +87,7 @@ func parseSearchKey(p *parser, depth int) (searchKey, error) {
 		}
 		return searchKey{op: "AND", sub: sub}, nil
 	}
-	if c := p.peek(); c == '*' || (c >= '0' && c <= '9') {
+	if c := p.peek(); c == '*' || c == '$' || (c >= '0' && c <= '9') {
 		set, err := p.numSet()
 		return searchKey{op: "SEQ", set: set}, err
 	}
@@ -211,6 +211,7 @@ type searchMsg struct {
 	seq, maxSeq, maxUID uint32
 	mi                  *mailstore.MessageInfo
 	recent              bool
+	saved               bool // in the SEARCHRES result ("$")
 	modseq              uint64
 	load                func() []byte
 	content             []byte
@@ -262,8 +263,14 @@ func (k *searchKey) match(m *searchMsg) bool {
 	case "OR":
 		return k.sub[0].match(m) || k.sub[1].match(m)
 	case "SEQ":
+		if isSearchRes(k.set) {
+			return m.saved
+		}
 		return inSet(k.set, m.seq, m.maxSeq)
 	case "UID":
+		if isSearchRes(k.set) {
+			return m.saved
+		}
 		return inSet(k.set, m.mi.UID, m.maxUID)
 	case "FLAG":
 		return m.mi.HasFlag(k.flag)
@@ -347,7 +354,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		return err
 	}
 	var ret []string
-	esearch := false
+	esearch, saveRes := false, false
 	save := p.pos
 	if a := strings.ToUpper(p.word("")); a == "RETURN" {
 		esearch = true
@@ -368,12 +375,12 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			case "MIN", "MAX", "ALL", "COUNT":
 				ret = append(ret, o)
 			case "SAVE":
-				return errNo(imap.ResponseCodeCannot, "SEARCHRES is not supported")
+				saveRes = true
 			default:
 				return errBad("unknown RETURN option %s", o)
 			}
 		}
-		if len(ret) == 0 {
+		if len(ret) == 0 && !saveRes {
 			ret = []string{"ALL"}
 		}
 		if err := p.sp(); err != nil {
@@ -415,8 +422,12 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 	if err != nil {
 		return c.storeErr("SEARCH", s.mb, err)
 	}
-	var hits []uint32
+	var hits, hitUIDs []uint32
 	var maxUID, maxModSeq uint64
+	saved := map[uint32]bool{}
+	for _, u := range s.searchRes {
+		saved[u] = true
+	}
 	withModSeq := prog.usesModSeq()
 	if withModSeq {
 		c.condstore = true
@@ -429,7 +440,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		if !ok {
 			continue
 		}
-		sm := &searchMsg{seq: uint32(i + 1), maxSeq: uint32(len(s.uids)), maxUID: uint32(maxUID), mi: &mi, recent: s.recent[u]}
+		sm := &searchMsg{seq: uint32(i + 1), maxSeq: uint32(len(s.uids)), maxUID: uint32(maxUID), mi: &mi, recent: s.recent[u], saved: saved[u]}
 		if withModSeq {
 			sm.modseq = s.ms.modseq(u)
 		}
@@ -443,11 +454,20 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		}
 		if prog.match(sm) {
 			maxModSeq = max(maxModSeq, sm.modseq)
+			hitUIDs = append(hitUIDs, u)
 			if uid {
 				hits = append(hits, u)
 			} else {
 				hits = append(hits, uint32(i+1))
 			}
+		}
+	}
+	if saveRes {
+		// RFC 5182: "$" now means these messages; SAVE alone answers
+		// nothing but the tagged OK.
+		s.searchRes = hitUIDs
+		if len(ret) == 0 {
+			return c.ok(tag, "", "SEARCH completed, result saved", uid)
 		}
 	}
 	if esearch || c.rev2 {

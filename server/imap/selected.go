@@ -37,6 +37,9 @@ type selected struct {
 	snap *mailstore.Snapshot
 	// ms assigns CONDSTORE mod-sequences; every snapshot goes through it.
 	ms *folderModseq
+	// searchRes is the result saved by SEARCH RETURN (SAVE), as UIDs
+	// (RFC 5182), referred to as "$".
+	searchRes []uint32
 }
 
 // snapshot returns the folder's current snapshot, taken at most once per
@@ -490,6 +493,16 @@ func (s *selected) resolveSeqs(set imap.SeqSet) ([]uint32, error) {
 
 // messages resolves a set in sequence or UID form.
 func (s *selected) messages(set imap.SeqSet, uid bool) ([]uint32, error) {
+	if isSearchRes(set) {
+		// RFC 5182: the saved messages still in the view.
+		var out []uint32
+		for _, u := range s.searchRes {
+			if s.seqOf(u) != 0 {
+				out = append(out, u)
+			}
+		}
+		return out, nil
+	}
 	if uid {
 		return s.resolveUIDs(set), nil
 	}

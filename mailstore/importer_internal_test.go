@@ -25,8 +25,9 @@ func TestImporterBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kw := func(uid uint32) []string { return []string{fmt.Sprintf("kw%d", uid%4), `\Seen`} }
 	for uid := uint32(1); uid <= 7; uid++ {
-		if err := im.Add(ctx, strings.NewReader(fmt.Sprintf("m%d\n", uid)), -1, uid, nil, time.Time{}); err != nil {
+		if err := im.Add(ctx, strings.NewReader(fmt.Sprintf("m%d\n", uid)), -1, uid, kw(uid), time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,6 +40,14 @@ func TestImporterBatches(t *testing.T) {
 	}
 	if got := len(im.Existing()); got != 6 || im.Has(7) {
 		t.Fatalf("after a kill: %d messages kept (want the 6 of two flushed batches)", got)
+	}
+	// The keyword letters in the flushed names resolve to the same
+	// keywords: dovecot-keywords was written before each batch.
+	for uid, m := range im.Existing() {
+		want := sortFlags(kw(uid))
+		if fmt.Sprint(m.Flags) != fmt.Sprint(want) {
+			t.Fatalf("uid %d: flags %v after a kill, want %v", uid, m.Flags, want)
+		}
 	}
 	for uid := uint32(7); uid <= 12; uid++ {
 		if err := im.Add(ctx, strings.NewReader(fmt.Sprintf("m%d\n", uid)), -1, uid, nil, time.Time{}); err != nil {

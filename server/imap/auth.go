@@ -144,6 +144,11 @@ func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
 				c.w.utf8 = true
 				enabled = append(enabled, "IMAP4rev2")
 			}
+		case "QRESYNC":
+			if !c.qresync {
+				c.qresync, c.condstore = true, true
+				enabled = append(enabled, "QRESYNC")
+			}
 		case "CONDSTORE":
 			if !c.condstore {
 				c.condstore = true

@@ -150,3 +150,60 @@ func TestSearchRes(t *testing.T) {
 		t.Errorf("$ matched unsaved messages:\n%s", joined)
 	}
 }
+
+// TestQResync: RFC 7162 QRESYNC: SELECT (QRESYNC ...) answers VANISHED
+// (EARLIER) and the changed flags; expunges become VANISHED; UID FETCH
+// (CHANGEDSINCE n VANISHED).
+func TestQResync(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts.addr)
+	rc.send("a LOGIN alice pw-alice\r\n")
+	rc.until("a ")
+	for i := 0; i < 5; i++ {
+		msg := fmt.Sprintf("Subject: q%d\r\n\r\nx\r\n", i)
+		rc.send(fmt.Sprintf("b APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
+		rc.until("b ")
+	}
+	rc.send("c SELECT INBOX (QRESYNC (1 1))\r\n")
+	if l := rc.line(); !strings.HasPrefix(l, "c BAD") {
+		t.Errorf("QRESYNC without ENABLE: %q", l)
+	}
+	rc.send("d ENABLE QRESYNC\r\ne SELECT INBOX\r\n")
+	var uidValidity uint32
+	var hms uint64
+	for _, l := range rc.until("e ") {
+		fmt.Sscanf(l, "* OK [UIDVALIDITY %d]", &uidValidity)
+		fmt.Sscanf(l, "* OK [HIGHESTMODSEQ %d]", &hms)
+	}
+	// Another session flags 2 and expunges 4.
+	other := dialRaw(t, ts.addr)
+	other.send("a LOGIN alice pw-alice\r\nb SELECT INBOX\r\nc STORE 2 +FLAGS (\\Flagged)\r\nd STORE 4 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n")
+	other.until("e ")
+	rc.send("f NOOP\r\n")
+	lines := strings.Join(rc.until("f "), "\n")
+	if !strings.Contains(lines, "* VANISHED 4") || strings.Contains(lines, "EXPUNGE") {
+		t.Errorf("NOOP after another session's expunge, QRESYNC on:\n%s", lines)
+	}
+	rc.send(fmt.Sprintf("g UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)\r\n", hms))
+	lines = strings.Join(rc.until("g "), "\n")
+	for _, want := range []string{"* VANISHED (EARLIER) 4", "UID 2 FLAGS (\\Flagged", "MODSEQ ("} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("UID FETCH (CHANGEDSINCE VANISHED) lacks %q:\n%s", want, lines)
+		}
+	}
+	if strings.Contains(lines, "UID 1 ") || strings.Contains(lines, "UID 3 ") {
+		t.Errorf("unchanged messages fetched:\n%s", lines)
+	}
+	// A client that knew UIDs 1:5 at modseq hms reselects.
+	rc.send(fmt.Sprintf("h UNSELECT\r\ni SELECT INBOX (QRESYNC (%d %d 1:5))\r\n", uidValidity, hms))
+	rc.until("h ")
+	lines = strings.Join(rc.until("i "), "\n")
+	for _, want := range []string{"* VANISHED (EARLIER) 4", "* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (", "i OK [READ-WRITE]"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("SELECT (QRESYNC) lacks %q:\n%s", want, lines)
+		}
+	}
+	if strings.Contains(lines, "UID 1 ") || strings.Contains(lines, "UID 3 ") {
+		t.Errorf("SELECT (QRESYNC) sent unchanged messages:\n%s", lines)
+	}
+}

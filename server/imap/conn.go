@@ -53,6 +53,8 @@ type conn struct {
 	// condstore is set once the client used a CONDSTORE feature (RFC 7162
 	// §3.1): unsolicited FETCH responses then carry MODSEQ.
 	condstore bool
+	// qresync is set by ENABLE QRESYNC (RFC 7162 §3.2.3).
+	qresync bool
 	// cmdName is the running command's name (after UID), for handlers
 	// shared by several commands.
 	cmdName string
@@ -419,7 +421,7 @@ func (c *conn) capabilities() string {
 		return strings.Join(caps, " ")
 	}
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
-		"SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "ESEARCH", "SEARCHRES", "BINARY", "CONDSTORE",
+		"SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "ESEARCH", "SEARCHRES", "BINARY", "CONDSTORE", "QRESYNC",
 		fmt.Sprintf("APPENDLIMIT=%d", c.srv.opts.AppendLimit),
 		"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 		"ACL", "RIGHTS=texk")

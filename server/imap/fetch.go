@@ -33,6 +33,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 	}
 	// RFC 7162 §3.1.4: FETCH ... (CHANGEDSINCE n).
 	var changedSince uint64
+	vanished := false
 	if p.take(' ') {
 		if err := p.expect('('); err != nil {
 			return err
@@ -42,6 +43,14 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			a, err := p.atom()
 			if err != nil {
 				return err
+			}
+			if strings.EqualFold(a, "VANISHED") {
+				// RFC 7162 §3.2.6: UID FETCH only, QRESYNC enabled.
+				if !uid || !c.qresync {
+					return errBad("VANISHED needs UID FETCH and ENABLE QRESYNC")
+				}
+				vanished = true
+				continue
 			}
 			if !strings.EqualFold(a, "CHANGEDSINCE") {
 				return errBad("unknown FETCH modifier %s", a)
@@ -65,6 +74,9 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 	}
 	if err := p.end(); err != nil {
 		return err
+	}
+	if vanished && changedSince == 0 {
+		return errBad("VANISHED needs CHANGEDSINCE")
 	}
 	for _, it := range items {
 		if it.kind == "MODSEQ" {
@@ -137,6 +149,9 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		// announce them again.
 		c.flagUpdates(s.base, snap, seenSet)
 		s.base = snap
+	}
+	if vanished && !isSearchRes(set) {
+		c.vanishedEarlier(set, snap)
 	}
 	var buf []byte
 	for _, u := range uids {

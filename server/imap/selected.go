@@ -92,7 +92,8 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 			m.release()
 		}
 	}()
-	// RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE).
+	// RFC 7162 §3.1.8 SELECT/EXAMINE (CONDSTORE), §3.2.5 (QRESYNC (...)).
+	var qr *qresyncParams
 	if p.take(' ') {
 		if err := p.expect('('); err != nil {
 			return err
@@ -103,10 +104,22 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 			if err != nil {
 				return err
 			}
-			if !strings.EqualFold(a, "CONDSTORE") {
+			switch strings.ToUpper(a) {
+			case "CONDSTORE":
+				c.condstore = true
+			case "QRESYNC":
+				if !c.qresync {
+					return errBad("QRESYNC must be enabled first")
+				}
+				if err := p.sp(); err != nil {
+					return err
+				}
+				if qr, err = parseQResync(p); err != nil {
+					return err
+				}
+			default:
 				return errBad("unknown SELECT parameter %s", a)
 			}
-			c.condstore = true
 		}
 	}
 	if err := p.end(); err != nil {
@@ -178,6 +191,9 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 	c.w.raw("* OK [UIDVALIDITY ").num(snap.UIDValidity).raw("] UIDs valid").crlf()
 	c.w.raw("* OK [UIDNEXT ").num(snap.UIDNext).raw("] predicted next UID").crlf()
 	c.w.raw("* OK [HIGHESTMODSEQ ").num64(int64(ms.highestModSeq())).raw("] highest").crlf()
+	if qr != nil && qr.uidValidity == snap.UIDValidity {
+		c.qresyncSelect(qr, snap)
+	}
 	code := imap.ResponseCode("READ-WRITE")
 	if readOnly {
 		code = "READ-ONLY"
@@ -318,7 +334,8 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		// Messages in the view but gone from the snapshot.
 		j := 0
 		kept := s.uids[:0:0]
-		for i, uid := range s.uids {
+		var vanished imap.UIDSet
+		for _, uid := range s.uids {
 			for j < len(snap.Messages) && snap.Messages[j].UID < uid {
 				j++
 			}
@@ -326,9 +343,16 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 				kept = append(kept, uid)
 				continue
 			}
+			if c.qresync {
+				// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
+				vanished.AddNum(imap.UID(uid))
+				continue
+			}
 			// Sequence number after the earlier expunges were announced.
 			c.w.raw("* ").num(uint32(len(kept) + 1)).raw(" EXPUNGE").crlf()
-			_ = i
+		}
+		if len(vanished) > 0 {
+			c.w.raw("* VANISHED ").raw(vanished.String()).crlf()
 		}
 		if len(kept) != len(s.uids) {
 			s.uids = kept

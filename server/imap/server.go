@@ -4,8 +4,8 @@
 // UIDPLUS (RFC 4315), NAMESPACE (RFC 2342), SPECIAL-USE (RFC 6154),
 // LIST-STATUS (RFC 5819), APPENDLIMIT (RFC 7889), STATUS=SIZE (RFC 8438),
 // UNSELECT (RFC 3691), ENABLE (RFC 5161), ID (RFC 2971), QUOTA (RFC 9208),
-// ACL (RFC 4314), CONDSTORE (RFC 7162), ESEARCH (RFC 4731) and BINARY
-// (RFC 3516, FETCH).
+// ACL (RFC 4314), CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731),
+// SEARCHRES (RFC 5182) and BINARY (RFC 3516).
 //
 // The protocol layer is mailmig's own (see docs/imap.md for why): a
 // command parser with literals, a response writer, one goroutine per

@@ -401,3 +401,65 @@ func TestCreateFolderRace(t *testing.T) {
 		}
 	}
 }
+
+// TestUIDsAppearInOrder: while two Stores with separate caches (two
+// processes) append to one folder, no snapshot shows a UID lower than one
+// an earlier snapshot showed (RFC 9051 §2.3.1.1: a session can only add
+// messages at the end). Found by the IMAP server's tests.
+func TestUIDsAppearInOrder(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	open := func() *mailstore.Folder {
+		st, err := mailstore.Open(root, mailstore.Options{CreateRoot: true, NoFsync: true, Hub: mailstore.NewHub()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := st.Folder("INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a, b := open(), open()
+	errs := make(chan error, 2)
+	for _, f := range []*mailstore.Folder{a, b} {
+		go func() {
+			for i := 0; i < 100; i++ {
+				if _, err := f.Append(context.Background(), strings.NewReader(fmt.Sprintf("Subject: %d\n\nx\n", i)), nil, time.Time{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var maxSeen uint32
+	seen := map[uint32]bool{}
+	check := func() {
+		snap, err := a.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range snap.Messages {
+			if !seen[m.UID] && m.UID < maxSeen {
+				t.Fatalf("UID %d appeared after UID %d had been seen", m.UID, maxSeen)
+			}
+			seen[m.UID] = true
+			maxSeen = max(maxSeen, m.UID)
+		}
+	}
+	for done := 0; done < 2; {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done++
+		default:
+			check()
+		}
+	}
+	check()
+	if len(seen) != 200 {
+		t.Fatalf("%d messages seen, want 200", len(seen))
+	}
+}

@@ -562,6 +562,21 @@ func (f *Folder) syncLocked(ctx context.Context, keys []string) (*Snapshot, []Ch
 			return nil, nil, err
 		}
 	}
+	if st.lagging() {
+		// Someone handed out a UID for a file our listing does not have
+		// yet (a change absorbed into an own-change baseline, or made in
+		// the same timestamp tick). List again before building, so a
+		// session never sees UID n+1 before n.
+		st.force()
+		if _, err := f.load(); err != nil {
+			return nil, nil, err
+		}
+		if len(st.missingKeys()) > 0 {
+			if err := f.assignLocked(ctx, nil); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	snap := st.build()
 	st.fresh, st.checkAll, st.pending = nil, false, false
 	st.touched, st.touchedAll = nil, false
@@ -629,4 +644,30 @@ func (st *folderState) own(subs []string, op func() error, apply func()) error {
 		st.pending = true
 	}
 	return nil
+}
+
+// lagging reports whether the uidlist gained an entry, at or above the
+// last snapshot's UIDNEXT, whose file is not in the cached listing.
+func (st *folderState) lagging() bool {
+	if st.snap == nil || st.ul == nil {
+		return false // the first build follows full listings
+	}
+	next := st.snap.UIDNext
+	check := func(key string, uid uint32) bool {
+		return uid >= next && !st.onDisk(key)
+	}
+	if st.touchedAll {
+		for i := len(st.ul.Order) - 1; i >= 0 && st.ul.Order[i].UID >= next; i-- {
+			if e := st.ul.Order[i]; check(e.Key, e.UID) {
+				return true
+			}
+		}
+		return false
+	}
+	for key := range st.touched {
+		if uid, ok := st.ul.Keys[key]; ok && check(key, uid) {
+			return true
+		}
+	}
+	return false
 }

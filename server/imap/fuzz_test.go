@@ -40,6 +40,9 @@ func FuzzSession(f *testing.F) {
 		"c SETACL INBOX bob lr\r\nd GETACL INBOX\r\ne MYRIGHTS INBOX\r\n",
 		"c IDLE\r\nDONE\r\n",
 		"c FETCH 1 BODY[1.2.MIME]\r\n{999999999+}\r\n",
+		"c ENABLE QRESYNC\r\nd SELECT INBOX (QRESYNC (1 1 1:5 (1:2 1:2)))\r\ne UID FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)\r\n",
+		"c STORE 1:* (UNCHANGEDSINCE 5) +FLAGS.SILENT (\\Seen)\r\nd SEARCH MODSEQ \"/flags/\\\\seen\" all 1\r\n",
+		"c SEARCH RETURN (SAVE MIN) ALL\r\nd FETCH $ FLAGS\r\ne STATUS INBOX (HIGHESTMODSEQ)\r\n",
 	} {
 		f.Add(s)
 	}

@@ -640,3 +640,34 @@ func TestListVariants(t *testing.T) {
 	check(`LIST "" (INBOX Sent)`, `"/" INBOX`, `"/" Sent`)
 	check(`STATUS Sent (MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE DELETED)`, `MESSAGES 1 UIDNEXT 2`, `SIZE 17`)
 }
+
+// TestBigAppendAndIdleUnselected: a message larger than any in-memory
+// literal limit is streamed to the store and read back intact; IDLE works
+// without a selected mailbox.
+func TestBigAppendAndIdleUnselected(t *testing.T) {
+	ts := startServer(t)
+	c := ts.login(t, "carol", nil)
+	body := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 50000)
+	msg := testMessage("big", body)
+	appendMsg(t, c, "INBOX", msg)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{RFC822Size: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msgs[0].FindBodySection(&imap.FetchItemBodySection{Peek: true}); string(got) != msg || msgs[0].RFC822Size != int64(len(msg)) {
+		t.Errorf("big message: got %d bytes (RFC822.SIZE %d), want %d", len(got), msgs[0].RFC822Size, len(msg))
+	}
+	rc := dialRaw(t, ts.addr)
+	rc.send("a LOGIN carol pw-carol\r\nb IDLE\r\n")
+	rc.until("a ")
+	if l := rc.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	rc.send("DONE\r\n")
+	if l := rc.line(); !strings.HasPrefix(l, "b OK") {
+		t.Errorf("IDLE DONE: %q", l)
+	}
+}

@@ -74,7 +74,9 @@ func (s *Store) Importer(folder string, uidValidity uint32) (*Importer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "cur")); err != nil {
+	// tmp/ is made last by makeMaildir: a folder whose creation was
+	// killed half-way (cur/ but no tmp/) is completed here.
+	if _, err := os.Stat(filepath.Join(dir, "tmp")); err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("import %s: %w", name, err)
 		}

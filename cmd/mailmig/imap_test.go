@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,11 +16,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"mailmig/mailstore/dovecottest"
+	"mailmig/migrate/corpus"
 )
 
 // imapLogin connects to a served IMAP listener and logs in.
@@ -427,9 +430,10 @@ func readLocalMaildir(t *testing.T, dir string) map[string][]string {
 
 var tuidRe = regexp.MustCompile(`(?m)^X-TUID: [^\n]*\n`)
 
-// mbsyncFlags maps IMAP system flags to Maildir letters.
+// mbsyncFlags maps IMAP system flags (and $Forwarded, which mbsync keeps
+// as P) to Maildir letters.
 func mbsyncFlags(flags []string) []string {
-	m := map[string]string{`\Draft`: "D", `\Flagged`: "F", `\Answered`: "R", `\Seen`: "S", `\Deleted`: "T"}
+	m := map[string]string{`\Draft`: "D", `\Flagged`: "F", "$Forwarded": "P", `\Answered`: "R", `\Seen`: "S", `\Deleted`: "T"}
 	var out []string
 	for _, f := range flags {
 		if l, ok := m[f]; ok {
@@ -438,4 +442,103 @@ func mbsyncFlags(flags []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestIMAPMbsyncConvertedCorpus: a generated UW-IMAP tree (with its
+// quirks) is converted with `mailmig convert`, served, and mirrored with
+// mbsync; every message of every folder arrives with its bytes and flags.
+func TestIMAPMbsyncConvertedCorpus(t *testing.T) {
+	mbsync := requireTool(t, "mbsync")
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	tree, err := corpus.Generate(filepath.Join(t.TempDir(), "src"), "alice", corpus.Options{Seed: 7, Folders: 3, InboxMessages: 25, FolderMessages: 12, Quirks: true, MaxAttachment: 20 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maildir := filepath.Join(dir, "mail", "alice", "Maildir")
+	out, errOut, code := runMailmig(t, dir, "convert", "--inbox", tree.Inbox, "--folders", tree.FoldersDir,
+		"--subscriptions", tree.Subscriptions, "--out", maildir, "--no-inbox-lock", "--quiet")
+	if code != 0 && code != 2 { // 2: the corpus has files that are not mbox
+		t.Fatalf("convert: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := startServe(t, dir)
+	addr := s.Addr("imap")
+	host, port, _ := strings.Cut(addr, ":")
+	local := filepath.Join(t.TempDir(), "local")
+	if err := os.MkdirAll(local, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rc := filepath.Join(t.TempDir(), "mbsyncrc")
+	if err := os.WriteFile(rc, []byte(fmt.Sprintf("IMAPAccount srv\nHost %s\nPort %s\nUser alice\nPass alice-pw\nSSLType None\nAuthMechs LOGIN\n\n"+
+		"IMAPStore remote\nAccount srv\n\nMaildirStore local\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n"+
+		"Channel mirror\nFar :remote:\nNear :local:\nPatterns *\nSync Pull\nCreate Near\nSyncState *\n", host, port, local, local)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, mbsync, "-c", rc, "-a").CombinedOutput(); err != nil {
+		t.Fatalf("mbsync: %v\n%s\nserver log:\n%s", err, out, s.Log())
+	}
+	// What the server holds, as IMAP reports it, against the mirror.
+	view := imapView(t, imapLogin(t, addr, "alice", "alice-pw"))
+	total := 0
+	for name, f := range tree.Folders {
+		msgs, ok := view[name]
+		if !ok {
+			t.Errorf("folder %q of the corpus is not served (have %v)", name, keys(view))
+			continue
+		}
+		if len(msgs) != len(f.Messages) {
+			t.Errorf("%s: served %d messages, the corpus has %d", name, len(msgs), len(f.Messages))
+		}
+		got := readLocalMaildir(t, filepath.Join(local, mutf7Path(name)))
+		for _, m := range msgs {
+			letters, ok := got[m.Body]
+			if !ok {
+				t.Errorf("%s: UID %d did not arrive intact", name, m.UID)
+				continue
+			}
+			if want := mbsyncFlags(m.Flags); !slices.Equal(letters, want) {
+				t.Errorf("%s: UID %d flags %v locally, %v served", name, m.UID, letters, m.Flags)
+			}
+			total++
+		}
+	}
+	if total == 0 {
+		t.Fatal("nothing compared")
+	}
+}
+
+// mutf7Path is the local path mbsync uses for an IMAP folder name
+// (modified UTF-7, '/' as directory separator).
+func mutf7Path(name string) string {
+	var b strings.Builder
+	var run []uint16
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		buf := make([]byte, 2*len(run))
+		for i, u := range run {
+			buf[2*i], buf[2*i+1] = byte(u>>8), byte(u)
+		}
+		enc := base64.StdEncoding.EncodeToString(buf)
+		enc = strings.TrimRight(strings.ReplaceAll(enc, "/", ","), "=")
+		b.WriteString("&" + enc + "-")
+		run = run[:0]
+	}
+	for _, r := range name {
+		if r >= 0x20 && r <= 0x7e {
+			flush()
+			if r == '&' {
+				b.WriteString("&-")
+			} else {
+				b.WriteRune(r)
+			}
+			continue
+		}
+		run = utf16.AppendRune(run, r)
+	}
+	flush()
+	return b.String()
 }

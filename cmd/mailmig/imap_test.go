@@ -101,7 +101,7 @@ func checkDoveadmAgrees(t *testing.T, maildir string, view map[string][]imapMess
 	for name, msgs := range view {
 		f, ok := dump[name]
 		if !ok {
-			t.Errorf("doveadm does not list folder %q (has %v)", name, keys(dump))
+			t.Errorf("doveadm does not list folder %q (has %v)", name, imapKeys(dump))
 			continue
 		}
 		if len(f.Messages) != len(msgs) {
@@ -124,7 +124,7 @@ func checkDoveadmAgrees(t *testing.T, maildir string, view map[string][]imapMess
 	}
 }
 
-func keys[V any](m map[string]V) []string {
+func imapKeys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
@@ -380,7 +380,7 @@ SyncState *
 	for _, f := range folders {
 		// mbsync names local folders in modified UTF-7.
 		path := filepath.Join(local, strings.ReplaceAll(f, "Entwürfe", "Entw&APw-rfe"))
-		got := readLocalMaildir(t, path)
+		got := mbsyncReadLocal(t, path)
 		want := view[f]
 		if len(got) != len(want) {
 			t.Errorf("%s: mbsync mirrored %d messages, server has %d", f, len(got), len(want))
@@ -399,8 +399,8 @@ SyncState *
 	}
 }
 
-// readLocalMaildir returns body (LF line ends) -> Maildir flag letters.
-func readLocalMaildir(t *testing.T, dir string) map[string][]string {
+// mbsyncReadLocal returns body (LF line ends) -> Maildir flag letters.
+func mbsyncReadLocal(t *testing.T, dir string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, sub := range []string{"cur", "new"} {
@@ -421,14 +421,14 @@ func readLocalMaildir(t *testing.T, dir string) map[string][]string {
 			}
 			slices.Sort(letters)
 			// mbsync adds its own X-TUID header; the rest must be intact.
-			body := tuidRe.ReplaceAllString(strings.ReplaceAll(string(b), "\r\n", "\n"), "")
+			body := imapTUIDRe.ReplaceAllString(strings.ReplaceAll(string(b), "\r\n", "\n"), "")
 			out[body] = letters
 		}
 	}
 	return out
 }
 
-var tuidRe = regexp.MustCompile(`(?m)^X-TUID: [^\n]*\n`)
+var imapTUIDRe = regexp.MustCompile(`(?m)^X-TUID: [^\n]*\n`)
 
 // mbsyncFlags maps IMAP system flags (and $Forwarded, which mbsync keeps
 // as P) to Maildir letters.
@@ -485,13 +485,13 @@ func TestIMAPMbsyncConvertedCorpus(t *testing.T) {
 	for name, f := range tree.Folders {
 		msgs, ok := view[name]
 		if !ok {
-			t.Errorf("folder %q of the corpus is not served (have %v)", name, keys(view))
+			t.Errorf("folder %q of the corpus is not served (have %v)", name, imapKeys(view))
 			continue
 		}
 		if len(msgs) != len(f.Messages) {
 			t.Errorf("%s: served %d messages, the corpus has %d", name, len(msgs), len(f.Messages))
 		}
-		got := readLocalMaildir(t, filepath.Join(local, mutf7Path(name)))
+		got := mbsyncReadLocal(t, filepath.Join(local, mbsyncPath(name)))
 		for _, m := range msgs {
 			letters, ok := got[m.Body]
 			if !ok {
@@ -509,9 +509,9 @@ func TestIMAPMbsyncConvertedCorpus(t *testing.T) {
 	}
 }
 
-// mutf7Path is the local path mbsync uses for an IMAP folder name
+// mbsyncPath is the local path mbsync uses for an IMAP folder name
 // (modified UTF-7, '/' as directory separator).
-func mutf7Path(name string) string {
+func mbsyncPath(name string) string {
 	var b strings.Builder
 	var run []uint16
 	flush := func() {

@@ -33,9 +33,9 @@ func benchStore(b *testing.B, noFsync bool) *mailstore.Store {
 }
 
 // BenchmarkImport measures the converter's bulk path with fsync: MB/s over
-// b.N messages of 64 KiB, including Commit.
+// b.N messages of 4, 64 and 256 KiB, including Commit.
 func BenchmarkImport(b *testing.B) {
-	for _, size := range []int{4 << 10, 64 << 10} {
+	for _, size := range []int{4 << 10, 64 << 10, 256 << 10} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
 			s := benchStore(b, false)
 			msg := benchMessage(size)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -251,4 +252,36 @@ func norms(s *mailstore.Snapshot) *mailstore.Snapshot {
 	}
 	c.Keywords = norm(c.Keywords)
 	return &c
+}
+
+// TestHubDropsUnusedState: the cached state of a folder no handle uses any
+// more is garbage-collected, and a new handle starts from the disk.
+func TestHubDropsUnusedState(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	hub := mailstore.NewHub()
+	open := func() *mailstore.Folder {
+		s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: hub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := s.Folder("INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	f := open()
+	if _, err := f.Append(ctx, strings.NewReader("x\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	f = nil
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+	}
+	g := open()
+	snap, err := g.Snapshot(ctx)
+	if err != nil || len(snap.Messages) != 1 {
+		t.Fatalf("after the state was dropped: %+v, %v", snap, err)
+	}
 }

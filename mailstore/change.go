@@ -3,6 +3,7 @@ package mailstore
 import (
 	"path/filepath"
 	"sync"
+	"weak"
 )
 
 // ChangeKind says what happened to a folder.
@@ -55,7 +56,11 @@ type Change struct {
 type Hub struct {
 	mu       sync.Mutex
 	watchers map[string]map[*watcher]struct{} // root + "\x00" + folder
-	states   map[string]*folderState          // folder dir
+	// states holds the cached state per folder directory weakly: it
+	// lives as long as some Folder handle uses it, so a long-running
+	// server does not keep every folder it ever opened in memory.
+	states map[string]weak.Pointer[folderState]
+	gets   int
 }
 
 // DefaultHub is used by Stores opened without Options.Hub.
@@ -63,7 +68,7 @@ var DefaultHub = NewHub()
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{watchers: map[string]map[*watcher]struct{}{}, states: map[string]*folderState{}}
+	return &Hub{watchers: map[string]map[*watcher]struct{}{}, states: map[string]weak.Pointer[folderState]{}}
 }
 
 type watcher struct {
@@ -169,11 +174,18 @@ func (h *Hub) Publish(root string, changes ...Change) {
 func (h *Hub) state(dir string) *folderState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := h.states[dir]
-	if st == nil {
-		st = &folderState{dir: dir}
-		h.states[dir] = st
+	if h.gets++; h.gets%1024 == 0 {
+		for d, wp := range h.states {
+			if wp.Value() == nil {
+				delete(h.states, d)
+			}
+		}
 	}
+	if st := h.states[dir].Value(); st != nil {
+		return st
+	}
+	st := &folderState{dir: dir}
+	h.states[dir] = weak.Make(st)
 	return st
 }
 

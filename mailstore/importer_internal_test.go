@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,22 @@ func TestImporterBatches(t *testing.T) {
 		if m.UID != uint32(i+1) {
 			t.Fatalf("position %d: UID %d", i, m.UID)
 		}
+	}
+}
+
+// TestHubStateIsWeak: the hub does not keep a folder's state alive.
+func TestHubStateIsWeak(t *testing.T) {
+	h := NewHub()
+	st := h.state("/x/Maildir")
+	if h.state("/x/Maildir") != st {
+		t.Fatal("a live state was not shared")
+	}
+	wp := h.states["/x/Maildir"]
+	st = nil
+	for i := 0; i < 5 && wp.Value() != nil; i++ {
+		runtime.GC()
+	}
+	if wp.Value() != nil {
+		t.Fatal("the hub kept an unused state alive")
 	}
 }

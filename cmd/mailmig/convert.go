@@ -13,7 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate/convert"
@@ -138,6 +140,11 @@ func runConvert(c *cli.Context) error {
 		fmt.Fprintf(out, "INBOX prepared: UIDVALIDITY %d, UIDNEXT %d (%d messages in the old INBOX)\n", p.UIDValidity, p.UIDNext, p.Messages)
 		return nil
 	}
+	if !c.Bool("quiet") && !o.DryRun && term.IsTerminal(int(os.Stderr.Fd())) {
+		bar, done := convertProgress()
+		o.Progress = bar
+		defer done()
+	}
 	rep, runErr := convert.Run(ctx, o)
 	if rep != nil {
 		printReport(out, rep)
@@ -158,6 +165,29 @@ func runConvert(c *cli.Context) error {
 		return withExit(exitConvertPartial, runErr)
 	}
 	return runErr
+}
+
+// convertProgress returns a Progress callback drawing a byte progress bar
+// on standard error, and a function that finishes it.
+func convertProgress() (func(convert.Progress), func()) {
+	var bar *progressbar.ProgressBar
+	perFolder := map[string]int64{}
+	var sum int64
+	update := func(p convert.Progress) {
+		if bar == nil {
+			bar = progressbar.NewOptions64(p.TotalBytes, progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionShowBytes(true), progressbar.OptionSetDescription("converting"),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		}
+		sum += p.Bytes - perFolder[p.Folder]
+		perFolder[p.Folder] = p.Bytes
+		bar.Set64(sum)
+	}
+	return update, func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}
 }
 
 // writeJSONFile writes v as indented JSON, atomically.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"mailmig/mailstore"
 	"mailmig/migrate/mbox"
@@ -81,6 +82,8 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 	return nil
 }
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 func sha256File(path string) ([32]byte, int64, error) {
 	var s [32]byte
 	f, err := os.Open(path)
@@ -89,7 +92,9 @@ func sha256File(path string) ([32]byte, int64, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	buf := bufPool.Get().(*[]byte)
+	defer bufPool.Put(buf)
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *buf) // one read for most messages (not File.WriteTo's 32 KiB)
 	if err != nil {
 		return s, n, err
 	}

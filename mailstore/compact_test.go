@@ -59,3 +59,45 @@ func TestUIDListCompaction(t *testing.T) {
 		t.Fatalf("snapshot %+v, %v", snap, err)
 	}
 }
+
+// TestBrokenUIDListRebuilt: a uidlist that does not parse is rebuilt (new
+// UIDVALIDITY, new UIDs for every file), as dovecot does, instead of
+// making the folder unusable.
+func TestBrokenUIDListRebuilt(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := in.Append(ctx, strings.NewReader(fmt.Sprintf("m%d\n", i)), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := in.UIDValidity()
+	if err := os.WriteFile(filepath.Join(root, "dovecot-uidlist"), []byte("3 V0 garbage\n7 no colon\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := mailstore.Open(root, mailstore.Options{NoFsync: true, Hub: mailstore.NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s2.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := f.Snapshot(ctx)
+	if err != nil || len(snap.Messages) != 3 || snap.UIDValidity == old || snap.UIDNext != 4 {
+		t.Fatalf("rebuilt: %+v, %v (old UIDVALIDITY %d)", snap, err, old)
+	}
+	// The cached Store notices the new UIDVALIDITY.
+	changes, err := in.Refresh(ctx)
+	if err != nil || len(changes) != 1 || changes[0].Kind != mailstore.ChangeUIDValidity {
+		t.Fatalf("refresh after the rebuild: %+v, %v", changes, err)
+	}
+}

@@ -131,6 +131,9 @@ type folderState struct {
 	checkAll bool
 }
 
+// errBrokenUIDList marks a dovecot-uidlist that does not parse.
+var errBrokenUIDList = errors.New("broken uidlist")
+
 // lastUIDValidity makes UIDVALIDITY values handed out by this process
 // strictly increasing, so a folder recreated within a second differs.
 var lastUIDValidity atomic.Uint32
@@ -275,7 +278,13 @@ func (f *Folder) load() (bool, error) {
 	}
 	if st.ul == nil || listSt != st.listSt {
 		if err := f.readUIDList(listSt); err != nil {
-			return false, err
+			if !errors.Is(err, errBrokenUIDList) {
+				return false, err
+			}
+			// Rebuilt under the lock by the next assignment.
+			f.store.log.Warn("broken dovecot-uidlist", "folder", f.name, "err", err)
+			st.ul, st.listSt = &uidlist{Keys: map[string]uint32{}, NextUID: 1}, listSt
+			st.checkAll, st.touchedAll = true, true
 		}
 		changed = true
 	}
@@ -315,7 +324,7 @@ func (f *Folder) readUIDList(listSt stamp) error {
 	}
 	ul, err := parseUIDList(data)
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
+		return fmt.Errorf("parse %s: %w: %v", path, errBrokenUIDList, err)
 	}
 	st.ul, st.listSt = ul, listSt
 	st.checkAll, st.touchedAll = true, true
@@ -431,7 +440,13 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 		return fmt.Errorf("folder %s: %w", f.name, err)
 	}
 	if err := f.readUIDList(listSt); err != nil {
-		return err
+		if !errors.Is(err, errBrokenUIDList) {
+			return err
+		}
+		// As dovecot does: a new UIDVALIDITY and new UIDs for every file.
+		f.store.log.Warn("rebuilding broken dovecot-uidlist with a new UIDVALIDITY", "folder", f.name, "err", err)
+		st.ul = &uidlist{Keys: map[string]uint32{}, NextUID: 1}
+		st.checkAll, st.touchedAll = true, true
 	}
 	ul := st.ul
 	var add []uidEntry

@@ -29,6 +29,7 @@ var uniqueBase = uint64(time.Now().UnixNano() % 1000000 * 1000)
 type sizeCounter struct {
 	size, vsize int64
 	lastCR      bool
+	mtime       time.Time // set by writeTmp
 }
 
 func (c *sizeCounter) Write(p []byte) (int, error) {
@@ -53,6 +54,7 @@ func (c *sizeCounter) Write(p []byte) (int, error) {
 
 // writeTmp copies r into a new file in dir/tmp and returns its path and
 // sizes; the file is fsynced unless NoFsync, and its mtime set to date.
+// c.mtime is the mtime as stored (the file system's granularity).
 func (s *Store) writeTmp(ctx context.Context, dir, key string, r io.Reader, date time.Time) (string, *sizeCounter, error) {
 	path := filepath.Join(dir, "tmp", key)
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -70,10 +72,15 @@ func (s *Store) writeTmp(ctx context.Context, dir, key string, r io.Reader, date
 	if err == nil {
 		err = os.Chtimes(path, date, date)
 	}
+	var st os.FileInfo
+	if err == nil {
+		st, err = os.Stat(path)
+	}
 	if err != nil {
 		os.Remove(path)
 		return "", nil, fmt.Errorf("write %s at byte %d: %w", path, c.size, err)
 	}
+	c.mtime = st.ModTime()
 	return path, &c, nil
 }
 
@@ -219,7 +226,7 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 	}
 	f.st.mu.Lock()
 	err = f.st.own([]string{sub}, func() error { return os.Rename(tmp, dst) }, func() {
-		f.st.files(sub)[key] = fileEntry{name: nameOf(dst), mtime: date, fsize: c.size}
+		f.st.files(sub)[key] = fileEntry{name: nameOf(dst), mtime: c.mtime, fsize: c.size}
 		if f.st.fresh == nil {
 			f.st.fresh = map[string]struct{}{}
 		}
@@ -233,6 +240,7 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 	}
 	if !s.opts.NoFsync {
 		if err := syncDir(filepath.Dir(dst)); err != nil {
+			os.Remove(dst) // not durable: fail, and leave nothing behind
 			return 0, err
 		}
 	}

@@ -5,7 +5,8 @@
 //
 // Implementation notes:
 //   - Locking takes, in this order: the dot-lock USER.lock beside the spool
-//     file (created with O_CREAT|O_EXCL, holding our PID), an exclusive
+//     file (holding our PID: a temporary file hard-linked to the name, or
+//     O_CREAT|O_EXCL where hard links are not supported), an exclusive
 //     flock(2) on the spool file, and an exclusive OFD fcntl(2) write lock
 //     on it (conflicts with classic POSIX locks of procmail/postfix, but is
 //     owned by the open file, so closing another descriptor of the same
@@ -259,15 +260,37 @@ func sleep(ctx context.Context, d time.Duration) error {
 func dotLock(ctx context.Context, lockPath string, opts *Options) (int64, error) {
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
 	recovered := int64(-1)
+	// The lock appears with its content already in place: a temporary
+	// file holding our PID is hard-linked to the lock name (atomic, fails
+	// if the name exists; liblockfile's way), so a process killed while
+	// taking the lock never leaves an empty lock nobody can judge.
+	tmp := fmt.Sprintf("%s.%d.%d", lockPath, os.Getpid(), time.Now().UnixNano())
+	if err := os.WriteFile(tmp, pid, 0o644); err != nil {
+		return -1, &TemporaryError{fmt.Errorf("spool: create %s: %w", tmp, err)}
+	}
+	defer os.Remove(tmp)
+	useLink := true
 	for n := 0; ; n++ {
-		f, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			_, werr := f.Write(pid)
-			cerr := f.Close()
-			if werr != nil || cerr != nil {
-				os.Remove(lockPath)
-				return -1, &TemporaryError{fmt.Errorf("spool: write %s: %w", lockPath, errors.Join(werr, cerr))}
+		var err error
+		if useLink {
+			err = os.Link(tmp, lockPath)
+			if err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrNotExist) {
+				useLink = false // no hard links here: O_EXCL
+				continue
 			}
+		} else {
+			var f *os.File
+			f, err = os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err == nil {
+				_, werr := f.Write(pid)
+				cerr := f.Close()
+				if werr != nil || cerr != nil {
+					os.Remove(lockPath)
+					return -1, &TemporaryError{fmt.Errorf("spool: write %s: %w", lockPath, errors.Join(werr, cerr))}
+				}
+			}
+		}
+		if err == nil {
 			return recovered, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {

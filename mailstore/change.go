@@ -24,6 +24,7 @@ const (
 	ChangeFolderDeleted
 )
 
+// String returns the kind's name ("new", "expunge", ...).
 func (k ChangeKind) String() string {
 	switch k {
 	case ChangeNew:

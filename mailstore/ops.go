@@ -32,6 +32,7 @@ type sizeCounter struct {
 	mtime       time.Time // set by writeTmp
 }
 
+// Write counts p.
 func (c *sizeCounter) Write(p []byte) (int, error) {
 	c.size += int64(len(p))
 	c.vsize += int64(len(p))
@@ -89,6 +90,7 @@ type ctxReader struct {
 	r   io.Reader
 }
 
+// Read reads from the underlying reader unless the context is done.
 func (c ctxReader) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err

@@ -37,6 +37,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -319,7 +320,7 @@ func breakStale(lockPath string, opts *Options) (bool, int64) {
 		return errors.Is(err, fs.ErrNotExist), -1 // vanished: retry at once
 	}
 	age := opts.now().Sub(fi.ModTime())
-	dead, size := holderDead(lockPath)
+	dead, size, holder := holderDead(lockPath)
 	if age <= opts.staleAfter() && !dead {
 		return false, -1
 	}
@@ -333,6 +334,14 @@ func breakStale(lockPath string, opts *Options) (bool, int64) {
 	opts.log().Warn("spool: broke stale dot-lock", "lock", lockPath, "age", age.Round(time.Second), "holder_gone", dead)
 	if !dead {
 		size = -1
+	} else {
+		// The dead holder's temporary link source, if it was killed
+		// before removing it.
+		if left, _ := filepath.Glob(fmt.Sprintf("%s.%d.*", lockPath, holder)); len(left) > 0 {
+			for _, p := range left {
+				os.Remove(p)
+			}
+		}
 	}
 	return true, size
 }
@@ -341,16 +350,16 @@ func breakStale(lockPath string, opts *Options) (bool, int64) {
 // PID of a process that does not exist, and the spool size recorded on
 // its second line by an append in progress (-1 if none). Locks without a
 // PID are judged by age only.
-func holderDead(lockPath string) (bool, int64) {
+func holderDead(lockPath string) (bool, int64, int) {
 	b, err := os.ReadFile(lockPath)
 	if err != nil {
-		return false, -1
+		return false, -1, 0
 	}
 	pid, size, ok := parseLock(b)
 	if !ok || pid == os.Getpid() || !errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
-		return false, -1
+		return false, -1, 0
 	}
-	return true, size
+	return true, size, pid
 }
 
 // parseLock reads a dot-lock's content: a PID on the first line and,

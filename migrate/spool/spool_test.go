@@ -142,14 +142,23 @@ func TestLockOfDeadProcessIsBroken(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	// A fresh lock whose holder (a finished process) is gone.
+	// A fresh lock whose holder (a finished process) is gone, and the
+	// temporary file it linked the lock from.
 	os.WriteFile(LockPath(p), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
+	leftover := fmt.Sprintf("%s.%d.12345", LockPath(p), cmd.Process.Pid)
+	os.WriteFile(leftover, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
 	start := time.Now()
 	if _, err := Append(context.Background(), p, "a@b", date, []byte("S: x\n\nb\n"), Options{Timeout: 5 * time.Second}); err != nil {
 		t.Fatalf("dead holder's lock not broken: %v", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %v", d)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dead holder's temporary file left behind: %v", err)
+	}
+	if m, _ := filepath.Glob(LockPath(p) + ".*"); len(m) != 0 {
+		t.Errorf("temporary lock files left: %v", m)
 	}
 }
 

@@ -256,6 +256,9 @@ func equalFlags(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true // the same slice: an entry carried over unchanged
+	}
 	for i := range a {
 		if a[i] != b[i] {
 			return false

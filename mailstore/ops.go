@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -303,10 +304,7 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 		// All of the folder's keywords: messages keep the ones not named.
 		idx := keywordIndex(f.st.keywords)
 		missing := false
-		for _, m := range snap.Messages {
-			if !want[m.UID] {
-				continue
-			}
+		for _, m := range selectUIDs(snap, uids, want) {
 			nf := applyFlags(m.Flags, op, flags)
 			name := nameOf(m.Path)
 			info := formatInfo(nf, idx, uninterpretedLetters(infoPart(name)))
@@ -344,13 +342,30 @@ func (f *Folder) StoreFlags(ctx context.Context, uids []uint32, op FlagOp, flags
 	if err != nil {
 		return nil, err
 	}
+	return selectUIDs(snap, uids, want), nil
+}
+
+// selectUIDs returns the messages of snap with the given UIDs (set holds
+// the same UIDs), in UID order: by binary search for a few UIDs, by one
+// pass over the folder for many.
+func selectUIDs(snap *Snapshot, uids []uint32, set map[uint32]bool) []MessageInfo {
 	var out []MessageInfo
+	if len(uids)*8 < len(snap.Messages) {
+		sorted := slices.Clone(uids)
+		slices.Sort(sorted)
+		for _, u := range slices.Compact(sorted) {
+			if m, ok := snap.Lookup(u); ok {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
 	for _, m := range snap.Messages {
-		if want[m.UID] {
+		if set[m.UID] {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func uidSet(uids []uint32) map[uint32]bool {
@@ -370,18 +385,14 @@ func (f *Folder) Copy(ctx context.Context, uids []uint32, dst *Folder) ([]UIDPai
 	if err != nil {
 		return nil, err
 	}
-	want := uidSet(uids)
-	var msgs []MessageInfo
+	msgs := selectUIDs(snap, uids, uidSet(uids))
 	var bytes int64
 	var kws []string
-	for _, m := range snap.Messages {
-		if want[m.UID] {
-			msgs = append(msgs, m)
-			bytes += m.Size
-			for _, fl := range m.Flags {
-				if !strings.HasPrefix(fl, `\`) && !hasExact(kws, fl) {
-					kws = append(kws, fl)
-				}
+	for _, m := range msgs {
+		bytes += m.Size
+		for _, fl := range m.Flags {
+			if !strings.HasPrefix(fl, `\`) && !hasExact(kws, fl) {
+				kws = append(kws, fl)
 			}
 		}
 	}
@@ -528,7 +539,7 @@ func (f *Folder) Move(ctx context.Context, uids []uint32, dst *Folder) ([]UIDPai
 // Expunge removes the messages with uids and returns the UIDs removed,
 // ascending. The removals are published on the Hub.
 func (f *Folder) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
-	return f.expunge(ctx, uidSet(uids), false)
+	return f.expunge(ctx, uids, uidSet(uids), false)
 }
 
 // ExpungeDeleted removes the messages flagged \Deleted (IMAP EXPUNGE);
@@ -538,10 +549,10 @@ func (f *Folder) ExpungeDeleted(ctx context.Context, uids []uint32) ([]uint32, e
 	if uids != nil {
 		set = uidSet(uids)
 	}
-	return f.expunge(ctx, set, true)
+	return f.expunge(ctx, uids, set, true)
 }
 
-func (f *Folder) expunge(ctx context.Context, set map[uint32]bool, deletedOnly bool) ([]uint32, error) {
+func (f *Folder) expunge(ctx context.Context, uids []uint32, set map[uint32]bool, deletedOnly bool) ([]uint32, error) {
 	f.st.mu.Lock()
 	defer f.st.mu.Unlock()
 	var removed []uint32
@@ -552,9 +563,13 @@ func (f *Folder) expunge(ctx context.Context, set map[uint32]bool, deletedOnly b
 		if err != nil {
 			return nil, err
 		}
+		msgs := snap.Messages
+		if set != nil {
+			msgs = selectUIDs(snap, uids, set)
+		}
 		missing := false
-		for _, m := range snap.Messages {
-			if done[m.UID] || (set != nil && !set[m.UID]) || (deletedOnly && !m.HasFlag(FlagDeleted)) {
+		for _, m := range msgs {
+			if done[m.UID] || (deletedOnly && !m.HasFlag(FlagDeleted)) {
 				continue
 			}
 			sub, key, path := subOf(m), m.Key, m.Path

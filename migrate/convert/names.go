@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -274,13 +273,4 @@ func safeRel(name string) (string, error) {
 		return "", fmt.Errorf("empty name")
 	}
 	return c, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -262,6 +262,12 @@ func (s *Store) Folder(name string) (*Folder, error) {
 		if err := s.makeMaildir(dir, false); err != nil {
 			return nil, err
 		}
+	} else if !isDir(filepath.Join(dir, "new")) || !isDir(filepath.Join(dir, "tmp")) {
+		// Half made (by a process killed while creating it, or by a
+		// tool that makes cur/ only): complete it.
+		if err := s.makeMaildir(dir, dir != s.root); err != nil {
+			return nil, err
+		}
 	}
 	f = &Folder{store: s, name: name, dir: dir, st: s.hub.state(dir)}
 	if _, err := f.Snapshot(context.Background()); err != nil {
@@ -399,4 +405,9 @@ func (s *Store) SetSubscriptions(names []string) error {
 		}
 	}
 	return s.editSubscriptions(func([]string) []string { return names })
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

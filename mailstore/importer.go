@@ -74,12 +74,16 @@ func (s *Store) Importer(folder string, uidValidity uint32) (*Importer, error) {
 	if err != nil {
 		return nil, err
 	}
-	// tmp/ is made last by makeMaildir: a folder whose creation was
-	// killed half-way (cur/ but no tmp/) is completed here.
-	if _, err := os.Stat(filepath.Join(dir, "tmp")); err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
+	switch {
+	case dir != s.root && !isDir(dir):
+		// A new folder appears complete or not at all.
+		if err := s.CreateFolder(name); err != nil && !errors.Is(err, ErrFolderExists) {
 			return nil, fmt.Errorf("import %s: %w", name, err)
 		}
+	case !isDir(filepath.Join(dir, "cur")) || !isDir(filepath.Join(dir, "new")) || !isDir(filepath.Join(dir, "tmp")):
+		// INBOX on first use, or a folder whose creation was killed
+		// half-way (found by the converter's TestConvertKilled):
+		// complete it.
 		if err := s.makeMaildir(dir, dir != s.root); err != nil {
 			return nil, err
 		}

@@ -80,3 +80,48 @@ func TestImporterCrashLeftovers(t *testing.T) {
 		compareWithDovecot(t, s, dovecottest.New(t, root))
 	}
 }
+
+// TestHalfMadeFolderCompleted: a folder directory left with cur/ only (a
+// creator killed half-way) is completed by Folder and by Importer.
+func TestHalfMadeFolderCompleted(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".half1", ".half2"} {
+		if err := os.MkdirAll(filepath.Join(root, name, "cur"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := s.Folder("half1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Append(ctx, strings.NewReader("x\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	im, err := s.Importer("half2", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Add(ctx, strings.NewReader("y\n"), 2, 1, nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	im, err = s.Importer("brand/new", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"half1", "half2", "brand/new"} {
+		if _, err := os.Stat(filepath.Join(root, "."+strings.ReplaceAll(n, "/", "."), "maildirfolder")); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+	}
+}

@@ -51,6 +51,10 @@ type Options struct {
 	// Quirks adds the quirky folders and messages listed in the package
 	// documentation.
 	Quirks bool
+	// HugeAttachment, if set, gives the last INBOX message an attachment
+	// of this many bytes (base64: a message of 4/3 that size), to show
+	// that memory does not grow with message size.
+	HugeAttachment int
 }
 
 // Message is what the new store must hold for one source message.
@@ -108,6 +112,8 @@ type gen struct {
 	tree *Tree
 	t0   time.Time
 	buf  []byte
+	// forceAtt makes the next message carry an attachment of this size.
+	forceAtt int
 }
 
 // quirkyName is a folder file name with the IMAP name it must get.
@@ -313,6 +319,9 @@ func (g *gen) folder(path, name string, n int, q quirkyName) error {
 	last := uint32(0)
 	for i := 0; i < n; i++ {
 		date = date.Add(time.Duration(1+g.rnd.IntN(7200)) * time.Second)
+		if name == "INBOX" && i == n-1 && g.opts.HugeAttachment > 0 {
+			g.forceAtt = g.opts.HugeAttachment
+		}
 		msg, hdrs := g.message(date, i, keywords)
 		// Bookkeeping headers, written the c-client way (after the
 		// message's own header).
@@ -467,7 +476,7 @@ func (g *gen) message(date time.Time, i int, kws []string) (body, header string)
 			b.WriteByte('\n')
 		}
 	}
-	if g.rnd.IntN(4) != 0 {
+	if g.rnd.IntN(4) != 0 && g.forceAtt == 0 {
 		h.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n")
 		text()
 		return b.String(), h.String()
@@ -477,6 +486,9 @@ func (g *gen) message(date time.Time, i int, kws []string) (body, header string)
 	fmt.Fprintf(&b, "This is a multi-part message in MIME format.\n--%s\nContent-Type: text/plain; charset=us-ascii\n\n", boundary)
 	text()
 	size := g.rnd.IntN(g.opts.MaxAttachment)
+	if g.forceAtt > 0 {
+		size, g.forceAtt = g.forceAtt, 0
+	}
 	if cap(g.buf) < size {
 		g.buf = make([]byte, size)
 	}

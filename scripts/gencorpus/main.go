@@ -23,6 +23,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	quirks := flag.Bool("quirks", false, "add the quirky folders and messages")
 	maxAtt := flag.String("max-attachment", "512KB", "largest attachment `SIZE`")
+	huge := flag.String("huge", "0", "give the last INBOX message an attachment of `SIZE` (e.g. 300MB)")
 	flag.Parse()
 	if *dir == "" {
 		flag.Usage()
@@ -36,8 +37,12 @@ func main() {
 	if err != nil {
 		log.Fatalf("gencorpus: -max-attachment: %v", err)
 	}
+	hugeN, err := config.ParseSize(*huge)
+	if err != nil {
+		log.Fatalf("gencorpus: -huge: %v", err)
+	}
 	tree, err := corpus.Generate(*dir, *user, corpus.Options{Seed: *seed, Folders: *folders, InboxMessages: 400, FolderMessages: 100,
-		TotalBytes: total, MaxAttachment: int(att), Quirks: *quirks})
+		TotalBytes: total, MaxAttachment: int(att), Quirks: *quirks, HugeAttachment: int(hugeN)})
 	if err != nil {
 		log.Fatalf("gencorpus: %v", err)
 	}

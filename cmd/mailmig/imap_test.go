@@ -542,3 +542,20 @@ func mbsyncPath(name string) string {
 	flush()
 	return b.String()
 }
+
+// TestQuotaCommand: mailmig quota for a user without mail yet, with a
+// per-account limit, and for an unknown user.
+func TestQuotaCommand(t *testing.T) {
+	dir := t.TempDir()
+	createUser(t, dir, "bob", "bob-pw")
+	out := mustMailmig(t, dir, "quota", "bob")
+	if !strings.HasPrefix(out, "bob: 0 KB used of 1048576 KB (0.0%), 0 messages") {
+		t.Errorf("quota of a user without mail:\n%s", out)
+	}
+	if _, _, code := runMailmig(t, dir, "quota", "nobody"); code == 0 {
+		t.Error("quota of an unknown user succeeded")
+	}
+	if _, _, code := runMailmig(t, dir, "quota"); code == 0 {
+		t.Error("quota without a user succeeded")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -557,5 +558,45 @@ func TestQuotaCommand(t *testing.T) {
 	}
 	if _, _, code := runMailmig(t, dir, "quota"); code == 0 {
 		t.Error("quota without a user succeeded")
+	}
+}
+
+// TestIMAPQuotaOverride: a per-account quota from `mailmig user add
+// --quota` reaches GETQUOTAROOT, APPEND (NO [OVERQUOTA]) and mailmig quota.
+func TestIMAPQuotaOverride(t *testing.T) {
+	dir := t.TempDir()
+	if out, errOut, code := runMailmigStdin(t, dir, "bob-pw\n", "user", "add", "--quota", "8KB", "--quota-messages", "2", "bob"); code != 0 {
+		t.Fatalf("user add: %d %s %s", code, out, errOut)
+	}
+	s := startServe(t, dir)
+	c := imapLogin(t, s.Addr("imap"), "bob", "bob-pw")
+	roots, err := c.GetQuotaRoot("INBOX").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 1 || roots[0].Resources[imap.QuotaResourceStorage].Limit != 8 || roots[0].Resources[imap.QuotaResourceMessage].Limit != 2 {
+		t.Fatalf("GETQUOTAROOT = %+v", roots)
+	}
+	var codes []imap.ResponseCode
+	for i := 0; i < 3; i++ {
+		msg := fmt.Sprintf("Subject: q%d\r\n\r\nsmall\r\n", i)
+		cmd := c.Append("INBOX", int64(len(msg)), nil)
+		io.WriteString(cmd, msg)
+		cmd.Close()
+		_, err := cmd.Wait()
+		var ie *imap.Error
+		if errors.As(err, &ie) {
+			codes = append(codes, ie.Code)
+		} else if err != nil {
+			t.Fatal(err)
+		} else {
+			codes = append(codes, "")
+		}
+	}
+	if !slices.Equal(codes, []imap.ResponseCode{"", "", imap.ResponseCodeOverQuota}) {
+		t.Errorf("APPEND results %v, want the third over quota", codes)
+	}
+	if out := mustMailmig(t, dir, "quota", "bob"); !strings.Contains(out, "of 8 KB") || !strings.Contains(out, "2 messages of 2 (100.0%)") {
+		t.Errorf("mailmig quota bob:\n%s", out)
 	}
 }

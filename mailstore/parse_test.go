@@ -387,3 +387,28 @@ func FuzzSubscriptions(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUIDListTail: parsing a uidlist in two steps (what was there, then
+// what was appended) gives what one parse of the whole gives.
+func FuzzUIDListTail(f *testing.F) {
+	f.Add([]byte("3 V5 N2 Gx\n1 :a\n2 :b\n"), []byte("3 :c\n7 W1 :d\n"))
+	f.Add([]byte("3 V5 N2\n1 :a\n2 :b"), []byte("x\n3 :c\n"))
+	f.Fuzz(func(t *testing.T, head, tail []byte) {
+		whole, errWhole := parseUIDList(append(append([]byte(nil), head...), tail...))
+		ul, err := parseUIDList(head)
+		if err != nil || ul.UIDValidity == 0 {
+			return
+		}
+		rest := append(append([]byte(nil), head...), tail...)[ul.Complete:]
+		errTail := ul.parseMore(rest)
+		if (errWhole == nil) != (errTail == nil) {
+			t.Fatalf("whole: %v, in two steps: %v", errWhole, errTail)
+		}
+		if errWhole != nil {
+			return
+		}
+		if !reflect.DeepEqual(whole.Keys, ul.Keys) || whole.NextUID != ul.NextUID || whole.Complete != ul.Complete {
+			t.Fatalf("whole %v N%d C%d, two steps %v N%d C%d", whole.Keys, whole.NextUID, whole.Complete, ul.Keys, ul.NextUID, ul.Complete)
+		}
+	})
+}

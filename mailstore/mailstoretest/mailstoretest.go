@@ -438,6 +438,28 @@ func testEvents(t *testing.T, ns NewStore) {
 	stop()
 	for range ch {
 	}
+	// Deleting and renaming folders are events of the old name.
+	for _, n := range []string{"Doomed", "Moving"} {
+		if err := s.CreateFolder(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dch, dstop := s.Watch("Doomed")
+	defer dstop()
+	mch, mstop := s.Watch("Moving")
+	defer mstop()
+	if err := s.DeleteFolder("Doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if c := recv(t, dch); c.Kind != mailstore.ChangeFolderDeleted || c.Folder != "Doomed" {
+		t.Fatalf("event %+v", c)
+	}
+	if err := s.RenameFolder("Moving", "Moved"); err != nil {
+		t.Fatal(err)
+	}
+	if c := recv(t, mch); c.Kind != mailstore.ChangeFolderDeleted || c.Folder != "Moving" {
+		t.Fatalf("event %+v", c)
+	}
 }
 
 func testQuota(t *testing.T, ns NewStore) {

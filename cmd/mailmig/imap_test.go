@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -598,5 +601,63 @@ func TestIMAPQuotaOverride(t *testing.T) {
 	}
 	if out := mustMailmig(t, dir, "quota", "bob"); !strings.Contains(out, "of 8 KB") || !strings.Contains(out, "2 messages of 2 (100.0%)") {
 		t.Errorf("mailmig quota bob:\n%s", out)
+	}
+}
+
+// TestIMAPSigtermFinishesAppend: SIGTERM during an APPEND lets it finish
+// (tagged OK with APPENDUID), then the session gets BYE and serve exits.
+func TestIMAPSigtermFinishesAppend(t *testing.T) {
+	dir := t.TempDir()
+	createUser(t, dir, "carol", "carol-pw")
+	s := startServe(t, dir)
+	nc, err := net.Dial("tcp", s.Addr("imap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(nc)
+	readUntil := func(prefix string) []string {
+		var lines []string
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read: %v after %q", err, lines)
+			}
+			lines = append(lines, strings.TrimRight(l, "\r\n"))
+			if strings.HasPrefix(l, prefix) {
+				return lines
+			}
+		}
+	}
+	readUntil("* OK")
+	msg := "Subject: during shutdown\r\n\r\n" + strings.Repeat("y", 5000) + "\r\n"
+	fmt.Fprintf(nc, "a LOGIN carol carol-pw\r\nb APPEND INBOX {%d}\r\n", len(msg))
+	readUntil("a ")
+	readUntil("+")
+	io.WriteString(nc, msg[:1000])
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(nc, msg[1000:]+"\r\n")
+	lines := readUntil("* BYE")
+	if !strings.HasPrefix(lines[0], "b OK [APPENDUID") {
+		t.Errorf("APPEND during SIGTERM: %q", lines)
+	}
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err != nil {
+			t.Errorf("serve exited with %v\n%s", err, s.Log())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+	view := filepath.Join(dir, "mail", "carol", "Maildir")
+	d := dovecottest.New(t, view)
+	msgs, err := d.Messages("INBOX")
+	if err != nil || len(msgs) != 1 || msgs[0].VSize != int64(len(msg)) {
+		t.Errorf("after shutdown dovecot sees %+v, %v", msgs, err)
 	}
 }

@@ -97,8 +97,10 @@ func (s *Store) CreateFolder(name string) error {
 		return fmt.Errorf("create %s: %w", name, ErrFolderExists)
 	}
 	// Build it under a name Folders skips, then rename it into place: a
-	// concurrent delivery never sees a folder without cur/new/tmp.
-	tmp := filepath.Join(s.root, "..mailmig-new-"+s.newKey(s.now()))
+	// concurrent delivery never sees a folder without cur/new/tmp. It is
+	// built in the root's tmp/ (same file system): a "..x" directory left
+	// by a kill -9 would be listed by dovecot as an invalid folder.
+	tmp := filepath.Join(s.root, "tmp", "mailmig-new-"+s.newKey(s.now()))
 	if err := s.makeMaildir(tmp, true); err != nil {
 		os.RemoveAll(tmp)
 		return err

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -45,8 +46,16 @@ type Authenticator struct {
 	MaxFailuresPerIP   int
 	MaxFailuresPerUser int
 	Window             time.Duration
+	// MaxConcurrent bounds password checks running at once (default
+	// 2×GOMAXPROCS): argon2id takes ~19 MB and a core per check, so a
+	// flood of logins must queue rather than exhaust memory. Failure
+	// delays are served outside this bound.
+	MaxConcurrent int
 	// Now is the clock (tests).
 	Now func() time.Time
+
+	semOnce sync.Once
+	sem     chan struct{}
 
 	mu     sync.Mutex
 	byIP   map[string]*record
@@ -126,7 +135,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password
 		return ErrRateLimited
 	}
 
-	err := a.Checker.Authenticate(ctx, user, password)
+	err := a.check(ctx, user, password)
 	if err == nil {
 		a.mu.Lock()
 		delete(a.byUser, user)
@@ -163,6 +172,24 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password
 		return err
 	}
 	return ErrFailed
+}
+
+// check runs the Checker within the concurrency bound.
+func (a *Authenticator) check(ctx context.Context, user, password string) error {
+	a.semOnce.Do(func() {
+		n := a.MaxConcurrent
+		if n <= 0 {
+			n = 2 * runtime.GOMAXPROCS(0)
+		}
+		a.sem = make(chan struct{}, n)
+	})
+	select {
+	case a.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-a.sem }()
+	return a.Checker.Authenticate(ctx, user, password)
 }
 
 // isAuthFailure tells a wrong password or unknown user from an internal

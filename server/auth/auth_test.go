@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,5 +91,44 @@ func TestIPKey(t *testing.T) {
 		if got := IPKey(in); got != want {
 			t.Errorf("IPKey(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+type slowChecker struct {
+	mu      sync.Mutex
+	running int
+	peak    int
+}
+
+func (c *slowChecker) Authenticate(context.Context, string, string) error {
+	c.mu.Lock()
+	c.running++
+	if c.running > c.peak {
+		c.peak = c.running
+	}
+	c.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	c.mu.Lock()
+	c.running--
+	c.mu.Unlock()
+	return nil
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	c := &slowChecker{}
+	a := &Authenticator{Checker: c, MaxConcurrent: 3}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Authenticate(context.Background(), fmt.Sprintf("10.0.0.%d:1", i), "u", "p"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if c.peak > 3 || c.peak == 0 {
+		t.Fatalf("peak concurrent checks = %d, want 1..3", c.peak)
 	}
 }

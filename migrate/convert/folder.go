@@ -41,13 +41,10 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		}
 	}
 	uv := c.uidValidityFor(s.name, r.UIDValidity(), s.path)
-	im := c.takeImporter(s.name)
-	if im == nil {
-		im, err = c.store.Importer(s.name, uv)
-		if err != nil {
-			fr.Error = err.Error()
-			return fr, fmt.Errorf("convert: %s: importer for %q: %w", s.path, s.name, err)
-		}
+	im, err := c.store.Importer(s.name, uv)
+	if err != nil {
+		fr.Error = err.Error()
+		return fr, fmt.Errorf("convert: %s: importer for %q: %w", s.path, s.name, err)
 	}
 	fr.UIDValidity = uv
 	want := map[uint32]expect{}

@@ -76,10 +76,12 @@ func Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 		}
 	}
 	if cur := committedUIDValidity(st, "INBOX"); cur != 0 {
-		// Prepared (or converted) before: keep UIDVALIDITY, never lower
-		// UIDNEXT.
-		uv = cur
-		if f, err := st.Folder("INBOX"); err == nil && f.UIDNext() > next {
+		// Prepared (or converted) before: never lower UIDNEXT; keep the
+		// UIDVALIDITY if the source has none.
+		if uv == 0 {
+			uv = cur
+		}
+		if f, err := st.Folder("INBOX"); err == nil && f.UIDNext() > next && cur == uv {
 			next = f.UIDNext()
 		}
 	}

@@ -38,10 +38,8 @@ type converter struct {
 	// index counts the ContentHash of messages that no importer placed,
 	// over all folders (dual delivery). nil when there are none.
 	index map[string]int
-	// importers opened while building the index, by folder name.
-	importers map[string]*mailstore.Importer
-	total     int64
-	// mu guards index, importers and calls of Options.Progress, shared by
+	total int64
+	// mu guards index and calls of Options.Progress, shared by
 	// the workers converting folders in parallel.
 	mu sync.Mutex
 }
@@ -58,16 +56,6 @@ func (c *converter) takeIndexed(idx map[string]int, h string) bool {
 	return false
 }
 
-// takeImporter returns (and forgets) the importer opened for name while
-// building the index, or nil.
-func (c *converter) takeImporter(name string) *mailstore.Importer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	im := c.importers[name]
-	delete(c.importers, name)
-	return im
-}
-
 func newConverter(opts Options) (*converter, error) {
 	if opts.Maildir == "" {
 		return nil, errors.New("convert: no Maildir given")
@@ -78,7 +66,7 @@ func newConverter(opts Options) (*converter, error) {
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
-	return &converter{opts: opts, log: opts.Logger, importers: map[string]*mailstore.Importer{}}, nil
+	return &converter{opts: opts, log: opts.Logger}, nil
 }
 
 func (c *converter) run(ctx context.Context) (*Report, error) {
@@ -307,12 +295,17 @@ func (c *converter) buildIndex(ctx context.Context) error {
 			if uv == 0 {
 				continue // created by an importer that never committed: nothing delivered yet
 			}
+			// A throw-away importer tells which messages no importer
+			// placed; the conversion opens its own with the UIDVALIDITY
+			// it decides on.
 			im, err := c.store.Importer(fi.Name, uv)
 			if err != nil {
 				return fmt.Errorf("convert: importer %q: %w", fi.Name, err)
 			}
-			c.importers[fi.Name] = im
 			msgs = im.Others()
+			if err := im.Abort(); err != nil {
+				return fmt.Errorf("convert: importer %q: %w", fi.Name, err)
+			}
 		}
 		for _, m := range msgs {
 			h, err := hashFile(m.Path)
@@ -365,16 +358,16 @@ func (c *converter) open(s *source, in io.Reader) (io.Reader, func(), error) {
 	return in, closeFn, nil
 }
 
-// uidValidityFor returns the UIDVALIDITY the folder keeps: the target's
-// if it has one already (a resumed run, or Prepare), else the source's,
-// else a new one derived from the source file's mtime (stable across
-// reruns).
+// uidValidityFor returns the UIDVALIDITY the folder gets: the source's
+// (what clients know; a killed run may have left a folder whose uidlist
+// another opener gave a random one), else the target's if it has one (a
+// rerun, or Prepare), else one derived from the source file's mtime.
 func (c *converter) uidValidityFor(name string, src uint32, path string) uint32 {
-	if uv := committedUIDValidity(c.store, name); uv != 0 {
-		return uv
-	}
 	if src != 0 {
 		return src
+	}
+	if uv := committedUIDValidity(c.store, name); uv != 0 {
+		return uv
 	}
 	return newUIDValidity(path)
 }

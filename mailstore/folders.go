@@ -93,31 +93,9 @@ func (s *Store) CreateFolder(name string) error {
 	if dir == s.root {
 		return fmt.Errorf("create INBOX: %w", ErrFolderExists)
 	}
-	if _, err := os.Lstat(dir); err == nil {
-		return fmt.Errorf("create %s: %w", name, ErrFolderExists)
-	}
-	// Build it under a name Folders skips, then rename it into place: a
-	// concurrent delivery never sees a folder without cur/new/tmp. It is
-	// built in the root's tmp/ (same file system): a "..x" directory left
-	// by a kill -9 would be listed by dovecot as an invalid folder.
-	tmp := filepath.Join(s.root, "tmp", "mailmig-new-"+s.newKey(s.now()))
-	if err := s.makeMaildir(tmp, true); err != nil {
-		os.RemoveAll(tmp)
+	if err := s.createFolderDir(name); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dir); err != nil {
-		os.RemoveAll(tmp)
-		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return fmt.Errorf("create %s: %w", name, ErrFolderExists)
-		}
-		return fmt.Errorf("create %s: %w", name, err)
-	}
-	if !s.opts.NoFsync {
-		if err := syncDir(s.root); err != nil {
-			return err
-		}
-	}
-	s.hub.forget(dir)
 	_, err = s.Folder(name)
 	return err
 }
@@ -412,4 +390,37 @@ func (s *Store) SetSubscriptions(names []string) error {
 func isDir(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
+}
+
+// createFolderDir creates folder name's directory complete, atomically:
+// built under a name Folders skips ("..mailmig-new-*"), then renamed into
+// place, so a concurrent delivery never sees a folder without
+// cur/new/tmp. No uidlist yet (the Importer writes its own).
+func (s *Store) createFolderDir(name string) error {
+	dir, name, err := s.dirOf(name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("create %s: %w", name, ErrFolderExists)
+	}
+	tmp := filepath.Join(s.root, "..mailmig-new-"+s.newKey(s.now()))
+	if err := s.makeMaildir(tmp, true); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return fmt.Errorf("create %s: %w", name, ErrFolderExists)
+		}
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	if !s.opts.NoFsync {
+		if err := syncDir(s.root); err != nil {
+			return err
+		}
+	}
+	s.hub.forget(dir)
+	return nil
 }

@@ -77,7 +77,7 @@ func (s *Store) Importer(folder string, uidValidity uint32) (*Importer, error) {
 	switch {
 	case dir != s.root && !isDir(dir):
 		// A new folder appears complete or not at all.
-		if err := s.CreateFolder(name); err != nil && !errors.Is(err, ErrFolderExists) {
+		if err := s.createFolderDir(name); err != nil && !errors.Is(err, ErrFolderExists) {
 			return nil, fmt.Errorf("import %s: %w", name, err)
 		}
 	case !isDir(filepath.Join(dir, "cur")) || !isDir(filepath.Join(dir, "new")) || !isDir(filepath.Join(dir, "tmp")):

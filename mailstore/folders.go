@@ -393,8 +393,10 @@ func isDir(path string) bool {
 }
 
 // createFolderDir creates folder name's directory complete, atomically:
-// built under a name Folders skips ("..mailmig-new-*"), then renamed into
-// place, so a concurrent delivery never sees a folder without
+// built in the root's tmp/ ("tmp/mailmig-new-*", same file system, where
+// dovecot does not look for folders: a "..x" directory left by a kill -9
+// is listed by dovecot as an invalid folder and makes doveadm fail), then
+// renamed into place, so a concurrent delivery never sees a folder without
 // cur/new/tmp. No uidlist yet (the Importer writes its own).
 func (s *Store) createFolderDir(name string) error {
 	dir, name, err := s.dirOf(name)
@@ -404,7 +406,7 @@ func (s *Store) createFolderDir(name string) error {
 	if _, err := os.Lstat(dir); err == nil {
 		return fmt.Errorf("create %s: %w", name, ErrFolderExists)
 	}
-	tmp := filepath.Join(s.root, "..mailmig-new-"+s.newKey(s.now()))
+	tmp := filepath.Join(s.root, "tmp", "mailmig-new-"+s.newKey(s.now()))
 	if err := s.makeMaildir(tmp, true); err != nil {
 		os.RemoveAll(tmp)
 		return err

@@ -17,7 +17,9 @@ import (
 
 // DeliveredJournal is the file in a user's new Maildir root listing the
 // convert.ContentHash of every message dual delivery put on both sides,
-// one hex hash a line. The cutover pass treats them as already copied.
+// one hex hash a line. The cutover pass (convert.DeliveredJournal, the
+// same name) does not bring such a message back once the user deleted it
+// in the new store.
 const DeliveredJournal = "mailmig-delivered"
 
 // Route says where a delivery goes.

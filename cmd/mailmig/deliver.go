@@ -145,6 +145,7 @@ func newRouter(e *env) *migrate.Router {
 		Domain:           e.cfg.Server.Domains[0],
 		ControlLocalPart: e.cfg.Migration.ControlLocalPart,
 		Now:              e.db.Now,
+		Delivered:        recordDelivered(e),
 		Logger:           e.log.With("component", "deliver"),
 	}
 }

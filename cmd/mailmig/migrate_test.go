@@ -671,3 +671,31 @@ func TestMigrateOverLimit(t *testing.T) {
 		t.Errorf("message delivered while stuck is %d times in the new store", ids["while-stuck"])
 	}
 }
+
+// TestMigrateDeletedDuringDualStaysDeleted: a message delivered during the
+// dual window and deleted by the user in the new store does not come back
+// at cutover, though it is still in the old INBOX.
+func TestMigrateDeletedDuringDualStaysDeleted(t *testing.T) {
+	data := t.TempDir()
+	migWorld(t, data, 50<<10, "jo")
+	mustMailmig(t, data, "enqueue", "jo")
+	mustRun(t, data)
+	for _, id := range []string{"keep-me", "delete-me"} {
+		if code, route := deliverMsg(t, data, "jo", mailWithID(id)); code != 0 || route != "both" {
+			t.Fatalf("deliver %s: %d %q", id, code, route)
+		}
+	}
+	maildir := filepath.Join(data, "mail", "jo", "Maildir")
+	for _, m := range maildirMessages(t, maildir) {
+		if countIDs(m.data)["delete-me"] > 0 {
+			os.Remove(m.path) // the user deletes it (expunge) on the new server
+		}
+	}
+	mustMailmig(t, data, "stop", "jo")
+	mustRun(t, data)
+	wantStates(t, data, map[string]string{"jo": "done"})
+	ids := storeIDs(t, maildir)
+	if ids["delete-me"] != 0 || ids["keep-me"] != 1 {
+		t.Errorf("after cutover: %v", ids)
+	}
+}

@@ -145,6 +145,29 @@ func writeHashes(path string, want map[uint32]expect, sync bool) error {
 	return nil
 }
 
+// DeliveredJournal is the file in the Maildir root (INBOX) where `mailmig
+// deliver` lists the ContentHash of every message it put on both sides
+// during the dual window (migrate.DeliveredJournal).
+const DeliveredJournal = "mailmig-delivered"
+
+// readDelivered reads DeliveredJournal (missing = empty).
+func readDelivered(path string) (map[string]bool, error) {
+	set := map[string]bool{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return set, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("convert: %s: %w", path, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			set[line] = true
+		}
+	}
+	return set, nil
+}
+
 func readJournal(path string) (map[[32]byte]bool, error) {
 	set := map[[32]byte]bool{}
 	f, err := os.Open(path)
@@ -182,6 +205,17 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 			return err
 		}
 	}
+	// Messages `mailmig deliver` put on both sides during the dual window
+	// (ContentHash, one a line, in the Maildir root's DeliveredJournal):
+	// if the user deleted one in the new store, it stays deleted.
+	// (Minimal edit by the runner engineer; REQUESTS-runner.md item 8.)
+	var delivered map[string]bool
+	if s.inbox {
+		delivered, err = readDelivered(filepath.Join(f.Dir(), DeliveredJournal))
+		if err != nil {
+			return err
+		}
+	}
 	fr.UIDValidity = f.UIDValidity()
 	ch := newCountingHash()
 	added := map[uint32]expect{}
@@ -211,6 +245,9 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 			fr.AlreadyPresent++
 		case c.takeIndexed(present, h):
 			fr.KeptOnce++
+		case delivered[h]:
+			// Dual-delivered, then deleted by the user in the new store.
+			fr.AlreadyPresent++
 		default:
 			mm := m
 			flags := kw.flags(m, func(k string) {

@@ -176,14 +176,16 @@ func (d *DB) Transition(ctx context.Context, user string, from, to State, actor,
 		if State(cur) != from {
 			return fmt.Errorf("%w: %s is %s, not %s", ErrStateChanged, user, cur, from)
 		}
-		q := `UPDATE queue SET state = ?, state_since = ? WHERE user = ?`
+		var q string
 		args := []any{to, unix(now), user}
 		switch {
 		case to == NeedsAttention:
 			q = `UPDATE queue SET state = ?, state_since = ?, last_error = ?, attention_from = ?, attempts = attempts + 1 WHERE user = ?`
 			args = []any{to, unix(now), reason, from, user}
-		case from == NeedsAttention:
-			q = `UPDATE queue SET state = ?, state_since = ?, attention_from = '' WHERE user = ?`
+		default:
+			// The problem is over once the user moves on; the event log
+			// keeps the history.
+			q = `UPDATE queue SET state = ?, state_since = ?, attention_from = '', last_error = '' WHERE user = ?`
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err

@@ -119,13 +119,26 @@ func TestNeedsAttentionKeepsReason(t *testing.T) {
 	if err := d.Transition(ctx, "bob", NeedsAttention, Copying, "postmaster", "retry"); err != nil {
 		t.Fatal(err)
 	}
+	if e, _ := d.Get(ctx, "bob"); e.LastError != "" || e.AttentionFrom != "" || e.Attempts != 1 {
+		t.Fatalf("after resuming: last error %q, attention from %q, attempts %d", e.LastError, e.AttentionFrom, e.Attempts)
+	}
+	d.SetError(ctx, "bob", "disk full")
+	if e, _ := d.Get(ctx, "bob"); e.LastError != "disk full" {
+		t.Fatalf("SetError: %q", e.LastError)
+	}
+	if err := d.Transition(ctx, "bob", Copying, Confirm, "runner", ""); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := d.Get(ctx, "bob"); e.LastError != "" {
+		t.Fatalf("last error %q outlived a successful step", e.LastError)
+	}
 	evs, _ := d.Events(ctx, "bob")
 	var kinds []string
 	for _, ev := range evs {
 		kinds = append(kinds, fmt.Sprintf("%s:%s>%s", ev.Kind, ev.From, ev.To))
 	}
 	got := strings.Join(kinds, " ")
-	want := "enqueued:>queued transition:queued>dual transition:dual>copying transition:copying>needs-attention transition:needs-attention>copying"
+	want := "enqueued:>queued transition:queued>dual transition:dual>copying transition:copying>needs-attention transition:needs-attention>copying error:> transition:copying>confirm"
 	if got != want {
 		t.Fatalf("events:\n got %s\nwant %s", got, want)
 	}

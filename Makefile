@@ -4,7 +4,7 @@ BIN     ?= bin/mailmig
 export CGO_ENABLED ?= 0
 PKGS    := ./...
 
-.PHONY: all build test test-short lint fuzz bench bench-convert bench-imap bench-lmtp bench-migrate demo clean
+.PHONY: all build test test-short lint fuzz bench bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore demo clean
 
 all: build
 
@@ -35,7 +35,7 @@ fuzz:
 	  done; \
 	done
 
-bench: bench-convert bench-imap bench-lmtp bench-migrate
+bench: bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore
 
 bench-convert:
 	bash scripts/bench-convert
@@ -48,6 +48,12 @@ bench-lmtp:
 
 bench-migrate:
 	bash scripts/bench-migrate
+
+bench-submission:
+	bash scripts/bench-submission
+
+bench-mailstore:
+	bash scripts/bench-mailstore
 
 # The whole story on a generated demo world, on loopback, in a temp dir.
 demo: build

@@ -112,15 +112,25 @@ func TestAppendTruncatesBackOnError(t *testing.T) {
 	}
 }
 
-func TestAppendReadOnlyFileIsTemporary(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores file modes") // the hook test covers truncation
+// An unwritable spool is a temporary failure (the MTA retries). A
+// directory in the spool's place fails for root too; a read-only file only
+// for other users, since root ignores file modes.
+func TestAppendUnwritableIsTemporary(t *testing.T) {
+	cases := map[string]func(p string){
+		"directory": func(p string) { os.Mkdir(p, 0o755) },
 	}
-	p := filepath.Join(t.TempDir(), "alice")
-	os.WriteFile(p, nil, 0o400)
-	_, err := Append(context.Background(), p, "b@c", date, []byte("S: b\n\nb\n"), Options{})
-	if !IsTemporary(err) {
-		t.Fatalf("err = %v, want temporary", err)
+	if os.Geteuid() != 0 {
+		cases["read-only file"] = func(p string) { os.WriteFile(p, nil, 0o400) }
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "alice")
+			setup(p)
+			_, err := Append(context.Background(), p, "b@c", date, []byte("S: b\n\nb\n"), Options{})
+			if !IsTemporary(err) {
+				t.Fatalf("err = %v, want temporary", err)
+			}
+		})
 	}
 }
 

@@ -40,7 +40,13 @@ read. Running it again after an interruption completes the copy without
 duplicates; every message is verified after the copy.
 
 Exit status: 0 done, 1 error, 2 some files were not converted (see the
-report), 3 folders over --max-size (INBOX copied), 4 verification failed.`,
+report), 3 folders over --max-size (INBOX copied), 4 verification failed.
+
+Examples:
+   mailmig convert --user alice --report alice.json
+   mailmig convert --user alice --dry-run
+   mailmig convert --inbox /var/mail/bob --folders /home/bob/mail \
+       --subscriptions /home/bob/.mailboxlist --out /srv/mail/bob/Maildir`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "take the paths for `NAME` from the configuration"},
 			&cli.StringFlag{Name: "inbox", Usage: "INBOX spool mbox `FILE`"},

@@ -19,8 +19,10 @@ func TestHelpListsCommands(t *testing.T) {
 		t.Errorf("--version printed %q", v)
 	}
 	// Every command's help has an example.
-	for _, c := range []string{"enqueue", "status", "events", "serve"} {
-		if h := mustMailmig(t, "", c, "--help"); !strings.Contains(h, "Example") {
+	for _, c := range [][]string{{"enqueue"}, {"run"}, {"status"}, {"events"}, {"stop"}, {"convert"}, {"deliver"},
+		{"serve"}, {"user", "add"}, {"user", "passwd"}, {"user", "quota"}, {"user", "del"}, {"user", "list"},
+		{"quota"}, {"config", "default"}, {"config", "check"}} {
+		if h := mustMailmig(t, "", append(c, "--help")...); !strings.Contains(h, "Example") {
 			t.Errorf("%s --help has no example:\n%s", c, h)
 		}
 	}

@@ -20,6 +20,13 @@ func quotaCommand() *cli.Command {
 		Name:      "quota",
 		Usage:     "show a user's quota usage (KB used, limit, percent, per folder)",
 		ArgsUsage: "USER",
+		Description: `Prints the user's storage against the quota (the account's override, else
+limits.quota) the way the old check_inbox did: KB used, KB limit, percent,
+message count, then one line per folder.
+
+Examples:
+   mailmig quota alice
+   mailmig --config /etc/mailmig/mailmig.toml quota bob`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("usage: mailmig quota USER", 2)

@@ -49,6 +49,9 @@ type Config struct {
 	DataDir string `toml:"-"`
 	// Path is the file the configuration was read from ("" = defaults).
 	Path string `toml:"-"`
+
+	// trustedSet records that a file set submission.trusted_networks.
+	trustedSet bool
 }
 
 // Old describes the UW-IMAP side.
@@ -237,6 +240,7 @@ func (c *Config) decode(path, text string) error {
 		}
 		return &Error{Path: path, Msg: err.Error()}
 	}
+	c.trustedSet = md.IsDefined("submission", "trusted_networks")
 	if und := md.Undecoded(); len(und) > 0 {
 		key := und[0].String()
 		return &Error{Path: path, Line: lineOfKey(text, und[0]), Key: key, Msg: "unknown key"}
@@ -250,6 +254,7 @@ func lineOfKey(text string, key toml.Key) int {
 	if len(key) == 0 {
 		return 0
 	}
+	whole := key.String()
 	table := strings.Join(key[:len(key)-1], ".")
 	last := key[len(key)-1]
 	cur := ""
@@ -257,6 +262,9 @@ func lineOfKey(text string, key toml.Key) int {
 		t := strings.TrimSpace(line)
 		if strings.HasPrefix(t, "[") && !strings.HasPrefix(t, "[[") {
 			cur = strings.Trim(strings.SplitN(t, "]", 2)[0], "[ ")
+			if cur == whole {
+				return i + 1 // an unknown table
+			}
 			continue
 		}
 		if strings.HasPrefix(t, "[[") {
@@ -463,6 +471,11 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.LMTP.Listeners = loop(c.LMTP.Listeners)
 	if len(c.LMTP.Listeners) == 0 {
 		c.LMTP.Listeners = []Listener{{Address: "127.0.0.1:0", TLS: TLSNone, Trusted: true}}
+	}
+	// Demo and test worlds are loopback-only: loopback may relay
+	// without AUTH there, unless a config file says otherwise.
+	if !c.trustedSet {
+		c.Submission.TrustedNetworks = []string{"127.0.0.0/8", "::1/128"}
 	}
 	c.Server.Hostname = "localhost"
 	c.Server.Domains = []string{"example.org"}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"mailmig/mailstore/mutf7"
 )
 
 // makeMaildir creates dir with cur/, new/, tmp/ and, for folders, the
@@ -294,7 +296,7 @@ func parseSubscriptions(data []byte) []string {
 		if v2 {
 			parts := strings.Split(l, "\t")
 			for i, p := range parts {
-				if d, err := decodeMUTF7(p); err == nil {
+				if d, err := mutf7.Decode(p); err == nil {
 					parts[i] = d
 				}
 			}
@@ -323,7 +325,7 @@ func formatSubscriptions(names []string) []byte {
 		seen[n] = true
 		parts := strings.Split(n, "/")
 		for i, p := range parts {
-			parts[i] = encodeMUTF7(p)
+			parts[i] = mutf7.Encode(p)
 		}
 		b.WriteString(strings.Join(parts, "\t"))
 		b.WriteByte('\n')

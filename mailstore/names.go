@@ -1,107 +1,13 @@
 package mailstore
 
 import (
-	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"mailmig/mailstore/mutf7"
 )
-
-// mutf7 is the base64 alphabet of modified UTF-7 (RFC 3501 §5.1.3): ','
-// instead of '/', no padding.
-var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
-
-// encodeMUTF7 encodes UTF-8 s in modified UTF-7. s must be valid UTF-8.
-func encodeMUTF7(s string) string {
-	var b strings.Builder
-	var pending []uint16
-	flush := func() {
-		if len(pending) == 0 {
-			return
-		}
-		buf := make([]byte, 0, 2*len(pending))
-		for _, u := range pending {
-			buf = append(buf, byte(u>>8), byte(u))
-		}
-		b.WriteByte('&')
-		b.WriteString(mutf7.EncodeToString(buf))
-		b.WriteByte('-')
-		pending = pending[:0]
-	}
-	for _, r := range s {
-		if r >= 0x20 && r <= 0x7e {
-			flush()
-			if r == '&' {
-				b.WriteString("&-")
-			} else {
-				b.WriteRune(r)
-			}
-			continue
-		}
-		pending = utf16.AppendRune(pending, r)
-	}
-	flush()
-	return b.String()
-}
-
-// decodeMUTF7 decodes modified UTF-7 strictly: printable ASCII outside
-// shifts only, '&' only as "&-" or a shift start, base64 of whole UTF-16
-// units, no encoded printable ASCII, valid surrogate pairs.
-func decodeMUTF7(s string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < 0x20 || c > 0x7e {
-			return "", fmt.Errorf("byte 0x%02x at offset %d is not printable ASCII", c, i)
-		}
-		if c != '&' {
-			b.WriteByte(c)
-			i++
-			continue
-		}
-		end := strings.IndexByte(s[i+1:], '-')
-		if end < 0 {
-			return "", fmt.Errorf("unterminated shift at offset %d", i)
-		}
-		enc := s[i+1 : i+1+end]
-		if enc == "" {
-			b.WriteByte('&')
-			i += 2
-			continue
-		}
-		raw, err := mutf7.Strict().DecodeString(enc)
-		if err != nil || len(raw)%2 != 0 {
-			return "", fmt.Errorf("bad base64 %q at offset %d", enc, i)
-		}
-		units := make([]uint16, len(raw)/2)
-		for k := range units {
-			units[k] = uint16(raw[2*k])<<8 | uint16(raw[2*k+1])
-		}
-		for k := 0; k < len(units); k++ {
-			u := units[k]
-			switch {
-			case utf16.IsSurrogate(rune(u)):
-				if u >= 0xdc00 || k+1 >= len(units) {
-					return "", fmt.Errorf("bad surrogate at offset %d", i)
-				}
-				r := utf16.DecodeRune(rune(u), rune(units[k+1]))
-				if r == utf8.RuneError {
-					return "", fmt.Errorf("bad surrogate pair at offset %d", i)
-				}
-				b.WriteRune(r)
-				k++
-			case u >= 0x20 && u <= 0x7e:
-				return "", fmt.Errorf("encoded ASCII at offset %d", i)
-			default:
-				b.WriteRune(rune(u))
-			}
-		}
-		i += end + 2
-	}
-	return b.String(), nil
-}
 
 // splitName validates an IMAP name and returns its components; INBOX (any
 // case) as first component is returned as "INBOX".
@@ -147,7 +53,7 @@ func EncodeFolderName(imapName string) (string, error) {
 	var b strings.Builder
 	for _, p := range parts {
 		b.WriteByte('.')
-		b.WriteString(encodeMUTF7(p))
+		b.WriteString(mutf7.Encode(p))
 	}
 	return b.String(), nil
 }
@@ -166,7 +72,7 @@ func DecodeFolderName(dir string) (string, error) {
 		if p == "" {
 			return "", fmt.Errorf("%w: directory %q: empty component", ErrInvalidFolderName, dir)
 		}
-		d, err := decodeMUTF7(p)
+		d, err := mutf7.Decode(p)
 		if err != nil {
 			return "", fmt.Errorf("%w: directory %q: %v", ErrInvalidFolderName, dir, err)
 		}

@@ -1,16 +1,16 @@
 package convert
 
 import (
-	"encoding/base64"
 	"fmt"
 	"path"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
+
+	"mailmig/mailstore/mutf7"
 )
 
 // Folder names: how a path below the folders directory (bytes, one
@@ -80,7 +80,7 @@ func key(name string) string {
 // decodeComponent returns the UTF-8 form of one name component and how it
 // was decoded ("", "mutf7" or the charset).
 func (m *nameMapper) decodeComponent(b string) (string, string) {
-	if s, ok := decodeMUTF7(b); ok && s != b {
+	if s, err := mutf7.Decode(b); err == nil && s != b {
 		return s, "modified UTF-7"
 	}
 	if utf8.ValidString(b) {
@@ -175,83 +175,6 @@ func uniq(s []string) []string {
 		}
 	}
 	return out
-}
-
-// decodeMUTF7 decodes modified UTF-7 (RFC 3501 §5.1.3). ok is false for
-// anything that is not strictly valid (non-ASCII, bad base64, '&' not
-// closed, an encoded ASCII character).
-func decodeMUTF7(s string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e {
-			return "", false
-		}
-		if c != '&' {
-			b.WriteByte(c)
-			continue
-		}
-		j := strings.IndexByte(s[i+1:], '-')
-		if j < 0 {
-			return "", false
-		}
-		enc := s[i+1 : i+1+j]
-		i += j + 1
-		if enc == "" {
-			b.WriteByte('&')
-			continue
-		}
-		raw, err := base64.RawStdEncoding.DecodeString(strings.ReplaceAll(enc, ",", "/"))
-		if err != nil || len(raw)%2 != 0 || strings.ContainsAny(enc, "/=") {
-			return "", false
-		}
-		u := make([]uint16, len(raw)/2)
-		for k := range u {
-			u[k] = uint16(raw[2*k])<<8 | uint16(raw[2*k+1])
-		}
-		for _, r := range utf16.Decode(u) {
-			if r < 0x80 && r >= 0x20 && r != 0x7f || r == utf8.RuneError {
-				return "", false
-			}
-			b.WriteRune(r)
-		}
-	}
-	return b.String(), true
-}
-
-// EncodeMUTF7 encodes s (UTF-8) in modified UTF-7 (RFC 3501 §5.1.3), the
-// form dovecot uses for folder names on disk.
-func EncodeMUTF7(s string) string {
-	var b strings.Builder
-	var run []rune
-	flush := func() {
-		if run == nil {
-			return
-		}
-		u := utf16.Encode(run)
-		raw := make([]byte, 2*len(u))
-		for i, x := range u {
-			raw[2*i], raw[2*i+1] = byte(x>>8), byte(x)
-		}
-		b.WriteByte('&')
-		b.WriteString(strings.ReplaceAll(base64.RawStdEncoding.EncodeToString(raw), "/", ","))
-		b.WriteByte('-')
-		run = nil
-	}
-	for _, r := range s {
-		if r >= 0x20 && r <= 0x7e {
-			flush()
-			if r == '&' {
-				b.WriteString("&-")
-			} else {
-				b.WriteRune(r)
-			}
-			continue
-		}
-		run = append(run, r)
-	}
-	flush()
-	return b.String()
 }
 
 // safeRel cleans a name from the subscriptions file or a folder path and

@@ -7,6 +7,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"mailmig/mailstore"
+	"mailmig/mailstore/mutf7"
 )
 
 // RFC 9051 §6.3.9 LIST with LIST-EXTENDED (RFC 5258) selection and
@@ -115,7 +116,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		if c.w.utf8 {
 			continue
 		}
-		d, err := decodeMUTF7(pat)
+		d, err := mutf7.DecodeMixed(pat)
 		if err != nil {
 			return errNo(imap.ResponseCodeCannot, "invalid mailbox pattern")
 		}

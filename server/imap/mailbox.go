@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"mailmig/mailstore"
+	"mailmig/mailstore/mutf7"
 )
 
 // sharedPrefix is the shared namespace (RFC 2342): other users' folders
@@ -42,7 +43,7 @@ func (c *conn) decodeName(raw string) (string, error) {
 	name := raw
 	if !c.w.utf8 {
 		var err error
-		if name, err = decodeMUTF7(raw); err != nil {
+		if name, err = mutf7.DecodeMixed(raw); err != nil {
 			return "", errNo(imap.ResponseCodeCannot, "invalid mailbox name")
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
+
+	"mailmig/mailstore/mutf7"
 )
 
 // newTestParser returns a parser over the first line of input; later
@@ -234,19 +236,19 @@ func TestMUTF7(t *testing.T) {
 		{"Ösen/Ärger", "&ANY-sen/&AMQ-rger"},
 	}
 	for _, tt := range tests {
-		if got := encodeMUTF7(tt.utf8); got != tt.mutf7 {
+		if got := mutf7.Encode(tt.utf8); got != tt.mutf7 {
 			t.Errorf("encode(%q) = %q, want %q", tt.utf8, got, tt.mutf7)
 		}
-		got, err := decodeMUTF7(tt.mutf7)
+		got, err := mutf7.DecodeMixed(tt.mutf7)
 		if err != nil || got != tt.utf8 {
 			t.Errorf("decode(%q) = %q, %v; want %q", tt.mutf7, got, err, tt.utf8)
 		}
 	}
-	if got, err := decodeMUTF7("Entwürfe &- x"); err != nil || got != "Entwürfe & x" {
+	if got, err := mutf7.DecodeMixed("Entwürfe &- x"); err != nil || got != "Entwürfe & x" {
 		t.Errorf("decode of raw UTF-8 = %q, %v", got, err)
 	}
 	for _, bad := range []string{"&", "&Jjo", "&AGE-", "a\x80b", "&-&ZeV!-"} {
-		if _, err := decodeMUTF7(bad); err == nil {
+		if _, err := mutf7.DecodeMixed(bad); err == nil {
 			t.Errorf("decode(%q) succeeded, want error", bad)
 		}
 	}
@@ -331,9 +333,9 @@ func FuzzMUTF7(f *testing.F) {
 	f.Add("Entw&APw-rfe")
 	f.Add("日本語")
 	f.Fuzz(func(t *testing.T, s string) {
-		decodeMUTF7(s)
+		mutf7.DecodeMixed(s)
 		if !strings.ContainsRune(s, '\uFFFD') && utf8.ValidString(s) {
-			got, err := decodeMUTF7(encodeMUTF7(s))
+			got, err := mutf7.DecodeMixed(mutf7.Encode(s))
 			if err == nil && got != s {
 				t.Errorf("round trip %q -> %q", s, got)
 			}

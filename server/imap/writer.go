@@ -13,6 +13,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message/textproto"
+
+	"mailmig/mailstore/mutf7"
 )
 
 // writer encodes responses onto a buffered connection. Methods append to
@@ -158,7 +160,7 @@ func (w *writer) literalFrom(r io.Reader, size int64) error {
 // the wire unless UTF8=ACCEPT is on).
 func (w *writer) mailbox(name string) *writer {
 	if !w.utf8 {
-		name = encodeMUTF7(name)
+		name = mutf7.Encode(name)
 	}
 	return w.astr(name)
 }

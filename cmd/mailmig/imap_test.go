@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,11 +19,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"mailmig/mailstore/mutf7"
 	"mailmig/mailstore/dovecottest"
 	"mailmig/migrate/corpus"
 )
@@ -515,37 +514,7 @@ func TestIMAPMbsyncConvertedCorpus(t *testing.T) {
 
 // mbsyncPath is the local path mbsync uses for an IMAP folder name
 // (modified UTF-7, '/' as directory separator).
-func mbsyncPath(name string) string {
-	var b strings.Builder
-	var run []uint16
-	flush := func() {
-		if len(run) == 0 {
-			return
-		}
-		buf := make([]byte, 2*len(run))
-		for i, u := range run {
-			buf[2*i], buf[2*i+1] = byte(u>>8), byte(u)
-		}
-		enc := base64.StdEncoding.EncodeToString(buf)
-		enc = strings.TrimRight(strings.ReplaceAll(enc, "/", ","), "=")
-		b.WriteString("&" + enc + "-")
-		run = run[:0]
-	}
-	for _, r := range name {
-		if r >= 0x20 && r <= 0x7e {
-			flush()
-			if r == '&' {
-				b.WriteString("&-")
-			} else {
-				b.WriteRune(r)
-			}
-			continue
-		}
-		run = utf16.AppendRune(run, r)
-	}
-	flush()
-	return b.String()
-}
+func mbsyncPath(name string) string { return mutf7.Encode(name) }
 
 // TestQuotaCommand: mailmig quota for a user without mail yet, with a
 // per-account limit, and for an unknown user.

@@ -23,8 +23,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"mailmig/mailstore/mutf7"
 	"mailmig/mailstore/dovecottest"
+	"mailmig/mailstore/mutf7"
 	"mailmig/migrate/corpus"
 )
 

@@ -156,9 +156,25 @@ type served struct {
 // with SIGTERM when the test ends.
 func startServe(t testing.TB, dataDir string, args ...string) *served {
 	t.Helper()
+	return startServeGlobal(t, dataDir, nil, args...)
+}
+
+// startServeConfig is startServe with a configuration file written from
+// configText (global flags come before the subcommand).
+func startServeConfig(t testing.TB, dataDir, configText string, args ...string) *served {
+	t.Helper()
+	cfg := filepath.Join(dataDir, "test.toml")
+	if err := os.WriteFile(cfg, []byte(configText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startServeGlobal(t, dataDir, []string{"--config", cfg}, args...)
+}
+
+func startServeGlobal(t testing.TB, dataDir string, global []string, args ...string) *served {
+	t.Helper()
 	addrFile := filepath.Join(dataDir, "serve.addrs")
 	os.Remove(addrFile)
-	cmd := mailmigCmd(dataDir, append([]string{"serve"}, args...)...)
+	cmd := mailmigCmd(dataDir, append(append(append([]string{}, global...), "serve"), args...)...)
 	s := &served{t: t, cmd: cmd, log: &bytes.Buffer{}, done: make(chan error, 1)}
 	out := &syncWriter{buf: s.log}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -38,42 +37,6 @@ listeners = [
   { address = "127.0.0.1:0", tls = "starttls", trusted = false },
 ]
 `
-
-// startServeConfig is startServe with a configuration file (global
-// flags must come before the subcommand).
-func startServeConfig(t *testing.T, dataDir, configText string, args ...string) *served {
-	t.Helper()
-	cfg := filepath.Join(dataDir, "test.toml")
-	if err := os.WriteFile(cfg, []byte(configText), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addrFile := filepath.Join(dataDir, "serve.addrs")
-	os.Remove(addrFile)
-	cmd := mailmigCmd(dataDir, append([]string{"--config", cfg, "serve"}, args...)...)
-	s := &served{t: t, cmd: cmd, log: &bytes.Buffer{}, done: make(chan error, 1)}
-	out := &syncWriter{buf: s.log}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- cmd.Wait() }()
-	t.Cleanup(s.Stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.done:
-			s.done <- err
-			t.Fatalf("mailmig serve exited early: %v\n%s", err, s.Log())
-		default:
-		}
-		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &s.addrs) == nil {
-			return s
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("mailmig serve did not write %s in 30s\n%s", addrFile, s.Log())
-	return nil
-}
 
 // swaks runs Debian's swaks against addr and returns its transcript.
 func swaks(t *testing.T, addr string, args ...string) (string, int) {

@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,26 +34,29 @@ type sizeCounter struct {
 	mtime       time.Time // set by writeTmp
 }
 
-// Write counts p.
+// Write counts p. W= counts every LF not preceded by CR as two bytes,
+// also when the CR ended the previous Write.
 func (c *sizeCounter) Write(p []byte) (int, error) {
-	c.size += int64(len(p))
-	c.vsize += int64(len(p))
-	for i, b := range p {
-		if b == '\n' {
-			prevCR := c.lastCR
-			if i > 0 {
-				prevCR = p[i-1] == '\r'
-			}
-			if !prevCR {
-				c.vsize++
-			}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := int64(len(p))
+	c.size += n
+	// Every LF adds one, except those after a CR (CRLF is already two).
+	lf := int64(bytes.Count(p, lfBytes))
+	if lf > 0 {
+		crlf := int64(bytes.Count(p, crlfBytes))
+		if c.lastCR && p[0] == '\n' {
+			crlf++
 		}
+		lf -= crlf
 	}
-	if len(p) > 0 {
-		c.lastCR = p[len(p)-1] == '\r'
-	}
+	c.vsize += n + lf
+	c.lastCR = p[len(p)-1] == '\r'
 	return len(p), nil
 }
+
+var lfBytes, crlfBytes = []byte("\n"), []byte("\r\n")
 
 // writeTmp copies r into a new file in dir/tmp and returns its path and
 // sizes; the file is fsynced unless NoFsync, and its mtime set to date.

@@ -3,6 +3,7 @@ package mailstore
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -108,6 +109,10 @@ func TestSizeCounter(t *testing.T) {
 		{[]string{"a\r", "\nb\n"}, 6},
 		{[]string{"\n", "\n"}, 4},
 		{[]string{"", "x"}, 1},
+		{[]string{"\r", "", "\n"}, 2},
+		{[]string{"\r\r\n\n\r"}, 6},
+		{[]string{"x\r", "\r", "\n\n"}, 6},
+		{[]string{"\n\r\n"}, 4},
 	} {
 		var c sizeCounter
 		for _, ch := range tc.chunks {
@@ -115,6 +120,34 @@ func TestSizeCounter(t *testing.T) {
 		}
 		if c.vsize != tc.vsize {
 			t.Errorf("%q: vsize %d, want %d", tc.chunks, c.vsize, tc.vsize)
+		}
+	}
+}
+
+// TestSizeCounterChunks compares the counter with a byte-by-byte count
+// of the whole input, for random inputs cut at random places.
+func TestSizeCounterChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("a\r\n")
+	for i := 0; i < 2000; i++ {
+		data := make([]byte, rng.IntN(64))
+		for j := range data {
+			data[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		want := int64(len(data))
+		for j, b := range data {
+			if b == '\n' && (j == 0 || data[j-1] != '\r') {
+				want++
+			}
+		}
+		var c sizeCounter
+		for rest := data; len(rest) > 0; {
+			n := rng.IntN(len(rest) + 1)
+			c.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if c.size != int64(len(data)) || c.vsize != want {
+			t.Fatalf("%q: size %d vsize %d, want %d %d", data, c.size, c.vsize, len(data), want)
 		}
 	}
 }

@@ -225,7 +225,8 @@ func (c *converter) convertAll(ctx context.Context, skipFolders bool) (errs []er
 	jobErrs := make([]error, len(jobs))
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-	for i, src := range jobs {
+	for _, i := range startOrder(jobs) {
+		src := jobs[i]
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -257,6 +258,26 @@ func (c *converter) convertAll(ctx context.Context, skipFolders bool) (errs []er
 		errs = append(errs, err)
 	}
 	return errs, fatal
+}
+
+// startOrder returns the indexes of jobs in the order to start them: the
+// INBOX first (its snapshot is ready and clients look there first), then
+// the largest sources first, so that a big folder does not start last and
+// run alone on one core while the others are done (longest processing
+// time first). Reports keep the plan's order.
+func startOrder(jobs []*source) []int {
+	order := make([]int, len(jobs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ja, jb := jobs[order[a]], jobs[order[b]]
+		if ja.inbox != jb.inbox {
+			return ja.inbox
+		}
+		return ja.size > jb.size
+	})
+	return order
 }
 
 // DefaultWorkers is how many folders are converted at a time by default.

@@ -239,17 +239,11 @@ func (c *conn) cmdSetACL(tag string, p *parser, _ bool) error {
 
 // RFC 4314 §3.3 GETACL.
 func (c *conn) cmdGetACL(tag string, p *parser, _ bool) error {
-	if err := p.sp(); err != nil {
-		return err
-	}
-	m, err := c.mailboxArg(p)
+	m, err := c.onlyMailboxArg(p)
 	if err != nil {
 		return err
 	}
 	defer m.release()
-	if err := p.end(); err != nil {
-		return err
-	}
 	if err := c.need(m, 'a'); err != nil {
 		return err
 	}
@@ -311,17 +305,11 @@ func (c *conn) cmdListRights(tag string, p *parser, _ bool) error {
 
 // RFC 4314 §3.5 MYRIGHTS.
 func (c *conn) cmdMyRights(tag string, p *parser, _ bool) error {
-	if err := p.sp(); err != nil {
-		return err
-	}
-	m, err := c.mailboxArg(p)
+	m, err := c.onlyMailboxArg(p)
 	if err != nil {
 		return err
 	}
 	defer m.release()
-	if err := p.end(); err != nil {
-		return err
-	}
 	if _, err := c.folderDir(m); err != nil {
 		if m.owner == c.user {
 			return c.storeErr("MYRIGHTS", m, err)

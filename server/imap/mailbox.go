@@ -123,6 +123,24 @@ func (c *conn) storeErr(op string, m *mbox, err error) error {
 	return errNo(imap.ResponseCodeServerBug, "%s failed", op)
 }
 
+// onlyMailboxArg parses " mailbox" and the end of the command, the whole
+// argument list of DELETE, GETACL, MYRIGHTS, GETQUOTAROOT and the like.
+// The caller releases the mailbox.
+func (c *conn) onlyMailboxArg(p *parser) (*mbox, error) {
+	if err := p.sp(); err != nil {
+		return nil, err
+	}
+	m, err := c.mailboxArg(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.end(); err != nil {
+		m.release()
+		return nil, err
+	}
+	return m, nil
+}
+
 // mailboxArg parses a mailbox argument and resolves it; release the result.
 func (c *conn) mailboxArg(p *parser) (*mbox, error) {
 	raw, err := p.mailbox()
@@ -138,17 +156,11 @@ func (c *conn) mailboxArg(p *parser) (*mbox, error) {
 
 // RFC 9051 §6.3.4
 func (c *conn) cmdCreate(tag string, p *parser, _ bool) error {
-	if err := p.sp(); err != nil {
-		return err
-	}
-	m, err := c.mailboxArg(p)
+	m, err := c.onlyMailboxArg(p)
 	if err != nil {
 		return err
 	}
 	defer m.release()
-	if err := p.end(); err != nil {
-		return err
-	}
 	if m.folder == "INBOX" {
 		return errNo(imap.ResponseCodeAlreadyExists, "INBOX exists")
 	}
@@ -166,17 +178,11 @@ func (c *conn) cmdCreate(tag string, p *parser, _ bool) error {
 
 // RFC 9051 §6.3.5
 func (c *conn) cmdDelete(tag string, p *parser, _ bool) error {
-	if err := p.sp(); err != nil {
-		return err
-	}
-	m, err := c.mailboxArg(p)
+	m, err := c.onlyMailboxArg(p)
 	if err != nil {
 		return err
 	}
 	defer m.release()
-	if err := p.end(); err != nil {
-		return err
-	}
 	if m.folder == "INBOX" {
 		return errNo(imap.ResponseCodeCannot, "INBOX cannot be deleted")
 	}

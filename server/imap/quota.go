@@ -53,17 +53,11 @@ func (c *conn) writeQuota() error {
 
 // RFC 9208 §4.3 GETQUOTAROOT.
 func (c *conn) cmdGetQuotaRoot(tag string, p *parser, _ bool) error {
-	if err := p.sp(); err != nil {
-		return err
-	}
-	m, err := c.mailboxArg(p)
+	m, err := c.onlyMailboxArg(p)
 	if err != nil {
 		return err
 	}
 	defer m.release()
-	if err := p.end(); err != nil {
-		return err
-	}
 	if err := c.need(m, 'l'); err != nil {
 		return err
 	}

@@ -48,6 +48,27 @@ func parseAddressList(v string) []envAddr {
 // nextAddressToken returns text up to the next top-level ',' or ':' (not
 // inside quotes, comments or angle brackets) and which one ended it.
 func nextAddressToken(v string) (tok string, sep byte, rest string) {
+	i := indexTopLevel(v, ",:;")
+	if i < 0 {
+		return v, 0, ""
+	}
+	return v[:i], v[i], v[i+1:]
+}
+
+// splitGroup returns a group's member list (up to the top-level ';') and
+// what follows it.
+func splitGroup(v string) (inner, rest string) {
+	i := indexTopLevel(v, ";")
+	if i < 0 {
+		return v, ""
+	}
+	return v[:i], v[i+1:]
+}
+
+// indexTopLevel returns the index of the first byte of v that is one of
+// stops and stands outside quoted strings, comments and angle brackets,
+// or -1.
+func indexTopLevel(v, stops string) int {
 	depth, angle, quoted := 0, false, false
 	for i := 0; i < len(v); i++ {
 		c := v[i]
@@ -70,42 +91,11 @@ func nextAddressToken(v string) (tok string, sep byte, rest string) {
 		case c == '>':
 			angle = false
 		case angle:
-		case c == ',' || c == ':' || c == ';':
-			return v[:i], c, v[i+1:]
+		case strings.IndexByte(stops, c) >= 0:
+			return i
 		}
 	}
-	return v, 0, ""
-}
-
-// splitGroup returns a group's member list (up to the top-level ';') and
-// what follows it.
-func splitGroup(v string) (inner, rest string) {
-	depth, angle, quoted := 0, false, false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case quoted:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				quoted = false
-			}
-		case c == '"':
-			quoted = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case !angle && c == ';':
-			return v[:i], v[i+1:]
-		}
-	}
-	return v, ""
+	return -1
 }
 
 // parseMailbox parses "Name <local@host>" or "local@host (comment)".

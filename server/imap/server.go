@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"mailmig/mailstore"
+	"mailmig/server/listen"
 )
 
 // Authenticator checks a password; it applies failure delays and rate
@@ -105,11 +106,7 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closing   bool
-	wg        sync.WaitGroup
+	group listen.Group
 
 	stores  storeCache
 	pollers pollers
@@ -169,10 +166,8 @@ func New(opts Options) *Server {
 		opts.Hostname = "mailmig"
 	}
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger,
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*conn]struct{}{},
+		opts: opts,
+		log:  opts.Logger,
 	}
 	s.stores.srv = s
 	s.pollers.srv = s
@@ -185,107 +180,35 @@ func New(opts Options) *Server {
 // Serve accepts connections on ln until Shutdown or Close; it returns
 // ErrServerClosed then.
 func (s *Server) Serve(ln net.Listener, lo ListenerOptions) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
+	if lo.ImplicitTLS && s.opts.TLS == nil {
+		ln.Close()
+		return fmt.Errorf("imap: implicit TLS listener %s without TLS config", ln.Addr())
 	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return fmt.Errorf("imap: accept on %s: %w", ln.Addr(), err)
-		}
-		delay = 0
+	err := s.group.Serve(ln, func(nc net.Conn) listen.Conn {
 		if lo.ImplicitTLS {
-			if s.opts.TLS == nil {
-				nc.Close()
-				return fmt.Errorf("imap: implicit TLS listener %s without TLS config", ln.Addr())
-			}
 			nc = tls.Server(nc, s.opts.TLS)
 		}
 		c := newConn(s, nc, lo)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
+		return listen.Conn{Serve: c.serve, Shutdown: c.shutdown, Close: c.closeNow}
+	})
+	if errors.Is(err, listen.ErrClosed) {
+		return ErrServerClosed
 	}
-}
-
-// stopListening closes the listeners and marks the server closing.
-func (s *Server) stopListening() {
-	s.mu.Lock()
-	s.closing = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	s.mu.Unlock()
+	return fmt.Errorf("imap: %w", err)
 }
 
 // Shutdown stops accepting, asks every session to end after its current
 // command (an APPEND in progress completes; IDLE ends with BYE) and waits
 // for them until ctx is done, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopListening()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.shutdown()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		s.pollers.stopAll()
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		return ctx.Err()
-	}
+	err := s.group.Shutdown(ctx)
+	s.pollers.stopAll()
+	return err
 }
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
-	s.stopListening()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.closeNow()
-	}
-	s.mu.Unlock()
+	s.group.Close()
 	s.pollers.stopAll()
 	return nil
 }

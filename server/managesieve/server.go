@@ -22,12 +22,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"mailmig/server/listen"
 	"mailmig/server/sieve"
 )
 
@@ -60,11 +62,7 @@ type Server struct {
 	// Debug, if set, receives a wire trace. It records credentials.
 	Debug io.Writer
 
-	mu       sync.Mutex
-	lns      map[net.Listener]struct{}
-	conns    map[*conn]struct{}
-	closed   bool
-	wg       sync.WaitGroup
+	group    listen.Group
 	ctx      context.Context
 	cancel   context.CancelFunc
 	initOnce sync.Once
@@ -72,8 +70,6 @@ type Server struct {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.lns = map[net.Listener]struct{}{}
-		s.conns = map[*conn]struct{}{}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 	})
 }
@@ -98,95 +94,33 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		ln = tls.NewListener(ln, s.TLSConfig)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
+	err := s.group.Serve(ln, func(nc net.Conn) listen.Conn {
+		c := newConn(s, nc)
+		return listen.Conn{Serve: c.serve, Shutdown: c.shutdown, Close: c.close}
+	})
+	if errors.Is(err, listen.ErrClosed) {
 		return nil
 	}
-	s.lns[ln] = struct{}{}
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			return nil
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
-	}
-}
-
-// closeListeners stops accepting; it reports whether it was already closed.
-func (s *Server) closeListeners() {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for ln := range s.lns {
-		ln.Close()
-	}
-	s.lns = map[net.Listener]struct{}{}
+	return fmt.Errorf("managesieve: %w", err)
 }
 
 // Close stops accepting and closes every connection at once.
 func (s *Server) Close() error {
-	s.closeListeners()
+	s.init()
 	s.cancel()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.group.Close()
+	s.group.Wait()
 	return nil
 }
 
 // Shutdown stops accepting, tells idle clients BYE, and waits for the
 // connections to end (or ctx, then closes them).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closeListeners()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.shutdown()
+	s.init()
+	err := s.group.Shutdown(ctx)
+	s.cancel()
+	if err != nil {
+		s.group.Wait()
 	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		return ctx.Err()
-	}
+	return err
 }

@@ -35,11 +35,7 @@ Examples:
    mailmig user add alice
    printf 'secret\n' | mailmig user add --quota 2GB bob`,
 				Flags: quotaFlags,
-				Action: func(c *cli.Context) error {
-					user, err := oneUser(c)
-					if err != nil {
-						return err
-					}
+				Action: accountAction(func(c *cli.Context, e *env, user string) error {
 					qb, qm, err := quotaArgs(c)
 					if err != nil {
 						return err
@@ -48,17 +44,12 @@ Examples:
 					if err != nil {
 						return err
 					}
-					e, err := loadBase(c)
-					if err != nil {
-						return err
-					}
-					defer e.Close()
 					if err := e.db.AddAccount(c.Context, user, pw, qb, qm); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "%s: account created\n", user)
 					return nil
-				},
+				}),
 			},
 			{
 				Name:      "passwd",
@@ -67,26 +58,17 @@ Examples:
 				Description: `Examples:
    mailmig user passwd alice
    printf 'new secret\n' | mailmig user passwd alice`,
-				Action: func(c *cli.Context) error {
-					user, err := oneUser(c)
-					if err != nil {
-						return err
-					}
+				Action: accountAction(func(c *cli.Context, e *env, user string) error {
 					pw, err := readPassword(c, "New password for "+user)
 					if err != nil {
 						return err
 					}
-					e, err := loadBase(c)
-					if err != nil {
-						return err
-					}
-					defer e.Close()
 					if err := e.db.SetPassword(c.Context, user, pw); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "%s: password changed\n", user)
 					return nil
-				},
+				}),
 			},
 			{
 				Name:      "quota",
@@ -96,22 +78,13 @@ Examples:
    mailmig user quota --quota 2GB alice
    mailmig user quota --quota default alice`,
 				Flags: quotaFlags,
-				Action: func(c *cli.Context) error {
-					user, err := oneUser(c)
-					if err != nil {
-						return err
-					}
+				Action: accountAction(func(c *cli.Context, e *env, user string) error {
 					qb, qm, err := quotaArgs(c)
 					if err != nil {
 						return err
 					}
-					e, err := loadBase(c)
-					if err != nil {
-						return err
-					}
-					defer e.Close()
 					return e.db.SetQuota(c.Context, user, qb, qm)
-				},
+				}),
 			},
 			{
 				Name:      "del",
@@ -119,22 +92,13 @@ Examples:
 				ArgsUsage: "USER",
 				Description: `Example:
    mailmig user del alice`,
-				Action: func(c *cli.Context) error {
-					user, err := oneUser(c)
-					if err != nil {
-						return err
-					}
-					e, err := loadBase(c)
-					if err != nil {
-						return err
-					}
-					defer e.Close()
+				Action: accountAction(func(c *cli.Context, e *env, user string) error {
 					if err := e.db.DeleteAccount(c.Context, user); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "%s: account deleted; mail kept in %s\n", user, mustMaildir(e, user))
 					return nil
-				},
+				}),
 			},
 			{
 				Name:  "list",
@@ -169,6 +133,23 @@ Examples:
 				},
 			},
 		},
+	}
+}
+
+// accountAction wraps an account subcommand: it checks the one USER
+// argument and opens the state database for f.
+func accountAction(f func(c *cli.Context, e *env, user string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		user, err := oneUser(c)
+		if err != nil {
+			return err
+		}
+		e, err := loadBase(c)
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		return f(c, e, user)
 	}
 }
 

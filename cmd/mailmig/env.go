@@ -176,20 +176,15 @@ func (e *env) addListener(name string, ln net.Listener) {
 	e.addrs[name] = append(e.addrs[name], ln.Addr().String())
 }
 
-// listen opens a configured listener: TCP, wrapped in TLS for implicit
-// TLS. It refuses TLS listeners when no certificate is configured.
+// listen opens a configured listener's TCP socket. Each server applies
+// TLS itself (implicit TLS or STARTTLS), since it must know which
+// sessions are encrypted; listen refuses TLS listeners when no
+// certificate is configured.
 func (e *env) listen(l config.Listener) (net.Listener, error) {
 	if l.TLS != config.TLSNone && e.tls == nil {
 		return nil, fmt.Errorf("listener %s needs TLS (%s) but no certificate is configured ([tls] cert, key)", l.Address, l.TLS)
 	}
-	ln, err := net.Listen("tcp", l.Address)
-	if err != nil {
-		return nil, err
-	}
-	if l.TLS == config.TLSImplicit {
-		return tls.NewListener(ln, e.tls), nil
-	}
-	return ln, nil
+	return net.Listen("tcp", l.Address)
 }
 
 // quotaFor returns a user's quota: the account's override, else the site's.

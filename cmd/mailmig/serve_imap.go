@@ -38,9 +38,11 @@ func startIMAP(ctx context.Context, e *env) (func(context.Context) error, error)
 			name = "imaps"
 		}
 		e.addListener(name, ln)
-		// e.listen already wraps implicit-TLS listeners; the server sees
-		// *tls.Conn and treats those sessions as encrypted.
-		lo := imap.ListenerOptions{Trusted: l.Trusted, NoStartTLS: l.TLS != config.TLSStartTLS}
+		lo := imap.ListenerOptions{
+			ImplicitTLS: l.TLS == config.TLSImplicit,
+			Trusted:     l.Trusted,
+			NoStartTLS:  l.TLS != config.TLSStartTLS,
+		}
 		go func() {
 			if err := srv.Serve(ln, lo); err != nil && !errors.Is(err, imap.ErrServerClosed) {
 				e.log.Error("imap listener stopped", "addr", ln.Addr().String(), "err", err)

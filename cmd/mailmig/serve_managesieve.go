@@ -38,10 +38,9 @@ func startManageSieve(ctx context.Context, e *env) (func(context.Context) error,
 			MaxRedirects:      5,
 			Log:               e.log.With("component", "managesieve", "listener", ln.Addr().String()),
 		}
-		if l.TLS != config.TLSStartTLS {
-			// Implicit TLS is already on (e.listen wraps it); "none"
-			// offers no STARTTLS.
-			s.TLSConfig = nil
+		s.ImplicitTLS = l.TLS == config.TLSImplicit
+		if l.TLS == config.TLSNone {
+			s.TLSConfig = nil // no STARTTLS offered
 		}
 		servers = append(servers, s)
 		e.addListener("managesieve", ln)

@@ -34,17 +34,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 		return errors.Join(errs...)
 	}
 	for _, l := range e.cfg.Submission.Listeners {
-		// The server wraps implicit TLS itself (it tracks the raw
-		// connections for shutdown and must see *tls.Conn above them).
-		raw := l
-		if l.TLS == config.TLSImplicit {
-			if e.tls == nil {
-				stop(ctx)
-				return nil, fmt.Errorf("submission listener %s needs TLS (implicit) but no certificate is configured ([tls] cert, key)", l.Address)
-			}
-			raw.TLS = config.TLSNone
-		}
-		ln, err := e.listen(raw)
+		ln, err := e.listen(l)
 		if err != nil {
 			stop(ctx)
 			return nil, fmt.Errorf("submission listener %s: %w", l.Address, err)

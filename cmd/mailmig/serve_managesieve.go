@@ -67,19 +67,9 @@ func (s *sieveStores) get(user string) (*sieve.Storage, error) {
 	if st := s.m[user]; st != nil {
 		return st, nil
 	}
-	dir, err := s.e.cfg.SieveDirFor(user)
+	st, err := sieveStorageFor(s.e.cfg)(user)
 	if err != nil {
-		return nil, fmt.Errorf("sieve directory of %s: %w", user, err)
-	}
-	link, err := s.e.cfg.SieveActiveFor(user)
-	if err != nil {
-		return nil, fmt.Errorf("active sieve link of %s: %w", user, err)
-	}
-	st := &sieve.Storage{
-		Dir:           dir,
-		ActiveLink:    link,
-		MaxScriptSize: int64(s.e.cfg.Sieve.MaxScriptSize),
-		MaxScripts:    s.e.cfg.Sieve.MaxScripts,
+		return nil, fmt.Errorf("sieve storage of %s: %w", user, err)
 	}
 	s.m[user] = st
 	return st, nil

@@ -409,6 +409,10 @@ func (s *Store) createFolderDir(name string) error {
 		return fmt.Errorf("create %s: %w", name, ErrFolderExists)
 	}
 	tmp := filepath.Join(s.root, "tmp", "mailmig-new-"+s.newKey(s.now()))
+	// Mkdir, not MkdirAll: the build directory must be ours alone.
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
 	if err := s.makeMaildir(tmp, true); err != nil {
 		os.RemoveAll(tmp)
 		return err

@@ -11,21 +11,23 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // newKey returns a fresh file base "SECS.MUSECSPPIDQN.HOST" (dovecot's
 // pattern, Q = a per-process counter).
 func (s *Store) newKey(now time.Time) string {
-	s.uniqueMu.Lock()
-	s.uniqueN++
-	n := s.uniqueN
-	s.uniqueMu.Unlock()
-	return fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), n+uniqueBase, s.host)
+	n := uniqueN.Add(1)
+	return fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), n, s.host)
 }
 
-// uniqueBase separates the counters of several Stores in one process.
-var uniqueBase = uint64(time.Now().UnixNano() % 1000000 * 1000)
+// uniqueN is the process-wide delivery counter (dovecot's Q part): one
+// counter for every Store in the process, so two Stores over one Maildir
+// (a test, or the converter next to the server) never make the same name
+// in the same microsecond. A per-Store counter did, and two creators of
+// one folder then shared a tmp/ directory (TestCreateFolderRace).
+var uniqueN atomic.Uint64
 
 // sizeCounter counts bytes and the CRLF size (each bare LF counts two).
 type sizeCounter struct {

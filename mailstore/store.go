@@ -95,17 +95,15 @@ type Options struct {
 
 // Store is one user's Maildir++ tree. It is safe for concurrent use.
 type Store struct {
-	root     string
-	opts     Options
-	log      *slog.Logger
-	hub      *Hub
-	host     string
-	mu       sync.Mutex
-	folders  map[string]*Folder // by IMAP name
-	subMu    sync.Mutex
-	quotaMu  sync.Mutex
-	uniqueMu sync.Mutex
-	uniqueN  uint64
+	root    string
+	opts    Options
+	log     *slog.Logger
+	hub     *Hub
+	host    string
+	mu      sync.Mutex
+	folders map[string]*Folder // by IMAP name
+	subMu   sync.Mutex
+	quotaMu sync.Mutex
 }
 
 // FolderInfo describes one folder of the tree.

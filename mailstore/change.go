@@ -138,6 +138,14 @@ func (w *watcher) pump(out chan<- Change) {
 	}
 }
 
+// watched reports whether some session of this process watches folder
+// of the tree at root.
+func (h *Hub) watched(root, folder string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.watchers[watchKey(root, folder)]) > 0
+}
+
 // Publish sends changes of the tree at root to the watchers of their
 // folders. It never blocks.
 func (h *Hub) Publish(root string, changes ...Change) {

@@ -65,7 +65,7 @@ var lfBytes, crlfBytes = []byte("\n"), []byte("\r\n")
 // c.mtime is the mtime as stored (the file system's granularity).
 func (s *Store) writeTmp(ctx context.Context, dir, key string, r io.Reader, date time.Time) (string, *sizeCounter, error) {
 	path := filepath.Join(dir, "tmp", key)
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	fh, err := openFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", nil, fmt.Errorf("create %s: %w", path, err)
 	}
@@ -254,10 +254,18 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 		}
 	}
 	f.st.mu.Lock()
-	_, _, err = f.syncLocked(ctx, []string{key})
-	var uid uint32
-	if f.st.ul != nil {
-		uid = f.st.ul.Keys[key]
+	uid, err := f.assignOne(ctx, key)
+	if err == nil && uid == 0 {
+		_, _, err = f.syncLocked(ctx, []string{key})
+		if f.st.ul != nil {
+			uid = f.st.ul.Keys[key]
+		}
+	} else if err == nil && s.hub.watched(s.root, f.name) {
+		// Sessions of this process watch the folder: tell them now
+		// rather than at their next poll. The message has its UID.
+		if _, _, serr := f.syncLocked(ctx, nil); serr != nil {
+			s.log.Warn("sync after append", "folder", f.name, "err", serr)
+		}
 	}
 	f.st.mu.Unlock()
 	if err != nil || uid == 0 {

@@ -164,6 +164,10 @@ func TestForeignWriters(t *testing.T) {
 	if _, err := in.Append(ctx, strings.NewReader("first\n"), nil, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+	// A session's baseline: its snapshot, then its watch.
+	if _, err := in.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
 	ch, stop := s.Watch("INBOX")
 	defer stop()
 	foreign := filepath.Join(root, "new", "1700000000.M1P1.otherhost")

@@ -71,7 +71,7 @@ func parseMaildirsize(data []byte) (def string, bytesUsed, count int64, err erro
 // must be recomputed (missing, too big, other limits, negative, broken).
 func (s *Store) readQuota() (int64, int64, bool) {
 	path := filepath.Join(s.root, "maildirsize")
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil || len(data) > maildirsizeMax {
 		return 0, 0, false
 	}
@@ -168,7 +168,7 @@ func (s *Store) quotaAdd(size, n int64) {
 	s.quotaMu.Lock()
 	defer s.quotaMu.Unlock()
 	path := filepath.Join(s.root, "maildirsize")
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	fh, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err == nil {
 		_, err = fmt.Fprintf(fh, "%d %d\n", size, n)
 		st, serr := fh.Stat()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -336,7 +337,7 @@ func (f *Folder) readUIDList(listSt stamp) error {
 func (f *Folder) readUIDListTail(path string, listSt stamp) (bool, error) {
 	st := f.st
 	ul := st.ul
-	fh, err := os.Open(path)
+	fh, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return false, nil
 	}
@@ -484,7 +485,7 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 			fmt.Fprintf(&b, "%d :%s\n", e.UID, e.Key)
 		}
 		path := filepath.Join(st.dir, "dovecot-uidlist")
-		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		fh, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
 			return fmt.Errorf("append %s: %w", path, err)
 		}
@@ -552,6 +553,91 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 		return err
 	}
 	return f.readUIDList(listSt)
+}
+
+// assignOne gives key, a file just renamed into new/ or cur/, the next
+// UID by appending one line to dovecot-uidlist under its lock, without
+// listing the directories or building a snapshot: the delivery path,
+// which needs the UID and nothing else (sessions find the message at
+// their next sync, which also gives UIDs to other writers' files). It
+// returns 0 and no error when the uidlist needs more than an append
+// (missing, old version, a partial line, due for a rewrite, cache not
+// loaded): syncLocked then does the full work. Caller holds st.mu.
+func (f *Folder) assignOne(ctx context.Context, key string) (uint32, error) {
+	st := f.st
+	if st.ul == nil || st.newFiles == nil || st.curFiles == nil {
+		return 0, nil
+	}
+	// Directories changed behind our back (expunges by another process,
+	// files dropped by other writers): the full sync lists them, gives
+	// the newcomers UIDs and compacts the uidlist when it is due.
+	for _, sub := range []string{"new", "cur"} {
+		cached, _ := st.dirOf(sub)
+		now, err := stampOf(filepath.Join(st.dir, sub))
+		if err != nil || now != *cached {
+			return 0, nil
+		}
+	}
+	s := f.store
+	lk, err := acquireLock(ctx, filepath.Join(st.dir, "dovecot-uidlist"), s.opts.LockTimeout, s.host, !s.opts.NoFsync)
+	if err != nil {
+		return 0, fmt.Errorf("folder %s: %w", f.name, err)
+	}
+	defer lk.release()
+	path := filepath.Join(st.dir, "dovecot-uidlist")
+	listSt, err := stampOf(path)
+	if err != nil {
+		return 0, fmt.Errorf("folder %s: %w", f.name, err)
+	}
+	if listSt != st.listSt {
+		if err := f.readUIDList(listSt); err != nil {
+			if errors.Is(err, errBrokenUIDList) {
+				return 0, nil
+			}
+			return 0, err
+		}
+	}
+	ul := st.ul
+	if uid := ul.Keys[key]; uid != 0 {
+		return uid, nil // another process's sync was quicker
+	}
+	if ul.UIDValidity == 0 || ul.Version != 3 || ul.Complete != listSt.size ||
+		len(ul.Order) >= 4*(len(st.newFiles)+len(st.curFiles))+64 ||
+		ul.NextUID == 0 || ul.NextUID == 0xffffffff {
+		return 0, nil
+	}
+	line := strconv.FormatUint(uint64(ul.NextUID), 10) + " :" + key + "\n"
+	fh, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return 0, fmt.Errorf("append %s: %w", path, err)
+	}
+	// Not fsynced, as in assignLocked.
+	_, err = fh.WriteString(line)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = fh.Stat()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = ul.parseMore([]byte(line))
+	}
+	if err != nil {
+		st.ul = nil // memory and file may differ: read it all again
+		return 0, fmt.Errorf("append %s: %w", path, err)
+	}
+	st.listSt = stamp{exists: true, mtime: fi.ModTime().UnixNano(), size: fi.Size()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.listSt.ino = sys.Ino
+	}
+	if st.listSt.size != ul.Complete {
+		st.ul = nil
+		return 0, fmt.Errorf("append %s: size %d after the append, want %d", path, st.listSt.size, ul.Complete)
+	}
+	st.touch(key)
+	st.pending = true
+	return ul.Keys[key], nil
 }
 
 func (st *folderState) onDisk(key string) bool {

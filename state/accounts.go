@@ -156,7 +156,7 @@ func (d *DB) DeleteAccount(ctx context.Context, user string) error {
 // Account returns one account.
 func (d *DB) Account(ctx context.Context, user string) (*Account, error) {
 	a := &Account{User: user}
-	err := d.sql.QueryRowContext(ctx, `SELECT quota_bytes, quota_messages FROM accounts WHERE user = ?`, user).Scan(&a.QuotaBytes, &a.QuotaMessages)
+	err := d.queryRow(ctx, `SELECT quota_bytes, quota_messages FROM accounts WHERE user = ?`, user).Scan(&a.QuotaBytes, &a.QuotaMessages)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNoAccount, user)
 	}

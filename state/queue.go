@@ -114,7 +114,7 @@ func scanEntry(s scanner) (*Entry, error) {
 
 // Get returns one user's entry, with its step times.
 func (d *DB) Get(ctx context.Context, user string) (*Entry, error) {
-	e, err := scanEntry(d.sql.QueryRowContext(ctx, `SELECT `+entryCols+` FROM queue WHERE user = ?`, user))
+	e, err := scanEntry(d.queryRow(ctx, `SELECT `+entryCols+` FROM queue WHERE user = ?`, user))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", ErrNotQueued, user)
 	}

@@ -237,7 +237,15 @@ func (se *session) Data(r io.Reader) error {
 // LMTPData reads the message once and delivers it to each recipient,
 // setting one status per recipient (RFC 2033 §4.2).
 func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	msg, err := io.ReadAll(r)
+	buf := msgBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuf {
+			buf.Reset()
+			msgBufs.Put(buf)
+		}
+	}()
+	_, err := buf.ReadFrom(r)
+	msg := buf.Bytes() // only read: each recipient gets its own copy
 	if err != nil {
 		// go-smtp answers the size limit itself; anything else is I/O.
 		var serr *smtp.SMTPError
@@ -267,6 +275,13 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	wg.Wait()
 	return nil
 }
+
+// msgBufs recycles the buffers messages are read into, so a stream of
+// deliveries does not allocate and regrow one per message.
+var msgBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuf: buffers grown by bigger messages are left to the GC.
+const maxPooledBuf = 1 << 20
 
 // parallelRcpts bounds concurrent deliveries of one message.
 const parallelRcpts = 4

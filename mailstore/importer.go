@@ -88,7 +88,7 @@ func (s *Store) Importer(folder string, uidValidity uint32) (*Importer, error) {
 			return nil, err
 		}
 	}
-	im := &Importer{s: s, name: name, dir: dir, uidValidity: uidValidity, existing: map[uint32]MessageInfo{}, buf: make([]byte, 256<<10)}
+	im := &Importer{s: s, name: name, dir: dir, uidValidity: uidValidity, existing: map[uint32]MessageInfo{}, buf: alignedBuf(directBuf)}
 	if err := im.cleanTmp(); err != nil {
 		return nil, err
 	}
@@ -272,14 +272,32 @@ func (im *Importer) Add(ctx context.Context, r io.Reader, size int64, uid uint32
 		return err
 	}
 	var c sizeCounter
-	for {
+	direct := false // see direct.go
+	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		n, rerr := r.Read(im.buf)
+		var n int
+		var rerr error
+		if first {
+			// Small messages are read and written whole as before; one
+			// that fills the first chunk and has more is big.
+			n, rerr = io.ReadFull(r, im.buf[:directChunk])
+			if rerr == nil {
+				direct = setDirect(fh, true)
+				var m int
+				m, rerr = io.ReadFull(r, im.buf[n:])
+				n += m
+			}
+		} else {
+			n, rerr = io.ReadFull(r, im.buf)
+		}
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if n > 0 {
 			c.Write(im.buf[:n])
-			if _, err := fh.Write(im.buf[:n]); err != nil {
+			if err := writeChunk(fh, im.buf, n, &direct); err != nil {
 				return fail(fmt.Errorf("import %s uid %d: write %s at byte %d: %w", im.name, uid, tmp, c.size-int64(n), err))
 			}
 		}

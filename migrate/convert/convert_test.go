@@ -313,3 +313,14 @@ func TestTooManyKeywords(t *testing.T) {
 		t.Errorf("dovecot: %d messages, 26th %v, 27th %v", len(msgs), msgs[25].Flags, msgs[26].Flags)
 	}
 }
+
+// sha256File returns the SHA-256 and size of the file at path (the
+// corpus describes messages by SHA-256).
+func sha256File(path string) ([32]byte, int64, error) {
+	var s [32]byte
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return s, 0, err
+	}
+	return sha256.Sum256(data), int64(len(data)), nil
+}

@@ -176,7 +176,7 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 		}
 		cp.flagKeys[fk] = fk
 	}
-	cp.want[uid] = expect{sum: ch.sum(), flags: fk, size: ch.n}
+	cp.want[uid] = expect{sum: ch.sum(), check: ch.check.Sum64(), flags: fk, size: ch.n}
 	fr.Messages++
 	fr.Bytes += ch.n
 	c.progress(Progress{Folder: s.name, Messages: fr.Messages, Bytes: r.Offset(), TotalBytes: c.total})

@@ -3,17 +3,16 @@ package convert
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"mailmig/mailstore"
 	"mailmig/migrate/mbox"
@@ -63,12 +62,12 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 		if got := flagKey(m.Flags); got != w.flags {
 			problems = append(problems, fmt.Sprintf("UID %d flags %q, want %q", u, got, w.flags))
 		}
-		sum, n, err := sha256File(m.Path)
+		sum, n, err := checkFile(m.Path)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("UID %d: %v", u, err))
 			continue
 		}
-		if sum != w.sum || n != w.size {
+		if sum != w.check || n != w.size {
 			problems = append(problems, fmt.Sprintf("UID %d content differs (%d bytes, want %d)", u, n, w.size))
 		}
 		if len(problems) > 20 {
@@ -82,24 +81,16 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 	return nil
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-func sha256File(path string) ([32]byte, int64, error) {
-	var s [32]byte
-	f, err := os.Open(path)
-	if err != nil {
-		return s, 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := bufPool.Get().(*[]byte)
-	defer bufPool.Put(buf)
-	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *buf) // one read for most messages (not File.WriteTo's 32 KiB)
-	if err != nil {
-		return s, n, err
-	}
-	h.Sum(s[:0])
-	return s, n, nil
+// checkFile returns the verification checksum and size of the file at
+// path. The checksum is hash/maphash (AES-based, 64 bits, seeded per
+// process), six times the speed of SHA-256 here: it guards the copy
+// against lost or mangled bytes, which are not crafted to collide; the
+// SHA-256 identities in the journal are computed from the source.
+func checkFile(path string) (uint64, int64, error) {
+	var h maphash.Hash
+	h.SetSeed(checkSeed)
+	n, err := mailstore.ChecksumFile(path, &h)
+	return h.Sum64(), n, err
 }
 
 // writeJournal records the source hashes of a full run (atomically).
@@ -257,7 +248,7 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 			if err != nil {
 				return fmt.Errorf("convert: append to %q: %w", s.name, err)
 			}
-			added[uid] = expect{sum: sum, flags: flagKey(flags), size: ch.n}
+			added[uid] = expect{sum: sum, check: ch.check.Sum64(), flags: flagKey(flags), size: ch.n}
 			fr.Copied++
 		}
 		fr.Messages++

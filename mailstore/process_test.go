@@ -467,3 +467,78 @@ func TestUIDsAppearInOrder(t *testing.T) {
 		t.Fatalf("%d messages seen, want 200", len(seen))
 	}
 }
+
+// TestAppendAfterForeignDrop: a delivery into an unchanged folder only
+// appends its own uidlist line, yet files other programs drop into new/
+// are never left without a UID: a drop within the timestamp tick of our
+// last change (directory stamp unchanged) gets the next UID at the next
+// sync; a drop the delivery can see makes it take the full sync, which
+// numbers both (the delivered key first, as before).
+func TestAppendAfterForeignDrop(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true, Hub: mailstore.NewHub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ { // the quick path, several times
+		if uid, err := in.Append(ctx, strings.NewReader("ours\n"), nil, time.Time{}); err != nil || uid != uint32(i+1) {
+			t.Fatalf("append %d: uid %d, %v", i, uid, err)
+		}
+	}
+	// Same tick: found by the next sync, after our message.
+	sameTick := filepath.Join(root, "new", "1700000000.M8P9.otherhost")
+	if err := os.WriteFile(sameTick, []byte("dropped at once\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in2, _ := mailstore.Open(root, mailstore.Options{NoFsync: true, Hub: mailstore.NewHub()})
+	f2, err := in2.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap0, err := f2.Snapshot(ctx)
+	if err != nil || len(snap0.Messages) != 4 || filepath.Base(snap0.Messages[3].Path) != filepath.Base(sameTick) {
+		t.Fatalf("same-tick drop not given a UID by the next sync: %+v, %v", snap0, err)
+	}
+	// A later tick: the delivery sees the directory changed.
+	newDir := filepath.Join(root, "new")
+	before, _ := os.Stat(newDir)
+	foreign := filepath.Join(root, "new", "1700000000.M9P9.otherhost")
+	for try := 0; ; try++ {
+		time.Sleep(10 * time.Millisecond)
+		if err := os.WriteFile(foreign, []byte("dropped by procmail\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := os.Stat(newDir)
+		if !after.ModTime().Equal(before.ModTime()) {
+			break
+		}
+		if try == 200 {
+			t.Fatal("new/ mtime never moved")
+		}
+		os.Remove(foreign)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(foreign, old, old); err != nil {
+		t.Fatal(err)
+	}
+	uid, err := in.Append(ctx, strings.NewReader("ours again\n"), nil, time.Time{})
+	if err != nil || uid != 5 {
+		t.Fatalf("append after the foreign drop: uid %d, %v", uid, err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "dovecot-uidlist"))
+	if err != nil || !strings.Contains(string(data), "\n6 :1700000000.M9P9.otherhost\n") {
+		t.Fatalf("the visible drop has no UID after the delivery:\n%s", data)
+	}
+	snap, err := in.Snapshot(ctx)
+	if err != nil || len(snap.Messages) != 6 || snap.UIDNext != 7 {
+		t.Fatalf("snapshot: %+v, %v", snap, err)
+	}
+}

@@ -92,12 +92,12 @@ func writeChunk(fh *os.File, buf []byte, n int, direct *bool) error {
 	}
 	a := n &^ (directAlign - 1)
 	if a > 0 {
-		_, err := fh.Write(buf[:a])
+		k, err := fh.Write(buf[:a])
 		if err != nil && !errors.Is(err, syscall.EINVAL) {
 			return err
 		}
 		if err != nil {
-			a = 0 // refused before writing anything: all of it through the cache
+			a = k // refused: the rest through the cache, from where it stopped
 		}
 	}
 	if a == n {
@@ -109,4 +109,9 @@ func writeChunk(fh *os.File, buf []byte, n int, direct *bool) error {
 	}
 	_, err := fh.Write(buf[a:n])
 	return err
+}
+
+// addrMod is b's start address modulo directAlign (for tests).
+func addrMod(b []byte) int {
+	return int(uintptr(unsafe.Pointer(&b[0])) & (directAlign - 1))
 }

@@ -116,12 +116,14 @@ func createLock(path, host string) (*os.File, error) {
 }
 
 // linkLock takes the lock path by hard-linking this process's lock inode
-// for the directory, DIR/tmp/mailmig-lock.PID.HOST, to it: link(2) is as
+// for it, DIR/tmp/mailmig-lock.NAME.lock.PID.HOST, to it: link(2) is as
 // exclusive as O_EXCL (dovecot's dotlocks use either; link is the NFS-safe
 // one) but allocates and frees no inode per lock. A create and unlink per
-// delivery costs a fresh inode each time, and ext4 without a journal
-// scans past every inode freed in the last half minute to find one, so
-// under steady delivery each create grew to hundreds of microseconds.
+// delivery costs a fresh inode each time, and ext4 without a journal skips
+// every inode of the group freed in the last 5 s (305 s while its inode
+// table block is dirty) to find one, so under steady delivery each create
+// grew to hundreds of microseconds. One lock inode per lock file, so
+// locks of one directory can be held together.
 // The lock inode keeps the "mailmig:PID:HOST" marker; it is flocked
 // before it is linked and until after it is unlinked, so a lock file with
 // this marker and no flock is a dead holder's, as with createLock. Its
@@ -129,7 +131,7 @@ func createLock(path, host string) (*os.File, error) {
 // and of breakStaleLock counts from the take. Any failure but EEXIST
 // makes the caller fall back to createLock.
 func linkLock(path, host string) (*os.File, error) {
-	spare := filepath.Join(filepath.Dir(path), "tmp", "mailmig-lock."+strconv.Itoa(os.Getpid())+"."+host)
+	spare := filepath.Join(filepath.Dir(path), "tmp", "mailmig-lock."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid())+"."+host)
 	f, err := openFile(spare, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		f, err = makeSpare(spare, host)
@@ -179,7 +181,8 @@ func makeSpare(spare, host string) (*os.File, error) {
 		if !ok || !strings.HasSuffix(rest, "."+host) {
 			continue
 		}
-		pid, err := strconv.Atoi(strings.TrimSuffix(rest, "."+host))
+		rest = strings.TrimSuffix(rest, "."+host) // NAME.lock.PID
+		pid, err := strconv.Atoi(rest[strings.LastIndexByte(rest, '.')+1:])
 		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
 			os.Remove(filepath.Join(dir, n))
 		}

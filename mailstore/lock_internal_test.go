@@ -21,7 +21,7 @@ func TestLockByLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A dead process's lock inode (pid 0x7ffffffe is not running).
-	dead := filepath.Join(dir, "tmp", "mailmig-lock.2147483646.host")
+	dead := filepath.Join(dir, "tmp", "mailmig-lock.dovecot-uidlist.lock.2147483646.host")
 	if err := os.WriteFile(dead, []byte("mailmig:2147483646:host\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestLockByLink(t *testing.T) {
 			t.Fatalf("lock left after release: %v", err)
 		}
 		// Age the lock inode: the next take must freshen the mtime.
-		spare := filepath.Join(dir, "tmp", "mailmig-lock."+itoa(os.Getpid())+".host")
+		spare := filepath.Join(dir, "tmp", "mailmig-lock.dovecot-uidlist.lock."+itoa(os.Getpid())+".host")
 		if err := os.Chtimes(spare, old, old); err != nil {
 			t.Fatal(err)
 		}
@@ -74,6 +74,23 @@ func TestLockByLink(t *testing.T) {
 	if len(names) != 1 || !strings.HasPrefix(names[0], "mailmig-lock.") {
 		t.Fatalf("tmp/ holds %v, want this process's lock inode only", names)
 	}
+	// Two locks of one directory held together each get their own link.
+	a, err := acquireLock(context.Background(), target, time.Second, "host", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := acquireLock(context.Background(), filepath.Join(dir, "dovecot-keywords"), time.Second, "host", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{target + ".lock", filepath.Join(dir, "dovecot-keywords.lock")} {
+		st, err := os.Stat(p)
+		if err != nil || st.Sys().(*syscall.Stat_t).Nlink != 2 {
+			t.Fatalf("%s: %v, %v (want a link of its own lock inode)", p, st, err)
+		}
+	}
+	b.release()
+	a.release()
 }
 
 // TestLockFallsBackToCreate: without a tmp/ beside the target the lock is

@@ -11,8 +11,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"mailmig/mailstore"
 	"mailmig/migrate/mbox"
@@ -48,31 +51,63 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 		uids = append(uids, u)
 	}
 	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
-	var problems []string
-	for _, u := range uids {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	// Names and flags first; then the contents, read by verifyReaders
+	// goroutines so one file's read overlaps another's checksum (big files
+	// are read from the device: each read waits for it).
+	problems := make([]string, len(uids))
+	var paths []string
+	var idx []int
+	for i, u := range uids {
 		w := want[u]
 		m, ok := have[u]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("UID %d missing", u))
-			continue
+		switch {
+		case !ok:
+			problems[i] = fmt.Sprintf("UID %d missing", u)
+		case flagKey(m.Flags) != w.flags:
+			problems[i] = fmt.Sprintf("UID %d flags %q, want %q", u, flagKey(m.Flags), w.flags)
 		}
-		if got := flagKey(m.Flags); got != w.flags {
-			problems = append(problems, fmt.Sprintf("UID %d flags %q, want %q", u, got, w.flags))
+		if ok {
+			paths = append(paths, m.Path)
+			idx = append(idx, i)
 		}
-		sum, n, err := checkFile(m.Path)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("UID %d: %v", u, err))
-			continue
-		}
-		if sum != w.check || n != w.size {
-			problems = append(problems, fmt.Sprintf("UID %d content differs (%d bytes, want %d)", u, n, w.size))
-		}
-		if len(problems) > 20 {
-			break
-		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < verifyReaders; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				k := int(next.Add(1) - 1)
+				if k >= len(paths) {
+					return
+				}
+				i := idx[k]
+				u, w := uids[i], want[uids[i]]
+				sum, n, err := checkFile(paths[k])
+				var p string
+				switch {
+				case err != nil:
+					p = fmt.Sprintf("UID %d: %v", u, err)
+				case sum != w.check || n != w.size:
+					p = fmt.Sprintf("UID %d content differs (%d bytes, want %d)", u, n, w.size)
+				}
+				if p != "" && problems[i] != "" {
+					p = problems[i] + "; " + p // flags too
+				}
+				if p != "" {
+					problems[i] = p
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	problems = slices.DeleteFunc(problems, func(p string) bool { return p == "" })
+	if len(problems) > 21 {
+		problems = problems[:21]
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: folder %q: %s", ErrVerify, name, strings.Join(problems, "; "))
@@ -80,6 +115,9 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 	fr.Verified = true
 	return nil
 }
+
+// verifyReaders is how many files of one folder are checked at a time.
+const verifyReaders = 2
 
 // checkFile returns the verification checksum and size of the file at
 // path. The checksum is hash/maphash (AES-based, 64 bits, seeded per

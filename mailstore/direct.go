@@ -36,7 +36,7 @@ const directAlign = 4096
 // does not move objects, so the alignment holds for the buffer's life.
 func alignedBuf(n int) []byte {
 	b := make([]byte, n+directAlign)
-	off := int(-uintptr(unsafe.Pointer(&b[0])) & (directAlign - 1))
+	off := (directAlign - addrMod(b)) & (directAlign - 1)
 	return b[off : off+n : off+n]
 }
 
@@ -111,7 +111,7 @@ func writeChunk(fh *os.File, buf []byte, n int, direct *bool) error {
 	return err
 }
 
-// addrMod is b's start address modulo directAlign (for tests).
+// addrMod is b's start address modulo directAlign.
 func addrMod(b []byte) int {
 	return int(uintptr(unsafe.Pointer(&b[0])) & (directAlign - 1))
 }

@@ -50,7 +50,7 @@ func TestLockByLink(t *testing.T) {
 			t.Fatalf("round %d: lock mtime %s is not the take's", round, st.ModTime())
 		}
 		data, _ := os.ReadFile(target + ".lock")
-		if want := "mailmig:" + itoa(os.Getpid()) + ":host\n"; string(data) != want {
+		if want := "mailmig:" + strconv.Itoa(os.Getpid()) + ":host\n"; string(data) != want {
 			t.Fatalf("marker %q, want %q", data, want)
 		}
 		// Held: another taker (a process's probe) sees a live holder.
@@ -62,7 +62,7 @@ func TestLockByLink(t *testing.T) {
 			t.Fatalf("lock left after release: %v", err)
 		}
 		// Age the lock inode: the next take must freshen the mtime.
-		spare := filepath.Join(dir, "tmp", "mailmig-lock.dovecot-uidlist.lock."+itoa(os.Getpid())+".host")
+		spare := filepath.Join(dir, "tmp", "mailmig-lock.dovecot-uidlist.lock."+strconv.Itoa(os.Getpid())+".host")
 		if err := os.Chtimes(spare, old, old); err != nil {
 			t.Fatal(err)
 		}
@@ -114,5 +114,3 @@ func TestLockFallsBackToCreate(t *testing.T) {
 		t.Fatalf("lock left after release: %v", err)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -40,11 +40,15 @@ func stampOf(path string) (stamp, error) {
 		}
 		return stamp{}, err
 	}
-	s := stamp{exists: true, mtime: st.ModTime().UnixNano(), size: st.Size()}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+	return stampOfInfo(st), nil
+}
+
+func stampOfInfo(fi os.FileInfo) stamp {
+	s := stamp{exists: true, mtime: fi.ModTime().UnixNano(), size: fi.Size()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
 		s.ino = sys.Ino
 	}
-	return s, nil
+	return s
 }
 
 // window is how long after its mtime another change of the directory
@@ -477,77 +481,54 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 	if len(add) == 0 && ul.UIDValidity != 0 {
 		return nil
 	}
-	if ul.UIDValidity != 0 && ul.Version == 3 && ul.Complete == listSt.size && len(ul.Order) < 4*(len(st.newFiles)+len(st.curFiles))+64 {
-		// Append as dovecot does: header N stays, readers take
-		// max(N, last UID + 1).
-		var b strings.Builder
-		for _, e := range add {
-			fmt.Fprintf(&b, "%d :%s\n", e.UID, e.Key)
+	if st.canAppendUIDs(listSt) {
+		return f.appendUIDs(add)
+	}
+	// Rewrite, dropping entries of files no longer on disk. The
+	// cached listing may lag (same-tick changes), so list both
+	// directories again now, under the lock (other mailmig processes
+	// and dovecot rename a new file into place before they take the
+	// lock to list it), and drop nothing unless both listings were
+	// stable.
+	curNow, err1 := stampOf(filepath.Join(st.dir, "cur"))
+	newNow, err2 := stampOf(filepath.Join(st.dir, "new"))
+	var curList, newList map[string]fileEntry
+	stable := err1 == nil && err2 == nil
+	if stable {
+		var ok1, ok2 bool
+		var err error
+		if curList, _, ok1, _, err = st.scanDir("cur", curNow, st.curFiles, st.newFiles); err != nil {
+			return err
 		}
-		path := filepath.Join(st.dir, "dovecot-uidlist")
-		fh, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			return fmt.Errorf("append %s: %w", path, err)
+		if newList, _, ok2, _, err = st.scanDir("new", newNow, st.newFiles, st.curFiles); err != nil {
+			return err
 		}
-		// One write of whole lines; not fsynced (dovecot's default
-		// mail_fsync=optimized does not either): after a crash a message
-		// may get a new UID, it is never lost.
-		_, err = fh.WriteString(b.String())
-		if cerr := fh.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			st.ul = nil // memory is ahead of the file: read it all again
-			return fmt.Errorf("append %s: %w", path, err)
-		}
-	} else {
-		// Rewrite, dropping entries of files no longer on disk. The
-		// cached listing may lag (same-tick changes), so list both
-		// directories again now, under the lock (other mailmig processes
-		// and dovecot rename a new file into place before they take the
-		// lock to list it), and drop nothing unless both listings were
-		// stable.
-		curNow, err1 := stampOf(filepath.Join(st.dir, "cur"))
-		newNow, err2 := stampOf(filepath.Join(st.dir, "new"))
-		var curList, newList map[string]fileEntry
-		stable := err1 == nil && err2 == nil
-		if stable {
-			var ok1, ok2 bool
-			var err error
-			if curList, _, ok1, _, err = st.scanDir("cur", curNow, st.curFiles, st.newFiles); err != nil {
-				return err
-			}
-			if newList, _, ok2, _, err = st.scanDir("new", newNow, st.newFiles, st.curFiles); err != nil {
-				return err
-			}
-			stable = ok1 && ok2
-		}
-		onDisk := func(k string) bool {
-			_, a := curList[k]
-			_, b := newList[k]
-			return a || b
-		}
-		if ul.UIDValidity == 0 {
-			ul.UIDValidity = newUIDValidity(s.now())
-		}
-		if ul.GUID == "" {
-			ul.GUID = newGUID()
-		}
-		var entries []uidEntry
-		for _, e := range ul.Order {
-			if !stable || onDisk(e.Key) {
-				entries = append(entries, e)
-			}
-		}
-		entries = append(entries, add...)
-		err := lk.replaceFunc(func(w io.Writer) error {
-			return formatUIDList(w, ul.UIDValidity, ul.NextUID, ul.GUID, entries)
-		})
-		if err != nil {
-			return fmt.Errorf("folder %s: %w", f.name, err)
+		stable = ok1 && ok2
+	}
+	onDisk := func(k string) bool {
+		_, a := curList[k]
+		_, b := newList[k]
+		return a || b
+	}
+	if ul.UIDValidity == 0 {
+		ul.UIDValidity = newUIDValidity(s.now())
+	}
+	if ul.GUID == "" {
+		ul.GUID = newGUID()
+	}
+	var entries []uidEntry
+	for _, e := range ul.Order {
+		if !stable || onDisk(e.Key) {
+			entries = append(entries, e)
 		}
 	}
-	// Re-read what we wrote, so the cache matches the disk stamp.
+	entries = append(entries, add...)
+	if err := lk.replaceFunc(func(w io.Writer) error {
+		return formatUIDList(w, ul.UIDValidity, ul.NextUID, ul.GUID, entries)
+	}); err != nil {
+		return fmt.Errorf("folder %s: %w", f.name, err)
+	}
+	// Re-read the rewritten file, so the cache matches the disk stamp.
 	listSt, err = stampOf(filepath.Join(st.dir, "dovecot-uidlist"))
 	if err != nil {
 		return err
@@ -601,18 +582,48 @@ func (f *Folder) assignOne(ctx context.Context, key string) (uint32, error) {
 	if uid := ul.Keys[key]; uid != 0 {
 		return uid, nil // another process's sync was quicker
 	}
-	if ul.UIDValidity == 0 || ul.Version != 3 || ul.Complete != listSt.size ||
-		len(ul.Order) >= 4*(len(st.newFiles)+len(st.curFiles))+64 ||
-		ul.NextUID == 0 || ul.NextUID == 0xffffffff {
+	if !st.canAppendUIDs(listSt) || ul.NextUID == 0 || ul.NextUID == 0xffffffff {
 		return 0, nil
 	}
-	line := strconv.FormatUint(uint64(ul.NextUID), 10) + " :" + key + "\n"
+	if err := f.appendUIDs([]uidEntry{{ul.NextUID, key}}); err != nil {
+		return 0, err
+	}
+	return ul.Keys[key], nil
+}
+
+// canAppendUIDs reports whether new entries may be appended to the
+// uidlist (whose stamp is listSt) rather than rewriting it: a version 3
+// file with a UIDVALIDITY, no partial last line, and not so many entries
+// for files no longer listed that it is due for compaction.
+func (st *folderState) canAppendUIDs(listSt stamp) bool {
+	ul := st.ul
+	return ul.UIDValidity != 0 && ul.Version == 3 && ul.Complete == listSt.size &&
+		len(ul.Order) < 4*(len(st.newFiles)+len(st.curFiles))+64
+}
+
+// appendUIDs appends entries to the uidlist as dovecot does (the header's
+// N stays, readers take max(N, last UID + 1)), in one write of whole
+// lines, and brings st.ul and st.listSt up to date from the lines it wrote
+// and the file's stamp after the write, without reading the file again.
+// Not fsynced (dovecot's default mail_fsync=optimized does not either):
+// after a crash a message may get a new UID, it is never lost. Caller
+// holds the uidlist lock and st.mu, and checked canAppendUIDs.
+func (f *Folder) appendUIDs(entries []uidEntry) error {
+	st := f.st
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(strconv.FormatUint(uint64(e.UID), 10))
+		b.WriteString(" :")
+		b.WriteString(e.Key)
+		b.WriteByte('\n')
+	}
+	lines := b.String()
+	path := filepath.Join(st.dir, "dovecot-uidlist")
 	fh, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		return 0, fmt.Errorf("append %s: %w", path, err)
+		return fmt.Errorf("append %s: %w", path, err)
 	}
-	// Not fsynced, as in assignLocked.
-	_, err = fh.WriteString(line)
+	_, err = fh.WriteString(lines)
 	var fi os.FileInfo
 	if err == nil {
 		fi, err = fh.Stat()
@@ -621,23 +632,21 @@ func (f *Folder) assignOne(ctx context.Context, key string) (uint32, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = ul.parseMore([]byte(line))
+		err = st.ul.parseMore([]byte(lines))
+	}
+	if err == nil && fi.Size() != st.ul.Complete {
+		err = fmt.Errorf("size %d after the append, want %d", fi.Size(), st.ul.Complete)
 	}
 	if err != nil {
 		st.ul = nil // memory and file may differ: read it all again
-		return 0, fmt.Errorf("append %s: %w", path, err)
+		return fmt.Errorf("append %s: %w", path, err)
 	}
-	st.listSt = stamp{exists: true, mtime: fi.ModTime().UnixNano(), size: fi.Size()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.listSt.ino = sys.Ino
+	st.listSt = stampOfInfo(fi)
+	for _, e := range entries {
+		st.touch(e.Key)
 	}
-	if st.listSt.size != ul.Complete {
-		st.ul = nil
-		return 0, fmt.Errorf("append %s: size %d after the append, want %d", path, st.listSt.size, ul.Complete)
-	}
-	st.touch(key)
 	st.pending = true
-	return ul.Keys[key], nil
+	return nil
 }
 
 func (st *folderState) onDisk(key string) bool {

@@ -55,8 +55,6 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 	// goroutines so one file's read overlaps another's checksum (big files
 	// are read from the device: each read waits for it).
 	problems := make([]string, len(uids))
-	var paths []string
-	var idx []int
 	for i, u := range uids {
 		w := want[u]
 		m, ok := have[u]
@@ -66,10 +64,6 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 		case flagKey(m.Flags) != w.flags:
 			problems[i] = fmt.Sprintf("UID %d flags %q, want %q", u, flagKey(m.Flags), w.flags)
 		}
-		if ok {
-			paths = append(paths, m.Path)
-			idx = append(idx, i)
-		}
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -78,13 +72,16 @@ func (c *converter) verify(ctx context.Context, name string, uv uint32, want map
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				k := int(next.Add(1) - 1)
-				if k >= len(paths) {
+				i := int(next.Add(1) - 1)
+				if i >= len(uids) {
 					return
 				}
-				i := idx[k]
 				u, w := uids[i], want[uids[i]]
-				sum, n, err := checkFile(paths[k])
+				m, ok := have[u]
+				if !ok {
+					continue
+				}
+				sum, n, err := checkFile(m.Path)
 				var p string
 				switch {
 				case err != nil:

@@ -4,7 +4,7 @@ BIN     ?= bin/mailmig
 export CGO_ENABLED ?= 0
 PKGS    := ./...
 
-.PHONY: all build test test-short lint fuzz bench bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore demo clean
+.PHONY: all build test test-setup test-short lint fuzz bench bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore demo clean
 
 all: build
 
@@ -14,8 +14,13 @@ build:
 # The full suite: race detector (needs cgo), shuffled order, and the
 # end-to-end tests that drive the real binary with Debian's clients and
 # dovecot as the judge.
-test: lint
+test: test-setup lint
 	CGO_ENABLED=1 $(GO) test -race -shuffle=on -timeout 40m $(PKGS)
+
+# Installs the Debian tools the tests drive (scripts/test-packages) when run
+# as root; otherwise fails with the apt-get line to run. Never skipped.
+test-setup:
+	bash scripts/test-setup
 
 test-short:
 	$(GO) test -short $(PKGS)

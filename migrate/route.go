@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"mailmig/cmd/mailmig/config"
+	"mailmig/migrate/paths"
 	"mailmig/migrate/spool"
 	"mailmig/server/delivery"
 	"mailmig/state"
@@ -65,9 +65,9 @@ func RouteFor(e *state.Entry) Route {
 // migration.
 type Router struct {
 	DB *state.DB
-	// Paths resolves the old INBOX (it fails with config.ErrUnknownUser
+	// Paths resolves the old INBOX (it fails with paths.ErrUnknownUser
 	// for a user the old side does not know).
-	Paths func(user string) (*config.UserPaths, error)
+	Paths func(user string) (*paths.User, error)
 	// NewStore delivers into the new store (delivery.Deliverer).
 	NewStore func(ctx context.Context, env delivery.Envelope, msg []byte) error
 	// HasAccount reports whether user has a server account.
@@ -86,7 +86,7 @@ type Router struct {
 	// reached both sides; cmd/mailmig records its content hash in the new
 	// Maildir's DeliveredJournal so the cutover pass does not bring back a
 	// dual-delivered message the user deleted in the new store.
-	Delivered func(p *config.UserPaths, msg []byte)
+	Delivered func(p *paths.User, msg []byte)
 	// OnLock, if set, is told how long each old-side append held the
 	// spool lock (benchmarks).
 	OnLock func(held time.Duration)
@@ -210,13 +210,13 @@ func (r *Router) notQueued(ctx context.Context, env delivery.Envelope, msg []byt
 	if perr == nil {
 		return r.oldOnly(ctx, env, p, msg, true)
 	}
-	if errors.Is(perr, config.ErrUnknownUser) {
+	if errors.Is(perr, paths.ErrUnknownUser) {
 		return nil, fmt.Errorf("migrate: deliver to %s: %w", user, delivery.ErrUnknownUser)
 	}
 	return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, perr))
 }
 
-func (r *Router) oldOnly(ctx context.Context, env delivery.Envelope, p *config.UserPaths, msg []byte, create bool) (*Delivered, error) {
+func (r *Router) oldOnly(ctx context.Context, env delivery.Envelope, p *paths.User, msg []byte, create bool) (*Delivered, error) {
 	opts := r.Spool
 	opts.Create = create
 	res, err := spool.Append(ctx, p.Inbox, env.From, r.now(), msg, opts)

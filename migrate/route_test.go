@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mailmig/cmd/mailmig/config"
+	"mailmig/migrate/paths"
 	"mailmig/server/delivery"
 	"mailmig/state"
 )
@@ -39,11 +39,11 @@ func newRouteWorld(t *testing.T) *routeWorld {
 	w := &routeWorld{t: t, db: db, dir: dir, store: map[string][]string{}}
 	w.r = &Router{
 		DB: db,
-		Paths: func(user string) (*config.UserPaths, error) {
+		Paths: func(user string) (*paths.User, error) {
 			if user == "ghost" || user == "server-only" {
-				return nil, fmt.Errorf("%w: %s", config.ErrUnknownUser, user)
+				return nil, fmt.Errorf("%w: %s", paths.ErrUnknownUser, user)
 			}
-			return &config.UserPaths{User: user, Inbox: filepath.Join(dir, "spool", user)}, nil
+			return &paths.User{User: user, Inbox: filepath.Join(dir, "spool", user)}, nil
 		},
 		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
 			w.mu.Lock()
@@ -131,7 +131,7 @@ func TestRouteRecordsDualDeliveries(t *testing.T) {
 	w := newRouteWorld(t)
 	ctx := context.Background()
 	var got []string
-	w.r.Delivered = func(p *config.UserPaths, msg []byte) { got = append(got, p.User+":"+string(msg)) }
+	w.r.Delivered = func(p *paths.User, msg []byte) { got = append(got, p.User+":"+string(msg)) }
 	w.moveTo("q", state.Queued)
 	w.moveTo("d", state.Dual)
 	w.moveTo("x", state.Done)
@@ -273,8 +273,8 @@ func BenchmarkRouteBoth(b *testing.B) {
 	var newStore time.Duration
 	r := &Router{
 		DB: db,
-		Paths: func(u string) (*config.UserPaths, error) {
-			return &config.UserPaths{Inbox: filepath.Join(dir, "alice")}, nil
+		Paths: func(u string) (*paths.User, error) {
+			return &paths.User{Inbox: filepath.Join(dir, "alice")}, nil
 		},
 		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
 			t0 := time.Now()

@@ -38,7 +38,7 @@ import (
 	"syscall"
 	"time"
 
-	"mailmig/cmd/mailmig/config"
+	"mailmig/migrate/paths"
 	"mailmig/migrate/spool"
 	"mailmig/state"
 )
@@ -52,12 +52,12 @@ type Copier interface {
 	// Prepare readies the new store before dual delivery starts (the new
 	// INBOX takes the old UIDVALIDITY and a UIDNEXT above the old UIDs).
 	// It must be idempotent.
-	Prepare(ctx context.Context, e *state.Entry, p *config.UserPaths) error
+	Prepare(ctx context.Context, e *state.Entry, p *paths.User) error
 	// Copy copies the INBOX (and the folders when e.CopyFolders), or with
 	// incremental only what reached the old side since, without touching
 	// what the new store holds. It must be idempotent and recognise
 	// messages that dual delivery already put into the new store.
-	Copy(ctx context.Context, e *state.Entry, p *config.UserPaths, incremental bool, progress func(bytes, messages int64)) (*Report, error)
+	Copy(ctx context.Context, e *state.Entry, p *paths.User, incremental bool, progress func(bytes, messages int64)) (*Report, error)
 }
 
 // Reporter shows progress; nil methods are fine to leave out by using
@@ -76,7 +76,7 @@ type Runner struct {
 	DB     *state.DB
 	Copier Copier
 	// Paths resolves a user's old and new locations.
-	Paths func(user string) (*config.UserPaths, error)
+	Paths func(user string) (*paths.User, error)
 	// Notifier sends the confirmation, forced-move and final mails.
 	Notifier *Notifier
 	// DualWindow is how long after dual began the cutover happens without
@@ -443,7 +443,7 @@ func (r *Runner) cutoverStep(ctx context.Context, e *state.Entry, log *slog.Logg
 
 // SourceBytes estimates what a copy reads: the INBOX's size plus, with
 // folders, every file below the folders directory.
-func SourceBytes(p *config.UserPaths, folders bool) int64 {
+func SourceBytes(p *paths.User, folders bool) int64 {
 	var n int64
 	if fi, err := os.Stat(p.Inbox); err == nil {
 		n += fi.Size()

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mailmig/cmd/mailmig/config"
+	"mailmig/migrate/paths"
 	"mailmig/notify"
 	"mailmig/state"
 )
@@ -31,14 +31,14 @@ func newTestCopier() *testCopier {
 		failCopy: map[string]int{}, overLimit: map[string]bool{}}
 }
 
-func (c *testCopier) Prepare(ctx context.Context, e *state.Entry, p *config.UserPaths) error {
+func (c *testCopier) Prepare(ctx context.Context, e *state.Entry, p *paths.User) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.prepared[e.User]++
 	return nil
 }
 
-func (c *testCopier) Copy(ctx context.Context, e *state.Entry, p *config.UserPaths, incremental bool, progress func(int64, int64)) (*Report, error) {
+func (c *testCopier) Copy(ctx context.Context, e *state.Entry, p *paths.User, incremental bool, progress func(int64, int64)) (*Report, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if incremental {
@@ -88,11 +88,11 @@ func newRunWorld(t *testing.T) *runWorld {
 	os.MkdirAll(filepath.Join(dir, "spool"), 0o755)
 	w.r = &Runner{
 		DB: db, Copier: w.cp, DualWindow: 48 * time.Hour, Now: clock, LeaseTTL: time.Minute,
-		Paths: func(user string) (*config.UserPaths, error) {
+		Paths: func(user string) (*paths.User, error) {
 			if user == "nohome" {
-				return nil, config.ErrUnknownUser
+				return nil, paths.ErrUnknownUser
 			}
-			return &config.UserPaths{User: user, Inbox: filepath.Join(dir, "spool", user), Maildir: filepath.Join(dir, "mail", user)}, nil
+			return &paths.User{User: user, Inbox: filepath.Join(dir, "spool", user), Maildir: filepath.Join(dir, "mail", user)}, nil
 		},
 		Notifier: &Notifier{
 			DB: db, Mailer: &notify.Mailer{From: "pm@example.org", Now: clock},

@@ -10,9 +10,9 @@ import (
 	"log/slog"
 	"time"
 
-	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate"
 	"mailmig/migrate/convert"
+	"mailmig/migrate/paths"
 	"mailmig/state"
 )
 
@@ -35,14 +35,14 @@ var _ migrate.Copier = (*Convert)(nil)
 
 // Prepare readies the new INBOX before dual delivery starts: the old
 // INBOX's UIDVALIDITY and a UIDNEXT above its UIDs (convert.Prepare).
-func (c *Convert) Prepare(ctx context.Context, e *state.Entry, p *config.UserPaths) error {
+func (c *Convert) Prepare(ctx context.Context, e *state.Entry, p *paths.User) error {
 	if _, err := convert.Prepare(ctx, c.options(e, p, false)); err != nil {
 		return fmt.Errorf("migrate: prepare %s: %w", e.User, err)
 	}
 	return nil
 }
 
-func (c *Convert) options(e *state.Entry, p *config.UserPaths, incremental bool) convert.Options {
+func (c *Convert) options(e *state.Entry, p *paths.User, incremental bool) convert.Options {
 	o := convert.Options{
 		Inbox:         p.Inbox,
 		Subscriptions: p.Subscriptions,
@@ -67,7 +67,7 @@ func (c *Convert) options(e *state.Entry, p *config.UserPaths, incremental bool)
 
 // Copy runs the converter (full or incremental) and turns its report into
 // the runner's.
-func (c *Convert) Copy(ctx context.Context, e *state.Entry, p *config.UserPaths, incremental bool, progress func(bytes, messages int64)) (*migrate.Report, error) {
+func (c *Convert) Copy(ctx context.Context, e *state.Entry, p *paths.User, incremental bool, progress func(bytes, messages int64)) (*migrate.Report, error) {
 	o := c.options(e, p, incremental)
 	if progress != nil {
 		// Folders are converted a few at a time: keep each folder's

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate"
 	"mailmig/migrate/corpus"
+	"mailmig/migrate/paths"
 	"mailmig/migrate/spool"
 	"mailmig/server/delivery"
 	"mailmig/state"
@@ -65,12 +65,12 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 	}
 	defer db.Close()
 	maildir := filepath.Join(dir, "mail", "alice", "Maildir")
-	paths := &config.UserPaths{User: "alice", Home: tree.Home, Inbox: tree.Inbox, Folders: tree.FoldersDir,
+	up := &paths.User{User: "alice", Home: tree.Home, Inbox: tree.Inbox, Folders: tree.FoldersDir,
 		Subscriptions: tree.Subscriptions, Maildir: maildir}
 	d := &delivery.Deliverer{MaildirFor: func(string) (string, error) { return maildir, nil }, NoFsync: true, GlobalScript: "keep;"}
 	router := &migrate.Router{
 		DB:    db,
-		Paths: func(string) (*config.UserPaths, error) { return paths, nil },
+		Paths: func(string) (*paths.User, error) { return up, nil },
 		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
 			_, err := d.Deliver(ctx, env, msg)
 			return err
@@ -83,7 +83,7 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 	}
 	e, _ := db.Get(ctx, "alice")
 	c := &Convert{NoFsync: true, Hostname: "test"}
-	if err := c.Prepare(ctx, e, paths); err != nil {
+	if err := c.Prepare(ctx, e, up); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Transition(ctx, "alice", state.Queued, state.Dual, "test", ""); err != nil {
@@ -97,7 +97,7 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 	}
 	e, _ = db.Get(ctx, "alice")
 	var lastBytes int64
-	rep, err := c.Copy(ctx, e, paths, false, func(b, m int64) { lastBytes = b })
+	rep, err := c.Copy(ctx, e, up, false, func(b, m int64) { lastBytes = b })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 	if _, err := spool.Append(ctx, tree.Inbox, "x@example.com", time.Now(), testMsg("oldonly"), spool.Options{NoFsync: true}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = c.Copy(ctx, e, paths, true, nil)
+	rep, err = c.Copy(ctx, e, up, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 		t.Errorf("cutover pass carried %d messages, want 1", rep.Messages)
 	}
 	// Idempotent: again changes nothing.
-	if _, err := c.Copy(ctx, e, paths, true, nil); err != nil {
+	if _, err := c.Copy(ctx, e, up, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n3, _ := countStore(t, maildir); n3 != n2 {

@@ -14,8 +14,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate/corpus"
+	"mailmig/migrate/units"
 )
 
 func main() {
@@ -29,7 +29,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: oldworld -data DIR [-size 1MB] [-folders N] [-seed N] [-quirks] USER...")
 		os.Exit(64)
 	}
-	total, err := config.ParseSize(*size)
+	total, err := units.ParseSize(*size)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "oldworld: -size:", err)
 		os.Exit(64)

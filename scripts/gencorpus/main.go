@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"log"
 
-	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate/corpus"
+	"mailmig/migrate/units"
 )
 
 func main() {
@@ -29,15 +29,15 @@ func main() {
 		flag.Usage()
 		log.Fatal("gencorpus: -dir is required")
 	}
-	total, err := config.ParseSize(*size)
+	total, err := units.ParseSize(*size)
 	if err != nil {
 		log.Fatalf("gencorpus: -size: %v", err)
 	}
-	att, err := config.ParseSize(*maxAtt)
+	att, err := units.ParseSize(*maxAtt)
 	if err != nil {
 		log.Fatalf("gencorpus: -max-attachment: %v", err)
 	}
-	hugeN, err := config.ParseSize(*huge)
+	hugeN, err := units.ParseSize(*huge)
 	if err != nil {
 		log.Fatalf("gencorpus: -huge: %v", err)
 	}

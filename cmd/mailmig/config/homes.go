@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"mailmig/migrate/paths"
 	"os"
 	"strings"
 )
 
 // ErrUnknownUser is returned when the configured home source does not know
 // a user.
-var ErrUnknownUser = errors.New("config: unknown user")
+var ErrUnknownUser = paths.ErrUnknownUser
+
+// UserPaths are one user's locations on both sides.
+type UserPaths = paths.User
 
 // HomeFor looks up a user's home directory in the configured source: the
 // passwd file (field 6) or the map file ("user /home/dir" lines).
@@ -72,18 +76,6 @@ func lookupMap(path, user string) (string, error) {
 		return "", fmt.Errorf("config: read %s: %w", path, err)
 	}
 	return "", fmt.Errorf("%w %q: not in %s", ErrUnknownUser, user, path)
-}
-
-// UserPaths are one user's locations on both sides.
-type UserPaths struct {
-	User          string
-	Home          string
-	Inbox         string
-	Folders       string
-	Subscriptions string
-	Maildir       string
-	SieveDir      string
-	SieveActive   string
 }
 
 // PathsFor resolves every template for user. It fails for a user the home

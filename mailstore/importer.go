@@ -407,8 +407,7 @@ func (im *Importer) checkpointAsync() error {
 
 // keywordsFirst writes dovecot-keywords before a batch whose names use
 // new keyword letters is renamed into cur/: after a kill -9 a resumed
-// import (or dovecot) must read the same letters (added by the converter
-// engineer, see docs/notes/mailstore-REQUESTS-convert.md item 5).
+// import (or dovecot) must read the same letters (docs/mailstore.md).
 func (im *Importer) keywordsFirst() error {
 	if !im.kwChanged || len(im.pending) == 0 {
 		return nil

@@ -234,7 +234,6 @@ func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, 
 	// Messages `mailmig deliver` put on both sides during the dual window
 	// (ContentHash, one a line, in the Maildir root's DeliveredJournal):
 	// if the user deleted one in the new store, it stays deleted.
-	// (Minimal edit by the runner engineer; docs/notes/convert-REQUESTS-runner.md item 8.)
 	var delivered map[string]bool
 	if s.inbox {
 		delivered, err = readDelivered(filepath.Join(f.Dir(), DeliveredJournal))

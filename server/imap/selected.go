@@ -385,7 +385,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 // checkBelowView logs a message the store shows with a UID below the
 // view's last one although the view does not have it: IMAP cannot show it
 // in this session (sequence numbers follow UIDs), so it is a store bug
-// worth knowing about (see docs/notes/mailstore-REQUESTS-imap.md).
+// worth knowing about (docs/mailstore.md: a snapshot never shows n+1 without n).
 func (c *conn) checkBelowView(snap *mailstore.Snapshot, last uint32) {
 	s := c.sel
 	j := 0

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"mailmig/server/web"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,6 +42,28 @@ Examples:
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "%s: OK\n", path)
+					return nil
+				},
+			},
+			{
+				Name:  "dns",
+				Usage: "print the DNS records that let mail clients find the servers",
+				Description: `Prints zone-file lines for the first [server] domain: the RFC 6186 SRV
+records (_imaps, _imap, _submissions, _submission; _pop3 marked as not
+offered), _sieve (RFC 5804) and the autoconfig/autodiscover names of the
+web page ([web] host), from the [client] section.
+
+Examples:
+   mailmig config dns
+   mailmig --config /etc/mailmig/mailmig.toml config dns >> /etc/bind/db.example.org`,
+				Action: func(c *cli.Context) error {
+					cfg, err := loadConfig(c)
+					if err != nil {
+						return err
+					}
+					for _, line := range web.DNSRecords(webClient(cfg)) {
+						fmt.Fprintln(c.App.Writer, line)
+					}
 					return nil
 				},
 			},

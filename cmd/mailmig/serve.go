@@ -73,6 +73,7 @@ func runServe(c *cli.Context) error {
 		{"submission", startSubmission},
 		{"managesieve", startManageSieve},
 		{"imap", startIMAP},
+		{"web", startWeb},
 	}
 	var stops []func(context.Context) error
 	shutdown := func() {

@@ -45,6 +45,7 @@ type Config struct {
 	Submission  Submission `toml:"submission"`
 	ManageSieve Listeners  `toml:"managesieve"`
 	Sieve       Sieve      `toml:"sieve"`
+	Web         Web        `toml:"web"`
 
 	// DataDir is set by ApplyDataDir (--data): everything lives below it.
 	DataDir string `toml:"-"`
@@ -141,6 +142,34 @@ type Listener struct {
 // Listeners is a protocol section that only has listeners.
 type Listeners struct {
 	Listeners []Listener `toml:"listeners"`
+}
+
+// Web is the web page's section (server/web): HTTPS listeners only.
+type Web struct {
+	Listeners []Listener `toml:"listeners"`
+	// Host is the name users reach the page at (autoconfig, DNS records,
+	// the confirmation mail); empty = server.hostname.
+	Host string `toml:"host"`
+	// Postmasters may use the migration dashboard; empty = the
+	// [migration] postmaster account.
+	Postmasters []string `toml:"postmasters"`
+	SessionTTL  Duration `toml:"session_ttl"`
+}
+
+// WebHost is the web page's host name.
+func (c *Config) WebHost() string {
+	if c.Web.Host != "" {
+		return c.Web.Host
+	}
+	return c.Server.Hostname
+}
+
+// WebPostmasters are the users who see the dashboard.
+func (c *Config) WebPostmasters() []string {
+	if len(c.Web.Postmasters) > 0 {
+		return c.Web.Postmasters
+	}
+	return []string{c.Migration.Postmaster}
 }
 
 // LMTP is the delivery listener section.
@@ -349,7 +378,7 @@ func (c *Config) validate(path, text string) error {
 	for _, sec := range []struct {
 		name string
 		ls   []Listener
-	}{{"imap", c.IMAP.Listeners}, {"lmtp", c.LMTP.Listeners}, {"submission", c.Submission.Listeners}, {"managesieve", c.ManageSieve.Listeners}} {
+	}{{"imap", c.IMAP.Listeners}, {"lmtp", c.LMTP.Listeners}, {"submission", c.Submission.Listeners}, {"managesieve", c.ManageSieve.Listeners}, {"web", c.Web.Listeners}} {
 		for _, l := range sec.ls {
 			if _, _, err := net.SplitHostPort(l.Address); err != nil {
 				return bad(sec.name+".listeners", "address %q: %v", l.Address, err)
@@ -359,6 +388,11 @@ func (c *Config) validate(path, text string) error {
 			default:
 				return bad(sec.name+".listeners", "tls must be none, starttls or implicit, not %q", l.TLS)
 			}
+		}
+	}
+	for _, l := range c.Web.Listeners {
+		if l.TLS != TLSImplicit {
+			return bad("web.listeners", "the web page is served over HTTPS only: tls must be \"implicit\", not %q", l.TLS)
 		}
 	}
 	for _, n := range c.Submission.TrustedNetworks {
@@ -470,6 +504,7 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.Submission.Listeners = loop(c.Submission.Listeners)
 	c.ManageSieve.Listeners = loop(c.ManageSieve.Listeners)
 	c.LMTP.Listeners = loop(c.LMTP.Listeners)
+	c.Web.Listeners = loop(c.Web.Listeners)
 	if len(c.LMTP.Listeners) == 0 {
 		c.LMTP.Listeners = []Listener{{Address: "127.0.0.1:0", TLS: TLSNone, Trusted: true}}
 	}

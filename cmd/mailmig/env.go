@@ -35,6 +35,10 @@ type env struct {
 	maildirFor func(user string) (string, error)
 	homeFor    func(user string) (string, error)
 
+	// aclChanged is set by the IMAP server: the web page calls it after
+	// changing a folder's ACL.
+	aclChanged func()
+
 	outbound  delivery.Sender
 	deliverer *delivery.Deliverer
 

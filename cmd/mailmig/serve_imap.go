@@ -27,6 +27,7 @@ func startIMAP(ctx context.Context, e *env) (func(context.Context) error, error)
 		AppendLimit: int64(e.cfg.Limits.MessageSize),
 		Hostname:    e.cfg.Server.Hostname,
 	})
+	e.aclChanged = srv.ACLChanged
 	for _, l := range e.cfg.IMAP.Listeners {
 		ln, err := e.listen(l)
 		if err != nil {

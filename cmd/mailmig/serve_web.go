@@ -54,6 +54,7 @@ func webOptions(e *env) web.Options {
 		Postmasters: cfg.WebPostmasters(),
 		Client:      webClient(cfg),
 		SessionTTL:  cfg.Web.SessionTTL.D(),
+		ACLChanged:  e.aclChanged,
 	}
 	if b, err := os.ReadFile(cfg.TLS.Cert); err == nil && cfg.DataDir == "" {
 		o.CAChain = b

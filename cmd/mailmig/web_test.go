@@ -646,3 +646,63 @@ func TestWebAutoconfig(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSharing: a user shares a folder on the page; the other user's
+// IMAP LIST shows it under shared/, GETACL names the rights, and taking
+// the share back removes it.
+func TestWebSharing(t *testing.T) {
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pass-1")
+	createUser(t, dir, "bob", "bob-pass-12")
+	s := startServe(t, dir)
+	ac := imapLogin(t, s.Addr("imap"), "alice", "alice-pass-1")
+	if err := ac.Create("Projects/2009", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, "https://"+s.Addr("web"))
+	b.login("alice", "alice-pass-1")
+	b.open("/folders")
+	b.fill("#shareform", map[string]string{"folder": "Projects/2009", "who": "bob", "level": "read"})
+	b.submit("#share")
+	if f := b.text(".flash"); !strings.Contains(f, "shared/alice/Projects/2009") {
+		t.Fatalf("share: %q", f)
+	}
+	b.shot("folders-shared")
+	if row := b.text("#foldertable"); !strings.Contains(row, "bob may see the folder, read messages, keep read/unread (lrs)") {
+		t.Fatalf("folder table: %q", row)
+	}
+	acl, err := ac.GetACL("Projects/2009").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(acl.Rights["bob"]); got != "lrs" {
+		t.Fatalf("GETACL: bob has %q (%v)", got, acl.Rights)
+	}
+	listNames := func() []string {
+		bc := imapLogin(t, s.Addr("imap"), "bob", "bob-pass-12")
+		defer bc.Close()
+		l, err := bc.List("", "*", nil).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, m := range l {
+			names = append(names, m.Mailbox)
+		}
+		return names
+	}
+	if names := strings.Join(listNames(), " "); !strings.Contains(names, "shared/alice/Projects/2009") {
+		t.Fatalf("bob's LIST after the share: %s", names)
+	}
+	b.fill("#shareform", map[string]string{"folder": "Projects/2009", "who": "bob", "level": "none"})
+	b.submit("#share")
+	if names := strings.Join(listNames(), " "); strings.Contains(names, "shared/alice/Projects") {
+		t.Fatalf("bob's LIST after the share was taken back: %s", names)
+	}
+	// Identifiers that would inject a line into dovecot-acl are refused.
+	b.fill("#shareform", map[string]string{"folder": "Projects/2009", "who": "eve lrswipkxtea", "level": "read"})
+	b.submit("#share")
+	if f := b.text(".flash"); !strings.Contains(f, "is not a user name") {
+		t.Fatalf("bad identifier: %q", f)
+	}
+}

@@ -351,6 +351,10 @@ type grantsEntry struct {
 	entries []listEntry
 }
 
+// ACLChanged tells the server that a dovecot-acl file was changed outside
+// IMAP (the web page's sharing form), so LIST shows it at once.
+func (s *Server) ACLChanged() { s.forgetGrants() }
+
 // forgetGrants drops the cached shared-folder lists after a SETACL.
 func (s *Server) forgetGrants() {
 	s.grantsMu.Lock()

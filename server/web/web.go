@@ -1,7 +1,9 @@
 // Package web is mailmig's web page, served by `mailmig serve` over HTTPS:
 // users manage their filters (the rule form of server/web/rules, written
 // through the same script storage ManageSieve uses), their automatic
-// reply, see their quota and change their password; the postmaster
+// reply, share folders with other users (RFC 4314 rights in plain words,
+// in dovecot's dovecot-acl files), see their quota and change their
+// password; the postmaster
 // watches the migration and enqueues, stops or retries users; mail clients
 // configure themselves (Thunderbird autoconfig, Microsoft Autodiscover
 // POX, an Apple .mobileconfig profile, RFC 6186 SRV records).
@@ -99,6 +101,9 @@ type Options struct {
 	// CAChain is the PEM chain users may download (the server's
 	// certificate chain, for sites with their own CA); nil: not offered.
 	CAChain []byte
+	// ACLChanged, if set, is called after the page changed a folder's ACL
+	// (the IMAP server drops its cached shared-folder lists).
+	ACLChanged func()
 	// SessionTTL is how long a login lasts without activity (default 30m).
 	SessionTTL time.Duration
 	// MaxBody bounds a request body (default 1 MB).
@@ -212,6 +217,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /filters/replace", s.user(s.filtersReplace))
 	m.HandleFunc("GET /vacation", s.user(s.vacationPage))
 	m.HandleFunc("POST /vacation", s.user(s.vacationSave))
+	m.HandleFunc("GET /folders", s.user(s.foldersPage))
+	m.HandleFunc("POST /folders/share", s.user(s.folderShareSave))
 	m.HandleFunc("GET /password", s.user(s.passwordPage))
 	m.HandleFunc("POST /password", s.user(s.passwordSave))
 

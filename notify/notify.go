@@ -71,6 +71,9 @@ type Client struct {
 	SubmissionPort  int
 	SubmissionsPort int
 	ManageSievePort int
+	// SetupURL is the web page that configures mail programs
+	// (autoconfig, profiles, the certificate chain); "" = none.
+	SetupURL string
 }
 
 // Data is what a template sees.

@@ -209,8 +209,18 @@ func TestControl(t *testing.T) {
 		{"unknown user", env(Token(secret, "mallory", "m")), msg("mallory@example.org", ""), "", "not in the queue"},
 		{"bob's mac under alice's name", env(tok("bob")[:macHexLen] + "-alice"), msg("alice@example.org", ""), "", "wrong token"},
 		{"auto reply", env(tok("carol")), msg("carol@example.org", "Auto-Submitted: auto-replied\r\n"), "", "automatic"},
+		{"Precedence bulk", env(tok("carol")), msg("carol@example.org", "Precedence: Bulk\r\n"), "", "Precedence: bulk"},
+		{"Precedence junk", env(tok("carol")), msg("carol@example.org", "Precedence: junk\r\n"), "", "Precedence: junk"},
+		{"Precedence list", env(tok("carol")), msg("carol@example.org", "Precedence: list\r\n"), "", "Precedence: list"},
+		{"X-Autoreply", env(tok("carol")), msg("carol@example.org", "X-Autoreply: yes\r\n"), "", "X-Autoreply"},
+		{"X-Autorespond", env(tok("carol")), msg("carol@example.org", "X-Autorespond: Out of office\r\n"), "", "X-Autorespond"},
+		{"Exchange suppress", env(tok("carol")), msg("carol@example.org", "X-Auto-Response-Suppress: All\r\n"), "", "X-Auto-Response-Suppress"},
+		{"Exchange OOF", env(tok("carol")), msg("carol@example.org", "X-MS-Exchange-Inbox-Rules-Loop: carol@example.org\r\n"), "", "Rules-Loop"},
+		{"list copy", env(tok("carol")), msg("carol@example.org", "List-Id: <staff.example.org>\r\n"), "", "List-Id"},
+		{"null sender", delivery.Envelope{From: "", To: "mailmig-confirm+" + tok("carol") + "@example.org", User: "mailmig-confirm", Detail: tok("carol")}, msg("carol@example.org", ""), "", "null envelope sender"},
+		{"Auto-Submitted: no is a person", env(tok("carol")), msg("carol@example.org", "Auto-Submitted: no\r\nPrecedence: first-class\r\n"), "carol", ""},
 		{"valid", env(tok("alice")), msg("alice@example.org", ""), "alice", ""},
-		{"valid, detail only in To", delivery.Envelope{To: "<mailmig-confirm+" + tok("bob") + "@example.org>"}, msg("whoever@example.com", ""), "bob", ""},
+		{"valid, detail only in To", delivery.Envelope{From: "whoever@example.com", To: "<mailmig-confirm+" + tok("bob") + "@example.org>"}, msg("whoever@example.com", ""), "bob", ""},
 		{"replay", env(tok("alice")), msg("alice@example.org", ""), "", "already"},
 	}
 	for _, tt := range tests {
@@ -247,7 +257,7 @@ func TestControl(t *testing.T) {
 	for _, e := range evs {
 		kinds[e.Kind]++
 	}
-	if kinds[EventReplyRejected] < 5 || kinds[EventReplyStop] != 2 || kinds[EventReplyAuto] < 1 {
+	if kinds[EventReplyRejected] < 5 || kinds[EventReplyStop] != 3 || kinds[EventReplyAuto] < 10 {
 		t.Errorf("events %v", kinds)
 	}
 	// Replay after done changes nothing.

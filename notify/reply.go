@@ -74,6 +74,34 @@ func (c *Control) Intercept(ctx context.Context, env delivery.Envelope, msg []by
 	return true, err
 }
 
+// automatic says why a message is an automatic one (an out-of-office
+// answer, a list's or a robot's mail) and must not count as the user's
+// reply, or "" for a message a person sent: RFC 3834 (Auto-Submitted, the
+// null sender of §3.1.3's responders) and the de-facto headers of
+// vacation programs, list servers and Exchange.
+func automatic(env delivery.Envelope, hdr textproto.MIMEHeader) string {
+	if f := strings.Trim(strings.TrimSpace(env.From), "<>"); f == "" {
+		return "null envelope sender"
+	}
+	if as := strings.ToLower(strings.TrimSpace(hdr.Get("Auto-Submitted"))); as != "" && as != "no" {
+		return "Auto-Submitted: " + as
+	}
+	switch p := strings.ToLower(strings.TrimSpace(hdr.Get("Precedence"))); p {
+	case "bulk", "junk", "list", "auto_reply":
+		return "Precedence: " + p
+	}
+	for _, h := range []string{
+		"X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", // vacation programs, Exchange
+		"X-MS-Exchange-Inbox-Rules-Loop", "X-MS-Exchange-Generated-Message-Source", // Exchange rules and OOF
+		"List-Id", "List-Unsubscribe", // a list's copy (RFC 2919, RFC 2369)
+	} {
+		if v := hdr.Get(h); v != "" {
+			return h + ": " + strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 // Outcome says what a reply did.
 type Outcome struct {
 	User    string // the user the token claims ("" if none)
@@ -124,9 +152,9 @@ func (c *Control) Handle(ctx context.Context, env delivery.Envelope, msg []byte)
 	if !VerifyToken(c.Secret, detail, e.User, e.MigrationID) {
 		return reject(user, "wrong token")
 	}
-	if as := strings.ToLower(strings.TrimSpace(hdr.Get("Auto-Submitted"))); as != "" && as != "no" {
-		out.Reason = "automatic reply (Auto-Submitted: " + as + ")"
-		log.Info("ignoring automatic reply to the confirmation", "user", user, "auto_submitted", as)
+	if why := automatic(env, hdr); why != "" {
+		out.Reason = "automatic reply (" + why + ")"
+		log.Info("ignoring automatic reply to the confirmation", "user", user, "why", why)
 		if err := c.DB.Log(ctx, user, EventReplyAuto, "reply", out.Reason); err != nil {
 			return out, delivery.Temporary(fmt.Errorf("notify: log auto reply for %s: %w", user, err))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"mailmig/cmd/mailmig/config"
 	"os"
 	"os/signal"
 	"strings"
@@ -164,6 +165,7 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 			IMAPHost: cfg.Client.IMAPHost, IMAPPort: cfg.Client.IMAPPort, IMAPSPort: cfg.Client.IMAPSPort,
 			SubmissionHost: cfg.Client.SubmissionHost, SubmissionPort: cfg.Client.SubmissionPort,
 			SubmissionsPort: cfg.Client.SubmissionsPort, ManageSievePort: cfg.Client.ManageSievePort,
+			SetupURL: setupURL(cfg),
 		},
 		Domain: domain, ControlLocalPart: cfg.Migration.ControlLocalPart, Secret: secret,
 		Postmaster: pm, Language: cfg.Migration.Language,
@@ -181,4 +183,12 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		Now:        e.db.Now,
 		Logger:     log,
 	}, nil
+}
+
+// setupURL is the web page's set-up address, when the page is served.
+func setupURL(cfg *config.Config) string {
+	if len(cfg.Web.Listeners) == 0 {
+		return ""
+	}
+	return "https://" + cfg.WebHost() + "/setup"
 }

@@ -464,6 +464,12 @@ func TestWebDashboard(t *testing.T) {
 	}
 	// A real pass of the runner while the page watches.
 	mustMailmig(t, dir, "run", "--once", "--no-progress")
+	// The confirmation points to the page that sets mail programs up.
+	if conf := fileHas(t, folderFiles(t, dir, "dora", ""), "Message-ID: <mailmig.confirm"); conf == "" {
+		t.Fatal("no confirmation mail for dora")
+	} else if b, _ := os.ReadFile(conf); !strings.Contains(string(b), "https://localhost/setup") {
+		t.Fatalf("the confirmation does not point to the set-up page:\n%s", b)
+	}
 	b.open("/admin")
 	b.shot("dashboard")
 	if q := b.text("#queue"); !strings.Contains(q, "dora") || !strings.Contains(q, "confirm") {

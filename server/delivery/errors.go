@@ -1,10 +1,13 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"time"
 )
 
 // Errors returned by Deliver; match them with errors.Is / errors.As and
@@ -21,7 +24,17 @@ var (
 	// ErrTooBig: the message is larger than MaxMessageBytes.
 	// LMTP 552 5.3.4, sysexits EX_DATAERR (65).
 	ErrTooBig = errors.New("delivery: message too big")
+	// ErrLineTooLong: a line of the message is longer than MaxLineLength.
+	// LMTP 554 5.6.0, sysexits EX_DATAERR (65): permanent, since a retry
+	// fails the same way for days and then bounces.
+	ErrLineTooLong = errors.New("delivery: a line of the message is too long")
 )
+
+// MaxLineLength bounds one line of a message (LMTP and submission apply
+// it to commands too). RFC 5322's 998 octets is a rule for generators
+// that real mail breaks; dovecot's LMTP stores such lines, and so does
+// mailmig up to this limit.
+const MaxLineLength = 1 << 20
 
 // RejectError is returned when a Sieve script executed reject or ereject
 // (RFC 5429): the message is refused with the script's text.
@@ -70,7 +83,7 @@ func IsTemporary(err error) bool {
 	var r *RejectError
 	switch {
 	case errors.As(err, &r), errors.Is(err, ErrUnknownUser),
-		errors.Is(err, ErrOverQuota), errors.Is(err, ErrTooBig):
+		errors.Is(err, ErrOverQuota), errors.Is(err, ErrTooBig), errors.Is(err, ErrLineTooLong):
 		return false
 	}
 	return true
@@ -103,6 +116,8 @@ func SMTPStatus(err error) (code int, enhanced [3]int, msg string) {
 		return 552, [3]int{5, 2, 2}, "Mailbox is full"
 	case errors.Is(err, ErrTooBig):
 		return 552, [3]int{5, 3, 4}, "Message too big"
+	case errors.Is(err, ErrLineTooLong):
+		return 554, [3]int{5, 6, 0}, "A line of this message is longer than 1 MiB; it cannot be stored"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return 451, [3]int{4, 4, 2}, "Delivery interrupted, try again later"
 	}
@@ -140,7 +155,7 @@ func ExitCode(err error) int {
 		return ExNoUser
 	case errors.Is(err, ErrOverQuota):
 		return ExCantCreat
-	case errors.Is(err, ErrTooBig):
+	case errors.Is(err, ErrTooBig), errors.Is(err, ErrLineTooLong):
 		return ExDataErr
 	}
 	return ExTempFail
@@ -178,4 +193,35 @@ func sanitizeReply(s, def string) string {
 
 func wrapUser(user, what string, err error) error {
 	return fmt.Errorf("delivery: user %s: %s: %w", user, what, err)
+}
+
+// DrainData reads the rest of a DATA section from conn after a line over
+// MaxLineLength stopped the SMTP library's reader (which then answers and
+// closes): without it the client is still writing when the connection
+// closes, sees a reset instead of the permanent reply, and retries for
+// days. It stops at the terminating CRLF.CRLF, after maxBytes, or when the
+// client has sent nothing for a few seconds (the terminator may have been
+// in the part the library discarded).
+func DrainData(conn net.Conn, maxBytes int64) {
+	buf := make([]byte, 32<<10)
+	var tail []byte
+	var total int64
+	defer conn.SetReadDeadline(time.Time{})
+	for total < maxBytes {
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := conn.Read(buf)
+		total += int64(n)
+		if n > 0 {
+			tail = append(tail, buf[:n]...)
+			if bytes.Contains(tail, []byte("\r\n.\r\n")) || bytes.Contains(tail, []byte("\n.\n")) {
+				return
+			}
+			if len(tail) > 4 {
+				tail = append(tail[:0], tail[len(tail)-4:]...)
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -162,6 +162,9 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 			}
 		}
 	}
+	if lsub {
+		entries = lsubParents(entries, subs, refName, patterns)
+	}
 	for _, e := range entries {
 		matched := false
 		for _, pat := range patterns {
@@ -170,13 +173,19 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		if !matched {
 			continue
 		}
-		if (lsub || selSubscribed) && !subs[e.name] {
+		if (lsub || selSubscribed) && !subs[e.name] && !e.lsubParent {
 			continue
 		}
 		if selSpecialUse && !hasSpecialUse(e.attrs) {
 			continue
 		}
 		attrs := e.attrs
+		if lsub && !e.lsubParent {
+			// LSUB carries no child information (dovecot: "LSUB ()").
+			attrs = slices.DeleteFunc(slices.Clone(attrs), func(a string) bool {
+				return a == `\HasChildren` || a == `\HasNoChildren` || a == `\Noselect`
+			})
+		}
 		if retSubscribed && subs[e.name] && !lsub {
 			attrs = append(slices.Clip(attrs), `\Subscribed`)
 		}
@@ -190,6 +199,38 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		}
 	}
 	return c.ok(tag, "", resp+" completed", true)
+}
+
+// lsubParents adds, for LSUB, the unsubscribed parents of subscribed
+// mailboxes that a pattern matches where the child does not: RFC 3501
+// §6.3.9 says LSUB "%" must return "foo" for a subscribed "foo/bar",
+// flagged \Noselect.
+func lsubParents(entries []listEntry, subs map[string]bool, ref string, patterns []string) []listEntry {
+	matches := func(name string) bool {
+		for _, pat := range patterns {
+			if matchList(name, ref, pat) {
+				return true
+			}
+		}
+		return false
+	}
+	added := map[string]bool{}
+	for name := range subs {
+		if matches(name) {
+			continue
+		}
+		for i := len(name) - 1; i > 0; i-- {
+			if name[i] != delim {
+				continue
+			}
+			parent := name[:i]
+			if !subs[parent] && !added[parent] && matches(parent) {
+				added[parent] = true
+				entries = append(entries, listEntry{name: parent, attrs: []string{`\Noselect`}, lsubParent: true})
+			}
+		}
+	}
+	return entries
 }
 
 func hasSpecialUse(attrs []string) bool {

@@ -196,7 +196,8 @@ func (c *conn) cmdDelete(tag string, p *parser, _ bool) error {
 	if err := m.store.DeleteFolder(m.folder); err != nil {
 		return c.storeErr("DELETE", m, err)
 	}
-	_ = m.store.Unsubscribe(m.folder)
+	// RFC 3501 §6.3.4 / RFC 9051 §6.3.4: the subscription stays (LSUB and
+	// LIST (SUBSCRIBED) then show the name \NonExistent), as in dovecot.
 	return c.ok(tag, "", "DELETE completed", true)
 }
 
@@ -287,6 +288,8 @@ type listEntry struct {
 	attrs      []string
 	subscribed bool
 	mb         *mbox // nil for \NoSelect placeholders
+	// lsubParent marks an unsubscribed parent LSUB shows \Noselect.
+	lsubParent bool
 }
 
 // allMailboxes returns the user's folders, then shared ones the user may
@@ -297,12 +300,25 @@ func (c *conn) allMailboxes(withShared bool) ([]listEntry, error) {
 		return nil, c.storeErr("LIST", nil, err)
 	}
 	var out []listEntry
+	have := make(map[string]bool, len(infos))
+	for _, fi := range infos {
+		have[fi.Name] = true
+	}
 	for _, fi := range infos {
 		e := listEntry{name: fi.Name, subscribed: fi.Subscribed}
 		if su := mailstore.DefaultSpecialUse(fi.Name, c.srv.opts.SpamFolder); su != "" {
 			e.attrs = append(e.attrs, su)
 		}
 		out = append(out, e)
+		// RFC 3501 §6.3.8: a hierarchy level that is not a mailbox
+		// ("lists" of "lists/debian-devel") is listed \Noselect, as
+		// dovecot does, so folder browsers can walk down to the child.
+		for i := len(fi.Name) - 1; i > 0; i-- {
+			if fi.Name[i] == delim && !have[fi.Name[:i]] {
+				have[fi.Name[:i]] = true
+				out = append(out, listEntry{name: fi.Name[:i], attrs: []string{`\Noselect`}})
+			}
+		}
 	}
 	if withShared && c.srv.opts.Users != nil {
 		out = append(out, c.sharedMailboxes()...)

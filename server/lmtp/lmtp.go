@@ -88,6 +88,7 @@ func (s *Server) init() {
 		if srv.MaxRecipients <= 0 {
 			srv.MaxRecipients = 1000
 		}
+		srv.MaxLineLength = delivery.MaxLineLength
 		t := s.Timeout
 		if t <= 0 {
 			t = 5 * time.Minute
@@ -251,6 +252,11 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		var serr *smtp.SMTPError
 		if errors.As(err, &serr) {
 			return serr
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			se.log.Warn("message refused: a line is too long", "limit", delivery.MaxLineLength)
+			delivery.DrainData(se.conn.Conn(), se.s.srv.MaxMessageBytes)
+			return toSMTPError(delivery.ErrLineTooLong)
 		}
 		se.log.Error("reading message failed", "err", err)
 		return toSMTPError(delivery.Temporary(err))

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mailmig/server/delivery"
 	"net"
 	"net/netip"
 	"sync"
@@ -123,6 +124,7 @@ func (s *Server) init() {
 		if srv.MaxRecipients == 0 {
 			srv.MaxRecipients = 100
 		}
+		srv.MaxLineLength = delivery.MaxLineLength
 		srv.ReadTimeout = s.ReadTimeout
 		if srv.ReadTimeout == 0 {
 			srv.ReadTimeout = 10 * time.Minute

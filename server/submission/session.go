@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mailmig/server/delivery"
 	"net/netip"
 	"strings"
 	"time"
@@ -195,6 +196,12 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			return ss.tooBig()
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			ss.s.log().Warn("submission: message refused: a line is too long", "remote", ss.remote, "limit", delivery.MaxLineLength)
+			delivery.DrainData(ss.conn.Conn(), ss.s.maxBytes())
+			code, enh, msg := delivery.SMTPStatus(delivery.ErrLineTooLong)
+			return smtpErr(code, smtp.EnhancedCode(enh), "%s", msg)
 		}
 		ss.s.log().Warn("submission: read message", "remote", ss.remote, "err", err)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "%s: error reading the message", ss.s.Hostname)

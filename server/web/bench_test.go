@@ -135,7 +135,9 @@ var benchPages = []struct {
 
 // TestPagesFast: every page answers within 50 ms of server time with 1000
 // users in the queue and a 200-rule script (the median of 5 requests, so
-// one scheduling hiccup on a loaded machine does not decide).
+// one scheduling hiccup on a loaded machine does not decide). Under the
+// race detector (make test) only the answers are checked; `make
+// bench-web` runs it without.
 func TestPagesFast(t *testing.T) {
 	w := newWorld(t, 1000, 200)
 	for _, p := range benchPages {
@@ -150,7 +152,7 @@ func TestPagesFast(t *testing.T) {
 		}
 		med := median(times)
 		t.Logf("%s: median %v", p.name, med)
-		if med > 50*time.Millisecond {
+		if med > 50*time.Millisecond && !raceEnabled {
 			t.Errorf("%s: median %v > 50ms", p.name, med)
 		}
 	}

@@ -152,6 +152,16 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 	if err != nil {
 		return c.storeErr("SELECT", m, err)
 	}
+	if readOnly && !c.rev2 {
+		// EXAMINE (or no right to change the folder) shows the messages
+		// that are \Recent without claiming them: the next SELECT still
+		// gets them, and STATUS agrees (dovecot does the same).
+		for i := range snap.Messages {
+			if snap.Messages[i].Recent {
+				recent = append(recent, snap.Messages[i].UID)
+			}
+		}
+	}
 	sel := &selected{mb: m, folder: f, readOnly: readOnly, rights: rights, base: snap, ms: ms}
 	sel.uids = make([]uint32, len(snap.Messages))
 	for i := range snap.Messages {

@@ -249,7 +249,15 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 	}
 	for _, t := range targets {
 		create := containsFold(out.Create, t)
-		if err := d.store(ctx, cs, t, create, body, flags, res, log); err != nil {
+		// RFC 5232 §5: ":flags" sets the flags of that one copy; the
+		// others get the internal flag variable.
+		fl := flags
+		if f, ok := out.MailboxFlags[t]; ok {
+			fl = imapFlags(f)
+		} else if t == "INBOX" && out.KeepFlags != nil {
+			fl = imapFlags(out.KeepFlags)
+		}
+		if err := d.store(ctx, cs, t, create, body, fl, res, log); err != nil {
 			if len(res.Stored) > 0 {
 				log.Error("storing an extra copy failed", "folder", t, "err", err)
 				continue

@@ -60,6 +60,9 @@ const (
 	erejectMarker  = "\x00mailmig-ereject\x00"
 	vacationMarker = "\x00mailmig-vacation\x00"
 	fieldSep       = "\x00"
+	flagsMarker    = "\x00mailmig-flags\x00" // fileinto :flags (see actionFlags)
+	keepMarker     = "\x00mailmig-keep\x00"  // keep :flags
+	flagSep        = "\x01"
 )
 
 // ScriptError is a compile error with its position (1-based; 0 when the
@@ -114,18 +117,31 @@ func Compile(src []byte, o Options) (*Script, error) {
 	if err != nil {
 		return nil, err
 	}
+	full = rw.withFileinto(full)
 	s := &Script{hasReject: rw.reject || rw.ereject, extensions: rw.required}
 	if s.prog, err = interp.LoadScript(full, &opts.Interp, opts.EnabledExtensions); err != nil {
 		return nil, toScriptError(err)
 	}
-	noVac, err := (&rewriter{}).block(cmds, true)
+	rw2 := &rewriter{}
+	noVac, err := rw2.block(cmds, true)
 	if err != nil {
 		return nil, err
 	}
+	noVac = rw2.withFileinto(noVac)
 	if s.progNoVac, err = interp.LoadScript(noVac, &opts.Interp, opts.EnabledExtensions); err != nil {
 		return nil, toScriptError(err)
 	}
 	return s, nil
+}
+
+// withFileinto loads the library's fileinto when a keep :flags became a
+// fileinto in a script that did not require it.
+func (rw *rewriter) withFileinto(cmds []parser.Cmd) []parser.Cmd {
+	if !rw.keepFlags || slices.Contains(rw.required, "fileinto") {
+		return cmds
+	}
+	req := parser.Cmd{Id: "require", Args: []parser.Arg{parser.StringArg{Value: "fileinto"}}}
+	return append([]parser.Cmd{req}, cmds...)
 }
 
 // Validate compiles src and returns the first error (a *ScriptError).
@@ -196,6 +212,9 @@ func lexError(src []byte, err error) error {
 type rewriter struct {
 	reject, ereject bool
 	required        []string
+	// keepFlags: a "keep :flags" became a fileinto, which needs the
+	// library's fileinto loaded.
+	keepFlags bool
 }
 
 func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, error) {
@@ -224,6 +243,12 @@ func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, e
 			}
 			out = append(out, annotateVacation(c))
 			continue
+		case "fileinto", "keep":
+			nc, err := rw.actionFlags(c)
+			if err != nil {
+				return nil, err
+			}
+			c = nc
 		}
 		c.Args = caseInsensitiveRegex(c.Id, c.Args)
 		c.Tests = rw.tests(c.Tests)
@@ -237,6 +262,49 @@ func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, e
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// actionFlags moves the :flags of a fileinto or keep into the action's
+// mailbox name (flagsMarker, the flags, NUL, the mailbox), so that each
+// copy gets its own flags (RFC 5232 §5): go-sieve applies :flags to the
+// one flag variable of the whole message. A keep with :flags becomes a
+// fileinto of INBOX with keepMarker. Execute unpacks both.
+func (rw *rewriter) actionFlags(c parser.Cmd) (parser.Cmd, error) {
+	var flags []string
+	found := false
+	args := make([]parser.Arg, 0, len(c.Args))
+	for i := 0; i < len(c.Args); i++ {
+		if tag, ok := c.Args[i].(parser.TagArg); ok && strings.EqualFold(tag.Value, "flags") && i+1 < len(c.Args) {
+			flags = append(flags, argStrings(c.Args[i+1])...)
+			found = true
+			i++
+			continue
+		}
+		args = append(args, c.Args[i])
+	}
+	if !found {
+		return c, nil
+	}
+	if !slices.Contains(rw.required, "imap4flags") {
+		return c, &ScriptError{Line: c.Line, Col: c.Col, Msg: ":flags needs require \"imap4flags\""}
+	}
+	packed := strings.Join(flags, flagSep) + fieldSep
+	if strings.EqualFold(c.Id, "keep") {
+		rw.keepFlags = true
+		c.Id = "fileinto"
+		c.Args = append(args, parser.StringArg{Value: keepMarker + packed + "INBOX", Position: c.Position})
+		return c, nil
+	}
+	// The mailbox is the last string argument.
+	for i := len(args) - 1; i >= 0; i-- {
+		if a, ok := args[i].(parser.StringArg); ok {
+			a.Value = flagsMarker + packed + a.Value
+			args[i] = a
+			break
+		}
+	}
+	c.Args = args
+	return c, nil
 }
 
 func (rw *rewriter) tests(ts []parser.Test) []parser.Test {

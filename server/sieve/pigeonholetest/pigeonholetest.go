@@ -19,6 +19,9 @@ import (
 type Result struct {
 	// Folders receive a copy (implicit keep included, as "INBOX").
 	Folders []string
+	// Flags are the IMAP flags sieve-test says each folder's copy gets
+	// (lower case, sorted; the implicit keep's under "INBOX").
+	Flags map[string][]string
 	// Redirects are the addresses redirected to.
 	Redirects []string
 	// Discarded: no copy kept, nothing redirected.
@@ -76,14 +79,24 @@ func Run(t testing.TB, script, msg string) Result {
 		t.Fatalf("sieve-test: %v\n%s", err, out)
 	}
 	r.Failed = strings.Contains(r.Output, "final result: failed")
+	r.Flags = map[string][]string{}
 	sc := bufio.NewScanner(strings.NewReader(r.Output))
+	last := ""
 	for sc.Scan() {
 		l := strings.TrimSpace(sc.Text())
 		switch {
 		case strings.HasPrefix(l, "* store message in folder: "):
-			r.Folders = append(r.Folders, strings.TrimPrefix(l, "* store message in folder: "))
-		case strings.HasPrefix(l, "* redirect message to: "):
-			r.Redirects = append(r.Redirects, strings.Trim(strings.TrimPrefix(l, "* redirect message to: "), "<>"))
+			last = strings.TrimPrefix(l, "* store message in folder: ")
+			r.Folders = append(r.Folders, last)
+		case strings.HasPrefix(l, "+ add IMAP flags: ") && last != "":
+			f := strings.Fields(strings.ToLower(strings.TrimPrefix(l, "+ add IMAP flags: ")))
+			slices.Sort(f)
+			r.Flags[last] = f
+		case strings.HasPrefix(l, "* "):
+			last = ""
+			if strings.HasPrefix(l, "* redirect message to: ") {
+				r.Redirects = append(r.Redirects, strings.Trim(strings.TrimPrefix(l, "* redirect message to: "), "<>"))
+			}
 		}
 	}
 	if r.Failed && !slices.Contains(r.Folders, "INBOX") && strings.Contains(r.Output, "successful implicit keep") {

@@ -322,10 +322,13 @@ func (rw *rewriter) tests(ts []parser.Test) []parser.Test {
 
 // caseInsensitiveRegex works around go-sieve's :regex under the default
 // i;ascii-casemap comparator, which lower-cases the value but not the
-// pattern (so "^Re:" never matched): the key patterns get "(?i)". Values
-// captured for ${1}... are still the lower-cased ones.
+// pattern (so "^Re:" never matched) and hands back lower-cased
+// ${1}... captures (pigeonhole keeps the case: "Tag/${1}" on "[Work]"
+// files into Tag/Work). The test is rewritten to compare with i;octet
+// and the key patterns get "(?i)": the same matches, captures as written.
 func caseInsensitiveRegex(id string, args []parser.Arg) []parser.Arg {
 	regex, octet := false, false
+	comparator := -1
 	var positional []int
 	for i := 0; i < len(args); i++ {
 		switch a := args[i].(type) {
@@ -338,6 +341,7 @@ func caseInsensitiveRegex(id string, args []parser.Arg) []parser.Arg {
 					if c := argStrings(args[i+1]); len(c) == 1 && c[0] == "i;octet" {
 						octet = true
 					}
+					comparator = i + 1
 					i++
 				}
 			}
@@ -364,6 +368,11 @@ func caseInsensitiveRegex(id string, args []parser.Arg) []parser.Arg {
 		}
 		a.Value = v
 		out[last] = a
+	}
+	if comparator >= 0 {
+		out[comparator] = parser.StringArg{Value: "i;octet"}
+	} else {
+		out = append([]parser.Arg{parser.TagArg{Value: "comparator"}, parser.StringArg{Value: "i;octet"}}, out...)
 	}
 	return out
 }

@@ -108,6 +108,7 @@ func Compile(src []byte, o Options) (*Script, error) {
 	if err != nil {
 		return nil, lexError(src, err)
 	}
+	unstuffFirstLines(src, toks)
 	cmds, err := parser.Parse(lexer.NewStream(toks), &opts.Parser)
 	if err != nil {
 		return nil, toScriptError(err)
@@ -142,6 +143,33 @@ func (rw *rewriter) withFileinto(cmds []parser.Cmd) []parser.Cmd {
 	}
 	req := parser.Cmd{Id: "require", Args: []parser.Arg{parser.StringArg{Value: "fileinto"}}}
 	return append([]parser.Cmd{req}, cmds...)
+}
+
+// unstuffFirstLines removes the stuffed dot of the first line of each
+// "text:" string (RFC 5228 §2.4.2: "..x" stands for ".x"), which
+// go-sieve's lexer unstuffs on every line but the first.
+func unstuffFirstLines(src []byte, toks []lexer.Token) {
+	lines := bytes.Split(src, []byte("\n"))
+	for i, tk := range toks {
+		str, ok := tk.(lexer.String)
+		if !ok || str.Line < 1 || str.Line >= len(lines) {
+			continue
+		}
+		line := lines[str.Line-1]
+		c := str.Col - 1
+		if c < 0 || c >= len(line) {
+			continue
+		}
+		at := bytes.Index(line[max(c-1, 0):], []byte("text:"))
+		if at < 0 || at > 1 {
+			continue // not a multi-line string
+		}
+		first := lines[str.Line] // the line after "text:" (and its comment)
+		if bytes.HasPrefix(first, []byte("..")) && strings.HasPrefix(str.Text, "..") {
+			str.Text = str.Text[1:]
+			toks[i] = str
+		}
+	}
 }
 
 // Validate compiles src and returns the first error (a *ScriptError).

@@ -29,6 +29,8 @@ type Result struct {
 	// Failed: the script failed at run time (then only the implicit keep
 	// happens).
 	Failed bool
+	// Vacations are the texts of the vacation replies it would send.
+	Vacations []string
 	// Output is sieve-test's whole output.
 	Output string
 }
@@ -97,6 +99,14 @@ func Run(t testing.TB, script, msg string) Result {
 			if strings.HasPrefix(l, "* redirect message to: ") {
 				r.Redirects = append(r.Redirects, strings.Trim(strings.TrimPrefix(l, "* redirect message to: "), "<>"))
 			}
+		}
+	}
+	if _, rest, ok := strings.Cut(r.Output, "START MESSAGE\n"); ok {
+		for ok {
+			var body string
+			body, rest, _ = strings.Cut(rest, "\nEND MESSAGE")
+			r.Vacations = append(r.Vacations, body)
+			_, rest, ok = strings.Cut(rest, "START MESSAGE\n")
 		}
 	}
 	if r.Failed && !slices.Contains(r.Folders, "INBOX") && strings.Contains(r.Output, "successful implicit keep") {

@@ -132,16 +132,28 @@ func Set(dir, id, rights string) error {
 	if err != nil {
 		return err
 	}
+	return Update(dir, func(a map[string]string) error {
+		if rights = Normalize(rights); rights == "" {
+			delete(a, fid)
+		} else {
+			a[fid] = rights
+		}
+		return nil
+	})
+}
+
+// Update changes the ACL of dir with edit under the process-wide lock
+// (IMAP's SETACL and the web page's sharing form use it) and writes it
+// back atomically.
+func Update(dir string, edit func(map[string]string) error) error {
 	mu.Lock()
 	defer mu.Unlock()
 	a, err := Read(dir)
 	if err != nil {
 		return err
 	}
-	if rights = Normalize(rights); rights == "" {
-		delete(a, fid)
-	} else {
-		a[fid] = rights
+	if err := edit(a); err != nil {
+		return err
 	}
 	return Write(dir, a)
 }

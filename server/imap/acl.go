@@ -1,16 +1,10 @@
 package imap
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
+	"mailmig/mailstore/acl"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -22,83 +16,19 @@ import (
 // right; the file only grants rights to others.
 
 // allRights are the rights mailmig implements (RFC 4314 §2.1).
-const allRights = "lrwstipekxa"
+const allRights = acl.AllRights
 
-// aclFileName is dovecot's per-folder ACL file.
-const aclFileName = "dovecot-acl"
-
-// aclMu serialises ACL file updates within the process.
-var aclMu sync.Mutex
-
-// readACL reads the ACL of the folder in dir; a missing file is empty.
+// readACL reads the ACL of the folder in dir; a missing or unreadable
+// file is empty (no rights for others).
 func readACL(dir string) map[string]string {
-	b, err := os.ReadFile(filepath.Join(dir, aclFileName))
+	a, err := acl.Read(dir)
 	if err != nil {
 		return nil
 	}
-	return parseACL(b)
+	return a
 }
 
-// parseACL parses a dovecot-acl file. Negative ("-user=x") and unknown
-// entries are ignored; rights letters outside allRights are dropped.
-func parseACL(b []byte) map[string]string {
-	acl := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == '-' {
-			continue
-		}
-		id, rights, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		acl[id] = normalizeRights(strings.TrimSpace(rights))
-	}
-	return acl
-}
-
-// normalizeRights keeps known rights in allRights order; the obsolete
-// RFC 2086 rights c and d imply k and x, t e (RFC 4314 §2.1.1).
-func normalizeRights(r string) string {
-	if strings.ContainsRune(r, 'c') {
-		r += "k"
-	}
-	if strings.ContainsRune(r, 'd') {
-		r += "xte"
-	}
-	var b strings.Builder
-	for _, c := range allRights {
-		if strings.ContainsRune(r, c) {
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
-}
-
-// writeACL replaces the ACL file of dir atomically.
-func writeACL(dir string, acl map[string]string) error {
-	ids := make([]string, 0, len(acl))
-	for id := range acl {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	var b bytes.Buffer
-	for _, id := range ids {
-		if acl[id] != "" {
-			fmt.Fprintf(&b, "%s %s\n", id, acl[id])
-		}
-	}
-	path := filepath.Join(dir, aclFileName)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
-}
+func normalizeRights(r string) string { return acl.Normalize(r) }
 
 // rightsFor returns the rights an ACL gives user.
 func rightsFor(acl map[string]string, user string, isOwner bool) string {
@@ -107,15 +37,6 @@ func rightsFor(acl map[string]string, user string, isOwner bool) string {
 	}
 	r := acl["user="+user] + acl["anyone"] + acl["authenticated"]
 	return normalizeRights(r)
-}
-
-// aclID maps an RFC 4314 identifier to the file's form.
-func aclID(id string) string {
-	switch id {
-	case "anyone", "authenticated", "owner":
-		return id
-	}
-	return "user=" + id
 }
 
 // imapID maps the file's identifier to RFC 4314's.
@@ -207,33 +128,37 @@ func (c *conn) cmdSetACL(tag string, p *parser, _ bool) error {
 	if err != nil {
 		return c.storeErr("SETACL", m, err)
 	}
-	aclMu.Lock()
-	defer aclMu.Unlock()
-	acl := readACL(dir)
-	if acl == nil {
-		acl = map[string]string{}
+	// A newline or space in the identifier would add a line to
+	// dovecot-acl: such identifiers are refused (acl.ID).
+	fid, err := acl.ID(id)
+	if err != nil {
+		return errBad("invalid identifier")
 	}
-	fid := aclID(id)
-	switch {
-	case isDelete:
-		delete(acl, fid)
-	case strings.HasPrefix(mod, "+"):
-		acl[fid] = normalizeRights(acl[fid] + mod[1:])
-	case strings.HasPrefix(mod, "-"):
-		acl[fid] = strings.Map(func(r rune) rune {
-			if strings.ContainsRune(normalizeRights(mod[1:]), r) {
-				return -1
-			}
-			return r
-		}, acl[fid])
-	default:
-		acl[fid] = normalizeRights(mod)
-	}
-	if err := writeACL(dir, acl); err != nil {
+	var rights string
+	err = acl.Update(dir, func(a map[string]string) error {
+		switch {
+		case isDelete:
+			delete(a, fid)
+		case strings.HasPrefix(mod, "+"):
+			a[fid] = normalizeRights(a[fid] + mod[1:])
+		case strings.HasPrefix(mod, "-"):
+			a[fid] = strings.Map(func(r rune) rune {
+				if strings.ContainsRune(normalizeRights(mod[1:]), r) {
+					return -1
+				}
+				return r
+			}, a[fid])
+		default:
+			a[fid] = normalizeRights(mod)
+		}
+		rights = a[fid]
+		return nil
+	})
+	if err != nil {
 		return c.storeErr("SETACL", m, err)
 	}
 	c.srv.forgetGrants()
-	c.log.Info("imap: acl changed", "mailbox", m.name, "identifier", id, "rights", acl[fid])
+	c.log.Info("imap: acl changed", "mailbox", m.name, "identifier", id, "rights", rights)
 	return c.ok(tag, "", "ACL updated", true)
 }
 

@@ -37,7 +37,9 @@ func dovecotSession(t *testing.T, cmds []string) [][]string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o777)
 	conf := filepath.Join(dir, "dovecot.conf")
-	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"), 0o644)
+	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
+		// RFC 4314 ACLs in dovecot-acl files, as mailmig keeps them.
+		"mail_plugins = acl\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\nplugin {\n  acl = vfile\n}\n"), 0o644)
 	args := []string{dovecotIMAP, "-c", conf}
 	cmd := exec.Command(args[0], args[1:]...)
 	if os.Geteuid() == 0 {

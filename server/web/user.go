@@ -180,6 +180,22 @@ func (s *Server) userRules(sess *session) (set *rules.Set, foreign []byte, forei
 	return set, nil, name, err
 }
 
+// ownRules reads the page's own rules for a page that edits them; when
+// the active script is not the page's (or cannot be read) it answers
+// the request itself and returns false.
+func (s *Server) ownRules(w http.ResponseWriter, r *http.Request, sess *session) (*rules.Set, bool) {
+	set, _, _, err := s.userRules(sess)
+	if err != nil {
+		s.fail(w, sess, err)
+		return nil, false
+	}
+	if set == nil {
+		s.redirect(w, r, sess, "/filters", "Your filters were written by another program; replace them first.")
+		return nil, false
+	}
+	return set, true
+}
+
 // saveRules writes set as the page's script and makes it active.
 func (s *Server) saveRules(sess *session, set *rules.Set) error {
 	if err := set.Validate(); err != nil {
@@ -273,13 +289,8 @@ func (s *Server) folderNames(sess *session) ([]string, error) {
 }
 
 func (s *Server) ruleEditPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	set, _, _, err := s.userRules(sess)
-	if err != nil {
-		s.fail(w, sess, err)
-		return
-	}
-	if set == nil {
-		s.redirect(w, r, sess, "/filters", "Your filters were written by another program; replace them first.")
+	set, ok := s.ownRules(w, r, sess)
+	if !ok {
 		return
 	}
 	d := ruleEditData{Index: -1, Fields: fieldChoices, Ops: opChoices, Actions: actChoices}
@@ -291,10 +302,12 @@ func (s *Server) ruleEditPage(w http.ResponseWriter, r *http.Request, sess *sess
 		}
 		d.Index, d.Rule = i, set.Rules[i]
 	}
-	if d.Folders, err = s.folderNames(sess); err != nil {
+	folders, err := s.folderNames(sess)
+	if err != nil {
 		s.fail(w, sess, err)
 		return
 	}
+	d.Folders = folders
 	s.renderRuleEdit(w, http.StatusOK, sess, d, "")
 }
 
@@ -366,13 +379,8 @@ func ruleFromForm(r *http.Request) rules.Rule {
 }
 
 func (s *Server) ruleSave(w http.ResponseWriter, r *http.Request, sess *session) {
-	set, _, _, err := s.userRules(sess)
-	if err != nil {
-		s.fail(w, sess, err)
-		return
-	}
-	if set == nil {
-		s.redirect(w, r, sess, "/filters", "Your filters were written by another program; replace them first.")
+	set, ok := s.ownRules(w, r, sess)
+	if !ok {
 		return
 	}
 	idx, err := strconv.Atoi(r.PostFormValue("index"))
@@ -397,13 +405,8 @@ func (s *Server) ruleSave(w http.ResponseWriter, r *http.Request, sess *session)
 
 // ruleAction moves, enables, disables or deletes rule i.
 func (s *Server) ruleAction(w http.ResponseWriter, r *http.Request, sess *session) {
-	set, _, _, err := s.userRules(sess)
-	if err != nil {
-		s.fail(w, sess, err)
-		return
-	}
-	if set == nil {
-		s.redirect(w, r, sess, "/filters", "Your filters were written by another program; replace them first.")
+	set, ok := s.ownRules(w, r, sess)
+	if !ok {
 		return
 	}
 	i, err := strconv.Atoi(r.PostFormValue("i"))
@@ -443,13 +446,8 @@ func (s *Server) ruleAction(w http.ResponseWriter, r *http.Request, sess *sessio
 // --- vacation ---
 
 func (s *Server) vacationPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	set, _, _, err := s.userRules(sess)
-	if err != nil {
-		s.fail(w, sess, err)
-		return
-	}
-	if set == nil {
-		s.redirect(w, r, sess, "/filters", "Your filters were written by another program; replace them first.")
+	set, ok := s.ownRules(w, r, sess)
+	if !ok {
 		return
 	}
 	v := set.Vacation
@@ -460,13 +458,8 @@ func (s *Server) vacationPage(w http.ResponseWriter, r *http.Request, sess *sess
 }
 
 func (s *Server) vacationSave(w http.ResponseWriter, r *http.Request, sess *session) {
-	set, _, _, err := s.userRules(sess)
-	if err != nil {
-		s.fail(w, sess, err)
-		return
-	}
-	if set == nil {
-		s.redirect(w, r, sess, "/filters", "Your filters were written by another program; replace them first.")
+	set, ok := s.ownRules(w, r, sess)
+	if !ok {
 		return
 	}
 	f := r.PostFormValue

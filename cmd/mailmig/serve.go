@@ -70,6 +70,7 @@ func runServe(c *cli.Context) error {
 	}
 	defer e.Close()
 
+	logFileLimit(e)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	starters := []starter{
@@ -226,4 +227,23 @@ func applyServeFlags(c *cli.Context, cfg *config.Config) error {
 		cfg.Submission.Smarthost = c.String("smarthost")
 	}
 	return errors.Join(steps...)
+}
+
+// logFileLimit raises the soft limit of open files to the hard one (Go's
+// runtime does it at start on Linux; this covers the rest) and logs the
+// figure: every connection costs a descriptor, and when they run out
+// accept fails until some close (server/listen backs off, never stops).
+func logFileLimit(e *env) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	if lim.Cur < lim.Max {
+		raised := lim
+		raised.Cur = lim.Max
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			lim = raised
+		}
+	}
+	e.log.Info("open file limit", "soft", lim.Cur, "hard", lim.Max)
 }

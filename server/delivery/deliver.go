@@ -213,6 +213,23 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 		log.Error("sieve failed, keeping the message in INBOX", "err", scriptErr)
 		out = &sieve.Outcome{ImplicitKeep: true}
 	}
+	// RFC 5228 §2.10.6: an action that cannot run is a run-time error,
+	// and then only the implicit keep happens (pigeonhole: "specified
+	// redirect address is invalid", message kept). Every address an
+	// action sends to is checked before any action runs.
+	redirects := make([]string, 0, len(out.Redirects))
+	for _, a := range out.Redirects {
+		addr, err := RedirectAddress(a)
+		if err != nil {
+			res.ScriptErr = fmt.Errorf("sieve: redirect: %w", err)
+			log.Error("sieve run-time error, keeping the message in INBOX", "err", res.ScriptErr)
+			out = &sieve.Outcome{ImplicitKeep: true}
+			redirects = nil
+			break
+		}
+		redirects = append(redirects, addr)
+	}
+	out.Redirects = uniqueRedirects(redirects)
 	if out.Reject != nil {
 		log.Info("rejected by sieve", "reason", out.Reject.Reason)
 		return nil, &RejectError{Reason: out.Reject.Reason, Extended: out.Reject.Extended}
@@ -232,7 +249,15 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 	}
 	for _, t := range targets {
 		create := containsFold(out.Create, t)
-		if err := d.store(ctx, cs, t, create, body, flags, res, log); err != nil {
+		// RFC 5232 §5: ":flags" sets the flags of that one copy; the
+		// others get the internal flag variable.
+		fl := flags
+		if f, ok := out.MailboxFlags[t]; ok {
+			fl = imapFlags(f)
+		} else if t == "INBOX" && out.KeepFlags != nil {
+			fl = imapFlags(out.KeepFlags)
+		}
+		if err := d.store(ctx, cs, t, create, body, fl, res, log); err != nil {
 			if len(res.Stored) > 0 {
 				log.Error("storing an extra copy failed", "folder", t, "err", err)
 				continue

@@ -37,7 +37,8 @@ func parseAddressList(v string) []envAddr {
 			v = strings.TrimLeft(tail, " \t,")
 			continue
 		}
-		if tok == "" {
+		if strings.TrimSpace(stripComments(tok)) == "" {
+			// Empty, or only a comment ("group2: (foo) ;"): no address.
 			continue
 		}
 		out = append(out, parseMailbox(tok))
@@ -114,15 +115,57 @@ func parseMailbox(tok string) envAddr {
 				a.adl, spec = spec[:j], spec[j+1:]
 			}
 		}
+	} else if c := lastComment(tok); c != "" {
+		// The old style "user@domain (Real Name)", everywhere in mail
+		// from UW-IMAP days: the comment is the name (as dovecot and
+		// c-client take it).
+		a.name = strings.Join(strings.Fields(c), " ")
 	}
+	// Comments and folding white space may stand around the '@' and the
+	// dots (RFC 5322 §4.4 obs-local-part, obs-domain).
 	spec = strings.TrimSpace(stripComments(spec))
 	if i := strings.LastIndexByte(spec, '@'); i >= 0 {
-		a.mailbox, a.host = unquote(spec[:i]), spec[i+1:]
+		a.mailbox, a.host = unquote(spec[:i]), strings.Join(strings.Fields(spec[i+1:]), "")
 	} else {
 		// What dovecot answers for an address without a domain.
 		a.mailbox, a.host = unquote(spec), "MISSING_DOMAIN"
 	}
+	if a.mailbox == "" {
+		a.mailbox = "MISSING_MAILBOX"
+	}
 	return a
+}
+
+// lastComment returns the text of the last top-level comment of s
+// (without its parentheses; nested comments kept as text), or "".
+func lastComment(s string) string {
+	depth, quoted, start, last := 0, false, -1, ""
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				quoted = false
+			}
+		case depth == 0 && c == '"':
+			quoted = true
+		case c == '\\' && depth > 0:
+			i++
+		case c == '(':
+			if depth == 0 {
+				start = i + 1
+			}
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+			if depth == 0 {
+				last = s[start:i]
+			}
+		}
+	}
+	return strings.TrimSpace(last)
 }
 
 // indexUnquoted finds c outside quoted strings and comments.

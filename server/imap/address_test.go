@@ -12,7 +12,7 @@ func TestParseAddressList(t *testing.T) {
 		want []envAddr
 	}{
 		{"a@example.org", []envAddr{{mailbox: "a", host: "example.org"}}},
-		{`"Doe, J." <j@x.org>, b@y.org (Bee)`, []envAddr{{name: "Doe, J.", mailbox: "j", host: "x.org"}, {mailbox: "b", host: "y.org"}}},
+		{`"Doe, J." <j@x.org>, b@y.org (Bee)`, []envAddr{{name: "Doe, J.", mailbox: "j", host: "x.org"}, {name: "Bee", mailbox: "b", host: "y.org"}}}, // the old comment style names the address, as in dovecot
 		{"=?utf-8?q?M=C3=BCller?= <m@x.org>", []envAddr{{name: "=?utf-8?q?M=C3=BCller?=", mailbox: "m", host: "x.org"}}},
 		{"K\xf6nig <k@x.org>", []envAddr{{name: "K\xf6nig", mailbox: "k", host: "x.org"}}},
 		{"undisclosed-recipients:;", []envAddr{{group: "undisclosed-recipients"}, {end: true}}},

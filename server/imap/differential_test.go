@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The differential harness: each file in testdata/sessions is a list of
@@ -37,11 +38,6 @@ func dovecotSession(t *testing.T, cmds []string) [][]string {
 	os.Chmod(dir, 0o777)
 	conf := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"), 0o644)
-	var in strings.Builder
-	for i, c := range cmds {
-		fmt.Fprintf(&in, "t%d %s\r\n", i, c)
-	}
-	in.WriteString("z LOGOUT\r\n")
 	args := []string{dovecotIMAP, "-c", conf}
 	cmd := exec.Command(args[0], args[1:]...)
 	if os.Geteuid() == 0 {
@@ -49,12 +45,53 @@ func dovecotSession(t *testing.T, cmds []string) [][]string {
 	} else {
 		cmd.Env = []string{"USER=" + os.Getenv("USER"), "HOME=" + dir, "PATH=/usr/bin:/bin"}
 	}
-	cmd.Stdin = strings.NewReader(in.String())
-	out, err := cmd.Output()
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatalf("dovecot imap: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	return splitByTag(t, string(out), len(cmds))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	// One command at a time, each after the previous reply: dovecot
+	// stops at end of input without finishing pipelined commands.
+	r := bufio.NewReader(stdout)
+	var all strings.Builder
+	deadline := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	readUntil := func(tag string) {
+		for {
+			l, err := r.ReadString('\n')
+			all.WriteString(l)
+			if err != nil {
+				t.Fatalf("dovecot imap: %v\n%s", err, all.String())
+			}
+			if strings.HasPrefix(l, tag) {
+				return
+			}
+		}
+	}
+	for i, c := range cmds {
+		tag := fmt.Sprintf("t%d ", i)
+		fmt.Fprintf(stdin, "%s%s\r\n", tag, c)
+		readUntil(tag)
+	}
+	fmt.Fprintf(stdin, "z LOGOUT\r\n")
+	return splitByTag(t, all.String(), len(cmds))
 }
 
 // mailmigSession runs cmds on our server as alice on a fresh Maildir.
@@ -90,12 +127,16 @@ func splitByTag(t *testing.T, transcript string, n int) [][]string {
 	for sc.Scan() {
 		l := strings.TrimRight(sc.Text(), "\r")
 		switch {
-		case strings.HasPrefix(l, "* PREAUTH"), strings.HasPrefix(l, "* BYE"), l == "":
+		case strings.HasPrefix(l, "* PREAUTH"), strings.HasPrefix(l, "* BYE"), l == "",
+			// RFC 7162 §3.1.2.1: a server that keeps mod-sequences MUST
+			// send HIGHESTMODSEQ on every SELECT/EXAMINE; dovecot sends
+			// it only after CONDSTORE is enabled. Its value is ours.
+			strings.HasPrefix(l, "* OK [HIGHESTMODSEQ "):
 		case strings.HasPrefix(l, "* "), strings.HasPrefix(l, "+ "):
-			pending = append(pending, normAttrs(l))
+			pending = append(pending, normValues(normAttrs(l)))
 		case i < n && strings.HasPrefix(l, fmt.Sprintf("t%d ", i)):
 			slices.Sort(pending)
-			out[i] = append(pending, normStatus(strings.TrimPrefix(l, fmt.Sprintf("t%d ", i))))
+			out[i] = append(pending, normValues(normStatus(strings.TrimPrefix(l, fmt.Sprintf("t%d ", i)))))
 			pending = nil
 			i++
 		}
@@ -120,6 +161,32 @@ func normAttrs(l string) string {
 	return m[1] + strings.Join(attrs, " ") + m[3]
 }
 
+var (
+	uidValidityRE = regexp.MustCompile(`\[(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
+	modseqRE      = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
+	flagListRE    = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)
+)
+
+// normValues replaces what legitimately differs between two servers on
+// the same input: UIDVALIDITY values (a server picks them) and
+// mod-sequence values; and sorts flag lists (sets).
+func normValues(l string) string {
+	// The text after an untagged status's response code is for people.
+	if strings.HasPrefix(l, "* OK [") || strings.HasPrefix(l, "* NO [") {
+		if i := strings.IndexByte(l, ']'); i > 0 {
+			l = l[:i+1]
+		}
+	}
+	l = uidValidityRE.ReplaceAllString(l, "[$1 V")
+	l = modseqRE.ReplaceAllString(l, "$1 M")
+	if m := flagListRE.FindStringSubmatch(l); m != nil {
+		f := strings.Fields(m[2])
+		slices.Sort(f)
+		l = m[1] + strings.Join(f, " ") + m[3]
+	}
+	return l
+}
+
 var statusRE = regexp.MustCompile(`^(OK|NO|BAD)( \[[^\]]*\])?`)
 
 // normStatus keeps the status and response code of a tagged reply.
@@ -137,10 +204,22 @@ func readSession(t *testing.T, path string) []string {
 	for _, l := range strings.Split(string(b), "\n") {
 		l = strings.TrimSpace(l)
 		if l != "" && !strings.HasPrefix(l, "#") {
-			cmds = append(cmds, l)
+			cmds = append(cmds, literals(l))
 		}
 	}
 	return cmds
+}
+
+var literalRE = regexp.MustCompile(`<<(.*?)>>`)
+
+// literals turns each <<text>> of a session line into a LITERAL+ literal
+// ({n+} CRLF text), with \r\n in text meaning CRLF, so messages can be
+// APPENDed from one-line commands.
+func literals(l string) string {
+	return literalRE.ReplaceAllStringFunc(l, func(m string) string {
+		text := strings.ReplaceAll(m[2:len(m)-2], `\r\n`, "\r\n")
+		return fmt.Sprintf("{%d+}\r\n%s", len(text), text)
+	})
 }
 
 // TestDovecotSessions runs every session file against both servers.

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/emersion/go-imap/v2"
-
 	"mailmig/mailstore"
 	"mailmig/mailstore/mutf7"
 )
@@ -18,7 +16,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
-	var selSubscribed, selSpecialUse, retSubscribed, retSpecialUse bool
+	var selSubscribed, selSpecialUse, retSubscribed, retSpecialUse, recursive bool
 	var statusItems []string
 	if !lsub && p.take('(') {
 		for !p.take(')') {
@@ -32,10 +30,17 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 				selSubscribed, retSubscribed = true, true
 			case "SPECIAL-USE":
 				selSpecialUse = true
-			case "REMOTE", "RECURSIVEMATCH":
+			case "RECURSIVEMATCH":
+				recursive = true
+			case "REMOTE":
 			default:
 				return errBad("unknown LIST selection option %s", o)
 			}
+		}
+		// RFC 5258 §3: RECURSIVEMATCH alone (without another selection
+		// option) is a syntax error.
+		if recursive && !selSubscribed && !selSpecialUse {
+			return errBad("RECURSIVEMATCH needs another selection option")
 		}
 		if err := p.sp(); err != nil {
 			return err
@@ -118,7 +123,9 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		}
 		d, err := mutf7.DecodeMixed(pat)
 		if err != nil {
-			return errNo(imap.ResponseCodeCannot, "invalid mailbox pattern")
+			// No mailbox has a name that is not valid modified UTF-7:
+			// the pattern matches nothing (dovecot: OK, no LIST).
+			d = "\x00"
 		}
 		patterns[i] = d
 	}
@@ -291,6 +298,11 @@ func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
 	}
 	if err := c.writeStatus(m, items); err != nil {
 		return err
+	}
+	if c.sel != nil && c.sel.mb.owner == m.owner && c.sel.mb.folder == m.folder {
+		// RFC 9051 §6.3.11: clients should not STATUS the selected
+		// mailbox; RFC 5530 CLIENTBUG says so without failing (dovecot).
+		return c.ok(tag, "CLIENTBUG", "STATUS on the selected mailbox", true)
 	}
 	return c.ok(tag, "", "STATUS completed", true)
 }

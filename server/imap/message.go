@@ -157,6 +157,7 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 	for _, u := range uids {
 		mine[u] = true
 	}
+	c.announceKeywords(snap)
 	c.flagUpdates(s.base, snap, mine)
 	s.base = snap
 	if !silent {

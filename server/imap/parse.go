@@ -283,9 +283,16 @@ func (p *parser) astring() (string, error) {
 	switch p.peek() {
 	case '"':
 		return p.quoted()
-	case '{', '~':
+	case '{':
 		b, err := p.literal()
 		return string(b), err
+	case '~':
+		// "~{n}" is a literal8; a lone '~' is an ATOM-CHAR ("~foo" is an
+		// atom, as dovecot reads it).
+		if p.pos+1 < len(p.line) && p.line[p.pos+1] == '{' {
+			b, err := p.literal()
+			return string(b), err
+		}
 	}
 	s := p.word("]")
 	if s == "" {

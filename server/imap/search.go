@@ -310,7 +310,14 @@ func (k *searchKey) match(m *searchMsg) bool {
 		return !d.Before(k.date)
 	case "HEADER":
 		h := m.hdr()
+		addresses := isAddressField(k.field)
 		for _, v := range h.Values(k.field) {
+			if addresses {
+				// Address fields are searched in their parsed form, as
+				// dovecot does: "Name <local@domain>", comments and
+				// folding gone ("<a (c)@ (c) b.org>" is found as a@b.org).
+				v = searchableAddresses(v)
+			}
 			if dec, err := wordDecoder.DecodeHeader(v); err == nil {
 				v = dec
 			}
@@ -510,4 +517,36 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		c.w.crlf()
 	}
 	return c.ok(tag, "", "SEARCH completed", uid)
+}
+
+// isAddressField tells the address header fields SEARCH parses.
+func isAddressField(name string) bool {
+	switch strings.ToLower(name) {
+	case "from", "to", "cc", "bcc", "sender", "reply-to":
+		return true
+	}
+	return false
+}
+
+// searchableAddresses renders an address list as "Name <local@domain>,
+// ..." for SEARCH.
+func searchableAddresses(v string) string {
+	var b strings.Builder
+	for _, a := range parseAddressList(v) {
+		if a.end {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		if a.group != "" {
+			b.WriteString(a.group + ":")
+			continue
+		}
+		if a.name != "" {
+			b.WriteString(a.name + " ")
+		}
+		b.WriteString("<" + a.mailbox + "@" + a.host + ">")
+	}
+	return b.String()
 }

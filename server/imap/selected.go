@@ -40,6 +40,8 @@ type selected struct {
 	// searchRes is the result saved by SEARCH RETURN (SAVE), as UIDs
 	// (RFC 5182), referred to as "$".
 	searchRes []uint32
+	// announced are the keywords the client was told of in FLAGS.
+	announced []string
 }
 
 // snapshot returns the folder's current snapshot, taken at most once per
@@ -150,6 +152,16 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 	if err != nil {
 		return c.storeErr("SELECT", m, err)
 	}
+	if readOnly && !c.rev2 {
+		// EXAMINE (or no right to change the folder) shows the messages
+		// that are \Recent without claiming them: the next SELECT still
+		// gets them, and STATUS agrees (dovecot does the same).
+		for i := range snap.Messages {
+			if snap.Messages[i].Recent {
+				recent = append(recent, snap.Messages[i].UID)
+			}
+		}
+	}
 	sel := &selected{mb: m, folder: f, readOnly: readOnly, rights: rights, base: snap, ms: ms}
 	sel.uids = make([]uint32, len(snap.Messages))
 	for i := range snap.Messages {
@@ -166,18 +178,7 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 	c.sel, c.state = sel, stateSelected
 
 	// Responses: RFC 9051 §6.3.2 (rev2 drops RECENT and UNSEEN).
-	c.w.raw(`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft`)
-	for _, k := range snap.Keywords {
-		if k != "" {
-			c.w.sp().raw(k)
-		}
-	}
-	c.w.raw(")").crlf()
-	c.w.raw(`* OK [PERMANENTFLAGS (`)
-	if !readOnly {
-		c.w.raw(permanentFlags(rights, snap.Keywords))
-	}
-	c.w.raw(")] flags").crlf()
+	c.writeFlagList(snap.Keywords)
 	c.w.raw("* ").num(uint32(len(sel.uids))).raw(" EXISTS").crlf()
 	if !c.rev2 {
 		c.w.raw("* ").num(uint32(len(recent))).raw(" RECENT").crlf()
@@ -377,6 +378,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 	}
 	// Flag changes between base and snap, for messages of the view.
 	if snap != s.base {
+		c.announceKeywords(snap)
 		c.flagUpdates(s.base, snap, nil)
 		s.base = snap
 	}
@@ -431,6 +433,39 @@ func (c *conn) flagUpdates(old, cur *mailstore.Snapshot, skip map[uint32]bool) {
 			c.writeFlags(b)
 			c.writeModSeq(b.UID)
 			c.w.raw(")").crlf()
+		}
+	}
+}
+
+// writeFlagList writes FLAGS and PERMANENTFLAGS for the selected
+// folder's keywords and remembers them as announced.
+func (c *conn) writeFlagList(keywords []string) {
+	s := c.sel
+	c.w.raw(`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft`)
+	s.announced = s.announced[:0]
+	for _, k := range keywords {
+		if k != "" {
+			c.w.sp().raw(k)
+			s.announced = append(s.announced, k)
+		}
+	}
+	c.w.raw(")").crlf()
+	c.w.raw(`* OK [PERMANENTFLAGS (`)
+	if !s.readOnly {
+		c.w.raw(permanentFlags(s.rights, keywords))
+	}
+	c.w.raw(")] flags").crlf()
+}
+
+// announceKeywords sends FLAGS and PERMANENTFLAGS again when the folder
+// has keywords the client was not told of (a STORE, or another session's
+// change or COPY brought them), before any FETCH shows them
+// (RFC 9051 §7.3.5).
+func (c *conn) announceKeywords(snap *mailstore.Snapshot) {
+	for _, k := range snap.Keywords {
+		if k != "" && !slices.Contains(c.sel.announced, k) {
+			c.writeFlagList(snap.Keywords)
+			return
 		}
 	}
 }

@@ -171,6 +171,7 @@ func New(opts Options) *Server {
 	}
 	s.stores.srv = s
 	s.pollers.srv = s
+	s.group.Logger = opts.Logger
 	s.headers = newHeaderCache(8 << 20)
 	s.modseq.init()
 	s.authSem = make(chan struct{}, 2*runtime.GOMAXPROCS(0))

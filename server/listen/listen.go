@@ -1,7 +1,8 @@
 // Package listen is the accept loop and connection bookkeeping that
 // mailmig's own line-protocol servers (IMAP, ManageSieve) share: the set of
-// listeners to close when stopping, accept retries with backoff on
-// temporary errors, one goroutine per connection, and a graceful drain
+// listeners to close when stopping, accept retries with backoff on every
+// error but a closed listener (running out of file descriptors must not
+// end a listener for good), one goroutine per connection, and a graceful drain
 // (ask every connection to finish, wait, then close what is left).
 package listen
 
@@ -9,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -30,6 +32,9 @@ type Conn struct {
 // Group tracks the listeners and connections of one server. The zero
 // value is ready to use.
 type Group struct {
+	// Logger receives accept errors (slog.Default if nil).
+	Logger *slog.Logger
+
 	mu      sync.Mutex
 	closing bool
 	lns     map[net.Listener]struct{}
@@ -64,13 +69,18 @@ func (g *Group) Serve(ln net.Listener, accept func(net.Conn) Conn) error {
 			if g.stopping() {
 				return ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 			}
-			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+			// EMFILE, ENFILE, ENOMEM, ECONNABORTED, timeouts: every
+			// other error passes; back off and go on, never stop
+			// serving (dovecot and go-smtp do the same).
+			if delay == 0 {
+				g.log().Warn("accept failed, retrying with backoff", "addr", ln.Addr().String(), "err", err)
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
 		}
 		delay = 0
 		c := accept(nc)
@@ -91,6 +101,13 @@ func (g *Group) Serve(ln net.Listener, accept func(net.Conn) Conn) error {
 			g.mu.Unlock()
 		}()
 	}
+}
+
+func (g *Group) log() *slog.Logger {
+	if g.Logger != nil {
+		return g.Logger
+	}
+	return slog.Default()
 }
 
 func (g *Group) stopping() bool {

@@ -71,6 +71,7 @@ type Server struct {
 func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.group.Logger = s.log()
 	})
 }
 

@@ -60,6 +60,9 @@ const (
 	erejectMarker  = "\x00mailmig-ereject\x00"
 	vacationMarker = "\x00mailmig-vacation\x00"
 	fieldSep       = "\x00"
+	flagsMarker    = "\x00mailmig-flags\x00" // fileinto :flags (see actionFlags)
+	keepMarker     = "\x00mailmig-keep\x00"  // keep :flags
+	flagSep        = "\x01"
 )
 
 // ScriptError is a compile error with its position (1-based; 0 when the
@@ -105,6 +108,7 @@ func Compile(src []byte, o Options) (*Script, error) {
 	if err != nil {
 		return nil, lexError(src, err)
 	}
+	unstuffFirstLines(src, toks)
 	cmds, err := parser.Parse(lexer.NewStream(toks), &opts.Parser)
 	if err != nil {
 		return nil, toScriptError(err)
@@ -114,18 +118,58 @@ func Compile(src []byte, o Options) (*Script, error) {
 	if err != nil {
 		return nil, err
 	}
+	full = rw.withFileinto(full)
 	s := &Script{hasReject: rw.reject || rw.ereject, extensions: rw.required}
 	if s.prog, err = interp.LoadScript(full, &opts.Interp, opts.EnabledExtensions); err != nil {
 		return nil, toScriptError(err)
 	}
-	noVac, err := (&rewriter{}).block(cmds, true)
+	rw2 := &rewriter{}
+	noVac, err := rw2.block(cmds, true)
 	if err != nil {
 		return nil, err
 	}
+	noVac = rw2.withFileinto(noVac)
 	if s.progNoVac, err = interp.LoadScript(noVac, &opts.Interp, opts.EnabledExtensions); err != nil {
 		return nil, toScriptError(err)
 	}
 	return s, nil
+}
+
+// withFileinto loads the library's fileinto when a keep :flags became a
+// fileinto in a script that did not require it.
+func (rw *rewriter) withFileinto(cmds []parser.Cmd) []parser.Cmd {
+	if !rw.keepFlags || slices.Contains(rw.required, "fileinto") {
+		return cmds
+	}
+	req := parser.Cmd{Id: "require", Args: []parser.Arg{parser.StringArg{Value: "fileinto"}}}
+	return append([]parser.Cmd{req}, cmds...)
+}
+
+// unstuffFirstLines removes the stuffed dot of the first line of each
+// "text:" string (RFC 5228 §2.4.2: "..x" stands for ".x"), which
+// go-sieve's lexer unstuffs on every line but the first.
+func unstuffFirstLines(src []byte, toks []lexer.Token) {
+	lines := bytes.Split(src, []byte("\n"))
+	for i, tk := range toks {
+		str, ok := tk.(lexer.String)
+		if !ok || str.Line < 1 || str.Line >= len(lines) {
+			continue
+		}
+		line := lines[str.Line-1]
+		c := str.Col - 1
+		if c < 0 || c >= len(line) {
+			continue
+		}
+		at := bytes.Index(line[max(c-1, 0):], []byte("text:"))
+		if at < 0 || at > 1 {
+			continue // not a multi-line string
+		}
+		first := lines[str.Line] // the line after "text:" (and its comment)
+		if bytes.HasPrefix(first, []byte("..")) && strings.HasPrefix(str.Text, "..") {
+			str.Text = str.Text[1:]
+			toks[i] = str
+		}
+	}
 }
 
 // Validate compiles src and returns the first error (a *ScriptError).
@@ -196,6 +240,9 @@ func lexError(src []byte, err error) error {
 type rewriter struct {
 	reject, ereject bool
 	required        []string
+	// keepFlags: a "keep :flags" became a fileinto, which needs the
+	// library's fileinto loaded.
+	keepFlags bool
 }
 
 func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, error) {
@@ -224,6 +271,12 @@ func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, e
 			}
 			out = append(out, annotateVacation(c))
 			continue
+		case "fileinto", "keep":
+			nc, err := rw.actionFlags(c)
+			if err != nil {
+				return nil, err
+			}
+			c = nc
 		}
 		c.Args = caseInsensitiveRegex(c.Id, c.Args)
 		c.Tests = rw.tests(c.Tests)
@@ -237,6 +290,49 @@ func (rw *rewriter) block(cmds []parser.Cmd, dropVacation bool) ([]parser.Cmd, e
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// actionFlags moves the :flags of a fileinto or keep into the action's
+// mailbox name (flagsMarker, the flags, NUL, the mailbox), so that each
+// copy gets its own flags (RFC 5232 §5): go-sieve applies :flags to the
+// one flag variable of the whole message. A keep with :flags becomes a
+// fileinto of INBOX with keepMarker. Execute unpacks both.
+func (rw *rewriter) actionFlags(c parser.Cmd) (parser.Cmd, error) {
+	var flags []string
+	found := false
+	args := make([]parser.Arg, 0, len(c.Args))
+	for i := 0; i < len(c.Args); i++ {
+		if tag, ok := c.Args[i].(parser.TagArg); ok && strings.EqualFold(tag.Value, "flags") && i+1 < len(c.Args) {
+			flags = append(flags, argStrings(c.Args[i+1])...)
+			found = true
+			i++
+			continue
+		}
+		args = append(args, c.Args[i])
+	}
+	if !found {
+		return c, nil
+	}
+	if !slices.Contains(rw.required, "imap4flags") {
+		return c, &ScriptError{Line: c.Line, Col: c.Col, Msg: ":flags needs require \"imap4flags\""}
+	}
+	packed := strings.Join(flags, flagSep) + fieldSep
+	if strings.EqualFold(c.Id, "keep") {
+		rw.keepFlags = true
+		c.Id = "fileinto"
+		c.Args = append(args, parser.StringArg{Value: keepMarker + packed + "INBOX", Position: c.Position})
+		return c, nil
+	}
+	// The mailbox is the last string argument.
+	for i := len(args) - 1; i >= 0; i-- {
+		if a, ok := args[i].(parser.StringArg); ok {
+			a.Value = flagsMarker + packed + a.Value
+			args[i] = a
+			break
+		}
+	}
+	c.Args = args
+	return c, nil
 }
 
 func (rw *rewriter) tests(ts []parser.Test) []parser.Test {
@@ -254,10 +350,13 @@ func (rw *rewriter) tests(ts []parser.Test) []parser.Test {
 
 // caseInsensitiveRegex works around go-sieve's :regex under the default
 // i;ascii-casemap comparator, which lower-cases the value but not the
-// pattern (so "^Re:" never matched): the key patterns get "(?i)". Values
-// captured for ${1}... are still the lower-cased ones.
+// pattern (so "^Re:" never matched) and hands back lower-cased
+// ${1}... captures (pigeonhole keeps the case: "Tag/${1}" on "[Work]"
+// files into Tag/Work). The test is rewritten to compare with i;octet
+// and the key patterns get "(?i)": the same matches, captures as written.
 func caseInsensitiveRegex(id string, args []parser.Arg) []parser.Arg {
 	regex, octet := false, false
+	comparator := -1
 	var positional []int
 	for i := 0; i < len(args); i++ {
 		switch a := args[i].(type) {
@@ -270,6 +369,7 @@ func caseInsensitiveRegex(id string, args []parser.Arg) []parser.Arg {
 					if c := argStrings(args[i+1]); len(c) == 1 && c[0] == "i;octet" {
 						octet = true
 					}
+					comparator = i + 1
 					i++
 				}
 			}
@@ -296,6 +396,11 @@ func caseInsensitiveRegex(id string, args []parser.Arg) []parser.Arg {
 		}
 		a.Value = v
 		out[last] = a
+	}
+	if comparator >= 0 {
+		out[comparator] = parser.StringArg{Value: "i;octet"}
+	} else {
+		out = append([]parser.Arg{parser.TagArg{Value: "comparator"}, parser.StringArg{Value: "i;octet"}}, out...)
 	}
 	return out
 }

@@ -61,8 +61,15 @@ type Outcome struct {
 	// Mailboxes are the fileinto targets in order; Create those among them
 	// with :create.
 	Mailboxes, Create []string
-	// Flags are the imap4flags flags for stored copies.
+	// Flags are the imap4flags flags for stored copies (the internal
+	// variable at the end: the implicit keep's, and those of actions
+	// without :flags).
 	Flags []string
+	// MailboxFlags are the flags given with :flags to the fileinto of a
+	// mailbox (RFC 5232 §5): that copy gets exactly these.
+	MailboxFlags map[string][]string
+	// KeepFlags, when not nil, are the :flags of an explicit keep.
+	KeepFlags []string
 	// Redirects are the redirect addresses.
 	Redirects []string
 	// Reject is set when reject/ereject ran.
@@ -134,6 +141,8 @@ func (s *Script) Execute(ctx context.Context, in *Input) (*Outcome, error) {
 	if o.Reject != nil {
 		o.ImplicitKeep = false
 	}
+	o.Mailboxes = o.unpackFlags(o.Mailboxes)
+	o.Create = o.unpackFlags(o.Create)
 	for sender, r := range d.VacationResponses {
 		v := Vacation{Sender: sender, From: r.From, Subject: r.Subject, SubjectGiven: true,
 			Body: r.Body, Mime: r.IsMime, Handle: r.Handle, Days: r.Days, DaysGiven: true}
@@ -151,6 +160,43 @@ func (s *Script) Execute(ctx context.Context, in *Input) (*Outcome, error) {
 		o.Vacations = append(o.Vacations, v)
 	}
 	return o, nil
+}
+
+// unpackFlags turns the names actionFlags packed back into mailbox
+// names, recording their flags; a packed keep becomes Keep.
+func (o *Outcome) unpackFlags(names []string) []string {
+	out := names[:0:0]
+	for _, n := range names {
+		marker := ""
+		switch {
+		case strings.HasPrefix(n, flagsMarker):
+			marker = flagsMarker
+		case strings.HasPrefix(n, keepMarker):
+			marker = keepMarker
+		default:
+			out = append(out, n)
+			continue
+		}
+		packed, name, _ := strings.Cut(n[len(marker):], fieldSep)
+		var flags []string
+		for _, f := range strings.Split(packed, flagSep) {
+			flags = append(flags, strings.Fields(f)...) // a flag string may hold several
+		}
+		if flags == nil {
+			flags = []string{}
+		}
+		if marker == keepMarker {
+			o.Keep = true
+			o.KeepFlags = flags
+			continue
+		}
+		if o.MailboxFlags == nil {
+			o.MailboxFlags = map[string][]string{}
+		}
+		o.MailboxFlags[name] = flags
+		out = append(out, name)
+	}
+	return out
 }
 
 // Message is a parsed message for the interpreter: header fields by

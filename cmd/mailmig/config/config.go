@@ -104,6 +104,9 @@ type Server struct {
 	Hostname string   `toml:"hostname"`
 	Domains  []string `toml:"domains"`
 	LogLevel string   `toml:"log_level"`
+	// AllowOpenTrust lets a trusted listener (passwords without TLS) sit
+	// on a non-loopback address and submission relay for any network.
+	AllowOpenTrust bool `toml:"allow_open_trust"`
 }
 
 // TLS names the certificate files. In --data mode a self-signed pair is
@@ -396,8 +399,24 @@ func (c *Config) validate(path, text string) error {
 		}
 	}
 	for _, n := range c.Submission.TrustedNetworks {
-		if _, _, err := net.ParseCIDR(n); err != nil {
+		_, ipn, err := net.ParseCIDR(n)
+		if err != nil {
 			return bad("submission.trusted_networks", "%q is not a CIDR network", n)
+		}
+		if ones, _ := ipn.Mask.Size(); ones == 0 && !c.Server.AllowOpenTrust {
+			return bad("submission.trusted_networks", "%q lets the whole Internet relay through this server without a password (an open relay); set [server] allow_open_trust = true if that is really meant", n)
+		}
+	}
+	if !c.Server.AllowOpenTrust && c.DataDir == "" {
+		for _, sec := range []struct {
+			name string
+			ls   []Listener
+		}{{"imap", c.IMAP.Listeners}, {"submission", c.Submission.Listeners}, {"managesieve", c.ManageSieve.Listeners}, {"web", c.Web.Listeners}} {
+			for _, l := range sec.ls {
+				if l.Trusted && !isLoopbackAddr(l.Address) {
+					return bad(sec.name+".listeners", "listener %s is trusted (passwords without TLS, relaying without a password) but not on a loopback address: anyone who reaches it is trusted; use trusted = false, a loopback address, or set [server] allow_open_trust = true if that is really meant", l.Address)
+				}
+			}
 		}
 	}
 	if c.Submission.Smarthost != "" {

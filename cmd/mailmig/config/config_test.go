@@ -167,6 +167,22 @@ func TestPlainNumberIsBytes(t *testing.T) {
 	}
 }
 
+// TestOpenTrustNeedsOverride: what config check refuses is accepted with
+// the explicit override, and loopback stays allowed.
+func TestOpenTrustNeedsOverride(t *testing.T) {
+	for _, text := range []string{
+		"[server]\nallow_open_trust = true\n[submission]\ntrusted_networks = [\"0.0.0.0/0\"]\n",
+		"[server]\nallow_open_trust = true\n[imap]\nlisteners = [{ address = \"0.0.0.0:143\", tls = \"none\", trusted = true }]\n",
+		"[imap]\nlisteners = [{ address = \"127.0.0.1:143\", tls = \"none\", trusted = true }]\n",
+		"[imap]\nlisteners = [{ address = \"[::1]:143\", tls = \"none\", trusted = true }]\n",
+		"[submission]\ntrusted_networks = [\"127.0.0.0/8\", \"10.1.0.0/16\"]\n",
+	} {
+		if _, err := Parse("t.toml", text); err != nil {
+			t.Errorf("Parse(%q): %v", text, err)
+		}
+	}
+}
+
 func TestErrorsNameKeyAndLine(t *testing.T) {
 	tests := []struct{ text, want string }{
 		{"[old]\nhomes = \"ldap\"\n", "t.toml:2: old.homes:"},
@@ -175,6 +191,12 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"\n\n[server]\ndomains = []\n", "t.toml:4: server.domains:"},
 		{"[submission]\ntrusted_networks = [\"10.0.0.0/33\"]\n", "t.toml:2: submission.trusted_networks:"},
 		{"[nosuch]\nx = 1\n", "t.toml:1: nosuch: unknown key"},
+		// An open relay, and trusted listeners anyone can reach.
+		{"[submission]\ntrusted_networks = [\"0.0.0.0/0\"]\n", "open relay"},
+		{"[submission]\ntrusted_networks = [\"::/0\"]\n", "open relay"},
+		{"[imap]\nlisteners = [{ address = \"0.0.0.0:143\", tls = \"none\", trusted = true }]\n", "t.toml:2: imap.listeners: listener 0.0.0.0:143 is trusted"},
+		{"[submission]\nlisteners = [{ address = \":587\", tls = \"starttls\", trusted = true }]\n", "submission.listeners: listener :587 is trusted"},
+		{"[managesieve]\nlisteners = [{ address = \"[::]:4190\", tls = \"none\", trusted = true }]\n", "managesieve.listeners"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("t.toml", tc.text)

@@ -24,12 +24,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"mailmig/server/delivery"
 )
 
 // Header is the first line of every script the page writes.
@@ -294,8 +295,7 @@ func (v *Vacation) validate() error {
 // ValidAddress accepts one plain mailbox (local@domain), as RFC 5321 §4.1.2
 // allows it on the SMTP wire: no display name, no spaces, no brackets.
 func ValidAddress(s string) error {
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s || strings.ContainsAny(s, " <>\t\r\n") || !strings.Contains(s, "@") {
+	if delivery.ValidMailbox(s) != nil {
 		return fmt.Errorf("%q is not an e-mail address (name@example.org)", s)
 	}
 	return nil

@@ -80,7 +80,7 @@ func runConvert(c *cli.Context) error {
 	if c.Bool("quiet") && !c.IsSet("log-level") {
 		level = "warn"
 	}
-	log := newLogger(level)
+	log := newLogger(level, cfg.Server.LogFormat)
 	o := convert.Options{
 		Inbox:         c.String("inbox"),
 		FoldersDir:    c.String("folders"),

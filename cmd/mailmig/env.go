@@ -83,7 +83,9 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	return cfg, nil
 }
 
-func newLogger(level string) *slog.Logger {
+// newLogger makes the logger of server.log_level and server.log_format
+// ("json": one JSON object a line; anything else: slog's text lines).
+func newLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	switch level {
 	case "debug":
@@ -93,7 +95,11 @@ func newLogger(level string) *slog.Logger {
 	case "error":
 		l = slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
 // loadBase reads the configuration and opens the state database.
@@ -102,7 +108,7 @@ func loadBase(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{cfg: cfg, log: newLogger(cfg.Server.LogLevel), addrs: map[string][]string{}}
+	e := &env{cfg: cfg, log: newLogger(cfg.Server.LogLevel, cfg.Server.LogFormat), addrs: map[string][]string{}}
 	e.db, err = state.Open(cfg.State.Database)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailmig/cmd/mailmig/config"
+	"mailmig/server/sdnotify"
 )
 
 // starter starts one protocol's listeners; stop shuts them down
@@ -29,7 +30,9 @@ func serveCommand() *cli.Command {
 		Usage: "run the IMAP, submission, LMTP and ManageSieve server",
 		Description: `Runs every configured listener over the Maildir++ store. SIGHUP re-reads
 the configuration and the TLS certificate; SIGTERM or SIGINT stops
-gracefully (commands in flight, such as an APPEND, finish).
+gracefully (commands in flight, such as an APPEND, finish). Under systemd
+(Type=notify, scripts/systemd/mailmig-serve.service) it reports READY=1
+once every listener is bound, and RELOADING=1/READY=1 around a SIGHUP.
 
 With --data DIR (or --dev) every listener is on loopback, trusted, with a
 self-signed certificate generated in DIR; the bound addresses are written
@@ -60,6 +63,7 @@ func runServe(c *cli.Context) error {
 			return err
 		}
 	}
+	notify := sdnotify.FromEnv()
 	e, err := loadEnv(c, func(cfg *config.Config) error { return applyServeFlags(c, cfg) })
 	if err != nil {
 		return err
@@ -102,16 +106,23 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	e.log.Info("mailmig serving", "listeners", e.addrs, "version", version)
+	// Type=notify: systemd counts the service as started only now.
+	if err := notify.Ready("serving"); err != nil {
+		e.log.Warn("sd_notify", "err", err)
+	}
 
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
 	for s := range sig {
 		if s == syscall.SIGHUP {
+			notify.Reloading()
 			e.reload(c)
+			notify.Ready("serving")
 			continue
 		}
 		e.log.Info("stopping", "signal", s.String())
+		notify.Stopping()
 		shutdown()
 		return nil
 	}

@@ -104,6 +104,8 @@ type Server struct {
 	Hostname string   `toml:"hostname"`
 	Domains  []string `toml:"domains"`
 	LogLevel string   `toml:"log_level"`
+	// LogFormat is "text" (slog's key=value lines) or "json" (one object a line).
+	LogFormat string `toml:"log_format"`
 	// AllowOpenTrust lets a trusted listener (passwords without TLS) sit
 	// on a non-loopback address and submission relay for any network.
 	AllowOpenTrust bool `toml:"allow_open_trust"`
@@ -377,6 +379,11 @@ func (c *Config) validate(path, text string) error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("server.log_level", "must be debug, info, warn or error")
+	}
+	switch c.Server.LogFormat {
+	case "", "text", "json": // "" = text (a Config built in code)
+	default:
+		return bad("server.log_format", "must be text or json")
 	}
 	for _, sec := range []struct {
 		name string

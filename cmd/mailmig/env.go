@@ -140,7 +140,13 @@ func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error)
 		e.Close()
 		return nil, err
 	}
-	e.auth = &auth.Authenticator{Checker: e.db, Logger: e.log.With("component", "auth")}
+	a := e.cfg.Auth
+	e.auth = &auth.Authenticator{
+		Checker: e.db, Logger: e.log.With("component", "auth"),
+		FailDelay: a.FailDelay.D(), MaxDelay: a.MaxDelay.D(), Window: a.Window.D(),
+		MaxFailuresPerIP: a.MaxFailuresPerIP, MaxFailuresPerIPUser: a.MaxFailuresPerIPUser,
+		MaxConcurrent: a.MaxConcurrentChecks,
+	}
 	if e.outbound, err = newOutbound(e); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("outgoing queue: %w", err)

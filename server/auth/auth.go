@@ -1,8 +1,19 @@
 // Package auth checks passwords for every mailmig server (IMAP,
-// submission, ManageSieve) against the accounts in state, and slows down
-// guessing: each failure is answered after a delay, and an address or a
-// user name with too many recent failures is refused outright for a while
-// without even checking the password.
+// submission, ManageSieve, the web page) against the accounts in state,
+// and slows down guessing: each failure is answered after a delay, and a
+// source address (an IPv6 /64), or an address and user name together,
+// with too many recent failures is refused outright for a while without
+// even checking the password.
+//
+// Implementation notes:
+//   - Nothing is ever counted by user name alone: failures spread over
+//     many addresses must not lock the real user out (anyone could do
+//     that to anyone), so the right password from an address with a clean
+//     record always works.
+//   - Password checks (argon2id: ~19 MB and a core each) run in a fixed
+//     number of slots handed out fairly across addresses (slots.go); the
+//     failure delay is served after the slot is released, so spraying
+//     addresses cannot starve real logins.
 //
 // What a client is told never says whether the user exists; what the log
 // records never contains a password.
@@ -41,25 +52,29 @@ type Authenticator struct {
 	// MaxDelay).
 	FailDelay time.Duration
 	MaxDelay  time.Duration
-	// MaxFailures within Window lock out the address or user for the rest
-	// of the window (defaults 10 per address, 20 per user, 15 minutes).
-	MaxFailuresPerIP   int
-	MaxFailuresPerUser int
-	Window             time.Duration
+	// MaxFailuresPerIP failures from an address (IPv6: its /64) within
+	// Window refuse every login from it for the rest of the window;
+	// MaxFailuresPerIPUser failures for one user from one address refuse
+	// that user from that address (defaults 10, 5, 15 minutes). There is
+	// deliberately no limit per user alone.
+	MaxFailuresPerIP     int
+	MaxFailuresPerIPUser int
+	Window               time.Duration
 	// MaxConcurrent bounds password checks running at once (default
 	// 2×GOMAXPROCS): argon2id takes ~19 MB and a core per check, so a
-	// flood of logins must queue rather than exhaust memory. Failure
-	// delays are served outside this bound.
+	// flood of logins must queue rather than exhaust memory. The slots go
+	// first to addresses with fewer recent failures; failure delays are
+	// served outside them.
 	MaxConcurrent int
 	// Now is the clock (tests).
 	Now func() time.Time
 
-	semOnce sync.Once
-	sem     chan struct{}
+	slotsOnce sync.Once
+	slots     *slots
 
-	mu     sync.Mutex
-	byIP   map[string]*record
-	byUser map[string]*record
+	mu       sync.Mutex
+	byIP     map[string]*record
+	byIPUser map[string]*record
 }
 
 type record struct {
@@ -73,8 +88,8 @@ func (a *Authenticator) now() time.Time {
 	return time.Now()
 }
 
-func (a *Authenticator) defaults() (delay, maxDelay, window time.Duration, perIP, perUser int) {
-	delay, maxDelay, window, perIP, perUser = a.FailDelay, a.MaxDelay, a.Window, a.MaxFailuresPerIP, a.MaxFailuresPerUser
+func (a *Authenticator) defaults() (delay, maxDelay, window time.Duration, perIP, perIPUser int) {
+	delay, maxDelay, window, perIP, perIPUser = a.FailDelay, a.MaxDelay, a.Window, a.MaxFailuresPerIP, a.MaxFailuresPerIPUser
 	if delay == 0 {
 		delay = time.Second
 	}
@@ -87,8 +102,8 @@ func (a *Authenticator) defaults() (delay, maxDelay, window time.Duration, perIP
 	if perIP == 0 {
 		perIP = 10
 	}
-	if perUser == 0 {
-		perUser = 20
+	if perIPUser == 0 {
+		perIPUser = 5
 	}
 	return
 }
@@ -114,8 +129,10 @@ func IPKey(remote string) string {
 // or IP). It returns nil, ErrFailed or ErrRateLimited; other errors are
 // internal (the database failed) and mean "try again later".
 func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password string) error {
-	delay, maxDelay, window, perIP, perUser := a.defaults()
+	delay, maxDelay, window, perIP, perIPUser := a.defaults()
 	ipKey := IPKey(remote)
+	// The NUL cannot occur in an address key; user names are opaque here.
+	pairKey := ipKey + "\x00" + user
 	log := a.Logger
 	if log == nil {
 		log = slog.Default()
@@ -123,22 +140,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password
 
 	a.mu.Lock()
 	if a.byIP == nil {
-		a.byIP, a.byUser = map[string]*record{}, map[string]*record{}
+		a.byIP, a.byIPUser = map[string]*record{}, map[string]*record{}
 	}
 	now := a.now()
 	ipFails := recent(a.byIP, ipKey, now, window)
-	userFails := recent(a.byUser, user, now, window)
+	pairFails := recent(a.byIPUser, pairKey, now, window)
 	a.mu.Unlock()
 
-	if ipFails >= perIP || userFails >= perUser {
-		log.Warn("authentication refused: rate limited", "remote", ipKey, "user", user, "ip_failures", ipFails, "user_failures", userFails)
+	if ipFails >= perIP || pairFails >= perIPUser {
+		log.Warn("authentication refused: rate limited", "remote", ipKey, "user", user, "ip_failures", ipFails, "ip_user_failures", pairFails)
 		return ErrRateLimited
 	}
 
-	err := a.check(ctx, user, password)
+	err := a.check(ctx, ipKey, ipFails, user, password)
 	if err == nil {
 		a.mu.Lock()
-		delete(a.byUser, user)
+		delete(a.byIPUser, pairKey)
 		a.mu.Unlock()
 		log.Info("authenticated", "remote", ipKey, "user", user)
 		return nil
@@ -147,13 +164,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password
 		return ctx.Err()
 	}
 	a.mu.Lock()
+	now = a.now()
 	add(a.byIP, ipKey, now)
-	add(a.byUser, user, now)
+	add(a.byIPUser, pairKey, now)
 	n := len(a.byIP[ipKey].failures)
 	a.prune(now, window)
 	a.mu.Unlock()
 	log.Warn("authentication failed", "remote", ipKey, "user", user, "reason", reason(err))
 
+	// The delay is served here, after the check's slot is released.
 	d := delay
 	for i := 1; i < n && d < maxDelay; i++ {
 		d *= 2
@@ -174,22 +193,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password
 	return ErrFailed
 }
 
-// check runs the Checker within the concurrency bound.
-func (a *Authenticator) check(ctx context.Context, user, password string) error {
-	a.semOnce.Do(func() {
+// check runs the Checker in one of the fairly shared slots.
+func (a *Authenticator) check(ctx context.Context, ipKey string, ipFails int, user, password string) error {
+	sl := a.checkSlots()
+	if err := sl.acquire(ctx, ipKey, ipFails); err != nil {
+		return err
+	}
+	defer sl.release(ipKey)
+	return a.Checker.Authenticate(ctx, user, password)
+}
+
+func (a *Authenticator) checkSlots() *slots {
+	a.slotsOnce.Do(func() {
 		n := a.MaxConcurrent
 		if n <= 0 {
 			n = 2 * runtime.GOMAXPROCS(0)
 		}
-		a.sem = make(chan struct{}, n)
+		a.slots = newSlots(n)
 	})
-	select {
-	case a.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-a.sem }()
-	return a.Checker.Authenticate(ctx, user, password)
+	return a.slots
 }
 
 // isAuthFailure tells a wrong password or unknown user from an internal
@@ -237,10 +259,10 @@ func add(m map[string]*record, key string, now time.Time) {
 // prune forgets records with no failure inside the window, so the maps do
 // not grow without bound under a spray of user names.
 func (a *Authenticator) prune(now time.Time, window time.Duration) {
-	if len(a.byIP)+len(a.byUser) < 4096 {
+	if len(a.byIP)+len(a.byIPUser) < 4096 {
 		return
 	}
-	for _, m := range []map[string]*record{a.byIP, a.byUser} {
+	for _, m := range []map[string]*record{a.byIP, a.byIPUser} {
 		for k := range m {
 			if recent(m, k, now, window) == 0 {
 				delete(m, k)

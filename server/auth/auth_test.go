@@ -29,7 +29,7 @@ func TestAuthenticate(t *testing.T) {
 	a := &Authenticator{
 		Checker:   fakeChecker{"alice": "pw", "bob": "pw"},
 		FailDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond,
-		MaxFailuresPerIP: 3, MaxFailuresPerUser: 5, Window: time.Minute,
+		MaxFailuresPerIP: 3, MaxFailuresPerIPUser: 5, Window: time.Minute,
 		Now: func() time.Time { return now },
 	}
 	ctx := context.Background()
@@ -62,13 +62,36 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
-func TestPerUserLimit(t *testing.T) {
-	a := &Authenticator{Checker: fakeChecker{"carol": "pw"}, FailDelay: time.Microsecond, MaxFailuresPerIP: 100, MaxFailuresPerUser: 2}
+// TestNoLockoutByUser: wrong passwords for carol from many addresses never
+// refuse carol's right password from an address with a clean record (a
+// limit per user would let anyone lock anyone out).
+func TestNoLockoutByUser(t *testing.T) {
+	a := &Authenticator{Checker: fakeChecker{"carol": "pw"}, FailDelay: time.Microsecond, MaxDelay: time.Microsecond}
+	ctx := context.Background()
+	for i := range 200 {
+		a.Authenticate(ctx, fmt.Sprintf("10.0.%d.%d:1", i/250, i%250+1), "carol", "x")
+	}
+	if err := a.Authenticate(ctx, "192.0.2.7:1", "carol", "pw"); err != nil {
+		t.Fatalf("carol refused after a spray from other addresses: %v", err)
+	}
+}
+
+// TestPerIPUserLimit: failures for one user from one address refuse that
+// user there, not other users from the same address.
+func TestPerIPUserLimit(t *testing.T) {
+	a := &Authenticator{Checker: fakeChecker{"carol": "pw", "dave": "pw"}, FailDelay: time.Microsecond, MaxDelay: time.Microsecond,
+		MaxFailuresPerIP: 100, MaxFailuresPerIPUser: 2}
 	ctx := context.Background()
 	a.Authenticate(ctx, "10.0.0.1:1", "carol", "x")
-	a.Authenticate(ctx, "10.0.0.2:1", "carol", "y")
-	if err := a.Authenticate(ctx, "10.0.0.3:1", "carol", "pw"); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("spread guessing not limited per user: %v", err)
+	a.Authenticate(ctx, "10.0.0.1:2", "carol", "y")
+	if err := a.Authenticate(ctx, "10.0.0.1:3", "carol", "pw"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("carol from 10.0.0.1 after 2 failures: %v, want rate limited", err)
+	}
+	if err := a.Authenticate(ctx, "10.0.0.1:4", "dave", "pw"); err != nil {
+		t.Fatalf("dave from the same address: %v", err)
+	}
+	if err := a.Authenticate(ctx, "10.0.0.2:1", "carol", "pw"); err != nil {
+		t.Fatalf("carol from another address: %v", err)
 	}
 }
 
@@ -131,4 +154,84 @@ func TestConcurrencyBound(t *testing.T) {
 	if c.peak > 3 || c.peak == 0 {
 		t.Fatalf("peak concurrent checks = %d, want 1..3", c.peak)
 	}
+}
+
+// gateChecker blocks every check until released, recording the order in
+// which users were checked.
+type gateChecker struct {
+	mu    sync.Mutex
+	order []string
+	gate  chan struct{}
+}
+
+func (c *gateChecker) Authenticate(_ context.Context, user, pw string) error {
+	<-c.gate
+	c.mu.Lock()
+	c.order = append(c.order, user)
+	c.mu.Unlock()
+	if pw != "pw" {
+		return state.ErrBadPassword
+	}
+	return nil
+}
+
+// TestFairSlots: with every slot taken and sprayers from addresses with
+// failures queued, a check from a clean address is the next to run; and
+// the failure delay does not hold a slot.
+func TestFairSlots(t *testing.T) {
+	c := &gateChecker{gate: make(chan struct{})}
+	a := &Authenticator{Checker: c, MaxConcurrent: 1, FailDelay: time.Hour, MaxDelay: time.Hour, MaxFailuresPerIP: 100, MaxFailuresPerIPUser: 100}
+	// Give the sprayers' addresses a failure each.
+	a.mu.Lock()
+	a.byIP, a.byIPUser = map[string]*record{}, map[string]*record{}
+	for i := range 10 {
+		add(a.byIP, fmt.Sprintf("10.0.0.%d", i), time.Now())
+	}
+	a.mu.Unlock()
+	sl := a.checkSlots()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.Authenticate(ctx, fmt.Sprintf("10.0.0.%d:1", i), "spray", "x")
+		}()
+	}
+	// Wait until one sprayer runs and nine wait.
+	for range 1000 {
+		sl.mu.Lock()
+		n := len(sl.waiting)
+		sl.mu.Unlock()
+		if n == 9 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Authenticate(ctx, "192.0.2.1:1", "real", "pw") }()
+	for range 1000 {
+		sl.mu.Lock()
+		n := len(sl.waiting)
+		sl.mu.Unlock()
+		if n == 10 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.gate <- struct{}{} // the first sprayer finishes (and sleeps its hour outside the slot)
+	c.gate <- struct{}{} // the next check must be the real one
+	if err := <-done; err != nil {
+		t.Fatalf("real login: %v", err)
+	}
+	c.mu.Lock()
+	order := append([]string(nil), c.order...)
+	c.mu.Unlock()
+	if len(order) != 2 || order[1] != "real" {
+		t.Fatalf("check order %v: the clean address did not get the next slot", order)
+	}
+	cancel()
+	close(c.gate)
+	wg.Wait()
 }

@@ -2,7 +2,10 @@ package imap
 
 import (
 	"encoding/base64"
+	"errors"
 	"strings"
+
+	"mailmig/server/auth"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
@@ -37,17 +40,18 @@ func (c *conn) cmdLogin(tag string, p *parser, _ bool) error {
 func (c *conn) login(tag, user, pass string) error {
 	ctx, cancel := c.ctx()
 	defer cancel()
-	select {
-	case c.srv.authSem <- struct{}{}:
-	case <-ctx.Done():
-		return errNo(imap.ResponseCodeUnavailable, "server busy, try again")
-	}
+	// The Authenticator bounds and shares the password checks itself and
+	// serves the failure delay outside its slots.
 	err := c.srv.opts.Auth.Authenticate(ctx, c.remoteIP, user, pass)
-	<-c.srv.authSem
 	c.srv.authDone()
 	if err != nil {
 		// The authenticator logs the reason; never log the password.
 		c.log.Info("imap: authentication failed", "user", user)
+		if errors.Is(err, auth.ErrRateLimited) {
+			// Not AUTHENTICATIONFAILED: the password was not even
+			// checked, and clients ask the user for a new one on that.
+			return errNo(imap.ResponseCodeUnavailable, "too many failed attempts from your address, try again later")
+		}
 		return errNo(imap.ResponseCodeAuthenticationFailed, "authentication failed")
 	}
 	st, err := c.srv.stores.acquire(user, true)

@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -115,10 +114,6 @@ type Server struct {
 	// grants caches, per user, the folders others shared with them.
 	grantsMu sync.Mutex
 	grants   map[string]grantsEntry
-	// authSem bounds concurrent password checks: each argon2id check
-	// takes tens of MB for a moment, and a thousand clients logging in at
-	// once must not take a thousand times that.
-	authSem chan struct{}
 	// trim returns the hashing memory to the OS after a burst of logins
 	// (see authDone).
 	trimMu    sync.Mutex
@@ -174,7 +169,6 @@ func New(opts Options) *Server {
 	s.group.Logger = opts.Logger
 	s.headers = newHeaderCache(8 << 20)
 	s.modseq.init()
-	s.authSem = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	return s
 }
 

@@ -38,6 +38,7 @@ type Config struct {
 	Limits      Limits     `toml:"limits"`
 	Migration   Migration  `toml:"migration"`
 	Server      Server     `toml:"server"`
+	Auth        Auth       `toml:"auth"`
 	TLS         TLS        `toml:"tls"`
 	Client      Client     `toml:"client"`
 	IMAP        Listeners  `toml:"imap"`
@@ -109,6 +110,17 @@ type Server struct {
 	// AllowOpenTrust lets a trusted listener (passwords without TLS) sit
 	// on a non-loopback address and submission relay for any network.
 	AllowOpenTrust bool `toml:"allow_open_trust"`
+}
+
+// Auth configures how guessing passwords is slowed down
+// (server/auth.Authenticator). Nothing is counted by user name alone.
+type Auth struct {
+	FailDelay            Duration `toml:"fail_delay"`
+	MaxDelay             Duration `toml:"max_delay"`
+	Window               Duration `toml:"window"`
+	MaxFailuresPerIP     int      `toml:"max_failures_per_ip"`
+	MaxFailuresPerIPUser int      `toml:"max_failures_per_ip_user"`
+	MaxConcurrentChecks  int      `toml:"max_concurrent_checks"`
 }
 
 // TLS names the certificate files. In --data mode a self-signed pair is
@@ -354,6 +366,20 @@ func (c *Config) validate(path, text string) error {
 	}
 	if c.Limits.Quota < 0 || c.Limits.FolderCopy < 0 || c.Limits.MessageSize <= 0 {
 		return bad("limits", "sizes must be positive")
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"auth.fail_delay", c.Auth.FailDelay}, {"auth.max_delay", c.Auth.MaxDelay}, {"auth.window", c.Auth.Window}} {
+		if d.v <= 0 {
+			return bad(d.key, "must be positive")
+		}
+	}
+	if c.Auth.MaxFailuresPerIP < 1 || c.Auth.MaxFailuresPerIPUser < 1 {
+		return bad("auth", "max_failures_per_ip and max_failures_per_ip_user must be at least 1")
+	}
+	if c.Auth.MaxConcurrentChecks < 0 {
+		return bad("auth.max_concurrent_checks", "must not be negative (0 = 2 per CPU)")
 	}
 	if c.Migration.DualWindow <= 0 {
 		return bad("migration.dual_window", "must be positive")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -114,6 +115,14 @@ func (c *conn) storeErr(op string, m *mbox, err error) error {
 		return errNo(imap.ResponseCodeLimit, "too many keywords in this mailbox")
 	case errors.Is(err, mailstore.ErrLockTimeout):
 		return errNo(imap.ResponseCodeInUse, "mailbox busy, try again")
+	case errors.Is(err, mailstore.ErrNoSuchMessage):
+		// Expunged by another session after this one last heard of it
+		// (RFC 5530 §3; dovecot's wording).
+		return errNo("EXPUNGEISSUED", "Some of the requested messages no longer exist.")
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return errNo(imap.ResponseCodeOverQuota, "Not enough disk space")
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return errNo(imap.ResponseCodeLimit, "Mailbox name too long")
 	}
 	name := ""
 	if m != nil {

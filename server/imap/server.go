@@ -168,7 +168,7 @@ func New(opts Options) *Server {
 	s.pollers.srv = s
 	s.group.Logger = opts.Logger
 	s.headers = newHeaderCache(8 << 20)
-	s.modseq.init()
+	s.modseq.init(opts.Logger)
 	return s
 }
 

@@ -29,7 +29,7 @@ type plan struct {
 	folders []*source
 	skipped []Skipped
 	unread  []Skipped // could not be read: never a silent skip
-	subs    []string // new names, deduplicated, in file order
+	subs    []string  // new names, deduplicated, in file order
 	subRens []Renaming
 	renames []Renaming
 	names   *nameMapper

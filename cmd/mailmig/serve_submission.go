@@ -50,6 +50,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			Auth:              e.auth,
 			UserExists:        e.userExists,
 			Local:             submissionDelivery{e},
+			SpoolThreshold:    int64(e.cfg.Connections.SpoolThreshold),
 			Log:               e.log.With("component", "submission", "listener", ln.Addr().String()),
 		}
 		if e.outbound != nil {

@@ -161,7 +161,7 @@ func contains(lines []string, s string) bool {
 func TestGreetingAndTLS(t *testing.T) {
 	f := start(t, nil)
 	c, greet := f.dial(t)
-	for _, want := range []string{`"IMPLEMENTATION" "mailmig"`, `"SIEVE" "` + sieve.Capability() + `"`, `"STARTTLS"`, `"SASL" ""`, `"VERSION" "1.0"`, `"MAXREDIRECTS" "5"`} {
+	for _, want := range []string{`"IMPLEMENTATION" "mailmig"`, `"SIEVE" "` + sieve.Capability() + `"`, `"STARTTLS"`, `"SASL" ""`, `"VERSION" "1.0"`, `"MAXREDIRECTS" "5"`, `"UNAUTHENTICATE"`} {
 		if !contains(greet, want) {
 			t.Errorf("greeting lacks %s: %q", want, greet)
 		}

@@ -210,14 +210,16 @@ type Submission struct {
 
 // Sieve configures filtering at delivery.
 type Sieve struct {
-	GlobalScript        string `toml:"global_script"`
-	GlobalBefore        bool   `toml:"global_before"`
-	SpamFolder          string `toml:"spam_folder"`
-	SpamHeader          string `toml:"spam_header"`
-	SpamThreshold       string `toml:"spam_threshold"`
-	MaxScriptSize       Size   `toml:"max_script_size"`
-	MaxScripts          int    `toml:"max_scripts"`
-	VacationDefaultDays int    `toml:"vacation_default_days"`
+	GlobalScript        string  `toml:"global_script"`
+	GlobalBefore        bool    `toml:"global_before"`
+	SpamFolder          string  `toml:"spam_folder"`
+	SpamHeader          string  `toml:"spam_header"`
+	SpamThreshold       string  `toml:"spam_threshold"`
+	MaxScriptSize       Size    `toml:"max_script_size"`
+	MaxScripts          int     `toml:"max_scripts"`
+	VacationDefaultDays int     `toml:"vacation_default_days"`
+	GlobalDir           string  `toml:"global_dir"`
+	SpamtestMaxValue    float64 `toml:"spamtest_max_value"`
 }
 
 // Default returns the built-in configuration.

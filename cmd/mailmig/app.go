@@ -44,6 +44,7 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			quotaCommand(),
 			configCommand(),
 			aliasCommand(),
+			gendocCommand(),
 		},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints and exits

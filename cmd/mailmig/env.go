@@ -47,6 +47,8 @@ type env struct {
 	mu      sync.Mutex
 	addrs   map[string][]string
 	reloads []func(*config.Config)
+	// conns counts connections per protocol (serve_limits.go).
+	conns map[string]*connLimits
 }
 
 // onReload registers f to run with the new configuration after SIGHUP.

@@ -66,6 +66,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			name = "submissions"
 		}
 		e.addListener(name, ln)
+		ln = e.limitListener("submission", ln, l.TLS == config.TLSImplicit, "421 4.7.0 "+e.cfg.Server.Hostname+" Too many connections, try again later\r\n")
 		go func() {
 			if err := s.Serve(ln); err != nil {
 				e.log.Error("submission listener stopped", "addr", ln.Addr().String(), "err", err)

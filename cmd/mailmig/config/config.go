@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,9 @@ type Config struct {
 	Sieve       Sieve      `toml:"sieve"`
 	Web         Web        `toml:"web"`
 	Aliases     Aliases    `toml:"aliases"`
+
+	// Connections bounds what clients may hold, per protocol.
+	Connections Connections `toml:"connections"`
 
 	// DataDir is set by ApplyDataDir (--data): everything lives below it.
 	DataDir string `toml:"-"`
@@ -122,6 +126,23 @@ type Auth struct {
 	MaxFailuresPerIP     int      `toml:"max_failures_per_ip"`
 	MaxFailuresPerIPUser int      `toml:"max_failures_per_ip_user"`
 	MaxConcurrentChecks  int      `toml:"max_concurrent_checks"`
+}
+
+// Connections bounds what clients may hold, per protocol (IMAP, LMTP,
+// submission, ManageSieve each count separately).
+type Connections struct {
+	MaxTotal       int      `toml:"max_total"`
+	MaxPerIP       int      `toml:"max_per_ip"`
+	MaxPerUserIP   int      `toml:"max_per_user_ip"`
+	PreAuthTimeout Duration `toml:"preauth_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	CommandTimeout Duration `toml:"command_timeout"`
+	WriteTimeout   Duration `toml:"write_timeout"`
+	// CommandLiterals bounds one IMAP command's literals after login.
+	CommandLiterals Size `toml:"command_literals"`
+	// SpoolThreshold: LMTP and submission keep a message in memory up to
+	// this size while it arrives, and in a temporary file beyond it.
+	SpoolThreshold Size `toml:"spool_threshold"`
 }
 
 // TLS names the certificate files. In --data mode a self-signed pair is
@@ -211,6 +232,11 @@ func (c *Config) WebPostmasters() []string {
 type LMTP struct {
 	Socket    string     `toml:"socket"`
 	Listeners []Listener `toml:"listeners"`
+
+	// SocketMode is the socket's octal permission ("0660"); SocketGroup
+	// its group, the MTA's ("" = the server's own group).
+	SocketMode  string `toml:"socket_mode"`
+	SocketGroup string `toml:"socket_group"`
 }
 
 // Submission configures message submission and the outgoing queue.
@@ -396,6 +422,9 @@ func (c *Config) validate(path, text string) error {
 	if c.Auth.MaxFailuresPerIP < 1 || c.Auth.MaxFailuresPerIPUser < 1 {
 		return bad("auth", "max_failures_per_ip and max_failures_per_ip_user must be at least 1")
 	}
+	if err := c.validateConnections(bad); err != nil {
+		return err
+	}
 	if c.Auth.MaxConcurrentChecks < 0 {
 		return bad("auth.max_concurrent_checks", "must not be negative (0 = 2 per CPU)")
 	}
@@ -561,6 +590,9 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	if c.Path == "" {
+		c.LMTP.SocketGroup = "" // the data directory's owner runs everything
+	}
 	// Listeners not on loopback move to an ephemeral loopback port and
 	// become trusted. A listener a config file already puts on loopback
 	// is kept as written, so a test can ask for an untrusted one.
@@ -645,4 +677,28 @@ func isLoopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateConnections checks [connections].
+func (c *Config) validateConnections(bad func(key, format string, a ...any) error) error {
+	k := c.Connections
+	if k.MaxTotal < 0 || k.MaxPerIP < 0 || k.MaxPerUserIP < 0 {
+		return bad("connections", "limits must not be negative (0 = none)")
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"connections.preauth_timeout", k.PreAuthTimeout}, {"connections.idle_timeout", k.IdleTimeout},
+		{"connections.command_timeout", k.CommandTimeout}, {"connections.write_timeout", k.WriteTimeout}} {
+		if d.v <= 0 {
+			return bad(d.key, "must be positive")
+		}
+	}
+	if m, err := strconv.ParseUint(c.LMTP.SocketMode, 8, 32); err != nil || m > 0o777 {
+		return bad("lmtp.socket_mode", "must be an octal permission such as \"0660\", not %q", c.LMTP.SocketMode)
+	}
+	if k.CommandLiterals <= 0 || k.SpoolThreshold <= 0 {
+		return bad("connections", "command_literals and spool_threshold must be positive")
+	}
+	return nil
 }

@@ -49,6 +49,9 @@ func newDeliverer(e *env) (*delivery.Deliverer, error) {
 		Logger:   e.log.With("component", "delivery"),
 		Hostname: cfg.Server.Hostname,
 	}
+	if e.aliases != nil {
+		d.Aliases = e.aliases
+	}
 	if cfg.Migration.ControlLocalPart != "" {
 		secret, err := e.controlSecret(context.Background())
 		if err != nil {

@@ -216,6 +216,9 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 			return &Result{Intercepted: true}, nil
 		}
 	}
+	if res, handled, err := d.deliverAlias(ctx, env, msg); handled {
+		return res, err
+	}
 	if d.UserExists != nil {
 		ok, err := d.UserExists(env.User)
 		if err != nil {

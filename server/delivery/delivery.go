@@ -131,6 +131,9 @@ type Deliverer struct {
 	NoFsync bool
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Aliases expands alias names to accounts and external addresses
+	// (server/aliases.Table); nil means no aliases. See aliases.go.
+	Aliases AliasExpander
 
 	state deliverState
 }

@@ -153,6 +153,8 @@ func vacationHandle(v sieve.Vacation) string {
 // sent.
 func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message, v sieve.Vacation) (bool, error) {
 	log := d.state.log.With("user", env.User, "sender", v.Sender)
+	// The user's aliases are theirs too (RFC 5230 §4.5).
+	v.Addresses = append(append([]string(nil), v.Addresses...), d.ownAliasAddresses(env)...)
 	if why := vacationBlocked(env, m, v); why != "" {
 		log.Debug("vacation: no reply", "why", why)
 		return false, nil

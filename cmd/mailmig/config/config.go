@@ -48,6 +48,7 @@ type Config struct {
 	ManageSieve Listeners  `toml:"managesieve"`
 	Sieve       Sieve      `toml:"sieve"`
 	Web         Web        `toml:"web"`
+	Aliases     Aliases    `toml:"aliases"`
 
 	// Connections bounds what clients may hold, per protocol.
 	Connections Connections `toml:"connections"`
@@ -180,6 +181,23 @@ type Listener struct {
 // Listeners is a protocol section that only has listeners.
 type Listeners struct {
 	Listeners []Listener `toml:"listeners"`
+}
+
+// Aliases is the site's alias map (server/aliases), a file in
+// /etc/aliases format, and who gets postmaster@ when it does not say.
+type Aliases struct {
+	File       string   `toml:"file"`
+	Postmaster []string `toml:"postmaster"`
+}
+
+// PostmasterAccounts are the accounts for postmaster@ when the alias file
+// has no postmaster entry: [aliases] postmaster, else the dashboard's
+// postmasters ([web] postmasters, [migration] postmaster).
+func (c *Config) PostmasterAccounts() []string {
+	if len(c.Aliases.Postmaster) > 0 {
+		return c.Aliases.Postmaster
+	}
+	return c.WebPostmasters()
 }
 
 // Web is the web page's section (server/web): HTTPS listeners only.
@@ -496,6 +514,11 @@ func (c *Config) validate(path, text string) error {
 	}
 	if c.Sieve.MaxScripts < 1 || c.Sieve.MaxScriptSize < 1 {
 		return bad("sieve", "max_scripts and max_script_size must be positive")
+	}
+	for _, a := range c.Aliases.Postmaster {
+		if a == "" || strings.ContainsAny(a, "@ ,") {
+			return bad("aliases.postmaster", "%q is not an account name", a)
+		}
 	}
 	return nil
 }

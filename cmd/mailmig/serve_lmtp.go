@@ -31,7 +31,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 				return user, detail, err // the control address is no account
 			}
 			// Unknown users are refused at RCPT already (RFC 2033 §4.2).
-			ok, err := e.localUserExists(context.Background(), user)
+			ok, err := e.recipientExists(context.Background(), user)
 			if err != nil {
 				return "", "", fmt.Errorf("lmtp: look up %s: %w", user, err)
 			}

@@ -48,6 +48,7 @@ type Config struct {
 	ManageSieve Listeners  `toml:"managesieve"`
 	Sieve       Sieve      `toml:"sieve"`
 	Web         Web        `toml:"web"`
+	Aliases     Aliases    `toml:"aliases"`
 
 	// Connections bounds what clients may hold, per protocol.
 	Connections Connections `toml:"connections"`
@@ -182,6 +183,23 @@ type Listeners struct {
 	Listeners []Listener `toml:"listeners"`
 }
 
+// Aliases is the site's alias map (server/aliases), a file in
+// /etc/aliases format, and who gets postmaster@ when it does not say.
+type Aliases struct {
+	File       string   `toml:"file"`
+	Postmaster []string `toml:"postmaster"`
+}
+
+// PostmasterAccounts are the accounts for postmaster@ when the alias file
+// has no postmaster entry: [aliases] postmaster, else the dashboard's
+// postmasters ([web] postmasters, [migration] postmaster).
+func (c *Config) PostmasterAccounts() []string {
+	if len(c.Aliases.Postmaster) > 0 {
+		return c.Aliases.Postmaster
+	}
+	return c.WebPostmasters()
+}
+
 // Web is the web page's section (server/web): HTTPS listeners only.
 type Web struct {
 	Listeners []Listener `toml:"listeners"`
@@ -236,14 +254,16 @@ type Submission struct {
 
 // Sieve configures filtering at delivery.
 type Sieve struct {
-	GlobalScript        string `toml:"global_script"`
-	GlobalBefore        bool   `toml:"global_before"`
-	SpamFolder          string `toml:"spam_folder"`
-	SpamHeader          string `toml:"spam_header"`
-	SpamThreshold       string `toml:"spam_threshold"`
-	MaxScriptSize       Size   `toml:"max_script_size"`
-	MaxScripts          int    `toml:"max_scripts"`
-	VacationDefaultDays int    `toml:"vacation_default_days"`
+	GlobalScript        string  `toml:"global_script"`
+	GlobalBefore        bool    `toml:"global_before"`
+	SpamFolder          string  `toml:"spam_folder"`
+	SpamHeader          string  `toml:"spam_header"`
+	SpamThreshold       string  `toml:"spam_threshold"`
+	MaxScriptSize       Size    `toml:"max_script_size"`
+	MaxScripts          int     `toml:"max_scripts"`
+	VacationDefaultDays int     `toml:"vacation_default_days"`
+	GlobalDir           string  `toml:"global_dir"`
+	SpamtestMaxValue    float64 `toml:"spamtest_max_value"`
 }
 
 // Default returns the built-in configuration.
@@ -494,6 +514,11 @@ func (c *Config) validate(path, text string) error {
 	}
 	if c.Sieve.MaxScripts < 1 || c.Sieve.MaxScriptSize < 1 {
 		return bad("sieve", "max_scripts and max_script_size must be positive")
+	}
+	for _, a := range c.Aliases.Postmaster {
+		if a == "" || strings.ContainsAny(a, "@ ,") {
+			return bad("aliases.postmaster", "%q is not an account name", a)
+		}
 	}
 	return nil
 }

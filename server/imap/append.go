@@ -126,7 +126,7 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 			}
 		}
 		flags = allowedFlags(flags, rights)
-		lr := &io.LimitedReader{R: c.br, N: size}
+		lr := &io.LimitedReader{R: progressReader{c, c.br}, N: size}
 		if c.sel != nil {
 			c.sel.changed() // in case f is the selected folder
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"mailmig/server/auth"
+	"mailmig/server/sessions"
 	"mailmig/server/sieve"
 )
 
@@ -416,6 +417,9 @@ func (c *conn) cmdAuthenticate(cmd *Command) bool {
 		return false
 	}
 	c.user, c.store = user, store
+	c.ncMu.Lock()
+	sessions.LoggedIn(c.nc, user) // mailmig who / kick
+	c.ncMu.Unlock()
 	c.r.MaxLiteral = c.maxLiteral()
 	c.s.log().Info("managesieve: authenticated", "remote", c.remote, "user", user, "tls", c.tls)
 	c.reply("OK", "", "authenticated")

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailmig/server/auth"
+	"mailmig/server/sessions"
 )
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -104,6 +105,7 @@ func (ss *session) login(user, pass string) error {
 		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "authentication failed")
 	}
 	ss.user = user
+	sessions.LoggedIn(ss.conn.Conn(), user) // mailmig who / kick
 	ss.s.log().Info("submission: authenticated", "remote", ss.remote, "user", user, "tls", ss.tls)
 	return nil
 }

@@ -47,6 +47,8 @@ type Config struct {
 	ManageSieve Listeners  `toml:"managesieve"`
 	Sieve       Sieve      `toml:"sieve"`
 	Web         Web        `toml:"web"`
+	Metrics     Metrics    `toml:"metrics"`
+	Control     Control    `toml:"control"`
 
 	// DataDir is set by ApplyDataDir (--data): everything lives below it.
 	DataDir string `toml:"-"`
@@ -139,6 +141,18 @@ type Client struct {
 	SubmissionPort  int    `toml:"submission_port"`
 	SubmissionsPort int    `toml:"submissions_port"`
 	ManageSievePort int    `toml:"managesieve_port"`
+}
+
+// Metrics is the Prometheus endpoint (server/metrics): plain HTTP on
+// Listen ("" = off), GET /metrics.
+type Metrics struct {
+	Listen string `toml:"listen"`
+}
+
+// Control is serve's local control socket, which the admin commands
+// (who, kick, queue flush...) talk to.
+type Control struct {
+	Socket string `toml:"socket"`
 }
 
 // TLS modes of a listener.
@@ -538,6 +552,10 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	c.Control.Socket = filepath.Join(abs, "control.sock")
+	if c.Metrics.Listen != "" && !(c.Path != "" && isLoopbackAddr(c.Metrics.Listen)) {
+		c.Metrics.Listen = "127.0.0.1:0"
+	}
 	// Listeners not on loopback move to an ephemeral loopback port and
 	// become trusted. A listener a config file already puts on loopback
 	// is kept as written, so a test can ask for an untrusted one.

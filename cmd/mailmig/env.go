@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailmig/cmd/mailmig/config"
+	"mailmig/server/aliases"
 	"mailmig/server/auth"
 	"mailmig/server/delivery"
 	"mailmig/server/tlsconf"
@@ -42,10 +43,13 @@ type env struct {
 
 	outbound  delivery.Sender
 	deliverer *delivery.Deliverer
+	aliases   *aliases.Table
 
 	mu      sync.Mutex
 	addrs   map[string][]string
 	reloads []func(*config.Config)
+	// conns counts connections per protocol (serve_limits.go).
+	conns map[string]*connLimits
 }
 
 // onReload registers f to run with the new configuration after SIGHUP.
@@ -155,6 +159,10 @@ func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error)
 	if e.outbound, err = newOutbound(e); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("outgoing queue: %w", err)
+	}
+	if e.aliases, err = newAliasTable(e); err != nil {
+		e.Close()
+		return nil, err
 	}
 	if e.deliverer, err = newDeliverer(e); err != nil {
 		e.Close()

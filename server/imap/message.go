@@ -340,7 +340,7 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 			return err
 		}
 	}
-	lr := &io.LimitedReader{R: c.br, N: size}
+	lr := &io.LimitedReader{R: progressReader{c, c.br}, N: size}
 	ctx, cancel := c.ctx()
 	defer cancel()
 	if c.sel != nil {

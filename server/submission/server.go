@@ -78,6 +78,10 @@ type Server struct {
 	MaxMessageBytes int64
 	// MaxRecipients bounds recipients per message (0 = 100).
 	MaxRecipients int
+	// SenderAlias reports whether an authenticated user may send as the
+	// local part name of a local domain besides their own (an alias that
+	// points to them alone); nil = only their own name.
+	SenderAlias func(name, user string) bool
 	// TrustedNetworks may relay without authentication.
 	TrustedNetworks []netip.Prefix
 	// Domains are the local mail domains (a user's addresses are

@@ -115,6 +115,9 @@ func (s *Server) ownsAddress(user, addr string) bool {
 		return false
 	}
 	base, _, _ := strings.Cut(local, "+")
+	if s.SenderAlias != nil && !strings.EqualFold(base, user) {
+		return s.SenderAlias(base, user)
+	}
 	return strings.EqualFold(base, user)
 }
 

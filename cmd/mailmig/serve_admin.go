@@ -310,8 +310,8 @@ func controlCall(cfg *config.Config, req controlRequest) (*controlReply, error) 
 
 // listenUnixCounted is listenUnix with the connections listed and
 // counted as LMTP.
-func listenUnixCounted(path string) (net.Listener, error) {
-	ln, err := listenUnix(path)
+func listenUnixCounted(path, mode, group string) (net.Listener, error) {
+	ln, err := listenUnix(path, mode, group)
 	if err != nil {
 		return nil, err
 	}

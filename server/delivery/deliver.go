@@ -449,6 +449,12 @@ func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, c
 		}
 	}
 	f, err := cs.store.Folder(folder)
+	if mailstore.IsSharedNamespaceName(folder) {
+		// The shared namespace's names are other users' folders over
+		// IMAP; a folder of one's own there could not be reached, so
+		// fileinto refuses the name as IMAP CREATE does.
+		f, err = nil, fmt.Errorf("%w: %q is in the shared namespace", mailstore.ErrInvalidFolderName, folder)
+	}
 	if errors.Is(err, mailstore.ErrNoSuchFolder) || errors.Is(err, mailstore.ErrInvalidFolderName) {
 		if errors.Is(err, mailstore.ErrNoSuchFolder) && (create || strings.EqualFold(folder, d.global().spamFolder())) {
 			f, err = d.createFolder(cs, folder)

@@ -32,6 +32,7 @@ type env struct {
 	tls       *tls.Config
 	tlsReload *tlsconf.Reloader
 	auth      *auth.Authenticator
+	passwords *auth.Chain // the password sources, in [auth] sources order
 
 	maildirFor func(user string) (string, error)
 	homeFor    func(user string) (string, error)
@@ -153,8 +154,12 @@ func loadEnvTLS(c *cli.Context, withTLS bool, adjust ...func(*config.Config) err
 		}
 	}
 	a := e.cfg.Auth
+	if e.passwords, err = newPasswordChain(e); err != nil {
+		e.Close()
+		return nil, err
+	}
 	e.auth = &auth.Authenticator{
-		Checker: e.db, Logger: e.log.With("component", "auth"),
+		Checker: e.passwords, Logger: e.log.With("component", "auth"),
 		FailDelay: a.FailDelay.D(), MaxDelay: a.MaxDelay.D(), Window: a.Window.D(),
 		MaxFailuresPerIP: a.MaxFailuresPerIP, MaxFailuresPerIPUser: a.MaxFailuresPerIPUser,
 		MaxConcurrent: a.MaxConcurrentChecks,

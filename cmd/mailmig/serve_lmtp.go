@@ -43,6 +43,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		Hostname:        e.cfg.Server.Hostname,
 		MaxMessageBytes: int64(e.cfg.Limits.MessageSize),
 		Logger:          e.log.With("component", "lmtp"),
+		SpoolThreshold:  int64(e.cfg.Connections.SpoolThreshold),
 	}
 	var lns []net.Listener
 	fail := func(err error) (func(context.Context) error, error) {

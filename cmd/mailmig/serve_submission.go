@@ -51,6 +51,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			UserExists:        e.userExists,
 			SenderAlias:       e.aliases.SoleUser,
 			Local:             submissionDelivery{e},
+			SpoolThreshold:    int64(e.cfg.Connections.SpoolThreshold),
 			Log:               e.log.With("component", "submission", "listener", ln.Addr().String()),
 		}
 		if e.outbound != nil {

@@ -173,8 +173,11 @@ func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
 				enabled = append(enabled, "QRESYNC")
 			}
 		case "CONDSTORE":
-			if !c.condstore {
-				c.condstore = true
+			// Listed even when an earlier command enabled it
+			// implicitly (RFC 7162 §3.1), as dovecot does.
+			if !c.condstoreEnabled {
+				c.condstoreEnabled = true
+				c.enableCondstore()
 				enabled = append(enabled, "CONDSTORE")
 			}
 		case "UTF8=ACCEPT":

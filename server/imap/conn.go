@@ -53,6 +53,8 @@ type conn struct {
 	// condstore is set once the client used a CONDSTORE feature (RFC 7162
 	// §3.1): unsolicited FETCH responses then carry MODSEQ.
 	condstore bool
+	// condstoreEnabled is set by ENABLE CONDSTORE (RFC 5161).
+	condstoreEnabled bool
 	// qresync is set by ENABLE QRESYNC (RFC 7162 §3.2.3).
 	qresync bool
 	// cmdName is the running command's name (after UID), for handlers
@@ -442,6 +444,7 @@ func (c *conn) capabilities() string {
 		fmt.Sprintf("APPENDLIMIT=%d", c.srv.opts.AppendLimit),
 		"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 		"ACL", "RIGHTS=texk")
+	caps = append(caps, extensionCaps...)
 	return strings.Join(caps, " ")
 }
 

@@ -244,6 +244,8 @@ func (c *conn) writeCapabilities() {
 	if c.user != "" {
 		line("OWNER", c.user, true)
 	}
+	// RFC 5804 §2.14: the command is implemented, so it is announced.
+	line("UNAUTHENTICATE", "", false)
 	line("VERSION", "1.0", true)
 }
 

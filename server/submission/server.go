@@ -97,6 +97,11 @@ type Server struct {
 	Outbound Sender
 	// Log receives connection and delivery logs (slog.Default if nil).
 	Log *slog.Logger
+	// SpoolThreshold: a message arriving beyond this many bytes waits in
+	// an unlinked temporary file in SpoolDir, not in memory (0 = 256 KiB;
+	// SpoolDir "" = os.TempDir()).
+	SpoolThreshold int64
+	SpoolDir       string
 	// ReadTimeout and WriteTimeout bound each client read and write
 	// (10 minutes and 1 minute if zero).
 	ReadTimeout, WriteTimeout time.Duration

@@ -126,6 +126,31 @@ type Auth struct {
 	MaxFailuresPerIP     int      `toml:"max_failures_per_ip"`
 	MaxFailuresPerIPUser int      `toml:"max_failures_per_ip_user"`
 	MaxConcurrentChecks  int      `toml:"max_concurrent_checks"`
+	// Sources are the password sources in the order they are asked
+	// ("accounts", "crypt", "kerberos"); the first that knows a user
+	// decides (docs/accounts.md).
+	Sources []string `toml:"sources"`
+	// Rehash stores a password proved against the crypt source (or an
+	// imported hash) as an argon2id account.
+	Rehash   bool         `toml:"rehash"`
+	Crypt    AuthCrypt    `toml:"crypt"`
+	Kerberos AuthKerberos `toml:"kerberos"`
+}
+
+// AuthCrypt is the crypt(3) password source.
+type AuthCrypt struct {
+	File   string `toml:"file"`
+	Format string `toml:"format"` // "shadow" or "passwd-file"
+}
+
+// AuthKerberos is the Kerberos password source.
+type AuthKerberos struct {
+	Realm    string `toml:"realm"`
+	Krb5Conf string `toml:"krb5_conf"`
+	Keytab   string `toml:"keytab"`
+	// Service is the principal (SERVICE/HOST, realm added) whose key
+	// in the keytab proves the KDC genuine after a password check.
+	Service string `toml:"service"`
 }
 
 // Connections bounds what clients may hold, per protocol (IMAP, LMTP,
@@ -254,14 +279,16 @@ type Submission struct {
 
 // Sieve configures filtering at delivery.
 type Sieve struct {
-	GlobalScript        string `toml:"global_script"`
-	GlobalBefore        bool   `toml:"global_before"`
-	SpamFolder          string `toml:"spam_folder"`
-	SpamHeader          string `toml:"spam_header"`
-	SpamThreshold       string `toml:"spam_threshold"`
-	MaxScriptSize       Size   `toml:"max_script_size"`
-	MaxScripts          int    `toml:"max_scripts"`
-	VacationDefaultDays int    `toml:"vacation_default_days"`
+	GlobalScript        string  `toml:"global_script"`
+	GlobalBefore        bool    `toml:"global_before"`
+	SpamFolder          string  `toml:"spam_folder"`
+	SpamHeader          string  `toml:"spam_header"`
+	SpamThreshold       string  `toml:"spam_threshold"`
+	MaxScriptSize       Size    `toml:"max_script_size"`
+	MaxScripts          int     `toml:"max_scripts"`
+	VacationDefaultDays int     `toml:"vacation_default_days"`
+	GlobalDir           string  `toml:"global_dir"`
+	SpamtestMaxValue    float64 `toml:"spamtest_max_value"`
 }
 
 // Default returns the built-in configuration.
@@ -427,6 +454,9 @@ func (c *Config) validate(path, text string) error {
 	}
 	if c.Auth.MaxConcurrentChecks < 0 {
 		return bad("auth.max_concurrent_checks", "must not be negative (0 = 2 per CPU)")
+	}
+	if err := c.validateAuthSources(bad); err != nil {
+		return err
 	}
 	if c.Migration.DualWindow <= 0 {
 		return bad("migration.dual_window", "must be positive")

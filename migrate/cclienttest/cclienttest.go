@@ -7,7 +7,7 @@
 //
 // Implementation notes:
 //   - csrc/dump.c (written for mailmig) links c-client, opens the mailbox
-//     read-only with c-client's drivers (unix, mmdf, mbx, mix, ...: the
+//     read-write (as uw-imapd did: c-client creates keywords only then) with c-client's drivers (unix, mmdf, mbx, mix, ...: the
 //     same detection as uw-imapd) and prints what c-client serves. It is
 //     compiled with gcc once per test binary (Build); the headers come
 //     from libc-client2007e-dev (scripts/test-packages).
@@ -15,7 +15,7 @@
 //     log in, so Dump copies the mailbox into a fresh directory that
 //     becomes c-client's home and names it relative to it. The copy keeps
 //     the source's mtime (c-client uses it for MMDF messages without a
-//     From_ line). The source is never opened for writing.
+//     From_ line). The source is only read.
 //   - Messages come back as c-client serves them to IMAP clients: with
 //     CRLF line ends (CRLF converts a stored bare LF; see CRLF).
 //   - Missing gcc or c-client headers fail the test (never a skip).
@@ -24,6 +24,7 @@ package cclienttest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	_ "embed"
 	"fmt"
 	"io"
@@ -141,6 +142,19 @@ func Dump(t testing.TB, path string) *Folder {
 func DumpErr(t testing.TB, path, mailbox string) (*Folder, error) {
 	t.Helper()
 	bin := Build(t)
+	f, err := dumpCopy(t, bin, path, mailbox)
+	if err != nil {
+		// c-client gives up on some damaged files when it would rewrite
+		// them (a read-write open); read-only it still serves them. A
+		// fresh copy: the failed run may have left a lock behind.
+		if ro, err2 := dumpCopy(t, bin, path, mailbox, "readonly"); err2 == nil {
+			return ro, nil
+		}
+	}
+	return f, err
+}
+
+func dumpCopy(t testing.TB, bin, path, mailbox string, extra ...string) (*Folder, error) {
 	home := t.TempDir()
 	if err := os.Chmod(home, 0o755); err != nil {
 		return nil, err
@@ -152,12 +166,16 @@ func DumpErr(t testing.TB, path, mailbox string) (*Folder, error) {
 	if mailbox == "" {
 		mailbox = name
 	}
-	return Run(bin, home, mailbox)
+	return Run(bin, home, mailbox, extra...)
 }
 
-// Run runs the dump program on mailbox (a c-client name relative to home).
-func Run(bin, home, mailbox string) (*Folder, error) {
-	cmd := exec.Command(bin, home, mailbox)
+// Run runs the dump program on mailbox (a c-client name relative to home);
+// extra arguments ("readonly") are passed on.
+func Run(bin, home, mailbox string, extra ...string) (*Folder, error) {
+	// c-client waits up to 5 minutes for a stale lock: never that long here.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{home, mailbox}, extra...)...)
 	cmd.Env = append(os.Environ(), "HOME="+home, "TZ=UTC")
 	cmd.Dir = home
 	var stderr bytes.Buffer

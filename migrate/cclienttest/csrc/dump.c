@@ -4,10 +4,11 @@
  * tests of migrate/cclienttest. Written for mailmig; links Debian's
  * libc-client2007e.
  *
- * Usage: cclient-dump HOME MAILBOX
+ * Usage: cclient-dump HOME MAILBOX [readonly]
  * HOME becomes c-client's home directory; MAILBOX is a c-client name
  * (relative to HOME, or "#driver.mbx/..."). The mailbox is opened
- * read-only. Output, per folder:
+ * read-write, as uw-imapd opened a user's folder (c-client may rewrite
+ * it on close: give it a copy). Output, per folder:
  *   FOLDER <driver> <uidvalidity> <uidnext> <messages>
  *   KEYWORD <name>            (one per keyword defined in the folder)
  *   MSG <uid> <flags> <unix time> <zone> <bytes>\n<bytes>\n
@@ -28,13 +29,15 @@ int main (int argc, char *argv[])
   MAILSTREAM *stream;
   unsigned long i, j, hlen, tlen;
   char *h, *t;
-  if (argc != 3) {
-    fprintf (stderr, "usage: cclient-dump HOME MAILBOX\n");
+  if (argc != 3 && argc != 4) {
+    fprintf (stderr, "usage: cclient-dump HOME MAILBOX [readonly]\n");
     return 2;
   }
 #include "linkage.c"
   env_init ("mailmig", argv[1]);
-  stream = mail_open (NIL, argv[2], OP_READONLY);
+  /* read-write, as uw-imapd opened a user's folder (c-client creates
+   * keywords only then); the mailbox is a throw-away copy */
+  stream = mail_open (NIL, argv[2], argc == 4 ? OP_READONLY : NIL);
   if (!stream) {
     fprintf (stderr, "cannot open %s\n", argv[2]);
     return 1;

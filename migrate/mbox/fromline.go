@@ -150,7 +150,6 @@ func parseFrom(line []byte, loc *time.Location) (sender string, date time.Time, 
 	return sender, date, dateOK, true
 }
 
-
 // FormatFromLine returns a From_ line (with "\n") for sender and date in
 // asctime form, the way UW-IMAP writes it.
 func FormatFromLine(sender string, date time.Time) string {

@@ -168,6 +168,16 @@ func Lock(ctx context.Context, path string, opts Options) (*Locked, error) {
 		}
 		return nil, &TemporaryError{fmt.Errorf("spool: open %s: %w", path, err)}
 	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		// A FIFO or device is never a mailbox: writing would block or
+		// vanish, reading would never end.
+		f.Close()
+		os.Remove(lockPath)
+		if err == nil {
+			err = fmt.Errorf("spool: %s is not a regular file (%s)", path, st.Mode().Type())
+		}
+		return nil, &TemporaryError{err}
+	}
 	if err := advisoryLock(ctx, f); err != nil {
 		f.Close()
 		os.Remove(lockPath)

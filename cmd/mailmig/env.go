@@ -32,6 +32,7 @@ type env struct {
 	tls       *tls.Config
 	tlsReload *tlsconf.Reloader
 	auth      *auth.Authenticator
+	passwords *auth.Chain // the password sources, in [auth] sources order
 
 	maildirFor func(user string) (string, error)
 	homeFor    func(user string) (string, error)
@@ -130,6 +131,12 @@ func loadBase(c *cli.Context) (*env, error) {
 // given, changes the configuration (command-line overrides) before
 // anything is built from it.
 func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error) {
+	return loadEnvTLS(c, true, adjust...)
+}
+
+// loadEnvTLS is loadEnv; withTLS false skips the certificate and key
+// (mailmig deliver runs as the MTA's delivery user and needs neither).
+func loadEnvTLS(c *cli.Context, withTLS bool, adjust ...func(*config.Config) error) (*env, error) {
 	e, err := loadBase(c)
 	if err != nil {
 		return nil, err
@@ -140,13 +147,19 @@ func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error)
 			return nil, err
 		}
 	}
-	if err := e.loadTLS(); err != nil {
+	if withTLS {
+		if err := e.loadTLS(); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	a := e.cfg.Auth
+	if e.passwords, err = newPasswordChain(e); err != nil {
 		e.Close()
 		return nil, err
 	}
-	a := e.cfg.Auth
 	e.auth = &auth.Authenticator{
-		Checker: e.db, Logger: e.log.With("component", "auth"),
+		Checker: e.passwords, Logger: e.log.With("component", "auth"),
 		FailDelay: a.FailDelay.D(), MaxDelay: a.MaxDelay.D(), Window: a.Window.D(),
 		MaxFailuresPerIP: a.MaxFailuresPerIP, MaxFailuresPerIPUser: a.MaxFailuresPerIPUser,
 		MaxConcurrent: a.MaxConcurrentChecks,

@@ -48,6 +48,8 @@ type Config struct {
 	ManageSieve Listeners  `toml:"managesieve"`
 	Sieve       Sieve      `toml:"sieve"`
 	Web         Web        `toml:"web"`
+	Metrics     Metrics    `toml:"metrics"`
+	Control     Control    `toml:"control"`
 	Aliases     Aliases    `toml:"aliases"`
 
 	// Connections bounds what clients may hold, per protocol.
@@ -126,6 +128,31 @@ type Auth struct {
 	MaxFailuresPerIP     int      `toml:"max_failures_per_ip"`
 	MaxFailuresPerIPUser int      `toml:"max_failures_per_ip_user"`
 	MaxConcurrentChecks  int      `toml:"max_concurrent_checks"`
+	// Sources are the password sources in the order they are asked
+	// ("accounts", "crypt", "kerberos"); the first that knows a user
+	// decides (docs/accounts.md).
+	Sources []string `toml:"sources"`
+	// Rehash stores a password proved against the crypt source (or an
+	// imported hash) as an argon2id account.
+	Rehash   bool         `toml:"rehash"`
+	Crypt    AuthCrypt    `toml:"crypt"`
+	Kerberos AuthKerberos `toml:"kerberos"`
+}
+
+// AuthCrypt is the crypt(3) password source.
+type AuthCrypt struct {
+	File   string `toml:"file"`
+	Format string `toml:"format"` // "shadow" or "passwd-file"
+}
+
+// AuthKerberos is the Kerberos password source.
+type AuthKerberos struct {
+	Realm    string `toml:"realm"`
+	Krb5Conf string `toml:"krb5_conf"`
+	Keytab   string `toml:"keytab"`
+	// Service is the principal (SERVICE/HOST, realm added) whose key
+	// in the keytab proves the KDC genuine after a password check.
+	Service string `toml:"service"`
 }
 
 // Connections bounds what clients may hold, per protocol (IMAP, LMTP,
@@ -161,6 +188,18 @@ type Client struct {
 	SubmissionPort  int    `toml:"submission_port"`
 	SubmissionsPort int    `toml:"submissions_port"`
 	ManageSievePort int    `toml:"managesieve_port"`
+}
+
+// Metrics is the Prometheus endpoint (server/metrics): plain HTTP on
+// Listen ("" = off), GET /metrics.
+type Metrics struct {
+	Listen string `toml:"listen"`
+}
+
+// Control is serve's local control socket, which the admin commands
+// (who, kick, queue flush...) talk to.
+type Control struct {
+	Socket string `toml:"socket"`
 }
 
 // TLS modes of a listener.
@@ -430,6 +469,9 @@ func (c *Config) validate(path, text string) error {
 	if c.Auth.MaxConcurrentChecks < 0 {
 		return bad("auth.max_concurrent_checks", "must not be negative (0 = 2 per CPU)")
 	}
+	if err := c.validateAuthSources(bad); err != nil {
+		return err
+	}
 	if c.Migration.DualWindow <= 0 {
 		return bad("migration.dual_window", "must be positive")
 	}
@@ -592,6 +634,10 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	c.Control.Socket = filepath.Join(abs, "control.sock")
+	if c.Metrics.Listen != "" && !(c.Path != "" && isLoopbackAddr(c.Metrics.Listen)) {
+		c.Metrics.Listen = "127.0.0.1:0"
+	}
 	if c.Path == "" {
 		c.LMTP.SocketGroup = "" // the data directory's owner runs everything
 	}

@@ -12,7 +12,7 @@ var extensionCaps = []string{
 	"THREAD=REFERENCES", // RFC 5256, thread.go
 	"THREAD=ORDEREDSUBJECT",
 	"THREAD=REFS", // dovecot's, thread.go
-	"ESORT", // RFC 5267, sort.go
+	"ESORT",       // RFC 5267, sort.go
 }
 
 func init() {

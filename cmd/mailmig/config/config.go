@@ -620,6 +620,7 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	c.applyDataDirAuth(abs)
 	if c.Path == "" {
 		c.LMTP.SocketGroup = "" // the data directory's owner runs everything
 	}

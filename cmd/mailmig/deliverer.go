@@ -119,7 +119,8 @@ func sieveStorageFor(cfg *config.Config) func(user string) (*sieve.Storage, erro
 			return nil, err
 		}
 		return &sieve.Storage{Dir: dir, ActiveLink: link,
-			MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), MaxScripts: cfg.Sieve.MaxScripts}, nil
+			MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), MaxScripts: cfg.Sieve.MaxScripts,
+			GlobalDir: cfg.Sieve.GlobalDir}, nil
 	}
 }
 

@@ -24,7 +24,7 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		return fr, err
 	}
 	defer closeFn()
-	r := mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10})
+	r := mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10, ModTime: s.mtime})
 	first, err := r.Next()
 	if err != nil && err != io.EOF {
 		fr.Error = err.Error()

@@ -397,7 +397,7 @@ func parseLock(b []byte) (pid int, size int64, ok bool) {
 // that if this process dies mid-append the next locker truncates the
 // partial message away (the MTA, never told of success, retries).
 func (l *Locked) recordSize(size int64) {
-	os.WriteFile(l.lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"+strconv.FormatInt(size, 10)+"\n"), 0o644)
+	writeLock(l.lockPath, strconv.Itoa(os.Getpid())+"\n"+strconv.FormatInt(size, 10)+"\n")
 }
 
 // advisoryLock takes flock(LOCK_EX) and an OFD fcntl write lock on f,

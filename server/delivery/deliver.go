@@ -272,6 +272,15 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 		log.Info("rejected by sieve", "reason", out.Reject.Reason)
 		return nil, &RejectError{Reason: out.Reject.Reason, Extended: out.Reject.Extended}
 	}
+	// A fileinto that cannot store (no such folder and no :create, or a
+	// name the store refuses) is a run-time error too: pigeonhole then
+	// runs none of the actions and keeps the message in INBOX.
+	if err := d.checkFolders(cs, out); err != nil {
+		res.ScriptErr = fmt.Errorf("sieve: fileinto: %w", err)
+		log.Error("sieve run-time error, keeping the message in INBOX", "err", res.ScriptErr)
+		d.state.scriptErrors.Add(1)
+		out = &sieve.Outcome{ImplicitKeep: true}
+	}
 	body := msg
 	if len(out.HeaderEdits) > 0 {
 		body = applyHeaderEdits(msg, out.HeaderEdits)
@@ -339,6 +348,29 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 		log.Info("discarded by sieve")
 	}
 	return res, nil
+}
+
+// checkFolders reports the first fileinto target that cannot be stored
+// into: missing without :create (the spam folder is created anyway), or
+// an invalid name.
+func (d *Deliverer) checkFolders(cs *cachedStore, out *sieve.Outcome) error {
+	spam := d.global().spamFolder()
+	for _, mb := range out.Mailboxes {
+		if strings.EqualFold(mb, "INBOX") {
+			continue
+		}
+		name := mailstore.ResolveFolder(cs.store, mb, spam)
+		_, err := cs.store.Folder(name)
+		switch {
+		case err == nil:
+		case errors.Is(err, mailstore.ErrNoSuchFolder) && (containsFold(out.Create, mb) || strings.EqualFold(name, spam)):
+		case errors.Is(err, mailstore.ErrNoSuchFolder):
+			return fmt.Errorf("failed to store into mailbox '%s': Mailbox doesn't exist", mb)
+		default:
+			return fmt.Errorf("failed to store into mailbox '%s': %v", mb, err)
+		}
+	}
+	return nil
 }
 
 func appendFolder(list []string, name string) []string {

@@ -157,7 +157,7 @@ type Result struct {
 
 // SpamScriptName is the global script the site's spam rule is reachable
 // as: `include :global "spam";`.
-const SpamScriptName = "spam"
+const SpamScriptName = sieve.GlobalSpam
 
 // StoredCopy is one message written to a folder.
 type StoredCopy struct {

@@ -176,6 +176,11 @@ func SplitAddress(addr string, domains []string) (user, detail string, err error
 
 func toSMTPError(err error) *smtp.SMTPError {
 	code, enh, msg := delivery.SMTPStatus(err)
+	// RFC 2034 §3 wants the enhanced code on every line of a reply, but
+	// go-smtp puts "<recipient> " before the first line of each LMTP
+	// DATA status and the code only on the last: a multi-line text (a
+	// reject reason) is sent as one line.
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: msg}
 }
 

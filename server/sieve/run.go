@@ -271,10 +271,7 @@ func (r *run) command(f *frame, c *command) error {
 			return err
 		}
 		mb := r.expand(f, c.str)
-		if mb == "" {
-			return r.fail(f, c.pos, "fileinto: empty folder name")
-		}
-		if strings.EqualFold(mb, "INBOX") {
+		if mb == "" || strings.EqualFold(mb, "INBOX") { // "" is INBOX, as in pigeonhole
 			mb = "INBOX"
 		}
 		if !c.copy {

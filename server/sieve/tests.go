@@ -81,8 +81,10 @@ var cmpExt = map[string]string{
 
 func (c *compiler) matcher(a *args, what string) (*matcher, error) {
 	m := &matcher{typ: "is", cmp: "i;ascii-casemap"}
-	if a.n.name == "spamtest" || a.n.name == "virustest" {
-		m.cmp = "i;ascii-numeric" // RFC 5235 §3.2
+	if (a.n.name == "spamtest" || a.n.name == "virustest") && !a.has("contains") && !a.has("matches") && !a.has("regex") {
+		// RFC 5235 §3.2; substring matches keep the usual default, as in
+		// pigeonhole.
+		m.cmp = "i;ascii-numeric"
 	}
 	for _, t := range []string{"is", "contains", "matches", "regex", "value", "count"} {
 		if a.has(t) {

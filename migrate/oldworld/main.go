@@ -17,8 +17,8 @@ import (
 	"path/filepath"
 
 	"mailmig/migrate/corpus"
-	"mailmig/server/auth/pwhash"
 	"mailmig/migrate/units"
+	"mailmig/server/auth/pwhash"
 )
 
 func main() {

@@ -43,6 +43,7 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			userCommand(),
 			quotaCommand(),
 			configCommand(),
+			filtersCommand(),
 		},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints and exits

@@ -310,3 +310,16 @@ func parseDec(s string) (int64, bool) {
 	}
 	return n, true
 }
+
+// SharedNamespacePrefix is the IMAP shared namespace (RFC 2342) of
+// `mailmig serve`, as dovecot's usual "shared/%u/": other users' folders.
+const SharedNamespacePrefix = "shared/"
+
+// IsSharedNamespaceName tells whether a folder name of a user's own store
+// would collide with the shared namespace ("shared" itself or a name
+// below "shared/", case-sensitive as dovecot's namespace prefixes): such
+// a folder could be neither selected, renamed nor deleted over IMAP, so
+// IMAP CREATE and Sieve fileinto refuse the name and conversion maps it.
+func IsSharedNamespaceName(name string) bool {
+	return name == strings.TrimSuffix(SharedNamespacePrefix, "/") || strings.HasPrefix(name, SharedNamespacePrefix)
+}

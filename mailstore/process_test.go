@@ -18,35 +18,45 @@ import (
 )
 
 // helperEnv makes the test binary act as a second process appending to a
-// store (see TestHelperAppend).
+// store (see helperAppend).
 const helperEnv = "MAILSTORE_TEST_HELPER_APPEND"
 
-// TestHelperAppend is not a test: run by TestCrossProcessAppend as a child
-// process, it appends N messages to the Maildir named in the environment
-// and prints "UID BODY" lines.
-func TestHelperAppend(t *testing.T) {
-	spec := os.Getenv(helperEnv)
-	if spec == "" {
-		t.Skip("helper process only")
-	}
+// helperAppend runs in the child process of TestCrossProcessAppend: it
+// appends N messages to the Maildir named in the environment and prints
+// "UID BODY" lines.
+func helperAppend(spec string) error {
 	parts := strings.SplitN(spec, "|", 3)
 	n, _ := strconv.Atoi(parts[1])
 	s, err := mailstore.Open(parts[0], mailstore.Options{NoFsync: true})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	f, err := s.Folder("INBOX")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for i := 0; i < n; i++ {
 		body := fmt.Sprintf("%s-%d", parts[2], i)
 		uid, err := f.Append(context.Background(), strings.NewReader(body), nil, time.Time{})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		fmt.Printf("UID %d %s\n", uid, body)
 	}
+	return nil
+}
+
+// TestMain turns the test binary into the appending child process of
+// TestCrossProcessAppend when the helper variable is set.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		if err := helperAppend(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
 
 func TestCrossProcessAppend(t *testing.T) {
@@ -66,7 +76,7 @@ func TestCrossProcessAppend(t *testing.T) {
 	}
 	results := make(chan result, procs)
 	for p := 0; p < procs; p++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppend$", "-test.v")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|proc%d", helperEnv, root, each, p))
 		out, err := cmd.StdoutPipe()
 		if err != nil {

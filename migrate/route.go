@@ -163,6 +163,20 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 		l.Unlock()
 		return res, r.NewStore(ctx, env, msg)
 	}
+	if route == RouteBoth && p.Maildir != "" {
+		// Journaled: exactly once per side across kills and retries.
+		if err := r.deliverBoth(ctx, l, env, p, msg, opts); err != nil {
+			return nil, err
+		}
+		res.LockHeld = l.Held()
+		if err := l.Unlock(); err != nil {
+			r.log().Warn("unlock old INBOX", "user", user, "err", err)
+		}
+		if r.OnLock != nil {
+			r.OnLock(res.LockHeld)
+		}
+		return res, nil
+	}
 	ar, err := l.Append(sender, r.now(), msg, opts)
 	if err != nil {
 		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))

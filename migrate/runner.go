@@ -47,6 +47,12 @@ import (
 // copy limit: the user stops in needs-attention with the error's text.
 var ErrOverLimit = errors.New("migrate: folders over the copy limit")
 
+// ErrUnreadable is wrapped by a Copier when old files or directories that
+// may hold mail cannot be read (permissions, a FIFO as INBOX): the user
+// goes to needs-attention at once with the paths and reasons, never to
+// confirm with folders silently missing.
+var ErrUnreadable = errors.New("migrate: old mail cannot be read")
+
 // Copier copies one user's old mail into the new store.
 type Copier interface {
 	// Prepare readies the new store before dual delivery starts (the new
@@ -247,6 +253,10 @@ func (r *Runner) fail(ctx context.Context, e *state.Entry, what string, err erro
 		return stepFailed, fmt.Errorf("migrate: %s %s: %w", what, e.User, context.Cause(ctx))
 	}
 	msg := fmt.Sprintf("%s: %v", what, err)
+	if errors.Is(err, ErrUnreadable) || errors.Is(err, fs.ErrPermission) {
+		// Retrying does not change permissions: say so now.
+		return r.attention(ctx, e, msg)
+	}
 	n, cerr := r.failuresInState(ctx, e)
 	if cerr != nil {
 		return stepFailed, cerr

@@ -355,7 +355,7 @@ func TestLeaseRaceTwoProcesses(t *testing.T) {
 	var cmds []*exec.Cmd
 	outs := make([]*strings.Builder, 2)
 	for i := range 2 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLeaseRaceChild$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "MAILMIG_LEASE_CHILD="+path, fmt.Sprintf("MAILMIG_LEASE_WORKER=w%d", i))
 		outs[i] = &strings.Builder{}
 		cmd.Stdout = outs[i]
@@ -400,23 +400,32 @@ func TestLeaseRaceTwoProcesses(t *testing.T) {
 	t.Logf("lease wins per worker: %v", wins)
 }
 
-// TestLeaseRaceChild is the child half of TestLeaseRaceTwoProcesses.
-func TestLeaseRaceChild(t *testing.T) {
-	path := os.Getenv("MAILMIG_LEASE_CHILD")
-	if path == "" {
-		t.Skip("child process of TestLeaseRaceTwoProcesses only")
+// TestMain turns the test binary into the child half of
+// TestLeaseRaceTwoProcesses when MAILMIG_LEASE_CHILD is set.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("MAILMIG_LEASE_CHILD"); path != "" {
+		if err := leaseRaceChild(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// leaseRaceChild is the child half of TestLeaseRaceTwoProcesses.
+func leaseRaceChild(path string) error {
 	worker := os.Getenv("MAILMIG_LEASE_WORKER")
 	d, err := Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer d.Close()
 	ctx := context.Background()
 	for range 30 {
 		u, err := d.LeaseNext(ctx, worker, time.Hour)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if u == "zoe" {
 			start := time.Now().UnixNano()
@@ -424,9 +433,10 @@ func TestLeaseRaceChild(t *testing.T) {
 			end := time.Now().UnixNano()
 			fmt.Printf("HELD %d %d\n", start, end)
 			if err := d.Release(ctx, "zoe", worker); err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return nil
 }

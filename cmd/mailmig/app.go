@@ -43,6 +43,8 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			userCommand(),
 			quotaCommand(),
 			configCommand(),
+			aliasCommand(),
+			gendocCommand(),
 			filtersCommand(),
 		},
 		EnableBashCompletion: true,

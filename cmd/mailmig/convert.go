@@ -39,8 +39,12 @@ explicitly with --inbox/--folders/--subscriptions/--out. Sources are only
 read. Running it again after an interruption completes the copy without
 duplicates; every message is verified after the copy.
 
-Exit status: 0 done, 1 error, 2 some files were not converted (see the
-report), 3 folders over --max-size (INBOX copied), 4 verification failed.
+Exit status: 0 done, 1 error, 2 some files were not converted: files or
+directories that could not be read (permissions, a FIFO or device as INBOX;
+"NOT READ" lines) or that are not mbox (see the report), 3 folders over
+--max-size (INBOX copied), 4 verification failed. Run it as a user that can
+read the user's spool and home (root, or the mailmig user with
+CAP_DAC_READ_SEARCH, see docs/deploying.md).
 
 Examples:
    mailmig convert --user alice --report alice.json
@@ -167,7 +171,7 @@ func runConvert(c *cli.Context) error {
 		return withExit(exitConvertVerify, runErr)
 	case errors.Is(runErr, convert.ErrTooBig):
 		return withExit(exitConvertTooBig, runErr)
-	case errors.Is(runErr, convert.ErrPartial):
+	case errors.Is(runErr, convert.ErrUnreadable), errors.Is(runErr, convert.ErrPartial):
 		return withExit(exitConvertPartial, runErr)
 	}
 	return runErr
@@ -247,6 +251,9 @@ func printReport(w io.Writer, rep *convert.Report) {
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "skipped: %s: %s\n", s.Path, s.Reason)
+	}
+	for _, s := range rep.Unreadable {
+		fmt.Fprintf(w, "NOT READ (may hold mail): %s: %s\n", s.Path, s.Reason)
 	}
 	fmt.Fprintf(w, "INBOX %d bytes, folders %d bytes", rep.InboxBytes, rep.FolderBytes)
 	if rep.MaxFolderBytes > 0 {

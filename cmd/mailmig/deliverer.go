@@ -35,6 +35,8 @@ func newDeliverer(e *env) (*delivery.Deliverer, error) {
 		SpamFolder:         cfg.Sieve.SpamFolder,
 		SpamHeader:         cfg.Sieve.SpamHeader,
 		SpamThreshold:      cfg.Sieve.SpamThreshold,
+		GlobalDir:          cfg.Sieve.GlobalDir,
+		Spamtest:           &sieve.TestConfig{Header: cfg.Sieve.SpamHeader, Type: "strlen", Max: cfg.Sieve.SpamtestMaxValue},
 		QuotaFor:           e.quotaFor,
 		OverQuotaTemporary: cfg.Limits.QuotaTemporary,
 		MaxMessageBytes:    int64(cfg.Limits.MessageSize),
@@ -46,6 +48,9 @@ func newDeliverer(e *env) (*delivery.Deliverer, error) {
 		},
 		Logger:   e.log.With("component", "delivery"),
 		Hostname: cfg.Server.Hostname,
+	}
+	if e.aliases != nil {
+		d.Aliases = e.aliases
 	}
 	if cfg.Migration.ControlLocalPart != "" {
 		secret, err := e.controlSecret(context.Background())
@@ -62,7 +67,7 @@ func newDeliverer(e *env) (*delivery.Deliverer, error) {
 	// SIGHUP: new global Sieve settings; a broken script keeps the old.
 	e.onReload(func(nc *config.Config) {
 		err := d.SetGlobal(delivery.GlobalConfig{Script: nc.Sieve.GlobalScript, Before: nc.Sieve.GlobalBefore,
-			SpamFolder: nc.Sieve.SpamFolder, SpamHeader: nc.Sieve.SpamHeader, SpamThreshold: nc.Sieve.SpamThreshold})
+			SpamFolder: nc.Sieve.SpamFolder, SpamHeader: nc.Sieve.SpamHeader, SpamThreshold: nc.Sieve.SpamThreshold, Dir: nc.Sieve.GlobalDir})
 		if err != nil {
 			e.log.Error("reload: global sieve script refused, keeping the running one", "err", err)
 		}
@@ -114,7 +119,8 @@ func sieveStorageFor(cfg *config.Config) func(user string) (*sieve.Storage, erro
 			return nil, err
 		}
 		return &sieve.Storage{Dir: dir, ActiveLink: link,
-			MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), MaxScripts: cfg.Sieve.MaxScripts}, nil
+			MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), MaxScripts: cfg.Sieve.MaxScripts,
+			GlobalDir: cfg.Sieve.GlobalDir}, nil
 	}
 }
 

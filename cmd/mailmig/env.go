@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailmig/cmd/mailmig/config"
+	"mailmig/server/aliases"
 	"mailmig/server/auth"
 	"mailmig/server/delivery"
 	"mailmig/server/tlsconf"
@@ -31,6 +32,7 @@ type env struct {
 	tls       *tls.Config
 	tlsReload *tlsconf.Reloader
 	auth      *auth.Authenticator
+	passwords *auth.Chain // the password sources, in [auth] sources order
 
 	maildirFor func(user string) (string, error)
 	homeFor    func(user string) (string, error)
@@ -41,10 +43,13 @@ type env struct {
 
 	outbound  delivery.Sender
 	deliverer *delivery.Deliverer
+	aliases   *aliases.Table
 
 	mu      sync.Mutex
 	addrs   map[string][]string
 	reloads []func(*config.Config)
+	// conns counts connections per protocol (serve_limits.go).
+	conns map[string]*connLimits
 }
 
 // onReload registers f to run with the new configuration after SIGHUP.
@@ -141,8 +146,12 @@ func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error)
 		return nil, err
 	}
 	a := e.cfg.Auth
+	if e.passwords, err = newPasswordChain(e); err != nil {
+		e.Close()
+		return nil, err
+	}
 	e.auth = &auth.Authenticator{
-		Checker: e.db, Logger: e.log.With("component", "auth"),
+		Checker: e.passwords, Logger: e.log.With("component", "auth"),
 		FailDelay: a.FailDelay.D(), MaxDelay: a.MaxDelay.D(), Window: a.Window.D(),
 		MaxFailuresPerIP: a.MaxFailuresPerIP, MaxFailuresPerIPUser: a.MaxFailuresPerIPUser,
 		MaxConcurrent: a.MaxConcurrentChecks,
@@ -150,6 +159,10 @@ func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error)
 	if e.outbound, err = newOutbound(e); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("outgoing queue: %w", err)
+	}
+	if e.aliases, err = newAliasTable(e); err != nil {
+		e.Close()
+		return nil, err
 	}
 	if e.deliverer, err = newDeliverer(e); err != nil {
 		e.Close()

@@ -105,6 +105,7 @@ func runServe(c *cli.Context) error {
 		shutdown()
 		return err
 	}
+	e.checkPostmaster()
 	e.log.Info("mailmig serving", "listeners", e.addrs, "version", version)
 	// Type=notify: systemd counts the service as started only now.
 	if err := notify.Ready("serving"); err != nil {

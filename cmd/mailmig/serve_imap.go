@@ -26,6 +26,8 @@ func startIMAP(ctx context.Context, e *env) (func(context.Context) error, error)
 		SpamFolder:  e.cfg.Sieve.SpamFolder,
 		AppendLimit: int64(e.cfg.Limits.MessageSize),
 		Hostname:    e.cfg.Server.Hostname,
+		IdleTimeout: e.cfg.Connections.IdleTimeout.D(),
+		Limits:      e.imapLimits(),
 	})
 	e.aclChanged = srv.ACLChanged
 	for _, l := range e.cfg.IMAP.Listeners {
@@ -39,6 +41,7 @@ func startIMAP(ctx context.Context, e *env) (func(context.Context) error, error)
 			name = "imaps"
 		}
 		e.addListener(name, ln)
+		ln = e.limitListener("imap", ln, l.TLS == config.TLSImplicit, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
 		lo := imap.ListenerOptions{
 			ImplicitTLS: l.TLS == config.TLSImplicit,
 			Trusted:     l.Trusted,

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"mailmig/server/delivery"
@@ -29,7 +31,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 				return user, detail, err // the control address is no account
 			}
 			// Unknown users are refused at RCPT already (RFC 2033 §4.2).
-			ok, err := e.localUserExists(context.Background(), user)
+			ok, err := e.recipientExists(context.Background(), user)
 			if err != nil {
 				return "", "", fmt.Errorf("lmtp: look up %s: %w", user, err)
 			}
@@ -41,6 +43,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		Hostname:        e.cfg.Server.Hostname,
 		MaxMessageBytes: int64(e.cfg.Limits.MessageSize),
 		Logger:          e.log.With("component", "lmtp"),
+		SpoolThreshold:  int64(e.cfg.Connections.SpoolThreshold),
 	}
 	var lns []net.Listener
 	fail := func(err error) (func(context.Context) error, error) {
@@ -50,7 +53,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		return nil, err
 	}
 	if sock := e.cfg.LMTP.Socket; sock != "" {
-		ln, err := listenUnix(sock)
+		ln, err := listenUnix(sock, e.cfg.LMTP.SocketMode, e.cfg.LMTP.SocketGroup)
 		if err != nil {
 			return fail(fmt.Errorf("lmtp socket %s: %w", sock, err))
 		}
@@ -64,6 +67,9 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		}
 		lns = append(lns, ln)
 		e.addListener("lmtp", ln)
+	}
+	for i, ln := range lns {
+		lns[i] = e.limitListener("lmtp", ln, false, "421 4.7.0 "+e.cfg.Server.Hostname+" Too many connections, try again later\r\n")
 	}
 	for _, ln := range lns {
 		go func() {
@@ -84,7 +90,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 // listenUnix listens on a unix socket path, replacing a stale socket left
 // by an earlier run (but never a file that is not a socket, nor a socket
 // something still answers on).
-func listenUnix(path string) (net.Listener, error) {
+func listenUnix(path, mode, group string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -104,10 +110,34 @@ func listenUnix(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The MTA's delivery agent connects as another user.
-	if err := os.Chmod(path, 0o666); err != nil {
+	// The MTA's delivery agent connects as another user, through the
+	// socket's group: nobody else may hand us mail.
+	if err := socketPerms(path, mode, group); err != nil {
 		ln.Close()
 		return nil, err
 	}
 	return ln, nil
+}
+
+// socketPerms sets the socket's group (by name; "" keeps it) and its
+// octal mode.
+func socketPerms(path, mode, group string) error {
+	m, err := strconv.ParseUint(mode, 8, 32)
+	if err != nil {
+		return fmt.Errorf("socket mode %q: %w", mode, err)
+	}
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return fmt.Errorf("socket group: %w", err)
+		}
+		gid, err := strconv.Atoi(g.Gid)
+		if err != nil {
+			return fmt.Errorf("socket group %s: gid %q", group, g.Gid)
+		}
+		if err := os.Chown(path, -1, gid); err != nil {
+			return fmt.Errorf("socket group %s: %w", group, err)
+		}
+	}
+	return os.Chmod(path, os.FileMode(m))
 }

@@ -36,6 +36,10 @@ func startManageSieve(ctx context.Context, e *env) (func(context.Context) error,
 			Auth:              e.auth,
 			Storage:           stores.get,
 			MaxRedirects:      5,
+			IdleTimeout:       e.cfg.Connections.IdleTimeout.D(),
+			PreAuthTimeout:    e.cfg.Connections.PreAuthTimeout.D(),
+			WriteTimeout:      e.cfg.Connections.WriteTimeout.D(),
+			UserIP:            e.protoLimits("managesieve").userIP,
 			Log:               e.log.With("component", "managesieve", "listener", ln.Addr().String()),
 		}
 		s.ImplicitTLS = l.TLS == config.TLSImplicit
@@ -44,6 +48,7 @@ func startManageSieve(ctx context.Context, e *env) (func(context.Context) error,
 		}
 		servers = append(servers, s)
 		e.addListener("managesieve", ln)
+		ln = e.limitListener("managesieve", ln, s.ImplicitTLS, "BYE (TRYLATER) \"Too many connections, try again later\"\r\n")
 		go func() {
 			if err := s.Serve(ln); err != nil {
 				e.log.Error("managesieve listener stopped", "addr", ln.Addr().String(), "err", err)

@@ -49,7 +49,9 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			Domains:           e.cfg.Server.Domains,
 			Auth:              e.auth,
 			UserExists:        e.userExists,
+			SenderAlias:       e.aliases.SoleUser,
 			Local:             submissionDelivery{e},
+			SpoolThreshold:    int64(e.cfg.Connections.SpoolThreshold),
 			Log:               e.log.With("component", "submission", "listener", ln.Addr().String()),
 		}
 		if e.outbound != nil {
@@ -65,6 +67,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			name = "submissions"
 		}
 		e.addListener(name, ln)
+		ln = e.limitListener("submission", ln, l.TLS == config.TLSImplicit, "421 4.7.0 "+e.cfg.Server.Hostname+" Too many connections, try again later\r\n")
 		go func() {
 			if err := s.Serve(ln); err != nil {
 				e.log.Error("submission listener stopped", "addr", ln.Addr().String(), "err", err)
@@ -97,7 +100,7 @@ func (e *env) userExists(ctx context.Context, user string) (bool, error) {
 		return true, nil // replies to the confirmation: the Deliverer's Intercept takes them
 	}
 	if e.deliverer != nil && e.deliverer.UserExists != nil {
-		return e.deliverer.UserExists(user)
+		return e.recipientExists(ctx, user)
 	}
 	return e.accountExists(ctx, user)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -13,6 +14,9 @@ import (
 	"golang.org/x/term"
 
 	"mailmig/cmd/mailmig/config"
+	"mailmig/server/auth/pwfile"
+	"mailmig/server/auth/pwhash"
+	"mailmig/state"
 )
 
 func userCommand() *cli.Command {
@@ -132,6 +136,89 @@ Examples:
 					return tw.Flush()
 				},
 			},
+			userImportCommand(),
+		},
+	}
+}
+
+func userImportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "copy crypt(3) password hashes from a shadow file or passwd-file into accounts",
+		ArgsUsage: "[USER...]",
+		Description: `Creates an account for each user of FILE (or only the USERs named) with the
+hash as it is: md5-crypt, sha256/sha512-crypt, bcrypt or yescrypt. On the
+user's first login the password is stored again as argon2id ([auth] rehash).
+Users who already have an account are left as they are; locked, empty and
+unsupported hashes are not imported. Each user not imported is listed with
+the reason; lines that cannot be read are listed with file, line and byte
+offset, and make the command exit non-zero.
+
+Examples:
+   mailmig user import --from-shadow /etc/shadow
+   mailmig user import --from-shadow /etc/dovecot/users --format passwd-file alice bob`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "from-shadow", Required: true, Usage: "read hashes from `FILE`"},
+			&cli.StringFlag{Name: "format", Value: "shadow", Usage: "FILE's format: shadow or passwd-file"},
+		},
+		Action: func(c *cli.Context) error {
+			e, err := loadBase(c)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			name := c.String("from-shadow")
+			f, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			entries, bad, err := pwfile.Parse(f, name, pwfile.Format(c.String("format")))
+			if err != nil {
+				return err
+			}
+			out, failed := c.App.Writer, len(bad) > 0
+			for _, b := range bad {
+				fmt.Fprintf(c.App.ErrWriter, "not read: %v\n", b)
+			}
+			users := c.Args().Slice()
+			if len(users) == 0 {
+				for u := range entries {
+					users = append(users, u)
+				}
+				sort.Strings(users)
+			}
+			imported := 0
+			for _, u := range users {
+				ent, ok := entries[u]
+				switch {
+				case !ok:
+					fmt.Fprintf(out, "%s: not in %s\n", u, name)
+					failed = true
+					continue
+				case pwhash.Locked(ent.Hash):
+					fmt.Fprintf(out, "%s: locked or no password (line %d), not imported\n", u, ent.Line)
+					continue
+				case pwhash.Scheme(ent.Hash) == "":
+					fmt.Fprintf(out, "%s: unsupported hash scheme (line %d), not imported\n", u, ent.Line)
+					continue
+				}
+				err := e.db.AddAccountHash(c.Context, u, ent.Hash)
+				if errors.Is(err, state.ErrAccountExists) {
+					fmt.Fprintf(out, "%s: has an account already, kept\n", u)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				imported++
+				fmt.Fprintf(out, "%s: imported (%s)\n", u, pwhash.Scheme(ent.Hash))
+			}
+			fmt.Fprintf(out, "%d imported\n", imported)
+			if failed {
+				return cli.Exit("some users or lines were not imported (see above)", 1)
+			}
+			return nil
 		},
 	}
 }

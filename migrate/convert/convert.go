@@ -49,6 +49,12 @@ var (
 	// ErrPartial: some source files could not be converted (not mbox,
 	// unreadable); the others were. Report.Skipped names them.
 	ErrPartial = errors.New("convert: some folders could not be converted")
+	// ErrUnreadable: a file or directory that may hold mail could not be
+	// read (permission, I/O error), or the INBOX is not a regular file (a
+	// FIFO or device). Never a silent skip: Report.Unreadable names each
+	// path with the reason; what could be read was converted, and a rerun
+	// once the cause is fixed completes the copy.
+	ErrUnreadable = errors.New("convert: some files could not be read")
 )
 
 // Options say what to convert where.
@@ -164,6 +170,9 @@ type Report struct {
 	Subscriptions []string `json:"subscriptions,omitempty"`
 	// Skipped lists files and subscriptions that were not converted.
 	Skipped []Skipped `json:"skipped,omitempty"`
+	// Unreadable lists files and directories that could not be read
+	// (Run returns ErrUnreadable); they may hold mail that was not copied.
+	Unreadable []Skipped `json:"unreadable,omitempty"`
 	// Totals. FolderBytes is the source size of the folders (INBOX
 	// excluded), compared with MaxFolderBytes.
 	Messages       int   `json:"messages"`

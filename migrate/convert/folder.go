@@ -24,12 +24,12 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		return fr, err
 	}
 	defer closeFn()
-	r := mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10})
+	r := mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10, ModTime: s.mtime})
 	first, err := r.Next()
 	if err != nil && err != io.EOF {
 		fr.Error = err.Error()
 		log.Error("not converted", "err", err)
-		return fr, &sourceError{err}
+		return fr, srcErr(s, r, err)
 	}
 	if c.opts.Incremental {
 		if f, ferr := c.store.Folder(s.name); ferr == nil && committedUIDValidity(c.store, s.name) != 0 {
@@ -186,9 +186,11 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 func srcErr(s *source, r *mbox.Reader, err error) error {
 	var fe *mbox.FormatError
 	if errors.As(err, &fe) {
-		return &sourceError{err}
+		return &sourceError{err: err}
 	}
-	return &sourceError{fmt.Errorf("%s at byte %d: %w", s.path, r.Offset(), err)}
+	// Anything but a format problem is a read error: the file may hold
+	// more mail than was copied.
+	return &sourceError{err: fmt.Errorf("%s at byte %d: %w", s.path, r.Offset(), err), unreadable: true, path: s.path}
 }
 
 // add writes one message, moving it to a fresh UID if the importer says

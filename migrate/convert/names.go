@@ -23,7 +23,9 @@ import (
 //  2. Map: '.' (dovecot's Maildir++ separator), control characters and the
 //     IMAP wildcards '*' and '%' become '_'; a trailing ".gz" of a
 //     compressed folder is dropped.
-//  3. Collisions: names are assigned in byte order of their source paths;
+//  3. Reserved: a first component "shared" (the IMAP shared namespace,
+//     where other users' folders appear) becomes "shared_".
+//  4. Collisions: names are assigned in byte order of their source paths;
 //     a name already taken (INBOX compared case-insensitively) gets "_2",
 //     "_3", ... on its last component.
 //
@@ -128,6 +130,12 @@ func (m *nameMapper) plan(rel string) (old, proposed string, reasons []string) {
 			reasons = append(reasons, "characters not allowed in folder names")
 		}
 		news = append(news, s)
+	}
+	if news[0] == "shared" {
+		// The IMAP shared namespace (mailstore.IsSharedNamespaceName):
+		// a folder of one's own there could not be selected.
+		news[0] = "shared_"
+		reasons = append(reasons, "the name shared/ is where other users' folders appear")
 	}
 	old = strings.Join(olds, "/")
 	if reasons != nil && reasons[0] == "compressed folder" {

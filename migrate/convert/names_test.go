@@ -23,6 +23,9 @@ func TestFolderNames(t *testing.T) {
 		{"ctl\x01name", "ctl\x01name", "ctl_name", true},
 		{"inbox", "inbox", "inbox_2", true},
 		{"lists/golang", "lists/golang", "lists/golang", false},
+		{"shared", "shared", "shared_", true},
+		{"shared/project", "shared/project", "shared_/project", true},
+		{"sharedfiles", "sharedfiles", "sharedfiles", false},
 		{"star*and%percent", "star*and%percent", "star_and_percent", true},
 		{"x&-y", "x&y", "x&y", false},
 	}

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+
+	"mailmig/migrate/mbox"
 )
 
 // source is one mbox file to convert.
@@ -18,6 +21,7 @@ type source struct {
 	inbox   bool
 	gz      bool
 	size    int64
+	mtime   time.Time
 	oldName string
 	name    string
 	ren     *Renaming
@@ -28,7 +32,8 @@ type plan struct {
 	inbox   *source
 	folders []*source
 	skipped []Skipped
-	subs    []string // new names, deduplicated, in file order
+	unread  []Skipped // could not be read: never a silent skip
+	subs    []string  // new names, deduplicated, in file order
 	subRens []Renaming
 	renames []Renaming
 	names   *nameMapper
@@ -48,13 +53,13 @@ func makePlan(opts Options) (*plan, error) {
 		st, err := os.Stat(opts.Inbox)
 		switch {
 		case err == nil && st.Mode().IsRegular():
-			p.inbox = &source{path: opts.Inbox, rel: "INBOX", inbox: true, size: st.Size(), oldName: "INBOX", name: "INBOX"}
+			p.inbox = &source{path: opts.Inbox, rel: "INBOX", inbox: true, size: st.Size(), mtime: st.ModTime(), oldName: "INBOX", name: "INBOX"}
 		case err == nil:
-			p.skipped = append(p.skipped, Skipped{Path: opts.Inbox, Reason: "INBOX spool is not a regular file"})
+			p.unread = append(p.unread, Skipped{Path: opts.Inbox, Reason: "INBOX spool is " + fileKind(st.Mode()) + ", not a regular file"})
 		case errors.Is(err, fs.ErrNotExist):
 			// No spool: nothing to copy for INBOX.
 		default:
-			return nil, fmt.Errorf("convert: inbox %s: %w", opts.Inbox, err)
+			p.unread = append(p.unread, Skipped{Path: opts.Inbox, Reason: "cannot read the INBOX spool: " + errReason(err)})
 		}
 	}
 	if opts.FoldersDir != "" {
@@ -70,8 +75,10 @@ func makePlan(opts Options) (*plan, error) {
 			if err := p.walk(realRoot, root, "", 0); err != nil {
 				return nil, err
 			}
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("convert: folders %s: %w", root, err)
+		} else if err == nil {
+			p.unread = append(p.unread, Skipped{Path: root, Reason: "folders directory is " + fileKind(st.Mode()) + ", not a directory"})
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			p.unread = append(p.unread, Skipped{Path: root, Reason: "cannot read the folders directory: " + errReason(err)})
 		}
 	}
 	sort.Slice(p.folders, func(i, j int) bool { return p.folders[i].rel < p.folders[j].rel })
@@ -98,7 +105,7 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		p.skipped = append(p.skipped, Skipped{Path: dir, Reason: fmt.Sprintf("cannot list directory: %v", err)})
+		p.unread = append(p.unread, Skipped{Path: dir, Reason: "cannot list directory: " + errReason(err)})
 		return nil
 	}
 	for _, e := range ents {
@@ -110,7 +117,7 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 		}
 		st, err := os.Lstat(full)
 		if err != nil {
-			p.skipped = append(p.skipped, Skipped{Path: full, Reason: err.Error()})
+			p.unread = append(p.unread, Skipped{Path: full, Reason: "cannot read: " + errReason(err)})
 			continue
 		}
 		if st.Mode()&fs.ModeSymlink != 0 {
@@ -138,12 +145,48 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 				p.skipped = append(p.skipped, Skipped{Path: full, Reason: "lock file"})
 				continue
 			}
-			p.folders = append(p.folders, &source{path: full, rel: r, gz: strings.HasSuffix(name, ".gz"), size: st.Size()})
+			src := &source{path: full, rel: r, gz: strings.HasSuffix(name, ".gz"), size: st.Size(), mtime: st.ModTime()}
+			if f, ok := sniff(src); ok && f == mbox.NotMail {
+				// A text file among the folders (notes, a signature, a
+				// saved draft): c-client would not open it as a mailbox.
+				p.skipped = append(p.skipped, Skipped{Path: full, Reason: NotMailFolder})
+				continue
+			}
+			p.folders = append(p.folders, src)
 		default:
 			p.skipped = append(p.skipped, Skipped{Path: full, Reason: "not a regular file"})
 		}
 	}
 	return nil
+}
+
+// errReason is err without the path an *fs.PathError repeats
+// ("permission denied").
+func errReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// fileKind names a file type for a message ("a named pipe (FIFO)").
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "not a regular file"
 }
 
 func within(root, target string) bool {
@@ -162,7 +205,8 @@ func (p *plan) readSubscriptions(file, foldersDir string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("convert: subscriptions %s: %w", file, err)
+		p.unread = append(p.unread, Skipped{Path: file, Reason: "cannot read the subscription list: " + errReason(err)})
+		return nil
 	}
 	defer f.Close()
 	prefix := ""

@@ -102,6 +102,12 @@ func Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 // scanInbox reads the spool under its lock for UIDVALIDITY and the UID
 // the next message would get.
 func scanInbox(ctx context.Context, opts Options) (uv, next uint32, n int, err error) {
+	// Never open a FIFO or device (open would block, or read forever).
+	if st, err := os.Stat(opts.Inbox); err == nil && !st.Mode().IsRegular() {
+		return 0, 0, 0, fmt.Errorf("%w: %s: INBOX spool is %s, not a regular file", ErrUnreadable, opts.Inbox, fileKind(st.Mode()))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, 0, fmt.Errorf("%w: %s: cannot read the INBOX spool: %s", ErrUnreadable, opts.Inbox, errReason(err))
+	}
 	var in io.Reader
 	if opts.NoInboxLock {
 		f, err := os.Open(opts.Inbox)
@@ -109,7 +115,7 @@ func scanInbox(ctx context.Context, opts Options) (uv, next uint32, n int, err e
 			return 0, 1, 0, nil
 		}
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("convert: prepare: %w", err)
+			return 0, 0, 0, fmt.Errorf("%w: %s: cannot read the INBOX spool: %s", ErrUnreadable, opts.Inbox, errReason(err))
 		}
 		defer f.Close()
 		in = f
@@ -118,6 +124,9 @@ func scanInbox(ctx context.Context, opts Options) (uv, next uint32, n int, err e
 			return 0, 1, 0, nil
 		}
 		l, err := spool.Lock(ctx, opts.Inbox, spool.Options{NoFsync: true, Logger: opts.Logger})
+		if errors.Is(err, fs.ErrPermission) {
+			return 0, 0, 0, fmt.Errorf("%w: %s: cannot read the INBOX spool: %s", ErrUnreadable, opts.Inbox, errReason(err))
+		}
 		if err != nil {
 			return 0, 0, 0, fmt.Errorf("convert: prepare: lock %s: %w", opts.Inbox, err)
 		}

@@ -82,6 +82,7 @@ func (c *converter) run(ctx context.Context) (*Report, error) {
 	}
 	c.plan = p
 	c.rep.Skipped = append(c.rep.Skipped, p.skipped...)
+	c.rep.Unreadable = append(c.rep.Unreadable, p.unread...)
 	c.rep.Renamings = append(append(c.rep.Renamings, p.renames...), p.subRens...)
 	if p.inbox != nil {
 		c.rep.InboxBytes = p.inbox.size
@@ -139,10 +140,39 @@ func (c *converter) run(ctx context.Context) (*Report, error) {
 	if tooBig {
 		return c.rep, fmt.Errorf("%w: %d bytes of folders, limit %d", ErrTooBig, c.rep.FolderBytes, o.MaxFolderBytes)
 	}
-	if len(errs) > 0 {
-		return c.rep, fmt.Errorf("%w: %w", ErrPartial, errors.Join(errs...))
+	var other []error
+	for _, err := range errs {
+		var se *sourceError
+		if errors.As(err, &se) && se.unreadable {
+			c.rep.Unreadable = append(c.rep.Unreadable, Skipped{Path: se.path, Reason: errReason(se.err)})
+			continue
+		}
+		other = append(other, err)
+	}
+	if len(c.rep.Unreadable) > 0 {
+		// Unreadable files come first: they may hold mail.
+		err := fmt.Errorf("%w: %s", ErrUnreadable, unreadableList(c.rep.Unreadable))
+		if len(other) > 0 {
+			err = fmt.Errorf("%w; %w: %w", err, ErrPartial, errors.Join(other...))
+		}
+		return c.rep, err
+	}
+	if len(other) > 0 {
+		return c.rep, fmt.Errorf("%w: %w", ErrPartial, errors.Join(other...))
 	}
 	return c.rep, nil
+}
+
+// unreadableList is "PATH: REASON; PATH: REASON".
+func unreadableList(list []Skipped) string {
+	var b strings.Builder
+	for i, u := range list {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(u.Path + ": " + u.Reason)
+	}
+	return b.String()
 }
 
 // isFatal tells errors that must stop the user (verification, context,
@@ -157,7 +187,13 @@ func isFatal(err error) bool {
 }
 
 // sourceError marks a problem with one source file (the rest goes on).
-type sourceError struct{ err error }
+// unreadable is set when the file could not be read at all (open or
+// read error, not a format problem); path names it.
+type sourceError struct {
+	err        error
+	unreadable bool
+	path       string
+}
 
 func (e *sourceError) Error() string { return e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
@@ -173,6 +209,12 @@ func (c *converter) convertAll(ctx context.Context, skipFolders bool) (errs []er
 	unlock := func() {}
 	if s != nil && !c.opts.NoInboxLock {
 		l, err := spool.Lock(ctx, s.path, spool.Options{NoFsync: true, Logger: c.log})
+		if errors.Is(err, fs.ErrPermission) {
+			// The spool (or its directory, for the dot-lock) is not ours
+			// to read: the user needs attention, not a retry.
+			c.rep.Unreadable = append(c.rep.Unreadable, Skipped{Path: s.path, Reason: "cannot read the INBOX spool: " + errReason(err)})
+			return nil, fmt.Errorf("%w: %s: %w", ErrUnreadable, s.path, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("convert: lock INBOX %s: %w", s.path, err)
 		}
@@ -364,7 +406,7 @@ func (c *converter) open(s *source, in io.Reader) (io.Reader, func(), error) {
 	if in == nil {
 		f, err := os.Open(s.path) // read-only, never written
 		if err != nil {
-			return nil, nil, &sourceError{fmt.Errorf("open %s: %w", s.path, err)}
+			return nil, nil, &sourceError{err: fmt.Errorf("open %s: %w", s.path, err), unreadable: true, path: s.path}
 		}
 		in, closeFn = f, func() { f.Close() }
 	}
@@ -372,7 +414,7 @@ func (c *converter) open(s *source, in io.Reader) (io.Reader, func(), error) {
 		zr, err := gzip.NewReader(in)
 		if err != nil {
 			closeFn()
-			return nil, nil, &sourceError{fmt.Errorf("%s at byte 0: not gzip: %w", s.path, err)}
+			return nil, nil, &sourceError{err: fmt.Errorf("%s at byte 0: not gzip: %w", s.path, err)}
 		}
 		zr.Multistream(true)
 		prev := closeFn

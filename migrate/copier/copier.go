@@ -36,7 +36,9 @@ var _ migrate.Copier = (*Convert)(nil)
 // Prepare readies the new INBOX before dual delivery starts: the old
 // INBOX's UIDVALIDITY and a UIDNEXT above its UIDs (convert.Prepare).
 func (c *Convert) Prepare(ctx context.Context, e *state.Entry, p *paths.User) error {
-	if _, err := convert.Prepare(ctx, c.options(e, p, false)); err != nil {
+	if _, err := convert.Prepare(ctx, c.options(e, p, false)); errors.Is(err, convert.ErrUnreadable) {
+		return fmt.Errorf("%w: %w", migrate.ErrUnreadable, err)
+	} else if err != nil {
 		return fmt.Errorf("migrate: prepare %s: %w", e.User, err)
 	}
 	return nil
@@ -87,6 +89,10 @@ func (c *Convert) Copy(ctx context.Context, e *state.Entry, p *paths.User, incre
 	rep, err := convert.Run(ctx, o)
 	out := fromConvert(rep, incremental)
 	switch {
+	case errors.Is(err, convert.ErrUnreadable):
+		// Never a silent skip: what could not be read may be mail.
+		out.Skipped = skipped(rep)
+		return out, fmt.Errorf("%w: %s", migrate.ErrUnreadable, unreadable(rep))
 	case errors.Is(err, convert.ErrTooBig):
 		return out, fmt.Errorf("%w: %d bytes of folders, limit %d (%s)", migrate.ErrOverLimit, rep.FolderBytes, rep.MaxFolderBytes, folderSizes(rep))
 	case errors.Is(err, convert.ErrPartial) && !errors.Is(err, convert.ErrVerify):
@@ -119,6 +125,18 @@ func skipped(rep *convert.Report) []string {
 		}
 	}
 	return out
+}
+
+// unreadable lists the paths that could not be read, with the reasons.
+func unreadable(rep *convert.Report) string {
+	s := ""
+	for _, u := range rep.Unreadable {
+		if s != "" {
+			s += "; "
+		}
+		s += u.Path + ": " + u.Reason
+	}
+	return s
 }
 
 func folderSizes(rep *convert.Report) string {

@@ -168,6 +168,16 @@ func Lock(ctx context.Context, path string, opts Options) (*Locked, error) {
 		}
 		return nil, &TemporaryError{fmt.Errorf("spool: open %s: %w", path, err)}
 	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		// A FIFO or device is never a mailbox: writing would block or
+		// vanish, reading would never end.
+		f.Close()
+		os.Remove(lockPath)
+		if err == nil {
+			err = fmt.Errorf("spool: %s is not a regular file (%s)", path, st.Mode().Type())
+		}
+		return nil, &TemporaryError{err}
+	}
 	if err := advisoryLock(ctx, f); err != nil {
 		f.Close()
 		os.Remove(lockPath)
@@ -387,7 +397,7 @@ func parseLock(b []byte) (pid int, size int64, ok bool) {
 // that if this process dies mid-append the next locker truncates the
 // partial message away (the MTA, never told of success, retries).
 func (l *Locked) recordSize(size int64) {
-	os.WriteFile(l.lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"+strconv.FormatInt(size, 10)+"\n"), 0o644)
+	writeLock(l.lockPath, strconv.Itoa(os.Getpid())+"\n"+strconv.FormatInt(size, 10)+"\n")
 }
 
 // advisoryLock takes flock(LOCK_EX) and an OFD fcntl write lock on f,

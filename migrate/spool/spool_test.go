@@ -179,7 +179,7 @@ func TestKilledAppendIsTruncated(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "alice")
 	orig := "From x Wed Oct  7 12:00:00 2009\nS: a\n\nbody\n\n"
 	os.WriteFile(p, []byte(orig), 0o600)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppender$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SPOOL_HELPER="+p, "SPOOL_HELPER_ID=k", "SPOOL_HELPER_N=1", "SPOOL_HELPER_HANG=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -300,7 +300,7 @@ func TestConcurrentProcesses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppender$")
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "SPOOL_HELPER="+p, "SPOOL_HELPER_ID="+strconv.Itoa(i), "SPOOL_HELPER_N="+strconv.Itoa(each))
 			if out, err := cmd.CombinedOutput(); err != nil {
 				errs <- fmt.Errorf("helper %d: %v\n%s", i, err, out)
@@ -344,11 +344,22 @@ func TestConcurrentProcesses(t *testing.T) {
 	}
 }
 
-func TestHelperAppender(t *testing.T) {
-	p := os.Getenv("SPOOL_HELPER")
-	if p == "" {
-		t.Skip("helper process only")
+// TestMain turns the test binary into the appender child process of
+// TestKilledAppendIsTruncated and friends when SPOOL_HELPER is set.
+func TestMain(m *testing.M) {
+	if p := os.Getenv("SPOOL_HELPER"); p != "" {
+		if err := helperAppender(p); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// helperAppender is the child process: it appends SPOOL_HELPER_N
+// messages to the spool p.
+func helperAppender(p string) error {
 	if os.Getenv("SPOOL_HELPER_HANG") != "" {
 		// Write a message, then hang before fsync and unlock until killed.
 		testHookAfterWrite = func(string) error {
@@ -362,9 +373,10 @@ func TestHelperAppender(t *testing.T) {
 	for j := range n {
 		msg := fmt.Sprintf("Subject: p%s-%d\n\nFrom the process\nline\n", id, j)
 		if _, err := Append(context.Background(), p, "x@y", date, []byte(msg), Options{NoFsync: true}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
 // FuzzFormat checks that any message framed by Format reads back as

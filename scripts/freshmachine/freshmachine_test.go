@@ -158,6 +158,8 @@ func TestSetupFailsForMissingTool(t *testing.T) {
 		{"package not installed", []string{"coreutils ls", "mailmig-no-such-package", "bash bash"}, "mailmig-no-such-package"},
 		{"command not on PATH", []string{"coreutils ls", "make make"}, "make"},
 		{"two missing, in order", []string{"mailmig-absent-one cmd", "bash bash", "make make"}, "mailmig-absent-one make"},
+		{"path present", []string{"coreutils /bin/ls", "bash bash"}, ""},
+		{"path absent", []string{"coreutils /usr/lib/mailmig-absent/imtest", "bash bash"}, "coreutils"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

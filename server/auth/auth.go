@@ -217,7 +217,7 @@ func (a *Authenticator) checkSlots() *slots {
 // isAuthFailure tells a wrong password or unknown user from an internal
 // failure (the database could not be read), which is not the client's fault.
 func isAuthFailure(err error) bool {
-	return errors.Is(err, state.ErrNoAccount) || errors.Is(err, state.ErrBadPassword)
+	return errors.Is(err, state.ErrNoAccount) || errors.Is(err, state.ErrBadPassword) || errors.Is(err, ErrLocked)
 }
 
 func reason(err error) string {
@@ -226,6 +226,8 @@ func reason(err error) string {
 		return "unknown user"
 	case errors.Is(err, state.ErrBadPassword):
 		return "wrong password"
+	case errors.Is(err, ErrLocked):
+		return err.Error()
 	}
 	return err.Error()
 }

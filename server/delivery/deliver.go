@@ -39,7 +39,15 @@ type deliverState struct {
 	mu      sync.Mutex
 	stores  map[string]*cachedStore
 	scripts map[string]*cachedScript
+
+	// scriptErrors counts deliveries whose scripts failed (ScriptErrors).
+	scriptErrors atomic.Uint64
 }
+
+// ScriptErrors is the number of deliveries so far whose Sieve scripts
+// failed at run time or did not compile (the message then went to INBOX,
+// or the global script ran instead), for metrics.
+func (d *Deliverer) ScriptErrors() uint64 { return d.state.scriptErrors.Load() }
 
 type cachedStore struct {
 	root   string
@@ -72,6 +80,8 @@ type GlobalConfig struct {
 	// SpamHeader and SpamThreshold make the default script ("" =
 	// "X-Spam-Level" and "*****").
 	SpamHeader, SpamThreshold string
+	// Dir is the global script directory (Deliverer.GlobalDir).
+	Dir string
 }
 
 // globalState is a compiled GlobalConfig.
@@ -79,6 +89,9 @@ type globalState struct {
 	cfg    GlobalConfig
 	script *sieve.Script
 	err    error
+	// spam is the built-in spam rule, `include :global "spam"` when
+	// Dir has no spam.sieve.
+	spam *sieve.Script
 }
 
 func (g *globalState) spamFolder() string {
@@ -90,9 +103,22 @@ func (g *globalState) spamFolder() string {
 
 func compileGlobal(cfg GlobalConfig) *globalState {
 	g := &globalState{cfg: cfg}
+	h, th := cfg.SpamHeader, cfg.SpamThreshold
+	if h == "" {
+		h = "X-Spam-Level"
+	}
+	if th == "" {
+		th = "*****"
+	}
+	spam, err := sieve.Compile([]byte(DefaultGlobalScript(h, th, g.spamFolder())), sieve.Options{Name: "global spam rule"})
+	if err != nil {
+		g.err = fmt.Errorf("delivery: spam rule: %w", err)
+		return g
+	}
+	g.spam = spam
 	src, err := globalText(cfg, g.spamFolder())
 	if err == nil {
-		g.script, err = sieve.Compile([]byte(src), sieve.Options{})
+		g.script, err = sieve.Compile([]byte(src), sieve.Options{Name: "global script", Include: g.includeSource(nil)})
 	}
 	if err != nil {
 		g.err = fmt.Errorf("delivery: global sieve script: %w", err)
@@ -114,7 +140,7 @@ func (d *Deliverer) init() {
 		st.stores = map[string]*cachedStore{}
 		st.scripts = map[string]*cachedScript{}
 		st.global.Store(compileGlobal(GlobalConfig{Script: d.GlobalScript, Before: d.GlobalBefore,
-			SpamFolder: d.SpamFolder, SpamHeader: d.SpamHeader, SpamThreshold: d.SpamThreshold}))
+			SpamFolder: d.SpamFolder, SpamHeader: d.SpamHeader, SpamThreshold: d.SpamThreshold, Dir: d.GlobalDir}))
 	})
 }
 
@@ -190,6 +216,9 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 			return &Result{Intercepted: true}, nil
 		}
 	}
+	if res, handled, err := d.deliverAlias(ctx, env, msg); handled {
+		return res, err
+	}
 	if d.UserExists != nil {
 		ok, err := d.UserExists(env.User)
 		if err != nil {
@@ -209,8 +238,17 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 	switch {
 	case scriptErr != nil && out != nil:
 		log.Error("user's sieve script does not compile, the global one ran instead", "err", scriptErr)
+		d.state.scriptErrors.Add(1)
 	case scriptErr != nil:
-		log.Error("sieve failed, keeping the message in INBOX", "err", scriptErr)
+		// RFC 5228 §2.10.6: only the implicit keep. The log names the
+		// script, the line and the error (pigeonhole's wording).
+		var re *sieve.RuntimeError
+		if errors.As(scriptErr, &re) {
+			log.Error("sieve run-time error, keeping the message in INBOX", "script", re.Script, "line", re.Line, "error", re.Msg)
+		} else {
+			log.Error("sieve failed, keeping the message in INBOX", "err", scriptErr)
+		}
+		d.state.scriptErrors.Add(1)
 		out = &sieve.Outcome{ImplicitKeep: true}
 	}
 	// RFC 5228 §2.10.6: an action that cannot run is a run-time error,
@@ -233,6 +271,15 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 	if out.Reject != nil {
 		log.Info("rejected by sieve", "reason", out.Reject.Reason)
 		return nil, &RejectError{Reason: out.Reject.Reason, Extended: out.Reject.Extended}
+	}
+	// A fileinto that cannot store (no such folder and no :create, or a
+	// name the store refuses) is a run-time error too: pigeonhole then
+	// runs none of the actions and keeps the message in INBOX.
+	if err := d.checkFolders(cs, out); err != nil {
+		res.ScriptErr = fmt.Errorf("sieve: fileinto: %w", err)
+		log.Error("sieve run-time error, keeping the message in INBOX", "err", res.ScriptErr)
+		d.state.scriptErrors.Add(1)
+		out = &sieve.Outcome{ImplicitKeep: true}
 	}
 	body := msg
 	if len(out.HeaderEdits) > 0 {
@@ -290,11 +337,40 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 			res.VacationTo = append(res.VacationTo, v.Sender)
 		}
 	}
+	for _, dup := range out.Duplicates {
+		// RFC 7352 §3.1: remembered once the delivery succeeded.
+		if err := d.state.vacation.VacationRecord(ctx, env.User, duplicateHandle, dup.Key, d.now()); err != nil {
+			log.Error("sieve duplicate: recording failed", "err", err)
+		}
+	}
 	res.Discarded = len(res.Stored) == 0 && len(res.Redirected) == 0
 	if res.Discarded {
 		log.Info("discarded by sieve")
 	}
 	return res, nil
+}
+
+// checkFolders reports the first fileinto target that cannot be stored
+// into: missing without :create (the spam folder is created anyway), or
+// an invalid name.
+func (d *Deliverer) checkFolders(cs *cachedStore, out *sieve.Outcome) error {
+	spam := d.global().spamFolder()
+	for _, mb := range out.Mailboxes {
+		if strings.EqualFold(mb, "INBOX") {
+			continue
+		}
+		name := mailstore.ResolveFolder(cs.store, mb, spam)
+		_, err := cs.store.Folder(name)
+		switch {
+		case err == nil:
+		case errors.Is(err, mailstore.ErrNoSuchFolder) && (containsFold(out.Create, mb) || strings.EqualFold(name, spam)):
+		case errors.Is(err, mailstore.ErrNoSuchFolder):
+			return fmt.Errorf("failed to store into mailbox '%s': Mailbox doesn't exist", mb)
+		default:
+			return fmt.Errorf("failed to store into mailbox '%s': %v", mb, err)
+		}
+	}
+	return nil
 }
 
 func appendFolder(list []string, name string) []string {
@@ -363,7 +439,22 @@ func (d *Deliverer) storeFor(user string) (*cachedStore, error) {
 // otherwise falls back to INBOX (dovecot's behaviour without autocreate).
 func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, create bool, body []byte, flags []string, res *Result, log *slog.Logger) error {
 	cs.folderMu.Lock()
+	if folder != "INBOX" {
+		folder = mailstore.ResolveFolder(cs.store, folder, d.global().spamFolder())
+		for _, c := range res.Stored {
+			if c.Folder == folder {
+				cs.folderMu.Unlock()
+				return nil // "Junk" and "junk": one copy
+			}
+		}
+	}
 	f, err := cs.store.Folder(folder)
+	if mailstore.IsSharedNamespaceName(folder) {
+		// The shared namespace's names are other users' folders over
+		// IMAP; a folder of one's own there could not be reached, so
+		// fileinto refuses the name as IMAP CREATE does.
+		f, err = nil, fmt.Errorf("%w: %q is in the shared namespace", mailstore.ErrInvalidFolderName, folder)
+	}
 	if errors.Is(err, mailstore.ErrNoSuchFolder) || errors.Is(err, mailstore.ErrInvalidFolderName) {
 		if errors.Is(err, mailstore.ErrNoSuchFolder) && (create || strings.EqualFold(folder, d.global().spamFolder())) {
 			f, err = d.createFolder(cs, folder)

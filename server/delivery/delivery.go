@@ -1,6 +1,6 @@
 // Package delivery is mailmig's one local delivery path: a message for a
-// local user goes through Sieve (RFC 5228, via github.com/migadu/go-sieve
-// compiled by mailmig/server/sieve), quota checks, and into the user's
+// local user goes through Sieve (RFC 5228, mailmig/server/sieve's
+// interpreter), quota checks, and into the user's
 // Maildir++ store (mailmig/mailstore). LMTP, submission to local users,
 // `mailmig deliver` (the old MTA's pipe) and notify all call
 // Deliverer.Deliver, and map its errors to replies with SMTPStatus and
@@ -90,8 +90,18 @@ type Deliverer struct {
 	// (dovecot's sieve_before); otherwise the user's script replaces it.
 	GlobalBefore bool
 	// SpamFolder is the spam folder name ("" means "junk"): created on
-	// first use and subscribed.
+	// first use and subscribed. fileinto "Junk"/"Spam" (any case) reaches
+	// it (mailstore.ResolveFolder).
 	SpamFolder string
+	// GlobalDir holds the site's global scripts, GLOBAL_DIR/NAME.sieve,
+	// reached with `include :global "NAME"` (RFC 6609; pigeonhole's
+	// sieve_global). "spam" always exists: the file when there is one,
+	// else the default spam rule (DefaultGlobalScript).
+	GlobalDir string
+	// Spamtest and Virustest configure RFC 5235's tests (pigeonhole's
+	// sieve_spamtest_* settings); nil Spamtest means X-Spam-Level, one
+	// star per point, 5 points certainly spam.
+	Spamtest, Virustest *sieve.TestConfig
 	// QuotaFor returns the user's limits (0 = none); nil means no quota.
 	QuotaFor func(user string) (bytes, msgs int64)
 	// OverQuotaTemporary makes over-quota a temporary failure (452 4.2.2,
@@ -121,6 +131,9 @@ type Deliverer struct {
 	NoFsync bool
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Aliases expands alias names to accounts and external addresses
+	// (server/aliases.Table); nil means no aliases. See aliases.go.
+	Aliases AliasExpander
 
 	state deliverState
 }
@@ -141,6 +154,10 @@ type Result struct {
 	// INBOX (nil when the scripts ran).
 	ScriptErr error
 }
+
+// SpamScriptName is the global script the site's spam rule is reachable
+// as: `include :global "spam";`.
+const SpamScriptName = sieve.GlobalSpam
 
 // StoredCopy is one message written to a folder.
 type StoredCopy struct {

@@ -276,3 +276,16 @@ func TestSetGlobal(t *testing.T) {
 		t.Fatalf("where = %q", got)
 	}
 }
+
+// TestFileintoSharedNamespaceKeeps: fileinto :create of a name in the
+// IMAP shared namespace ("shared/kim/INBOX") creates no folder of the
+// user's own there (IMAP could not select it) and keeps the message in
+// INBOX.
+func TestFileintoSharedNamespaceKeeps(t *testing.T) {
+	f := newFixture(t)
+	f.script("alice", `require ["fileinto", "mailbox"]; fileinto :create "shared/kim/INBOX";`)
+	f.mustDeliver("bob@example.org", "alice@example.com", msg())
+	if got := f.where("alice"); got != "INBOX:1" {
+		t.Fatalf("where = %q", got)
+	}
+}

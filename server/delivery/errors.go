@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"strings"
 	"time"
@@ -99,7 +100,7 @@ func SMTPStatus(err error) (code int, enhanced [3]int, msg string) {
 	}
 	var r *RejectError
 	if errors.As(err, &r) {
-		return 550, [3]int{5, 7, 1}, sanitizeReply(r.Reason, "Message rejected")
+		return 550, [3]int{5, 7, 1}, asciiReply(sanitizeReply(r.Reason, "Message rejected"))
 	}
 	temp := false
 	var t *TemporaryError
@@ -187,6 +188,19 @@ func sanitizeReply(s, def string) string {
 	}
 	if len(lines) == 0 {
 		return def
+	}
+	return strings.Join(lines, "\n")
+}
+
+// asciiReply makes each line of a reply ASCII (RFC 5321 §4.2: replies
+// are US-ASCII): a line with other characters becomes RFC 2047 encoded
+// words, which keeps the text recoverable in a bounce.
+func asciiReply(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if !isASCII(l) {
+			lines[i] = mime.QEncoding.Encode("utf-8", strings.ToValidUTF8(l, "?"))
+		}
 	}
 	return strings.Join(lines, "\n")
 }

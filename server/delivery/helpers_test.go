@@ -81,7 +81,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) storage(user string) *sieve.Storage {
 	home := filepath.Join(f.root, user)
-	return &sieve.Storage{Dir: filepath.Join(home, "sieve"), ActiveLink: filepath.Join(home, ".dovecot.sieve")}
+	return &sieve.Storage{Dir: filepath.Join(home, "sieve"), ActiveLink: filepath.Join(home, ".dovecot.sieve"), GlobalDir: f.d.GlobalDir}
 }
 
 // script installs src as user's active script.

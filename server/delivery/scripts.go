@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +53,17 @@ func (d *Deliverer) runScripts(ctx context.Context, env Envelope, m *sieve.Messa
 			_, err := cs.store.Folder(name)
 			return err == nil, nil
 		},
+		Include: func(ctx context.Context, global bool, name string) (*sieve.Script, error) {
+			return d.included(g, env.User, global, name)
+		},
+		DuplicateSeen: func(ctx context.Context, key string) (bool, error) {
+			// The period is checked when recording expires; a week back
+			// is the RFC 7352 default and the longest kept.
+			return d.state.vacation.VacationSeen(ctx, env.User, duplicateHandle, key, d.now().Add(-7*24*time.Hour))
+		},
+		Spamtest:  d.spamtest(),
+		Virustest: d.Virustest,
+		Now:       d.Now,
 	}
 	ctx, cancel := context.WithTimeout(ctx, scriptTimeout)
 	defer cancel()
@@ -84,6 +97,19 @@ func merge(a, b *sieve.Outcome) *sieve.Outcome {
 	out.Redirects = append(append([]string(nil), a.Redirects...), b.Redirects...)
 	out.Vacations = append(append([]sieve.Vacation(nil), a.Vacations...), b.Vacations...)
 	out.HeaderEdits = append(append([]sieve.HeaderEdit(nil), a.HeaderEdits...), b.HeaderEdits...)
+	out.Duplicates = append(append([]sieve.Duplicate(nil), a.Duplicates...), b.Duplicates...)
+	if len(a.MailboxFlags) > 0 {
+		out.MailboxFlags = map[string][]string{}
+		for k, v := range a.MailboxFlags {
+			out.MailboxFlags[k] = v
+		}
+		for k, v := range b.MailboxFlags {
+			out.MailboxFlags[k] = v
+		}
+	}
+	if out.KeepFlags == nil {
+		out.KeepFlags = a.KeepFlags
+	}
 	if out.Reject == nil {
 		out.Reject = a.Reject
 	}
@@ -91,6 +117,141 @@ func merge(a, b *sieve.Outcome) *sieve.Outcome {
 		out.Flags = a.Flags
 	}
 	return &out
+}
+
+// duplicateHandle keeps duplicate-test ids (RFC 7352) in the vacation
+// memory apart from vacation replies.
+const duplicateHandle = "\x00sieve-duplicate"
+
+// scriptName is how logs name a script: its file name without .sieve.
+func scriptName(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), ".sieve")
+}
+
+// spamtest is the spamtest configuration: Deliverer.Spamtest, or the
+// site's X-Spam-Level stars with 5 meaning certainly spam.
+func (d *Deliverer) spamtest() *sieve.TestConfig {
+	if d.Spamtest != nil {
+		return d.Spamtest
+	}
+	h := d.global().cfg.SpamHeader
+	if h == "" {
+		h = "X-Spam-Level"
+	}
+	return &sieve.TestConfig{Header: h, Type: "strlen", Max: 5}
+}
+
+// includePath is where `include` finds NAME (RFC 6609 §3.2): the user's
+// script directory for :personal, the global directory for :global.
+func (d *Deliverer) includePath(g *globalState, user string, global bool, name string) (string, error) {
+	if global {
+		if g.cfg.Dir == "" {
+			return "", fs.ErrNotExist
+		}
+		return filepath.Join(g.cfg.Dir, name+".sieve"), nil
+	}
+	if d.ScriptsFor == nil || user == "" {
+		return "", fs.ErrNotExist
+	}
+	stor, err := d.ScriptsFor(user)
+	if err != nil || stor == nil {
+		return "", fs.ErrNotExist
+	}
+	return filepath.Join(stor.Dir, name+".sieve"), nil
+}
+
+// includeSource reads included scripts at compile time (sievec's check
+// that they exist and compile).
+func (d *Deliverer) includeSource(user string) func(global bool, name string) ([]byte, error) {
+	g := d.global()
+	return func(global bool, name string) ([]byte, error) {
+		return g.includeText(d, user, global, name)
+	}
+}
+
+func (g *globalState) includeSource(d *Deliverer) func(global bool, name string) ([]byte, error) {
+	return func(global bool, name string) ([]byte, error) {
+		return g.includeText(d, "", global, name)
+	}
+}
+
+func (g *globalState) includeText(d *Deliverer, user string, global bool, name string) ([]byte, error) {
+	var p string
+	var err error
+	if d == nil {
+		if !global || g.cfg.Dir == "" {
+			p, err = "", fs.ErrNotExist
+		} else {
+			p = filepath.Join(g.cfg.Dir, name+".sieve")
+		}
+	} else {
+		p, err = d.includePath(g, user, global, name)
+	}
+	var src []byte
+	if err == nil {
+		src, err = os.ReadFile(p)
+	}
+	if errors.Is(err, fs.ErrNotExist) && global && name == SpamScriptName {
+		h, th := g.cfg.SpamHeader, g.cfg.SpamThreshold
+		if h == "" {
+			h = "X-Spam-Level"
+		}
+		if th == "" {
+			th = "*****"
+		}
+		return []byte(DefaultGlobalScript(h, th, g.spamFolder())), nil
+	}
+	return src, err
+}
+
+// included compiles (cached by file identity) the script an include
+// names; the global "spam" falls back to the built-in rule.
+func (d *Deliverer) included(g *globalState, user string, global bool, name string) (*sieve.Script, error) {
+	p, err := d.includePath(g, user, global, name)
+	if err == nil {
+		var s *sieve.Script
+		s, err = d.compileCached(p, user)
+		if err == nil {
+			return s, nil
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) && global && name == SpamScriptName {
+		return g.spam, nil
+	}
+	return nil, err
+}
+
+// compileCached compiles the script at p, reusing the compiled form while
+// the file is unchanged (path, size, mtime, inode).
+func (d *Deliverer) compileCached(p, user string) (*sieve.Script, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	var ino uint64
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = uint64(sys.Ino)
+	}
+	st := &d.state
+	st.mu.Lock()
+	c := st.scripts[p]
+	st.mu.Unlock()
+	if c != nil && c.size == fi.Size() && c.mtime.Equal(fi.ModTime()) && c.ino == ino {
+		return c.s, c.err
+	}
+	src, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	c = &cachedScript{size: fi.Size(), mtime: fi.ModTime(), ino: ino}
+	c.s, c.err = sieve.Compile(src, sieve.Options{Name: scriptName(p), Include: d.includeSource(user)})
+	if c.err != nil {
+		c.err = fmt.Errorf("compile %s: %w", p, c.err)
+	}
+	st.mu.Lock()
+	st.scripts[p] = c
+	st.mu.Unlock()
+	return c.s, c.err
 }
 
 // userScript returns the user's compiled active script (nil for none),
@@ -133,7 +294,7 @@ func (d *Deliverer) userScript(user string) (*sieve.Script, error) {
 		return nil, fmt.Errorf("delivery: user %s: read %s: %w", user, p, err)
 	}
 	c = &cachedScript{size: fi.Size(), mtime: fi.ModTime(), ino: ino}
-	c.s, c.err = sieve.Compile(src, sieve.Options{})
+	c.s, c.err = sieve.Compile(src, sieve.Options{Name: scriptName(p), Include: d.includeSource(user)})
 	if c.err != nil {
 		c.err = fmt.Errorf("delivery: user %s: compile %s: %w", user, p, c.err)
 	}

@@ -76,6 +76,13 @@ func vacationBlocked(env Envelope, m *sieve.Message, v sieve.Vacation) string {
 			return "mailing list"
 		}
 	}
+	// Microsoft's "no out-of-office replies" (MS-OXCMAIL §2.2.3.2.14),
+	// which pigeonhole honours too.
+	for _, tok := range strings.Split(m.Header("X-Auto-Response-Suppress"), ",") {
+		if t := strings.ToLower(strings.TrimSpace(tok)); t == "oof" || t == "all" {
+			return "X-Auto-Response-Suppress: " + t
+		}
+	}
 	if m.Header("X-Spam-Flag") != "" && strings.EqualFold(strings.TrimSpace(m.Header("X-Spam-Flag")), "yes") {
 		return "spam"
 	}
@@ -146,6 +153,8 @@ func vacationHandle(v sieve.Vacation) string {
 // sent.
 func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message, v sieve.Vacation) (bool, error) {
 	log := d.state.log.With("user", env.User, "sender", v.Sender)
+	// The user's aliases are theirs too (RFC 5230 §4.5).
+	v.Addresses = append(append([]string(nil), v.Addresses...), d.ownAliasAddresses(env)...)
 	if why := vacationBlocked(env, m, v); why != "" {
 		log.Debug("vacation: no reply", "why", why)
 		return false, nil
@@ -155,8 +164,12 @@ func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message
 	if !v.DaysGiven && d.VacationDays > 0 {
 		v.Days = d.VacationDays
 	}
-	if v.Days > 0 {
-		seen, err := d.state.vacation.VacationSeen(ctx, env.User, handle, strings.ToLower(v.Sender), now.Add(-time.Duration(v.Days)*24*time.Hour))
+	period := time.Duration(v.Days) * 24 * time.Hour
+	if v.SecondsGiven {
+		period = time.Duration(v.Seconds) * time.Second // RFC 6131
+	}
+	if period > 0 {
+		seen, err := d.state.vacation.VacationSeen(ctx, env.User, handle, strings.ToLower(v.Sender), now.Add(-period))
 		if err != nil {
 			return false, fmt.Errorf("vacation memory: %w", err)
 		}
@@ -269,6 +282,14 @@ func (d *Deliverer) redirect(ctx context.Context, env Envelope, addr string, bod
 	}
 	out := make([]byte, 0, len(body)+100)
 	out = append(out, redirectMark+": <"+env.To+">"+eol...)
-	out = append(out, body...)
+	// The local Return-Path is not part of the message sent on: the
+	// next hop's delivery adds its own (RFC 5321 §4.4).
+	fields, rest := splitHeader(body)
+	for _, f := range fields {
+		if f.name != "return-path" {
+			out = append(out, f.raw...)
+		}
+	}
+	out = append(out, rest...)
 	return d.Sender.Send(ctx, env.From, []string{addr}, bytes.NewReader(out))
 }

@@ -3,13 +3,18 @@ package imap
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 
 	"mailmig/server/auth"
+	"mailmig/server/listen"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
 )
+
+// errUserIPLimit ends a session over Limits.UserIP.
+var errUserIPLimit = errors.New("too many sessions of the user from this address")
 
 // RFC 9051 §6.2.3
 func (c *conn) cmdLogin(tag string, p *parser, _ bool) error {
@@ -54,9 +59,23 @@ func (c *conn) login(tag, user, pass string) error {
 		}
 		return errNo(imap.ResponseCodeAuthenticationFailed, "authentication failed")
 	}
+	if ul := c.srv.opts.Limits.UserIP; ul != nil {
+		release, ok := ul.Acquire(listen.UserIPKey(user, c.nc.RemoteAddr()))
+		if !ok {
+			// As dovecot: the session ends (its text names the setting).
+			c.log.Warn("imap: too many sessions of user from address", "user", user, "limit", ul.Max)
+			c.bye(fmt.Sprintf("[UNAVAILABLE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=%d)", ul.Max))
+			return &ioError{errUserIPLimit}
+		}
+		c.releaseUser = release
+	}
 	st, err := c.srv.stores.acquire(user, true)
 	if err != nil {
 		c.log.Error("imap: open store", "user", user, "err", err)
+		if c.releaseUser != nil {
+			c.releaseUser()
+			c.releaseUser = nil
+		}
 		return errNo(imap.ResponseCodeUnavailable, "mailbox store unavailable")
 	}
 	c.user, c.store, c.state = user, st, stateAuth
@@ -154,8 +173,11 @@ func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
 				enabled = append(enabled, "QRESYNC")
 			}
 		case "CONDSTORE":
-			if !c.condstore {
-				c.condstore = true
+			// Listed even when an earlier command enabled it
+			// implicitly (RFC 7162 §3.1), as dovecot does.
+			if !c.condstoreEnabled {
+				c.condstoreEnabled = true
+				c.enableCondstore()
 				enabled = append(enabled, "CONDSTORE")
 			}
 		case "UTF8=ACCEPT":

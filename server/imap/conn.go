@@ -53,6 +53,8 @@ type conn struct {
 	// condstore is set once the client used a CONDSTORE feature (RFC 7162
 	// §3.1): unsolicited FETCH responses then carry MODSEQ.
 	condstore bool
+	// condstoreEnabled is set by ENABLE CONDSTORE (RFC 5161).
+	condstoreEnabled bool
 	// qresync is set by ENABLE QRESYNC (RFC 7162 §3.2.3).
 	qresync bool
 	// cmdName is the running command's name (after UID), for handlers
@@ -60,6 +62,13 @@ type conn struct {
 	cmdName string
 	sel     *selected
 	line    []byte // reused command line buffer
+
+	// start is when the connection was accepted (PreAuthTimeout).
+	start time.Time
+	// writeTimeout overrides Limits.WriteTimeout when set (BYE).
+	writeTimeout time.Duration
+	// releaseUser gives back the session's Limits.UserIP slot.
+	releaseUser func()
 }
 
 // respErr is a tagged NO or BAD chosen for the client.
@@ -93,11 +102,12 @@ func newConn(s *Server, nc net.Conn, lo ListenerOptions) *conn {
 		lo:        lo,
 		remoteIP:  host,
 		closingCh: make(chan struct{}),
+		start:     time.Now(),
 	}
 	_, c.isTLS = nc.(*tls.Conn)
 	c.log = s.log.With("remote", nc.RemoteAddr().String())
 	c.br = bufio.NewReaderSize(nc, 4096)
-	c.w = &writer{w: bufio.NewWriterSize(nc, 4096)}
+	c.w = &writer{w: bufio.NewWriterSize(deadlineWriter{c}, 4096)}
 	return c
 }
 
@@ -132,7 +142,7 @@ func (c *conn) startRead() bool {
 		return false
 	}
 	c.busy = false
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+	c.nc.SetReadDeadline(c.idleDeadline())
 	return true
 }
 
@@ -173,7 +183,7 @@ func (c *conn) serve() {
 			c.bye("server shutting down")
 			return
 		}
-		line, err := readLine(c.br, c.line)
+		line, err := c.readCommandLine()
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
 				c.w.raw("* BAD command line too long").crlf()
@@ -185,6 +195,8 @@ func (c *conn) serve() {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if c.isClosing() {
 					c.bye("server shutting down")
+				} else if c.state == stateNotAuth {
+					c.bye("Disconnected for inactivity")
 				} else {
 					c.bye("autologout: idle for too long")
 				}
@@ -201,12 +213,15 @@ func (c *conn) serve() {
 }
 
 func (c *conn) bye(text string) {
-	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.writeTimeout = 5 * time.Second
 	c.w.raw("* BYE ").raw(text).crlf()
 	c.w.flush()
 }
 
 func (c *conn) cleanup() {
+	if c.releaseUser != nil {
+		c.releaseUser()
+	}
 	c.unselect()
 	if c.store != nil {
 		c.srv.stores.release(c.user)
@@ -283,7 +298,7 @@ var uidCommands = map[string]bool{"FETCH": true, "STORE": true, "COPY": true, "M
 // command parses and runs one command line. A non-nil error ends the
 // connection.
 func (c *conn) command(line []byte) error {
-	p := &parser{r: c.br, line: line, cont: c.continuation}
+	p := &parser{r: c.br, line: line, cont: c.continuation, budget: c.budget()}
 	tag, err := p.tag()
 	if err != nil || p.sp() != nil {
 		c.w.raw("* BAD missing tag").crlf()
@@ -334,6 +349,10 @@ func (c *conn) command(line []byte) error {
 
 // finish answers a failed command; a connection error is returned.
 func (c *conn) finish(tag, name string, p *parser, err error) error {
+	if errors.Is(err, errPreAuthLiteral) {
+		c.bye("Literal size too large")
+		return err
+	}
 	var ie *ioError
 	if errors.As(err, &ie) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return err
@@ -425,6 +444,7 @@ func (c *conn) capabilities() string {
 		fmt.Sprintf("APPENDLIMIT=%d", c.srv.opts.AppendLimit),
 		"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 		"ACL", "RIGHTS=texk")
+	caps = append(caps, extensionCaps...)
 	return strings.Join(caps, " ")
 }
 
@@ -482,9 +502,12 @@ func (c *conn) cmdID(tag string, p *parser, _ bool) error {
 			if err != nil {
 				return err
 			}
-			if len(kv) < 60 {
-				kv = append(kv, k, v)
+			// RFC 2971 §3.3: at most 30 pairs, fields of at most 30
+			// octets, values of at most 1024.
+			if len(kv) >= 2*idMaxPairs || len(k) > idMaxField || len(v) > idMaxValue {
+				return errBad("ID: at most %d pairs, fields of %d and values of %d octets (RFC 2971)", idMaxPairs, idMaxField, idMaxValue)
 			}
+			kv = append(kv, k, v)
 		}
 	} else if _, _, err := p.nstring(); err != nil {
 		return err
@@ -526,7 +549,7 @@ func (c *conn) cmdStartTLS(tag string, p *parser, _ bool) error {
 	c.mu.Unlock()
 	c.isTLS = true
 	c.br.Reset(tc)
-	c.w.w.Reset(tc)
+	c.w.w.Reset(deadlineWriter{c})
 	return nil
 }
 

@@ -3,11 +3,13 @@ package imap
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,9 +25,12 @@ import (
 
 const dovecotIMAP = "/usr/lib/dovecot/imap"
 
-// dovecotSession runs cmds through dovecot's imap binary as nobody (it
-// refuses root) on a fresh Maildir, and returns each command's responses.
-func dovecotSession(t *testing.T, cmds []string) [][]string {
+// dovecotSession runs cmds through dovecot's imap binary as alice, with
+// the uid of nobody (it refuses root), on a fresh tree of Maildirs
+// (DIR/USER/Maildir, seeded from seed if not empty), and returns each
+// command's responses. Other users' folders are in the shared namespace
+// "shared/USER/", as mailmig has them.
+func dovecotSession(t *testing.T, cmds []string, seed string) [][]string {
 	t.Helper()
 	if _, err := os.Stat(dovecotIMAP); err != nil {
 		t.Fatalf("%s is missing; run scripts/test-setup (make test does) to install dovecot-imapd", dovecotIMAP)
@@ -35,17 +40,30 @@ func dovecotSession(t *testing.T, cmds []string) [][]string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	if seed != "" {
+		copySeed(t, seed, dir)
+	}
+	if os.Geteuid() == 0 {
+		filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+			if err == nil {
+				err = os.Lchown(p, 65534, 65534)
+			}
+			return err
+		})
+	}
 	os.Chmod(dir, 0o777)
 	conf := filepath.Join(dir, "dovecot.conf")
-	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
+	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
+		"namespace shared {\n  type = shared\n  separator = /\n  prefix = shared/%%u/\n  location = maildir:"+filepath.Join(dir, "%%u", "Maildir")+
+		"\n  subscriptions = no\n  list = children\n}\n"+
 		// RFC 4314 ACLs in dovecot-acl files, as mailmig keeps them.
 		"mail_plugins = acl\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\nplugin {\n  acl = vfile\n}\n"), 0o644)
 	args := []string{dovecotIMAP, "-c", conf}
 	cmd := exec.Command(args[0], args[1:]...)
 	if os.Geteuid() == 0 {
-		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i", "USER=nobody", "HOME=" + dir, "PATH=/usr/bin:/bin"}, args...)...)
+		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i", "USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}, args...)...)
 	} else {
-		cmd.Env = []string{"USER=" + os.Getenv("USER"), "HOME=" + dir, "PATH=/usr/bin:/bin"}
+		cmd.Env = []string{"USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -77,7 +95,7 @@ func dovecotSession(t *testing.T, cmds []string) [][]string {
 	defer deadline.Stop()
 	readUntil := func(tag string) {
 		for {
-			l, err := r.ReadString('\n')
+			l, err := readResponse(r)
 			all.WriteString(l)
 			if err != nil {
 				t.Fatalf("dovecot imap: %v\n%s", err, all.String())
@@ -93,13 +111,52 @@ func dovecotSession(t *testing.T, cmds []string) [][]string {
 		readUntil(tag)
 	}
 	fmt.Fprintf(stdin, "z LOGOUT\r\n")
-	return splitByTag(t, all.String(), len(cmds))
+	return splitByTag(t, all.String(), cmds)
 }
 
-// mailmigSession runs cmds on our server as alice on a fresh Maildir.
-func mailmigSession(t *testing.T, cmds []string) [][]string {
+// copySeed copies the tree seed (users' Maildirs: USER/Maildir/...) to
+// dir, and gives every Maildir folder its cur, new and tmp (git keeps no
+// empty directories).
+func copySeed(t *testing.T, seed, dir string) {
+	t.Helper()
+	err := filepath.Walk(seed, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(seed, p)
+		dst := filepath.Join(dir, rel)
+		if fi.IsDir() {
+			if err := os.MkdirAll(dst, 0o777); err != nil {
+				return err
+			}
+			if b := filepath.Base(p); b == "Maildir" || (strings.HasPrefix(b, ".") && filepath.Base(filepath.Dir(p)) == "Maildir") {
+				for _, sub := range []string{"cur", "new", "tmp"} {
+					if err := os.MkdirAll(filepath.Join(dst, sub), 0o777); err != nil {
+						return err
+					}
+				}
+			}
+			return os.Chmod(dst, 0o777)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o666)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mailmigSession runs cmds on our server as alice on a fresh tree of
+// Maildirs (seeded from seed if not empty).
+func mailmigSession(t *testing.T, cmds []string, seed string) [][]string {
 	t.Helper()
 	ts := startServer(t)
+	if seed != "" {
+		copySeed(t, seed, ts.dir)
+	}
 	rc := dialRaw(t, ts.addr)
 	rc.send("l LOGIN alice pw-alice\r\n")
 	rc.until("l ")
@@ -110,32 +167,93 @@ func mailmigSession(t *testing.T, cmds []string) [][]string {
 	rc.send(in.String())
 	var all strings.Builder
 	for i := range cmds {
-		for _, l := range rc.until(fmt.Sprintf("t%d ", i)) {
-			all.WriteString(l + "\r\n")
+		for {
+			l, err := readResponse(rc.r)
+			all.WriteString(l)
+			if err != nil {
+				t.Fatalf("mailmig imap: %v\n%s", err, all.String())
+			}
+			if strings.HasPrefix(l, fmt.Sprintf("t%d ", i)) {
+				break
+			}
 		}
 	}
-	return splitByTag(t, all.String(), len(cmds))
+	return splitByTag(t, all.String(), cmds)
+}
+
+var literalEndRE = regexp.MustCompile(`~?\{(\d+)\}\r?\n$`)
+
+// readResponse reads one response line with the literals in it, as sent.
+func readResponse(r *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		l, err := r.ReadString('\n')
+		b.WriteString(l)
+		if err != nil {
+			return b.String(), err
+		}
+		m := literalEndRE.FindStringSubmatch(l)
+		if m == nil {
+			return b.String(), nil
+		}
+		n, _ := strconv.Atoi(m[1])
+		lit := make([]byte, n)
+		if _, err := io.ReadFull(r, lit); err != nil {
+			return b.String(), err
+		}
+		b.Write(lit)
+	}
+}
+
+// quoteLiterals writes the content of each literal of a response in Go
+// quoted form, so a response is one comparable line.
+func quoteLiterals(resp string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(resp, '\n')
+		if i < 0 {
+			b.WriteString(strings.TrimRight(resp, "\r"))
+			return b.String()
+		}
+		l := resp[:i+1]
+		resp = resp[i+1:]
+		m := literalEndRE.FindStringSubmatch(l)
+		if m == nil {
+			b.WriteString(strings.TrimRight(l, "\r\n"))
+			return b.String()
+		}
+		n, _ := strconv.Atoi(m[1])
+		n = min(n, len(resp))
+		b.WriteString(strings.TrimRight(l, "\r\n"))
+		b.WriteString(strconv.Quote(resp[:n]))
+		resp = resp[n:]
+	}
 }
 
 // splitByTag groups a transcript into each command's responses: the
 // untagged ones sorted, then the tagged status with its code.
-func splitByTag(t *testing.T, transcript string, n int) [][]string {
+func splitByTag(t *testing.T, transcript string, cmds []string) [][]string {
 	t.Helper()
+	n := len(cmds)
 	out := make([][]string, n)
 	var pending []string
-	sc := bufio.NewScanner(strings.NewReader(transcript))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	r := bufio.NewReader(strings.NewReader(transcript))
 	i := 0
-	for sc.Scan() {
-		l := strings.TrimRight(sc.Text(), "\r")
+	for {
+		resp, err := readResponse(r)
+		if resp == "" && err != nil {
+			break
+		}
+		l := quoteLiterals(resp)
+		selecting := i < n && (strings.HasPrefix(strings.ToUpper(cmds[i]), "SELECT ") || strings.HasPrefix(strings.ToUpper(cmds[i]), "EXAMINE "))
 		switch {
 		case strings.HasPrefix(l, "* PREAUTH"), strings.HasPrefix(l, "* BYE"), l == "",
 			// RFC 7162 §3.1.2.1: a server that keeps mod-sequences MUST
 			// send HIGHESTMODSEQ on every SELECT/EXAMINE; dovecot sends
 			// it only after CONDSTORE is enabled. Its value is ours.
-			strings.HasPrefix(l, "* OK [HIGHESTMODSEQ "):
+			selecting && strings.HasPrefix(l, "* OK [HIGHESTMODSEQ "):
 		case strings.HasPrefix(l, "* "), strings.HasPrefix(l, "+ "):
-			pending = append(pending, normValues(normAttrs(l)))
+			pending = append(pending, normValues(normFetch(normAttrs(l))))
 		case i < n && strings.HasPrefix(l, fmt.Sprintf("t%d ", i)):
 			slices.Sort(pending)
 			out[i] = append(pending, normValues(normStatus(strings.TrimPrefix(l, fmt.Sprintf("t%d ", i)))))
@@ -147,6 +265,47 @@ func splitByTag(t *testing.T, transcript string, n int) [][]string {
 		t.Fatalf("transcript has %d of %d tagged replies:\n%s", i, n, transcript)
 	}
 	return out
+}
+
+var fetchRE = regexp.MustCompile(`^(\* \d+ FETCH \()(.*)\)$`)
+
+// normFetch sorts the items of a FETCH response by name: their order is
+// not significant (RFC 9051 §7.5.2).
+func normFetch(l string) string {
+	m := fetchRE.FindStringSubmatch(l)
+	if m == nil {
+		return l
+	}
+	// Split at spaces outside (), [] and quoted strings.
+	var toks []string
+	depth, start, quoted := 0, 0, false
+	s := m[2]
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(' || c == '[':
+			depth++
+		case c == ')' || c == ']':
+			depth--
+		case c == ' ' && depth == 0:
+			toks = append(toks, s[start:i])
+			start = i + 1
+		}
+	}
+	toks = append(toks, s[start:])
+	if len(toks)%2 != 0 {
+		return l
+	}
+	items := make([]string, 0, len(toks)/2)
+	for i := 0; i < len(toks); i += 2 {
+		items = append(items, toks[i]+" "+toks[i+1])
+	}
+	slices.Sort(items)
+	return m[1] + strings.Join(items, " ") + ")"
 }
 
 var listRE = regexp.MustCompile(`^(\* (?:LIST|LSUB) \()([^)]*)(\).*)$`)
@@ -170,8 +329,9 @@ var (
 )
 
 // normValues replaces what legitimately differs between two servers on
-// the same input: UIDVALIDITY values (a server picks them) and
-// mod-sequence values; and sorts flag lists (sets).
+// the same input: UIDVALIDITY values (a server picks them),
+// and sorts flag lists (sets). Mod-sequences are for modseqAny or
+// modseqRanks.
 func normValues(l string) string {
 	// The text after an untagged status's response code is for people.
 	if strings.HasPrefix(l, "* OK [") || strings.HasPrefix(l, "* NO [") {
@@ -180,7 +340,6 @@ func normValues(l string) string {
 		}
 	}
 	l = uidValidityRE.ReplaceAllString(l, "[$1 V")
-	l = modseqRE.ReplaceAllString(l, "$1 M")
 	if m := flagListRE.FindStringSubmatch(l); m != nil {
 		f := strings.Fields(m[2])
 		slices.Sort(f)
@@ -196,35 +355,101 @@ func normStatus(s string) string {
 	return statusRE.FindString(s)
 }
 
-func readSession(t *testing.T, path string) []string {
+// sessionOpts are a session file's "#!" directives.
+type sessionOpts struct {
+	// modseqOrder compares mod-sequences by their order in the
+	// transcript instead of ignoring them ("#! modseq-order").
+	modseqOrder bool
+}
+
+func readSession(t *testing.T, path string) ([]string, sessionOpts) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cmds []string
+	var o sessionOpts
 	for _, l := range strings.Split(string(b), "\n") {
 		l = strings.TrimSpace(l)
-		if l != "" && !strings.HasPrefix(l, "#") {
+		switch {
+		case l == "#! modseq-order":
+			o.modseqOrder = true
+		case l != "" && !strings.HasPrefix(l, "#"):
 			cmds = append(cmds, literals(l))
 		}
 	}
-	return cmds
+	return cmds, o
 }
 
-var literalRE = regexp.MustCompile(`<<(.*?)>>`)
+var (
+	literalRE = regexp.MustCompile(`(~?)<<(.*?)>>`)
+	escapeRE  = regexp.MustCompile(`\\r\\n|\\x[0-9a-fA-F]{2}`)
+)
 
 // literals turns each <<text>> of a session line into a LITERAL+ literal
-// ({n+} CRLF text), with \r\n in text meaning CRLF, so messages can be
+// ({n+} CRLF text), and ~<<text>> into a binary one (~{n+}, RFC 3516),
+// with \r\n in text meaning CRLF and \xHH the byte HH, so messages can be
 // APPENDed from one-line commands.
 func literals(l string) string {
 	return literalRE.ReplaceAllStringFunc(l, func(m string) string {
-		text := strings.ReplaceAll(m[2:len(m)-2], `\r\n`, "\r\n")
-		return fmt.Sprintf("{%d+}\r\n%s", len(text), text)
+		sub := literalRE.FindStringSubmatch(m)
+		text := escapeRE.ReplaceAllStringFunc(sub[2], func(e string) string {
+			if e == `\r\n` {
+				return "\r\n"
+			}
+			b, _ := strconv.ParseUint(e[2:], 16, 8)
+			return string([]byte{byte(b)})
+		})
+		return fmt.Sprintf("%s{%d+}\r\n%s", sub[1], len(text), text)
 	})
 }
 
-// TestDovecotSessions runs every session file against both servers.
+var modseqValueRE = regexp.MustCompile(`(MODSEQ \(?|HIGHESTMODSEQ )(\d+)`)
+
+// modseqRanks replaces every mod-sequence in a session's responses by its
+// rank among the distinct values the session saw: two servers count
+// differently, but the order of changes must be the same.
+func modseqRanks(resp [][]string) [][]string {
+	var vals []uint64
+	for _, r := range resp {
+		for _, l := range r {
+			for _, m := range modseqValueRE.FindAllStringSubmatch(l, -1) {
+				v, _ := strconv.ParseUint(m[2], 10, 64)
+				vals = append(vals, v)
+			}
+		}
+	}
+	slices.Sort(vals)
+	vals = slices.Compact(vals)
+	out := make([][]string, len(resp))
+	for i, r := range resp {
+		for _, l := range r {
+			out[i] = append(out[i], modseqValueRE.ReplaceAllStringFunc(l, func(m string) string {
+				sub := modseqValueRE.FindStringSubmatch(m)
+				v, _ := strconv.ParseUint(sub[2], 10, 64)
+				k, _ := slices.BinarySearch(vals, v)
+				return fmt.Sprintf("%s#%d", sub[1], k+1)
+			}))
+		}
+	}
+	return out
+}
+
+// modseqAny replaces every mod-sequence value by M.
+func modseqAny(resp [][]string) [][]string {
+	out := make([][]string, len(resp))
+	for i, r := range resp {
+		for _, l := range r {
+			out[i] = append(out[i], modseqRE.ReplaceAllString(l, "$1 M"))
+		}
+	}
+	return out
+}
+
+// TestDovecotSessions runs every session file against both servers, each
+// on a copy of the session's seed tree (testdata/sessions/NAME.d, users'
+// Maildirs, if there is one).
 func TestDovecotSessions(t *testing.T) {
 	files, err := filepath.Glob("testdata/sessions/*.txt")
 	if err != nil || len(files) == 0 {
@@ -232,9 +457,18 @@ func TestDovecotSessions(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			cmds := readSession(t, f)
-			theirs := dovecotSession(t, cmds)
-			ours := mailmigSession(t, cmds)
+			cmds, o := readSession(t, f)
+			seed := strings.TrimSuffix(f, ".txt") + ".d"
+			if _, err := os.Stat(seed); err != nil {
+				seed = ""
+			}
+			theirs := dovecotSession(t, cmds, seed)
+			ours := mailmigSession(t, cmds, seed)
+			if o.modseqOrder {
+				theirs, ours = modseqRanks(theirs), modseqRanks(ours)
+			} else {
+				theirs, ours = modseqAny(theirs), modseqAny(ours)
+			}
 			for i, c := range cmds {
 				if a, b := strings.Join(ours[i], "\n"), strings.Join(theirs[i], "\n"); a != b {
 					t.Errorf("%s\nmailmig:\n%s\ndovecot:\n%s", c, a, b)

@@ -80,7 +80,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 	}
 	for _, it := range items {
 		if it.kind == "MODSEQ" {
-			c.condstore = true
+			c.enableCondstore()
 		}
 	}
 	s := c.sel
@@ -397,13 +397,13 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 	case "BODY":
 		w.raw("BODY ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), false)
 	case "RFC822":
-		w.raw("RFC822 ").literalBytes(content)
+		w.raw("RFC822 ").literalText(content)
 	case "RFC822.HEADER":
 		h, _ := splitHeader(content)
-		w.raw("RFC822.HEADER ").literal(string(h))
+		w.raw("RFC822.HEADER ").literalText(h)
 	case "RFC822.TEXT":
 		_, b := splitHeader(content)
-		w.raw("RFC822.TEXT ").literal(string(b))
+		w.raw("RFC822.TEXT ").literalText(b)
 	case "BODY[]":
 		w.raw(it.name).sp()
 		sec := it.section
@@ -430,10 +430,10 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 				data = []byte{}
 			}
 		}
-		w.literalBytes(data)
+		w.literalText(data)
 	case "BINARY[]":
 		data := imapserver.ExtractBinarySection(bytes.NewReader(content), &imap.FetchItemBinarySection{Part: it.section.Part, Partial: it.section.Partial})
-		w.raw(it.name).sp().literal(string(data))
+		w.raw(it.name).sp().literalBinary(data)
 	case "BINARY.SIZE[]":
 		n := imapserver.ExtractBinarySectionSize(bytes.NewReader(content), &imap.FetchItemBinarySectionSize{Part: it.section.Part})
 		w.raw(it.name).sp().num(n)

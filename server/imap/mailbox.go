@@ -122,7 +122,8 @@ func (c *conn) storeErr(op string, m *mbox, err error) error {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return errNo(imap.ResponseCodeOverQuota, "Not enough disk space")
 	case errors.Is(err, syscall.ENAMETOOLONG):
-		return errNo(imap.ResponseCodeLimit, "Mailbox name too long")
+		// dovecot's answer (RFC 5530 §3 CANNOT), not a server bug.
+		return errNo(imap.ResponseCodeCannot, "Mailbox name too long")
 	}
 	name := ""
 	if m != nil {
@@ -165,16 +166,13 @@ func (c *conn) mailboxArg(p *parser) (*mbox, error) {
 
 // RFC 9051 §6.3.4
 func (c *conn) cmdCreate(tag string, p *parser, _ bool) error {
-	m, err := c.onlyMailboxArg(p)
+	m, err := c.createArg(p)
 	if err != nil {
 		return err
 	}
 	defer m.release()
 	if m.folder == "INBOX" {
 		return errNo(imap.ResponseCodeAlreadyExists, "INBOX exists")
-	}
-	if m.owner == c.user && (strings.EqualFold(m.folder, "shared") || strings.HasPrefix(strings.ToLower(m.folder), sharedPrefix)) {
-		return errNo(imap.ResponseCodeCannot, "the shared namespace is reserved")
 	}
 	if err := c.need(m, 'k'); err != nil {
 		return err
@@ -225,13 +223,18 @@ func (c *conn) cmdRename(tag string, p *parser, _ bool) error {
 	}
 	to, err := c.mailboxArg(p)
 	if err != nil {
+		var re *respErr
+		if errors.As(err, &re) && re.code == imap.ResponseCodeNonExistent {
+			// A name under shared/ that is nobody's folder.
+			return errNo(imap.ResponseCodeCannot, "cannot rename across namespaces")
+		}
 		return err
 	}
 	defer to.release()
 	if err := p.end(); err != nil {
 		return err
 	}
-	if from.owner != to.owner {
+	if from.owner != to.owner || (to.owner == c.user && isReservedName(to.folder)) {
 		return errNo(imap.ResponseCodeCannot, "cannot rename across namespaces")
 	}
 	if from.folder == "INBOX" {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -46,7 +45,7 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 		if err := p.sp(); err != nil {
 			return err
 		}
-		c.condstore = true
+		c.enableCondstore()
 	}
 	item, err := p.atom()
 	if err != nil {
@@ -182,8 +181,12 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 			if _, ok := snap.Lookup(u); !ok {
 				continue
 			}
-			c.w.raw("* ").num(s.seqOf(u)).raw(" FETCH (UID ").num(u)
-			c.writeModSeq(u)
+			// UID only for UID STORE, as in the non-silent reply.
+			c.w.raw("* ").num(s.seqOf(u)).raw(" FETCH (")
+			if uid {
+				c.w.raw("UID ").num(u).sp()
+			}
+			c.w.raw("MODSEQ (").num64(int64(s.ms.modseq(u))).raw(")")
 			c.w.raw(")").crlf()
 		}
 	}
@@ -263,108 +266,6 @@ func (c *conn) cmdCopy(tag string, p *parser, uid bool) error {
 		return c.ok(tag, "", "MOVE completed", true)
 	}
 	return c.ok(tag, code, "COPY completed", true)
-}
-
-// RFC 9051 §6.3.12 APPEND with LITERAL+ and RFC 4315 APPENDUID.
-func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
-	if err := p.sp(); err != nil {
-		return err
-	}
-	m, err := c.mailboxArg(p)
-	if err != nil {
-		return err
-	}
-	defer m.release()
-	if err := p.sp(); err != nil {
-		return err
-	}
-	var flags []string
-	if p.peek() == '(' {
-		fl, err := p.flagList()
-		if err != nil {
-			return err
-		}
-		for _, f := range fl {
-			if f != "\\Recent" {
-				flags = append(flags, string(f))
-			}
-		}
-		if err := p.sp(); err != nil {
-			return err
-		}
-	}
-	var date time.Time
-	if p.peek() == '"' {
-		if date, err = p.dateTime(); err != nil {
-			return err
-		}
-		if err := p.sp(); err != nil {
-			return err
-		}
-	}
-	size, nonSync, err := p.literalHeader()
-	if err != nil {
-		return err
-	}
-	// Refuse before the client sends the message when possible; a
-	// non-synchronizing literal has to be read and dropped.
-	refuse := func(e error) error {
-		if nonSync {
-			if _, err := io.CopyN(io.Discard, c.br, size); err != nil {
-				return &ioError{err}
-			}
-			if _, err := readLine(c.br, nil); err != nil {
-				return &ioError{err}
-			}
-		}
-		return e
-	}
-	if size > c.srv.opts.AppendLimit {
-		return refuse(errNo(imap.ResponseCodeTooBig, "message larger than %d bytes", c.srv.opts.AppendLimit))
-	}
-	if err := c.need(m, 'i'); err != nil {
-		return refuse(errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right"))
-	}
-	f, err := m.store.Folder(m.folder)
-	if err != nil {
-		if errors.Is(err, mailstore.ErrNoSuchFolder) {
-			return refuse(errNo(imap.ResponseCodeTryCreate, "no such mailbox"))
-		}
-		return refuse(c.storeErr("APPEND", m, err))
-	}
-	if over, err := c.overQuota(m, size); err == nil && over {
-		return refuse(errNo(imap.ResponseCodeOverQuota, "over quota"))
-	}
-	if !nonSync {
-		if err := c.continuation(); err != nil {
-			return err
-		}
-	}
-	lr := &io.LimitedReader{R: c.br, N: size}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	if c.sel != nil {
-		c.sel.changed() // in case f is the selected folder
-	}
-	newUID, appendErr := f.Append(ctx, newLFReader(lr), flags, date)
-	// Whatever the store did, the literal must be consumed.
-	if _, err := io.Copy(io.Discard, lr); err != nil {
-		return &ioError{err}
-	}
-	if lr.N > 0 {
-		return &ioError{io.ErrUnexpectedEOF}
-	}
-	if err := p.nextLine(); err != nil {
-		return &ioError{err}
-	}
-	if err := p.end(); err != nil {
-		return err
-	}
-	if appendErr != nil {
-		return c.storeErr("APPEND", m, appendErr)
-	}
-	code := imap.ResponseCode(fmt.Sprintf("APPENDUID %d %d", f.UIDValidity(), newUID))
-	return c.ok(tag, code, "APPEND completed", true)
 }
 
 // lfReader turns CRLF line ends into LF: Maildir files are stored with

@@ -41,6 +41,9 @@ type parser struct {
 	line []byte       // current line without CRLF
 	pos  int
 	off  int // bytes of the command consumed before line (for error offsets)
+	// budget bounds the literal bytes of the command (nil = only
+	// maxLiteral per literal).
+	budget *literalBudget
 }
 
 // readLine reads one CRLF (or LF) terminated line into p.line.
@@ -259,6 +262,9 @@ func (p *parser) literal() ([]byte, error) {
 	}
 	if size > maxLiteral {
 		return nil, p.errorf("literal of %d bytes exceeds %d", size, maxLiteral)
+	}
+	if err := p.budget.take(p, size); err != nil {
+		return nil, err
 	}
 	if !nonSync && p.cont != nil {
 		if err := p.cont(); err != nil {

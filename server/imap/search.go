@@ -225,6 +225,16 @@ func (m *searchMsg) msg() []byte {
 	return m.content
 }
 
+// rfc822Size is RFC822.SIZE (RFC 9051 §6.4.4.1 LARGER/SMALLER): the size
+// with CRLF line ends, as FETCH and STATUS SIZE count it, not the size of
+// the file (LF ends).
+func (m *searchMsg) rfc822Size() int64 {
+	if m.mi.VSize >= 0 {
+		return m.mi.VSize
+	}
+	return int64(len(m.msg()))
+}
+
 func (m *searchMsg) hdr() *textproto.Header {
 	if m.header == nil {
 		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.msg())))
@@ -285,9 +295,9 @@ func (k *searchKey) match(m *searchMsg) bool {
 	case "MODSEQ":
 		return m.modseq >= uint64(k.n)
 	case "LARGER":
-		return m.mi.Size > k.n
+		return m.rfc822Size() > k.n
 	case "SMALLER":
-		return m.mi.Size < k.n
+		return m.rfc822Size() < k.n
 	case "BEFORE":
 		return dayOf(m.mi.InternalDate).Before(k.date)
 	case "ON":
@@ -430,6 +440,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		return c.storeErr("SEARCH", s.mb, err)
 	}
 	var hits, hitUIDs []uint32
+	var hitModSeqs []uint64
 	var maxUID, maxModSeq uint64
 	saved := map[uint32]bool{}
 	for _, u := range s.searchRes {
@@ -437,7 +448,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 	}
 	withModSeq := prog.usesModSeq()
 	if withModSeq {
-		c.condstore = true
+		c.enableCondstore()
 	}
 	if len(s.uids) > 0 {
 		maxUID = uint64(s.uids[len(s.uids)-1])
@@ -461,6 +472,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		}
 		if prog.match(sm) {
 			maxModSeq = max(maxModSeq, sm.modseq)
+			hitModSeqs = append(hitModSeqs, sm.modseq)
 			hitUIDs = append(hitUIDs, u)
 			if uid {
 				hits = append(hits, u)
@@ -503,7 +515,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			c.w.raw(" COUNT ").num(uint32(len(hits)))
 		}
 		if withModSeq && len(hits) > 0 {
-			c.w.raw(" MODSEQ ").num64(int64(maxModSeq))
+			c.w.raw(" MODSEQ ").num64(int64(esearchModSeq(ret, hitModSeqs, maxModSeq)))
 		}
 		c.w.crlf()
 	} else {

@@ -375,6 +375,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			s.uids = append(s.uids, snap.Messages[i].UID)
 		}
 		c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
+		c.claimNewRecent(ctx, snap, start)
 	}
 	// Flag changes between base and snap, for messages of the view.
 	if snap != s.base {

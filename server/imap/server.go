@@ -85,6 +85,9 @@ type Options struct {
 	NoFsync bool
 	// Hostname is put in the greeting and store file names.
 	Hostname string
+	// Limits bound what one connection may hold and how long it may take
+	// (see limits.go); zero fields take the defaults.
+	Limits ConnLimits
 }
 
 // DefaultQuotaBytes is the storage quota when Options.QuotaFor is nil.
@@ -154,6 +157,7 @@ func New(opts Options) *Server {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}
+	opts.Limits = opts.Limits.withDefaults()
 	if opts.Hub == nil {
 		opts.Hub = mailstore.DefaultHub
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 )
 
 // Deliverer is the delivery path; *delivery.Deliverer implements it.
@@ -60,6 +61,11 @@ type Server struct {
 	Timeout time.Duration
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
+	// SpoolThreshold: a message arriving beyond this many bytes waits in
+	// an unlinked temporary file in SpoolDir, not in memory (0 = 256 KiB;
+	// SpoolDir "" = os.TempDir()).
+	SpoolThreshold int64
+	SpoolDir       string
 
 	once   sync.Once
 	srv    *smtp.Server
@@ -170,6 +176,11 @@ func SplitAddress(addr string, domains []string) (user, detail string, err error
 
 func toSMTPError(err error) *smtp.SMTPError {
 	code, enh, msg := delivery.SMTPStatus(err)
+	// RFC 2034 §3 wants the enhanced code on every line of a reply, but
+	// go-smtp puts "<recipient> " before the first line of each LMTP
+	// DATA status and the code only on the last: a multi-line text (a
+	// reject reason) is sent as one line.
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: msg}
 }
 
@@ -245,8 +256,8 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			msgBufs.Put(buf)
 		}
 	}()
-	_, err := buf.ReadFrom(r)
-	msg := buf.Bytes() // only read: each recipient gets its own copy
+	spooled, err := msgspool.Read(r, buf, se.s.spoolThreshold(), se.s.SpoolDir)
+	defer spooled.Close()
 	if err != nil {
 		// go-smtp answers the size limit itself; anything else is I/O.
 		var serr *smtp.SMTPError
@@ -259,6 +270,12 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			return toSMTPError(delivery.ErrLineTooLong)
 		}
 		se.log.Error("reading message failed", "err", err)
+		return toSMTPError(delivery.Temporary(err))
+	}
+	// Only read: each recipient gets its own copy.
+	msg, err := spooled.Bytes()
+	if err != nil {
+		se.log.Error("reading spooled message failed", "err", err)
 		return toSMTPError(delivery.Temporary(err))
 	}
 	now := time.Now()
@@ -280,6 +297,13 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+func (s *Server) spoolThreshold() int64 {
+	if s.SpoolThreshold > 0 {
+		return s.SpoolThreshold
+	}
+	return 256 << 10
 }
 
 // msgBufs recycles the buffers messages are read into, so a stream of

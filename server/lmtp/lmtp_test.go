@@ -34,6 +34,8 @@ func (f *fakeDeliverer) Deliver(_ context.Context, env delivery.Envelope, msg []
 		return nil, delivery.Temporary(fmt.Errorf("x: %w", delivery.ErrOverQuota))
 	case "rejecter":
 		return nil, &delivery.RejectError{Reason: "I do not want this"}
+	case "multiline":
+		return nil, &delivery.RejectError{Reason: "Nicht hier.\r\nGrüße, Alice\r\nbye"}
 	case "broken":
 		return nil, errors.New("open /secret/path: permission denied")
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"mailmig/server/auth"
+	"mailmig/server/listen"
 	"mailmig/server/sieve"
 )
 
@@ -35,10 +36,14 @@ type conn struct {
 	stopping atomic.Bool
 	// ncMu guards nc against Shutdown/Close while STARTTLS replaces it.
 	ncMu sync.Mutex
+	// start is when the connection was accepted (PreAuthTimeout).
+	start time.Time
+	// releaseUser gives back the session's UserIP slot.
+	releaseUser func()
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc}
+	c := &conn{s: s, nc: nc, start: time.Now()}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.remote = ap.Addr().Unmap().String()
 	} else {
@@ -78,7 +83,7 @@ func (c *conn) setStream(nc net.Conn) {
 	}
 	c.r = NewReader(bufio.NewReader(rw))
 	c.r.MaxLiteral = c.maxLiteral()
-	c.w = bufio.NewWriter(rw)
+	c.w = bufio.NewWriter(deadlineWriter{c, rw})
 }
 
 // maxLiteral is how large a literal a client may send: 8 KiB before
@@ -120,6 +125,11 @@ func (c *conn) idle() time.Duration {
 func (c *conn) serve() {
 	defer c.nc.Close()
 	defer func() {
+		if c.releaseUser != nil {
+			c.releaseUser()
+		}
+	}()
+	defer func() {
 		if r := recover(); r != nil {
 			c.s.log().Error("managesieve: panic", "remote", c.remote, "panic", r)
 		}
@@ -134,7 +144,7 @@ func (c *conn) serve() {
 	for {
 		// Deadline first, then the flag: either this sees Shutdown's flag
 		// or Shutdown's deadline (now) replaces this one.
-		c.nc.SetReadDeadline(time.Now().Add(c.idle()))
+		c.nc.SetReadDeadline(c.readDeadline())
 		if c.stopping.Load() {
 			c.reply("BYE", "", "server shutting down")
 			c.flush()
@@ -174,7 +184,6 @@ func (c *conn) serve() {
 }
 
 func (c *conn) flush() error {
-	c.nc.SetWriteDeadline(time.Now().Add(time.Minute))
 	return c.w.Flush()
 }
 
@@ -235,6 +244,8 @@ func (c *conn) writeCapabilities() {
 	if c.user != "" {
 		line("OWNER", c.user, true)
 	}
+	// RFC 5804 §2.14: the command is implemented, so it is announced.
+	line("UNAUTHENTICATE", "", false)
 	line("VERSION", "1.0", true)
 }
 
@@ -414,6 +425,15 @@ func (c *conn) cmdAuthenticate(cmd *Command) bool {
 		c.s.log().Error("managesieve: open script storage", "user", user, "err", err)
 		c.reply("NO", "TRYLATER", "script storage unavailable")
 		return false
+	}
+	if ul := c.s.UserIP; ul != nil {
+		release, ok := ul.Acquire(listen.UserIPKey(user, c.nc.RemoteAddr()))
+		if !ok {
+			c.s.log().Warn("managesieve: too many sessions of user from address", "remote", c.remote, "user", user, "limit", ul.Max)
+			c.reply("BYE", "TRYLATER", fmt.Sprintf("Maximum number of connections from user+IP exceeded (mail_max_userip_connections=%d)", ul.Max))
+			return true
+		}
+		c.releaseUser = release
 	}
 	c.user, c.store = user, store
 	c.r.MaxLiteral = c.maxLiteral()

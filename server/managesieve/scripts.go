@@ -42,7 +42,7 @@ func (c *conn) scriptCommand(cmd *Command) {
 	case "CHECKSCRIPT": // §2.12
 		if st.MaxScriptSize > 0 && int64(len(a[0])) > st.MaxScriptSize {
 			err = sieve.ErrScriptTooBig
-		} else if err = sieve.Validate([]byte(a[0])); err == nil {
+		} else if err = st.Validate([]byte(a[0])); err == nil {
 			c.reply("OK", "", "script is valid")
 			return
 		}

@@ -57,6 +57,14 @@ type Server struct {
 	MaxRedirects int
 	// IdleTimeout closes a connection idle that long (30 minutes if zero).
 	IdleTimeout time.Duration
+	// PreAuthTimeout closes a connection not logged in this long after
+	// connecting (3 minutes if zero).
+	PreAuthTimeout time.Duration
+	// WriteTimeout ends a connection whose client does not read a write
+	// for this long (1 minute if zero).
+	WriteTimeout time.Duration
+	// UserIP bounds the sessions of one user from one address; nil = none.
+	UserIP *listen.UserLimit
 	// Log receives session logs (slog.Default if nil).
 	Log *slog.Logger
 	// Debug, if set, receives a wire trace. It records credentials.

@@ -161,7 +161,7 @@ func contains(lines []string, s string) bool {
 func TestGreetingAndTLS(t *testing.T) {
 	f := start(t, nil)
 	c, greet := f.dial(t)
-	for _, want := range []string{`"IMPLEMENTATION" "mailmig"`, `"SIEVE" "` + sieve.Capability() + `"`, `"STARTTLS"`, `"SASL" ""`, `"VERSION" "1.0"`, `"MAXREDIRECTS" "5"`} {
+	for _, want := range []string{`"IMPLEMENTATION" "mailmig"`, `"SIEVE" "` + sieve.Capability() + `"`, `"STARTTLS"`, `"SASL" ""`, `"VERSION" "1.0"`, `"MAXREDIRECTS" "5"`, `"UNAUTHENTICATE"`} {
 		if !contains(greet, want) {
 			t.Errorf("greeting lacks %s: %q", want, greet)
 		}
@@ -241,7 +241,7 @@ func TestScriptLifecycle(t *testing.T) {
 	if l := put("main", script); !strings.HasPrefix(l, "OK") {
 		t.Fatalf("PUTSCRIPT: %s", l)
 	}
-	if l := put("broken", "require \"fileinto\";\r\nif true {\r\n  fileinto \"x\"\r\n}\r\n"); !strings.HasPrefix(l, "NO \"line 3, column 12") {
+	if l := put("broken", "require \"fileinto\";\r\nif true {\r\n  fileinto \"x\"\r\n}\r\n"); !strings.HasPrefix(l, "NO \"line 3, column 15") {
 		t.Errorf("broken script: %s", l)
 	}
 	if l := put("big", strings.Repeat("#", 1200)); !strings.HasPrefix(l, "NO (QUOTA/MAXSIZE)") {

@@ -15,13 +15,13 @@ func TestCompileErrors(t *testing.T) {
 		line, col int
 		msg       string
 	}{
-		{"unknown command", "require \"fileinto\";\nfoo;\n", 2, 1, "unsupported command"},
-		{"unsupported extension", "require [\"fileinto\", \"enotify\"];\n", 1, 1, `unsupported extension "enotify"`},
+		{"unknown command", "require \"fileinto\";\nfoo;\n", 2, 1, "unknown command 'foo'"},
+		{"unsupported extension", "require [\"fileinto\", \"enotify\"];\n", 1, 9, "unknown Sieve capability `enotify'"},
 		{"missing require fileinto", "keep;\nfileinto \"x\";\n", 2, 1, "fileinto"},
-		{"missing require reject", "reject \"no\";", 1, 1, `missing require "reject"`},
-		{"missing require ereject", "require \"reject\";\nereject \"no\";", 2, 1, `missing require "ereject"`},
-		{"reject without text", "require \"reject\";\nreject;", 2, 1, "exactly one string"},
-		{"missing semicolon", "keep;\nkeep\ndiscard;\n", 2, 1, "no tests allowed"},
+		{"missing require reject", "reject \"no\";", 1, 1, "unknown command 'reject'"},
+		{"missing require ereject", "require \"reject\";\nereject \"no\";", 2, 1, "unknown command 'ereject'"},
+		{"reject without text", "require \"reject\";\nreject;", 2, 1, "requires 1 positional argument(s), but 0"},
+		{"missing semicolon", "keep;\nkeep\ndiscard;\n", 2, 1, "missing semicolon ';' after keep command"},
 		{"unterminated string", "keep;\nif header :is \"a\" \"b {\n", 2, 1, ""},
 		{"bad character", "keep;\ndiscard;\n@;\n", 3, 1, "unexpected character"},
 		{"bad character column", "keep;\nif true { keep; } @\n", 2, 19, "unexpected character"},
@@ -66,7 +66,7 @@ func TestCompileAcceptsEveryExtension(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, src, from, to, msg string) *Outcome {
+func runScript(t *testing.T, src, from, to, msg string) *Outcome {
 	t.Helper()
 	s, err := Compile([]byte(src), Options{})
 	if err != nil {
@@ -138,7 +138,7 @@ func TestExecuteOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := run(t, tt.src, tt.from, "alice@example.com", testMsg)
+			o := runScript(t, tt.src, tt.from, "alice@example.com", testMsg)
 			if o.KeepsMessage() != tt.inboxd {
 				t.Errorf("KeepsMessage() = %v, want %v (%+v)", o.KeepsMessage(), tt.inboxd, o)
 			}

@@ -44,6 +44,9 @@ type Storage struct {
 	MaxScriptSize int64
 	// MaxScripts bounds the number of scripts (0 = no limit).
 	MaxScripts int
+	// GlobalDir is the site's global script directory, for checking
+	// `include :global` at upload ("" = only GlobalSpam exists).
+	GlobalDir string
 
 	mu sync.Mutex
 }
@@ -220,10 +223,41 @@ func (s *Storage) Put(name string, content []byte) error {
 	if err := s.HaveSpace(name, int64(len(content))); err != nil {
 		return err
 	}
-	if err := Validate(content); err != nil {
+	if err := s.Validate(content); err != nil {
 		return err
 	}
 	return s.writeFile(s.path(name), content)
+}
+
+// GlobalSpam is the global script that always exists: the site's spam
+// rule, `include :global "spam"` (the file in the global directory, or
+// delivery's built-in rule).
+const GlobalSpam = "spam"
+
+// Validate compiles content as sievec would for this user: includes
+// must exist (personal ones in Dir, global ones in GlobalDir) and compile
+// (RFC 6609 §3.2). ManageSieve's CHECKSCRIPT and PUTSCRIPT use it.
+func (s *Storage) Validate(content []byte) error {
+	_, err := Compile(content, Options{Include: s.includeText})
+	return err
+}
+
+func (s *Storage) includeText(global bool, name string) ([]byte, error) {
+	dir := s.Dir
+	if global {
+		dir = s.GlobalDir
+	}
+	if dir == "" {
+		if global && name == GlobalSpam {
+			return []byte("keep;"), nil
+		}
+		return nil, fs.ErrNotExist
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name+".sieve"))
+	if errors.Is(err, fs.ErrNotExist) && global && name == GlobalSpam {
+		return []byte("keep;"), nil // delivery's built-in rule stands in
+	}
+	return b, err
 }
 
 func (s *Storage) writeFile(dst string, content []byte) error {

@@ -78,6 +78,10 @@ type Server struct {
 	MaxMessageBytes int64
 	// MaxRecipients bounds recipients per message (0 = 100).
 	MaxRecipients int
+	// SenderAlias reports whether an authenticated user may send as the
+	// local part name of a local domain besides their own (an alias that
+	// points to them alone); nil = only their own name.
+	SenderAlias func(name, user string) bool
 	// TrustedNetworks may relay without authentication.
 	TrustedNetworks []netip.Prefix
 	// Domains are the local mail domains (a user's addresses are
@@ -93,6 +97,11 @@ type Server struct {
 	Outbound Sender
 	// Log receives connection and delivery logs (slog.Default if nil).
 	Log *slog.Logger
+	// SpoolThreshold: a message arriving beyond this many bytes waits in
+	// an unlinked temporary file in SpoolDir, not in memory (0 = 256 KiB;
+	// SpoolDir "" = os.TempDir()).
+	SpoolThreshold int64
+	SpoolDir       string
 	// ReadTimeout and WriteTimeout bound each client read and write
 	// (10 minutes and 1 minute if zero).
 	ReadTimeout, WriteTimeout time.Duration

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"net/netip"
 	"strings"
 	"time"
@@ -115,6 +116,9 @@ func (s *Server) ownsAddress(user, addr string) bool {
 		return false
 	}
 	base, _, _ := strings.Cut(local, "+")
+	if s.SenderAlias != nil && !strings.EqualFold(base, user) {
+		return s.SenderAlias(base, user)
+	}
 	return strings.EqualFold(base, user)
 }
 
@@ -192,7 +196,24 @@ func (ss *session) Data(r io.Reader) error {
 	if len(ss.rcpts) == 0 {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "RCPT TO first")
 	}
-	body, err := io.ReadAll(r)
+	// Bare CR and LF become CRLF before anything is relayed (SMTP
+	// smuggling: "\r.\r" must not end DATA at a lenient receiver).
+	var bare int
+	threshold := ss.s.SpoolThreshold
+	if threshold <= 0 {
+		threshold = 256 << 10
+	}
+	spooled, err := msgspool.Read(msgspool.Normalize(r, &bare), new(bytes.Buffer), threshold, ss.s.SpoolDir)
+	defer spooled.Close()
+	if err == nil {
+		if bare > 0 {
+			ss.s.log().Info("submission: bare CR or LF normalised to CRLF", "remote", ss.remote, "count", bare)
+		}
+	}
+	var body []byte
+	if err == nil {
+		body, err = spooled.Bytes()
+	}
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			return ss.tooBig()

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,10 @@ type Config struct {
 	ManageSieve Listeners  `toml:"managesieve"`
 	Sieve       Sieve      `toml:"sieve"`
 	Web         Web        `toml:"web"`
+	Aliases     Aliases    `toml:"aliases"`
+
+	// Connections bounds what clients may hold, per protocol.
+	Connections Connections `toml:"connections"`
 
 	// DataDir is set by ApplyDataDir (--data): everything lives below it.
 	DataDir string `toml:"-"`
@@ -121,6 +126,48 @@ type Auth struct {
 	MaxFailuresPerIP     int      `toml:"max_failures_per_ip"`
 	MaxFailuresPerIPUser int      `toml:"max_failures_per_ip_user"`
 	MaxConcurrentChecks  int      `toml:"max_concurrent_checks"`
+	// Sources are the password sources in the order they are asked
+	// ("accounts", "crypt", "kerberos"); the first that knows a user
+	// decides (docs/accounts.md).
+	Sources []string `toml:"sources"`
+	// Rehash stores a password proved against the crypt source (or an
+	// imported hash) as an argon2id account.
+	Rehash   bool         `toml:"rehash"`
+	Crypt    AuthCrypt    `toml:"crypt"`
+	Kerberos AuthKerberos `toml:"kerberos"`
+}
+
+// AuthCrypt is the crypt(3) password source.
+type AuthCrypt struct {
+	File   string `toml:"file"`
+	Format string `toml:"format"` // "shadow" or "passwd-file"
+}
+
+// AuthKerberos is the Kerberos password source.
+type AuthKerberos struct {
+	Realm    string `toml:"realm"`
+	Krb5Conf string `toml:"krb5_conf"`
+	Keytab   string `toml:"keytab"`
+	// Service is the principal (SERVICE/HOST, realm added) whose key
+	// in the keytab proves the KDC genuine after a password check.
+	Service string `toml:"service"`
+}
+
+// Connections bounds what clients may hold, per protocol (IMAP, LMTP,
+// submission, ManageSieve each count separately).
+type Connections struct {
+	MaxTotal       int      `toml:"max_total"`
+	MaxPerIP       int      `toml:"max_per_ip"`
+	MaxPerUserIP   int      `toml:"max_per_user_ip"`
+	PreAuthTimeout Duration `toml:"preauth_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	CommandTimeout Duration `toml:"command_timeout"`
+	WriteTimeout   Duration `toml:"write_timeout"`
+	// CommandLiterals bounds one IMAP command's literals after login.
+	CommandLiterals Size `toml:"command_literals"`
+	// SpoolThreshold: LMTP and submission keep a message in memory up to
+	// this size while it arrives, and in a temporary file beyond it.
+	SpoolThreshold Size `toml:"spool_threshold"`
 }
 
 // TLS names the certificate files. In --data mode a self-signed pair is
@@ -161,6 +208,23 @@ type Listeners struct {
 	Listeners []Listener `toml:"listeners"`
 }
 
+// Aliases is the site's alias map (server/aliases), a file in
+// /etc/aliases format, and who gets postmaster@ when it does not say.
+type Aliases struct {
+	File       string   `toml:"file"`
+	Postmaster []string `toml:"postmaster"`
+}
+
+// PostmasterAccounts are the accounts for postmaster@ when the alias file
+// has no postmaster entry: [aliases] postmaster, else the dashboard's
+// postmasters ([web] postmasters, [migration] postmaster).
+func (c *Config) PostmasterAccounts() []string {
+	if len(c.Aliases.Postmaster) > 0 {
+		return c.Aliases.Postmaster
+	}
+	return c.WebPostmasters()
+}
+
 // Web is the web page's section (server/web): HTTPS listeners only.
 type Web struct {
 	Listeners []Listener `toml:"listeners"`
@@ -193,6 +257,11 @@ func (c *Config) WebPostmasters() []string {
 type LMTP struct {
 	Socket    string     `toml:"socket"`
 	Listeners []Listener `toml:"listeners"`
+
+	// SocketMode is the socket's octal permission ("0660"); SocketGroup
+	// its group, the MTA's ("" = the server's own group).
+	SocketMode  string `toml:"socket_mode"`
+	SocketGroup string `toml:"socket_group"`
 }
 
 // Submission configures message submission and the outgoing queue.
@@ -210,14 +279,16 @@ type Submission struct {
 
 // Sieve configures filtering at delivery.
 type Sieve struct {
-	GlobalScript        string `toml:"global_script"`
-	GlobalBefore        bool   `toml:"global_before"`
-	SpamFolder          string `toml:"spam_folder"`
-	SpamHeader          string `toml:"spam_header"`
-	SpamThreshold       string `toml:"spam_threshold"`
-	MaxScriptSize       Size   `toml:"max_script_size"`
-	MaxScripts          int    `toml:"max_scripts"`
-	VacationDefaultDays int    `toml:"vacation_default_days"`
+	GlobalScript        string  `toml:"global_script"`
+	GlobalBefore        bool    `toml:"global_before"`
+	SpamFolder          string  `toml:"spam_folder"`
+	SpamHeader          string  `toml:"spam_header"`
+	SpamThreshold       string  `toml:"spam_threshold"`
+	MaxScriptSize       Size    `toml:"max_script_size"`
+	MaxScripts          int     `toml:"max_scripts"`
+	VacationDefaultDays int     `toml:"vacation_default_days"`
+	GlobalDir           string  `toml:"global_dir"`
+	SpamtestMaxValue    float64 `toml:"spamtest_max_value"`
 }
 
 // Default returns the built-in configuration.
@@ -378,8 +449,14 @@ func (c *Config) validate(path, text string) error {
 	if c.Auth.MaxFailuresPerIP < 1 || c.Auth.MaxFailuresPerIPUser < 1 {
 		return bad("auth", "max_failures_per_ip and max_failures_per_ip_user must be at least 1")
 	}
+	if err := c.validateConnections(bad); err != nil {
+		return err
+	}
 	if c.Auth.MaxConcurrentChecks < 0 {
 		return bad("auth.max_concurrent_checks", "must not be negative (0 = 2 per CPU)")
+	}
+	if err := c.validateAuthSources(bad); err != nil {
+		return err
 	}
 	if c.Migration.DualWindow <= 0 {
 		return bad("migration.dual_window", "must be positive")
@@ -466,6 +543,11 @@ func (c *Config) validate(path, text string) error {
 	if c.Sieve.MaxScripts < 1 || c.Sieve.MaxScriptSize < 1 {
 		return bad("sieve", "max_scripts and max_script_size must be positive")
 	}
+	for _, a := range c.Aliases.Postmaster {
+		if a == "" || strings.ContainsAny(a, "@ ,") {
+			return bad("aliases.postmaster", "%q is not an account name", a)
+		}
+	}
 	return nil
 }
 
@@ -538,6 +620,9 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	if c.Path == "" {
+		c.LMTP.SocketGroup = "" // the data directory's owner runs everything
+	}
 	// Listeners not on loopback move to an ephemeral loopback port and
 	// become trusted. A listener a config file already puts on loopback
 	// is kept as written, so a test can ask for an untrusted one.
@@ -622,4 +707,28 @@ func isLoopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateConnections checks [connections].
+func (c *Config) validateConnections(bad func(key, format string, a ...any) error) error {
+	k := c.Connections
+	if k.MaxTotal < 0 || k.MaxPerIP < 0 || k.MaxPerUserIP < 0 {
+		return bad("connections", "limits must not be negative (0 = none)")
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"connections.preauth_timeout", k.PreAuthTimeout}, {"connections.idle_timeout", k.IdleTimeout},
+		{"connections.command_timeout", k.CommandTimeout}, {"connections.write_timeout", k.WriteTimeout}} {
+		if d.v <= 0 {
+			return bad(d.key, "must be positive")
+		}
+	}
+	if m, err := strconv.ParseUint(c.LMTP.SocketMode, 8, 32); err != nil || m > 0o777 {
+		return bad("lmtp.socket_mode", "must be an octal permission such as \"0660\", not %q", c.LMTP.SocketMode)
+	}
+	if k.CommandLiterals <= 0 || k.SpoolThreshold <= 0 {
+		return bad("connections", "command_literals and spool_threshold must be positive")
+	}
+	return nil
 }

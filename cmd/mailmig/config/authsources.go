@@ -1,0 +1,41 @@
+package config
+
+import "fmt"
+
+// validateAuthSources checks [auth] sources and the source tables.
+func (c *Config) validateAuthSources(bad func(key, format string, a ...any) error) error {
+	if len(c.Auth.Sources) == 0 {
+		return bad("auth.sources", `must name at least one source ("accounts", "crypt", "kerberos")`)
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Auth.Sources {
+		if seen[s] {
+			return bad("auth.sources", "%q is listed twice", s)
+		}
+		seen[s] = true
+		switch s {
+		case "accounts":
+		case "crypt":
+			if c.Auth.Crypt.File == "" {
+				return bad("auth.crypt.file", "must be set when sources has \"crypt\"")
+			}
+			if f := c.Auth.Crypt.Format; f != "shadow" && f != "passwd-file" {
+				return bad("auth.crypt.format", `must be "shadow" or "passwd-file", not %q`, f)
+			}
+		case "kerberos":
+			k := c.Auth.Kerberos
+			if k.Realm == "" || k.Keytab == "" || k.Service == "" || k.Krb5Conf == "" {
+				return bad("auth.kerberos", "realm, krb5_conf, keytab and service must be set when sources has \"kerberos\"")
+			}
+		default:
+			return bad("auth.sources", "unknown source %q (accounts, crypt, kerberos)", s)
+		}
+	}
+	return nil
+}
+
+// KerberosPrincipal is the service principal name the KDC is verified
+// with: service/hostname.
+func (c *Config) KerberosPrincipal() string {
+	return fmt.Sprintf("%s/%s", c.Auth.Kerberos.Service, c.Server.Hostname)
+}

@@ -1,0 +1,93 @@
+package kerberos
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mailmig/server/auth"
+	"mailmig/server/auth/kerberos/kdctest"
+	"mailmig/state"
+)
+
+const realm = "TEST.MAILMIG"
+
+// TestSourceAgainstMITKDC checks passwords against a real MIT KDC:
+// right, wrong, unknown, locked (disallow_all_tix), the password-less
+// status probe, and the configuration errors.
+func TestSourceAgainstMITKDC(t *testing.T) {
+	kdc := kdctest.Start(t, realm)
+	kdc.AddUser("alice", "alice-pw")
+	kdc.AddUser("locked", "locked-pw")
+	kdc.Kadmin("modprinc +disallow_all_tix locked")
+	kt := kdc.AddServices(filepath.Join(kdc.Dir, "mail.keytab"), "imap/localhost", "smtp/localhost", "sieve/localhost")
+
+	src, err := New(realm, kdc.Krb5Conf, kt, "imap/localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		user, pw string
+		want     error
+	}{
+		{"alice", "alice-pw", nil},
+		{"alice", "wrong", state.ErrBadPassword},
+		{"nobody", "alice-pw", auth.ErrUnknownUser},
+		{"locked", "locked-pw", auth.ErrLocked},
+		{"alice@OTHER.REALM", "alice-pw", auth.ErrUnknownUser},
+		{"imap/localhost", "x", auth.ErrUnknownUser},
+	} {
+		err := src.Verify(ctx, tc.user, tc.pw)
+		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("Verify(%s, %s) = %v, want %v", tc.user, tc.pw, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		user         string
+		known, login bool
+	}{{"alice", true, true}, {"nobody", false, false}, {"locked", true, false}} {
+		known, login, reason, err := src.Status(ctx, tc.user)
+		if err != nil || known != tc.known || login != tc.login {
+			t.Errorf("Status(%s) = %v %v %q %v", tc.user, known, login, reason, err)
+		}
+	}
+	// The probe must not count as a failed login at the KDC.
+	if err := src.Verify(ctx, "alice", "alice-pw"); err != nil {
+		t.Errorf("alice after the probes: %v", err)
+	}
+
+	// Configuration errors: no keytab, or a keytab without our key.
+	if _, err := New(realm, kdc.Krb5Conf, filepath.Join(kdc.Dir, "missing.keytab"), "imap/localhost"); err == nil || !strings.Contains(err.Error(), "keytab") {
+		t.Errorf("missing keytab: %v", err)
+	}
+	if _, err := New(realm, kdc.Krb5Conf, kt, "pop/localhost"); err == nil || !strings.Contains(err.Error(), "no key for pop/localhost") {
+		t.Errorf("keytab without the service: %v", err)
+	}
+}
+
+// TestSpoofedKDC: a second KDC for the same realm that accepts the
+// attacker's password for alice but does not know the service key (or
+// has the service with another key) must not let alice in.
+func TestSpoofedKDC(t *testing.T) {
+	real := kdctest.Start(t, realm)
+	kt := real.AddServices(filepath.Join(real.Dir, "mail.keytab"), "imap/localhost")
+
+	for _, withService := range []bool{false, true} {
+		spoof := kdctest.Start(t, realm)
+		spoof.AddUser("alice", "attacker-pw")
+		if withService {
+			spoof.Kadmin("addprinc -randkey imap/localhost")
+		}
+		src, err := New(realm, spoof.Krb5Conf, kt, "imap/localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = src.Verify(context.Background(), "alice", "attacker-pw")
+		if err == nil || errors.Is(err, auth.ErrUnknownUser) || !strings.Contains(err.Error(), "KDC not verified") {
+			t.Errorf("spoofed KDC (service known: %v): %v", withService, err)
+		}
+	}
+}

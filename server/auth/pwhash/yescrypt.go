@@ -1,0 +1,582 @@
+package pwhash
+
+// yescrypt ($y$), written from the yescrypt specification (yescrypt 1.1,
+// the version libxcrypt and Debian's mkpasswd use): the "$y$" setting
+// encoding, the KDF with optional pre-hashing, SMix with the pwxform
+// block mix and read-write V, and the SCRAM-style final step. Only the
+// parameters crypt(3) produces are accepted: the default pwxform flavour
+// (6 rounds, gather 4, simple 2, 12 KiB S-boxes) with no ROM, or classic
+// scrypt (flavour 0).
+//
+// Blocks are kept as yescrypt keeps them: 32-bit words "SIMD-shuffled"
+// (stored word i is Salsa20's word i*5 mod 16). pwxform reads its 64-bit
+// lanes and the S-boxes from that layout, so the shuffle is part of the
+// result and not an optimisation.
+
+import (
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"strings"
+
+	"golang.org/x/crypto/scrypt"
+)
+
+// yescrypt flags (the flavour).
+const (
+	ycRW      = 0x002
+	ycDefault = 0x0b6 // RW | ROUNDS_6 | GATHER_4 | SIMPLE_2 | SBOX_12K
+	ycFlavor  = 0x3fc
+	ycPrehash = 0x10000000
+)
+
+// pwxform parameters of the default flavour.
+const (
+	pwxSimple = 2
+	pwxGather = 4
+	pwxRounds = 6
+	sWidth    = 8
+	pwxWords  = pwxGather * pwxSimple * 2 // 16 words = 64 bytes
+	sBytes    = 3 * (1 << sWidth) * pwxSimple * 8
+	sMask     = ((1 << sWidth) - 1) * pwxSimple * 8
+	sEntries  = (1 << sWidth) * pwxSimple // 64-bit entries per S-box
+)
+
+// YescryptParams are the cost parameters a "$y$" setting encodes.
+type YescryptParams struct {
+	Flags   uint32
+	N       uint64
+	R, P, T uint32
+}
+
+var errYescrypt = errors.New("pwhash: malformed yescrypt hash")
+
+// decode64Uint32 reads yescrypt's variable-length integer encoding.
+func decode64Uint32(src string, min uint32) (uint32, string, bool) {
+	if src == "" {
+		return 0, src, false
+	}
+	c := atoi64(src[0])
+	if c < 0 {
+		return 0, src, false
+	}
+	src = src[1:]
+	start, end, chars, nbits := uint32(0), uint32(47), 1, uint32(0)
+	v := uint64(min)
+	for uint32(c) > end {
+		v += uint64(end+1-start) << nbits
+		start = end + 1
+		end = start + (62-end)/2
+		chars++
+		nbits += 6
+	}
+	v += uint64(uint32(c)-start) << nbits
+	for chars--; chars > 0; chars-- {
+		if src == "" {
+			return 0, src, false
+		}
+		c := atoi64(src[0])
+		if c < 0 {
+			return 0, src, false
+		}
+		src = src[1:]
+		nbits -= 6
+		v += uint64(c) << nbits
+	}
+	if v > 0xffffffff {
+		return 0, src, false
+	}
+	return uint32(v), src, true
+}
+
+// encode64Uint32 is decode64Uint32's inverse.
+func encode64Uint32(dst []byte, v, min uint32) []byte {
+	v -= min
+	start, end, chars, nbits := uint32(0), uint32(47), 1, uint32(0)
+	for {
+		count := uint64(end+1-start) << nbits
+		if uint64(v) < count {
+			break
+		}
+		start = end + 1
+		end = start + (62-end)/2
+		v -= uint32(count)
+		chars++
+		nbits += 6
+	}
+	dst = append(dst, itoa64[start+(v>>nbits)])
+	for chars--; chars > 0; chars-- {
+		nbits -= 6
+		dst = append(dst, itoa64[(v>>nbits)&0x3f])
+	}
+	return dst
+}
+
+// decode64 reads yescrypt's byte encoding: little-endian groups of up to
+// three bytes, six bits a character, low bits first. Unused high bits of
+// a short last group must be zero.
+func decode64(src string) ([]byte, bool) {
+	var out []byte
+	for src != "" {
+		var value, nbits uint32
+		for src != "" && nbits < 24 {
+			c := atoi64(src[0])
+			if c < 0 {
+				return nil, false
+			}
+			src = src[1:]
+			value |= uint32(c) << nbits
+			nbits += 6
+		}
+		if nbits < 12 {
+			return nil, false
+		}
+		for nbits >= 8 {
+			out = append(out, byte(value))
+			value >>= 8
+			nbits -= 8
+		}
+		if value != 0 {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+func encode64(dst, src []byte) []byte {
+	for i := 0; i < len(src); {
+		var value, nbits uint32
+		for nbits < 24 && i < len(src) {
+			value |= uint32(src[i]) << nbits
+			nbits += 8
+			i++
+		}
+		for b := uint32(0); b < nbits; b += 6 {
+			dst = append(dst, itoa64[value&0x3f])
+			value >>= 6
+		}
+	}
+	return dst
+}
+
+// ParseYescrypt splits a "$y$" setting or hash into its parameters, the
+// encoded prefix (through the salt) and the decoded salt.
+func ParseYescrypt(setting string) (p YescryptParams, prefix string, salt []byte, err error) {
+	if !strings.HasPrefix(setting, "$y$") {
+		return p, "", nil, errYescrypt
+	}
+	src := setting[3:]
+	flavor, src, ok := decode64Uint32(src, 0)
+	if !ok {
+		return p, "", nil, errYescrypt
+	}
+	switch {
+	case flavor < ycRW:
+		p.Flags = flavor
+	case flavor <= ycRW+(ycFlavor>>2):
+		p.Flags = ycRW + (flavor-ycRW)<<2
+	default:
+		return p, "", nil, errYescrypt
+	}
+	nlog2, src, ok := decode64Uint32(src, 1)
+	if !ok || nlog2 > 63 {
+		return p, "", nil, errYescrypt
+	}
+	p.N = 1 << nlog2
+	if p.R, src, ok = decode64Uint32(src, 1); !ok {
+		return p, "", nil, errYescrypt
+	}
+	p.P = 1
+	if src != "" && src[0] != '$' {
+		var have uint32
+		if have, src, ok = decode64Uint32(src, 1); !ok {
+			return p, "", nil, errYescrypt
+		}
+		if have&1 != 0 {
+			if p.P, src, ok = decode64Uint32(src, 2); !ok {
+				return p, "", nil, errYescrypt
+			}
+		}
+		if have&2 != 0 {
+			if p.T, src, ok = decode64Uint32(src, 1); !ok {
+				return p, "", nil, errYescrypt
+			}
+		}
+		if have&4 != 0 || have&8 != 0 || have > 15 {
+			// Hash upgrades (g) and ROMs are not used by crypt(3).
+			return p, "", nil, ErrUnsupported
+		}
+	}
+	if src == "" || src[0] != '$' {
+		return p, "", nil, errYescrypt
+	}
+	src = src[1:]
+	saltStr := src
+	if i := strings.LastIndexByte(src, '$'); i >= 0 {
+		saltStr = src[:i]
+	}
+	prefix = setting[:len(setting)-len(src)+len(saltStr)]
+	if salt, ok = decode64(saltStr); !ok {
+		return p, "", nil, errYescrypt
+	}
+	return p, prefix, salt, nil
+}
+
+// Limits on what a hash may make a login spend: 1 GiB of V is far above
+// any crypt(3) setting (Debian's default is 16 MiB).
+const (
+	yescryptMaxV = 1 << 30
+	yescryptMaxT = 64
+)
+
+// Yescrypt computes the yescrypt hash of password with the parameters and
+// salt of setting (a "$y$" setting or whole hash).
+func Yescrypt(password, setting string) (string, error) {
+	p, prefix, salt, err := ParseYescrypt(setting)
+	if err != nil {
+		return "", err
+	}
+	if p.R == 0 || p.P == 0 || uint64(p.R)*uint64(p.P) >= 1<<30 || p.N < 2 ||
+		p.N > yescryptMaxV/128/uint64(p.R) || p.T > yescryptMaxT || p.P > 64 {
+		return "", ErrUnsupported
+	}
+	var dk []byte
+	switch {
+	case p.Flags == 0:
+		if p.T != 0 {
+			return "", ErrUnsupported
+		}
+		dk, err = scrypt.Key([]byte(password), salt, int(p.N), int(p.R), int(p.P), 32)
+		if err != nil {
+			return "", err
+		}
+	case p.Flags == ycDefault:
+		if p.N/uint64(p.P) < 2 {
+			return "", ErrUnsupported
+		}
+		dk = yescryptKDF([]byte(password), salt, p)
+	default:
+		return "", ErrUnsupported
+	}
+	return string(encode64([]byte(prefix+"$"), dk)), nil
+}
+
+// yescryptKDF is yescrypt_kdf for the RW flavour: an optional pre-hash
+// with N/64 whose result replaces the password, then the main pass.
+func yescryptKDF(passwd, salt []byte, p YescryptParams) []byte {
+	if p.N/uint64(p.P) >= 0x100 && p.N/uint64(p.P)*uint64(p.R) >= 0x20000 {
+		passwd = yescryptBody(passwd, salt, p.Flags|ycPrehash, p.N>>6, p.R, p.P, 0)
+	}
+	return yescryptBody(passwd, salt, p.Flags, p.N, p.R, p.P, p.T)
+}
+
+func hmacSHA256(key, msg []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(msg)
+	return m.Sum(nil)
+}
+
+func yescryptBody(passwd, salt []byte, flags uint32, N uint64, r, p, t uint32) []byte {
+	key := "yescrypt"
+	if flags&ycPrehash != 0 {
+		key = "yescrypt-prehash"
+	}
+	pw := hmacSHA256([]byte(key), passwd)
+	bBytes, _ := pbkdf2.Key(sha256.New, string(pw), salt, 1, int(128*r*p))
+	copy(pw, bBytes[:32])
+
+	s := int(32 * r) // words per block
+	B := make([]uint32, int(p)*s)
+	for i := range B {
+		B[i] = binary.LittleEndian.Uint32(bBytes[4*i:])
+	}
+	V := make([]uint32, int(N)*s)
+	XY := make([]uint32, 2*s)
+	smix(B, int(r), N, p, t, flags, V, XY, pw)
+
+	for i, w := range B {
+		binary.LittleEndian.PutUint32(bBytes[4*i:], w)
+	}
+	dk, _ := pbkdf2.Key(sha256.New, string(pw), bBytes, 1, 32)
+	if flags&ycPrehash == 0 {
+		// ClientKey and StoredKey, as SCRAM (RFC 5802) computes them.
+		clientKey := hmacSHA256(dk, []byte("Client Key"))
+		sum := sha256.Sum256(clientKey)
+		dk = sum[:]
+	}
+	return dk
+}
+
+// pwxCtx is one thread's S-boxes: three boxes of 512 64-bit entries each,
+// kept as pairs of 32-bit words, and the write position.
+type pwxCtx struct {
+	S          []uint32
+	s0, s1, s2 []uint32
+	w          int
+}
+
+func p2floor(x uint64) uint64 {
+	for {
+		y := x & (x - 1)
+		if y == 0 {
+			return x
+		}
+		x = y
+	}
+}
+
+func wrap(x, i uint64) uint64 {
+	n := p2floor(i)
+	return x&(n-1) + (i - n)
+}
+
+// smix fills the S-boxes from B, then runs SMix1 and SMix2 on each of the
+// p blocks; passwd is updated with HMAC of the first block's tail.
+func smix(B []uint32, r int, N uint64, p, t, flags uint32, V, XY []uint32, passwd []byte) {
+	s := 32 * r
+	nchunk := N / uint64(p)
+	nloopAll := nchunk
+	if flags&ycRW != 0 {
+		if t <= 1 {
+			if t != 0 {
+				nloopAll *= 2
+			}
+			nloopAll = (nloopAll + 2) / 3
+		} else {
+			nloopAll *= uint64(t - 1)
+		}
+	} else if t != 0 {
+		if t == 1 {
+			nloopAll += (nloopAll + 1) / 2
+		}
+		nloopAll *= uint64(t)
+	}
+	var nloopRW uint64
+	if flags&ycRW != 0 {
+		nloopRW = nloopAll / uint64(p)
+	}
+	nchunk &^= 1
+	nloopAll = (nloopAll + 1) &^ 1
+	nloopRW = (nloopRW + 1) &^ 1
+
+	ctxs := make([]*pwxCtx, p)
+	for i := uint32(0); i < p; i++ {
+		vchunk := uint64(i) * nchunk
+		np := N - vchunk
+		if i < p-1 {
+			np = nchunk
+		}
+		Bp := B[int(i)*s : int(i+1)*s]
+		Vp := V[int(vchunk)*s:]
+		var ctx *pwxCtx
+		if flags&ycRW != 0 {
+			ctx = &pwxCtx{S: make([]uint32, sBytes/4)}
+			smix1(Bp[:32], 1, sBytes/128, 0, ctx.S, XY, nil)
+			ctx.s2 = ctx.S[0 : 2*sEntries]
+			ctx.s1 = ctx.S[2*sEntries : 4*sEntries]
+			ctx.s0 = ctx.S[4*sEntries : 6*sEntries]
+			if i == 0 {
+				var tail [64]byte
+				for k := 0; k < 16; k++ {
+					binary.LittleEndian.PutUint32(tail[4*k:], Bp[s-16+k])
+				}
+				copy(passwd, hmacSHA256(tail[:], passwd))
+			}
+		}
+		ctxs[i] = ctx
+		smix1(Bp, r, np, flags, Vp, XY, ctx)
+		smix2(Bp, r, p2floor(np), nloopRW, flags, Vp, XY, ctx)
+	}
+	if nloopAll > nloopRW {
+		for i := uint32(0); i < p; i++ {
+			smix2(B[int(i)*s:int(i+1)*s], r, N, nloopAll-nloopRW, flags&^ycRW, V, XY, ctxs[i])
+		}
+	}
+}
+
+// load and store convert a block between its little-endian words and the
+// shuffled layout.
+func load(X, B []uint32, r int) {
+	for k := 0; k < 2*r; k++ {
+		for i := 0; i < 16; i++ {
+			X[k*16+i] = B[k*16+i*5%16]
+		}
+	}
+}
+
+func store(B, X []uint32, r int) {
+	for k := 0; k < 2*r; k++ {
+		for i := 0; i < 16; i++ {
+			B[k*16+i*5%16] = X[k*16+i]
+		}
+	}
+}
+
+func integerify(X []uint32, r int) uint64 {
+	x := X[(2*r-1)*16:]
+	return uint64(x[13])<<32 | uint64(x[0])
+}
+
+func smix1(B []uint32, r int, N uint64, flags uint32, V, XY []uint32, ctx *pwxCtx) {
+	s := 32 * r
+	X, Y := XY[:s], XY[s:2*s]
+	load(X, B, r)
+	for i := uint64(0); i < N; i++ {
+		copy(V[int(i)*s:int(i+1)*s], X)
+		if flags&ycRW != 0 && i > 1 {
+			j := wrap(integerify(X, r), i)
+			xorBlock(X, V[int(j)*s:int(j+1)*s])
+		}
+		if ctx != nil {
+			blockmixPwxform(X, ctx, r)
+		} else {
+			blockmixSalsa8(X, Y, r)
+		}
+	}
+	store(B, X, r)
+}
+
+func smix2(B []uint32, r int, N, nloop uint64, flags uint32, V, XY []uint32, ctx *pwxCtx) {
+	if nloop == 0 {
+		return
+	}
+	s := 32 * r
+	X, Y := XY[:s], XY[s:2*s]
+	load(X, B, r)
+	for i := uint64(0); i < nloop; i++ {
+		j := integerify(X, r) & (N - 1)
+		Vj := V[int(j)*s : int(j+1)*s]
+		xorBlock(X, Vj)
+		if flags&ycRW != 0 {
+			copy(Vj, X)
+		}
+		if ctx != nil {
+			blockmixPwxform(X, ctx, r)
+		} else {
+			blockmixSalsa8(X, Y, r)
+		}
+	}
+	store(B, X, r)
+}
+
+func xorBlock(dst, src []uint32) {
+	for i := range dst {
+		dst[i] ^= src[i]
+	}
+}
+
+// salsa20 applies the Salsa20 core with the given number of rounds to a
+// shuffled 16-word block.
+func salsa20(B []uint32, rounds int) {
+	var x [16]uint32
+	for i := 0; i < 16; i++ {
+		x[i*5%16] = B[i]
+	}
+	rl := bits.RotateLeft32
+	for i := 0; i < rounds; i += 2 {
+		// columns
+		x[4] ^= rl(x[0]+x[12], 7)
+		x[8] ^= rl(x[4]+x[0], 9)
+		x[12] ^= rl(x[8]+x[4], 13)
+		x[0] ^= rl(x[12]+x[8], 18)
+		x[9] ^= rl(x[5]+x[1], 7)
+		x[13] ^= rl(x[9]+x[5], 9)
+		x[1] ^= rl(x[13]+x[9], 13)
+		x[5] ^= rl(x[1]+x[13], 18)
+		x[14] ^= rl(x[10]+x[6], 7)
+		x[2] ^= rl(x[14]+x[10], 9)
+		x[6] ^= rl(x[2]+x[14], 13)
+		x[10] ^= rl(x[6]+x[2], 18)
+		x[3] ^= rl(x[15]+x[11], 7)
+		x[7] ^= rl(x[3]+x[15], 9)
+		x[11] ^= rl(x[7]+x[3], 13)
+		x[15] ^= rl(x[11]+x[7], 18)
+		// rows
+		x[1] ^= rl(x[0]+x[3], 7)
+		x[2] ^= rl(x[1]+x[0], 9)
+		x[3] ^= rl(x[2]+x[1], 13)
+		x[0] ^= rl(x[3]+x[2], 18)
+		x[6] ^= rl(x[5]+x[4], 7)
+		x[7] ^= rl(x[6]+x[5], 9)
+		x[4] ^= rl(x[7]+x[6], 13)
+		x[5] ^= rl(x[4]+x[7], 18)
+		x[11] ^= rl(x[10]+x[9], 7)
+		x[8] ^= rl(x[11]+x[10], 9)
+		x[9] ^= rl(x[8]+x[11], 13)
+		x[10] ^= rl(x[9]+x[8], 18)
+		x[12] ^= rl(x[15]+x[14], 7)
+		x[13] ^= rl(x[12]+x[15], 9)
+		x[14] ^= rl(x[13]+x[12], 13)
+		x[15] ^= rl(x[14]+x[13], 18)
+	}
+	for i := 0; i < 16; i++ {
+		B[i] += x[i*5%16]
+	}
+}
+
+// blockmixSalsa8 is scrypt's BlockMix with Salsa20/8 on shuffled blocks.
+func blockmixSalsa8(B, Y []uint32, r int) {
+	var X [16]uint32
+	copy(X[:], B[(2*r-1)*16:])
+	for i := 0; i < 2*r; i++ {
+		xorBlock(X[:], B[i*16:(i+1)*16])
+		salsa20(X[:], 8)
+		copy(Y[i*16:], X[:])
+	}
+	for i := 0; i < r; i++ {
+		copy(B[i*16:(i+1)*16], Y[(2*i)*16:])
+		copy(B[(i+r)*16:(i+r+1)*16], Y[(2*i+1)*16:])
+	}
+}
+
+// pwxform transforms one 64-byte block with the S-boxes.
+func pwxform(X []uint32, ctx *pwxCtx) {
+	s0, s1, s2 := ctx.s0, ctx.s1, ctx.s2
+	w := ctx.w
+	for i := 0; i < pwxRounds; i++ {
+		for j := 0; j < pwxGather; j++ {
+			lane := X[j*pwxSimple*2:]
+			xl, xh := lane[0], lane[1]
+			p0 := int(xl&sMask) / 8 * 2 // index in words of a pair of entries
+			p1 := int(xh&sMask) / 8 * 2
+			for k := 0; k < pwxSimple; k++ {
+				sv0 := uint64(s0[p0+2*k+1])<<32 | uint64(s0[p0+2*k])
+				sv1 := uint64(s1[p1+2*k+1])<<32 | uint64(s1[p1+2*k])
+				x := uint64(lane[2*k+1]) * uint64(lane[2*k])
+				x += sv0
+				x ^= sv1
+				lane[2*k], lane[2*k+1] = uint32(x), uint32(x>>32)
+				if i != 0 && i != pwxRounds-1 {
+					s2[2*w], s2[2*w+1] = uint32(x), uint32(x>>32)
+					w++
+				}
+			}
+		}
+	}
+	ctx.s0, ctx.s1, ctx.s2 = s2, s0, s1
+	ctx.w = w & (sEntries - 1)
+}
+
+// blockmixPwxform is BlockMix_pwxform: pwxform over 64-byte sub-blocks,
+// then Salsa20/2 on the last one.
+func blockmixPwxform(B []uint32, ctx *pwxCtx, r int) {
+	r1 := 128 * r / 64
+	var X [pwxWords]uint32
+	copy(X[:], B[(r1-1)*pwxWords:])
+	for i := 0; i < r1; i++ {
+		if r1 > 1 {
+			xorBlock(X[:], B[i*pwxWords:(i+1)*pwxWords])
+		}
+		pwxform(X[:], ctx)
+		copy(B[i*pwxWords:], X[:])
+	}
+	i := (r1 - 1) * 64 / 64
+	salsa20(B[i*16:(i+1)*16], 2)
+	for i++; i < 2*r; i++ {
+		xorBlock(B[i*16:(i+1)*16], B[(i-1)*16:i*16])
+		salsa20(B[i*16:(i+1)*16], 2)
+	}
+}

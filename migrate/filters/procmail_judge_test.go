@@ -219,11 +219,14 @@ func mailmigRun(t *testing.T, root, script string, msgs []testMsg) map[string]de
 		ScriptsFor:   func(string) (*sieve.Storage, error) { return st, nil },
 		UserExists:   func(u string) (bool, error) { return u == "alice", nil },
 		GlobalScript: "keep;",
-		Sender:       snd,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Hostname:     "mx.example.com",
-		NoFsync:      true,
-		Now:          func() time.Time { return time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC) },
+		// The test rcfiles file spam into ~/mail/spam: that is the site's
+		// spam folder here (fileinto "spam"/"junk" both reach it).
+		SpamFolder: "spam",
+		Sender:     snd,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Hostname:   "mx.example.com",
+		NoFsync:    true,
+		Now:        func() time.Time { return time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC) },
 	}
 	out := map[string]dest{}
 	for _, m := range msgs {

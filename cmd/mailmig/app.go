@@ -45,6 +45,10 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			configCommand(),
 			aliasCommand(),
 			gendocCommand(),
+			whoCommand(),
+			kickCommand(),
+			mailboxCommand(),
+			queueCommand(),
 		},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints and exits

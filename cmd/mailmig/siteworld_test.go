@@ -191,7 +191,8 @@ func (w *siteWorld) mailmigAs(asUser string, groups []string, stdin string, args
 // status returns one user's queue entry as `status --json` gives it.
 func (w *siteWorld) status(name string) (state, lastError string) {
 	w.t.Helper()
-	out, errs, code := w.mailmigAs("", nil, "", "status", "--json")
+	// As the runner: root would leave root-owned SQLite -wal/-shm files.
+	out, errs, code := w.mailmigAs(w.runner, nil, "", "status", "--json")
 	if code != 0 {
 		w.t.Fatalf("status: exit %d\n%s", code, errs)
 	}

@@ -49,6 +49,7 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			kickCommand(),
 			mailboxCommand(),
 			queueCommand(),
+			filtersCommand(),
 		},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints and exits

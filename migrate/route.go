@@ -79,6 +79,18 @@ type Router struct {
 	// Intercept hook handles it.
 	ControlLocalPart string
 	Spool            spool.Options
+	// Aliases, if set, expands an alias name to accounts and external
+	// addresses (isAlias false for a plain name); each account is then
+	// routed by its own queue state, the external addresses go to
+	// Forward. With an MTA piping every local recipient to deliver, this
+	// is where postmaster@ and first.last@ are resolved.
+	Aliases func(name string) (users, external []string, isAlias bool, err error)
+	// Forward hands a message to the outgoing queue.
+	Forward func(ctx context.Context, from string, to []string, msg []byte) error
+	// SpoolOwner names the owner and group of a spool file delivery
+	// creates (the user and group mail, as local(8)); nil leaves the
+	// file to the process's uid.
+	SpoolOwner func(user string) (uid, gid int, err error)
 	// Now dates the From_ line (time.Now if nil).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -130,6 +142,15 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 	if r.ControlLocalPart != "" && strings.EqualFold(user, r.ControlLocalPart) {
 		return &Delivered{Route: RouteNew}, r.NewStore(ctx, env, msg)
 	}
+	if r.Aliases != nil {
+		users, external, isAlias, err := r.Aliases(user)
+		if err != nil && !errors.Is(err, delivery.ErrUnknownUser) {
+			return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: aliases: %w", user, err))
+		}
+		if isAlias {
+			return r.deliverAlias(ctx, sender, user, users, external, msg)
+		}
+	}
 	e, err := r.DB.Get(ctx, user)
 	switch {
 	case errors.Is(err, state.ErrNotQueued):
@@ -146,6 +167,7 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 	}
 	opts := r.Spool
 	opts.Create = true // a queued user with no spool yet gets one, as the old MTA would
+	opts.Owner = r.owner(user)
 	l, err := spool.Lock(ctx, p.Inbox, opts)
 	if err != nil {
 		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
@@ -233,6 +255,7 @@ func (r *Router) notQueued(ctx context.Context, env delivery.Envelope, msg []byt
 func (r *Router) oldOnly(ctx context.Context, env delivery.Envelope, p *paths.User, msg []byte, create bool) (*Delivered, error) {
 	opts := r.Spool
 	opts.Create = create
+	opts.Owner = r.owner(env.User)
 	res, err := spool.Append(ctx, p.Inbox, env.From, r.now(), msg, opts)
 	if err != nil {
 		// Includes a spool that vanished between the check and the lock.
@@ -242,4 +265,67 @@ func (r *Router) oldOnly(ctx context.Context, env delivery.Envelope, p *paths.Us
 		r.OnLock(res.LockHeld)
 	}
 	return &Delivered{Route: RouteOld, LockHeld: res.LockHeld}, nil
+}
+
+// owner is the spool.Options.Owner for user's spool.
+func (r *Router) owner(user string) func() (int, int, error) {
+	if r.SpoolOwner == nil {
+		return nil
+	}
+	return func() (int, int, error) { return r.SpoolOwner(user) }
+}
+
+// deliverAlias routes each member of an alias by its own state. A
+// temporary failure of any member makes the whole delivery temporary
+// (the MTA retries; members already served may get a second copy, which
+// is logged), a permanent one is returned when no member got the
+// message.
+func (r *Router) deliverAlias(ctx context.Context, sender, alias string, users, external []string, msg []byte) (*Delivered, error) {
+	res := &Delivered{Route: RouteNew}
+	var errs []error
+	served := 0
+	if len(external) > 0 {
+		if r.Forward == nil {
+			errs = append(errs, delivery.Temporary(fmt.Errorf("migrate: alias %s: no outgoing queue for %v", alias, external)))
+		} else if err := r.Forward(ctx, sender, external, msg); err != nil {
+			errs = append(errs, delivery.Temporary(fmt.Errorf("migrate: alias %s: forward: %w", alias, err)))
+		} else {
+			served++
+		}
+	}
+	for _, u := range users {
+		d, err := r.deliverMember(ctx, sender, u, msg)
+		if err != nil {
+			r.log().Warn("alias member not delivered", "alias", alias, "user", u, "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		served++
+		if d.Route < res.Route {
+			res.Route = d.Route
+		}
+	}
+	if len(errs) == 0 {
+		return res, nil
+	}
+	for _, err := range errs {
+		if delivery.IsTemporary(err) {
+			if served > 0 {
+				r.log().Warn("alias delivery will be retried; members already served may get the message twice", "alias", alias)
+			}
+			return nil, err
+		}
+	}
+	if served > 0 {
+		return res, nil
+	}
+	return nil, errs[0]
+}
+
+// deliverMember is Deliver for an account named by an alias (no further
+// alias expansion).
+func (r *Router) deliverMember(ctx context.Context, sender, user string, msg []byte) (*Delivered, error) {
+	rr := *r
+	rr.Aliases = nil
+	return rr.Deliver(ctx, sender, user, msg)
 }

@@ -33,14 +33,32 @@ Examples:
 			{
 				Name:  "list",
 				Usage: "every alias with its accounts and external addresses",
-				Description: `Example:
-   mailmig alias list`,
+				Description: `With --postfix, prints a Postfix lookup table (texthash) of the names
+mail to this site may be addressed to besides Unix users: every alias,
+postmaster and the migration's control address, for local_recipient_maps
+(see docs/postfix/main.cf).
+
+Examples:
+   mailmig alias list
+   mailmig alias list --postfix > /etc/mailmig/postfix-recipients`,
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "postfix", Usage: "print a texthash table of the local names for Postfix's local_recipient_maps"}},
 				Action: func(c *cli.Context) error {
-					e, err := loadEnv(c)
+					e, err := loadEnvTLS(c, false) // no TLS key needed
 					if err != nil {
 						return err
 					}
 					defer e.Close()
+					if c.Bool("postfix") {
+						seen := map[string]bool{}
+						names := append(e.aliases.Map().Names(), "postmaster", strings.ToLower(e.cfg.Migration.ControlLocalPart))
+						for _, n := range names {
+							if !seen[n] && !strings.ContainsAny(n, " \t") {
+								seen[n] = true
+								fmt.Fprintf(c.App.Writer, "%s\tOK\n", n)
+							}
+						}
+						return nil
+					}
 					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "ALIAS\tLINE\tACCOUNTS\tEXTERNAL\tPROBLEM")
 					names := e.aliases.Map().Names()
@@ -72,7 +90,7 @@ Examples:
 					if c.NArg() != 1 {
 						return cli.Exit("usage: mailmig alias check ADDRESS", 2)
 					}
-					e, err := loadEnv(c)
+					e, err := loadEnvTLS(c, false) // no TLS key needed
 					if err != nil {
 						return err
 					}

@@ -85,8 +85,8 @@ func TestConvertCommand(t *testing.T) {
 	}
 
 	out, errOut, code := runMailmig(t, data, "convert", "--user", "alice", "--timezone", "UTC", "--report", reportPath, "--no-fsync")
-	if code != exitConvertPartial || !strings.Contains(errOut, "notes.txt at byte 0") {
-		t.Fatalf("convert: exit %d (want %d for notes.txt)\n%s\n%s", code, exitConvertPartial, out, errOut)
+	if code != exitConvertPartial || !strings.Contains(errOut, "old.gz at byte 0") {
+		t.Fatalf("convert: exit %d (want %d for old.gz)\n%s\n%s", code, exitConvertPartial, out, errOut)
 	}
 	var rep convert.Report
 	b, err := os.ReadFile(reportPath)

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	osuser "os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -15,6 +18,7 @@ import (
 	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate"
 	"mailmig/migrate/convert"
+	"mailmig/server/aliases"
 	"mailmig/server/delivery"
 	"mailmig/state"
 )
@@ -37,8 +41,16 @@ new store for a server account, else exit 67.
 A leading "From " line (Postfix pipe flag F, sendmail) is taken as the
 envelope sender when -f is not given, and not stored.
 
-Examples (Postfix master.cf / main.cf):
-   mailbox_command = /usr/bin/mailmig deliver -f "$SENDER" "$USER"
+USER may be a full address (Postfix's ${recipient}: user+extension@domain
+of a local domain), so the +TOKEN of a reply to the confirmation arrives
+intact. Names in the [aliases] file are expanded here, each account routed
+by its own state. deliver reads no TLS key; a spool it creates belongs to
+the user, group mail, mode 0600, as local(8) makes it (only root may do
+that: as another user a missing spool makes it exit 75).
+
+Examples (Postfix: the files in docs/postfix/, see docs/deploying.md):
+   master.cf: mailmig unix - n n - - pipe
+     flags=DRq user=mailmig:mail argv=/usr/sbin/mailmig deliver -f ${sender} ${recipient}
    echo "Subject: hi" | mailmig deliver -f bob@example.org alice`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "f", Aliases: []string{"from"}, Usage: "envelope `SENDER` (\"\" or <> = null sender)"},
@@ -65,9 +77,17 @@ Examples (Postfix master.cf / main.cf):
 			if len(msg) == 0 {
 				return withExit(delivery.ExDataErr, errors.New("deliver: empty message"))
 			}
-			e, err := loadEnv(c)
+			e, err := loadEnvTLS(c, false) // no TLS key: see docs/deploying.md
 			if err != nil {
 				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: %w", err))
+			}
+			if local, domain, ok := strings.Cut(user, "@"); ok {
+				// ${recipient}: user+extension@domain (the +TOKEN of a
+				// confirmation reply stays intact).
+				if !e.isLocalDomain(domain) {
+					return withExit(delivery.ExNoUser, fmt.Errorf("deliver: %s: %s is not a local domain (server.domains)", user, domain))
+				}
+				user = local
 			}
 			defer e.Close()
 			ctx, cancel := context.WithTimeout(c.Context, 5*time.Minute)
@@ -146,6 +166,50 @@ func newRouter(e *env) *migrate.Router {
 		ControlLocalPart: e.cfg.Migration.ControlLocalPart,
 		Now:              e.db.Now,
 		Delivered:        recordDelivered(e),
-		Logger:           e.log.With("component", "deliver"),
+		SpoolOwner:       spoolOwner,
+		Aliases: func(name string) ([]string, []string, bool, error) {
+			exp, err := e.aliases.Expand(name)
+			if errors.Is(err, aliases.ErrUnknown) {
+				return nil, nil, false, fmt.Errorf("%w: %w", delivery.ErrUnknownUser, err)
+			}
+			return exp.Users, exp.External, exp.Alias, err
+		},
+		Forward: func(ctx context.Context, from string, to []string, msg []byte) error {
+			return e.outbound.Send(ctx, from, to, bytes.NewReader(msg))
+		},
+		Logger: e.log.With("component", "deliver"),
 	}
+}
+
+// spoolOwner is who a spool deliver creates belongs to: the user and
+// group mail, as Postfix's local(8) makes /var/mail/USER (mode 0600).
+func spoolOwner(name string) (int, int, error) {
+	u, err := osuser.Lookup(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return 0, 0, err
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return 0, 0, err
+	}
+	if g, err := osuser.LookupGroup("mail"); err == nil {
+		if n, err := strconv.Atoi(g.Gid); err == nil {
+			gid = n
+		}
+	}
+	return uid, gid, nil
+}
+
+// isLocalDomain reports whether domain is one of server.domains.
+func (e *env) isLocalDomain(domain string) bool {
+	for _, d := range e.cfg.Server.Domains {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
 }

@@ -131,6 +131,12 @@ func loadBase(c *cli.Context) (*env, error) {
 // given, changes the configuration (command-line overrides) before
 // anything is built from it.
 func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error) {
+	return loadEnvTLS(c, true, adjust...)
+}
+
+// loadEnvTLS is loadEnv; withTLS false skips the certificate and key
+// (mailmig deliver runs as the MTA's delivery user and needs neither).
+func loadEnvTLS(c *cli.Context, withTLS bool, adjust ...func(*config.Config) error) (*env, error) {
 	e, err := loadBase(c)
 	if err != nil {
 		return nil, err
@@ -141,9 +147,11 @@ func loadEnv(c *cli.Context, adjust ...func(*config.Config) error) (*env, error)
 			return nil, err
 		}
 	}
-	if err := e.loadTLS(); err != nil {
-		e.Close()
-		return nil, err
+	if withTLS {
+		if err := e.loadTLS(); err != nil {
+			e.Close()
+			return nil, err
+		}
 	}
 	a := e.cfg.Auth
 	if e.passwords, err = newPasswordChain(e); err != nil {

@@ -96,7 +96,7 @@ func TestUnreadableOldMailNeedsAttention(t *testing.T) {
 		if st != "needs-attention" || !strings.Contains(reason, tc.path) || !strings.Contains(reason, tc.reason) {
 			t.Errorf("%s after run: state %q reason %q; want needs-attention naming %s and %q", tc.user, st, reason, tc.path, tc.reason)
 		}
-		ev, _, _ := w.mailmigAs("", nil, "", "events", tc.user)
+		ev, _, _ := w.mailmigAs(w.runner, nil, "", "events", tc.user)
 		if !strings.Contains(ev, tc.path) {
 			t.Errorf("%s: events do not name %s:\n%s", tc.user, tc.path, ev)
 		}

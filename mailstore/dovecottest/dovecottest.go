@@ -367,10 +367,31 @@ func (d *Doveadm) Messages(folder string) ([]Message, error) {
 // separated by "\f\n". Sizes come from the json run, so a form feed in a
 // message cannot confuse the parser.
 func (d *Doveadm) hashTexts(folder string, msgs []Message) error {
+	return d.texts(folder, msgs, func(m *Message, text []byte) {
+		sum := sha256.Sum256(text)
+		m.SHA256 = hex.EncodeToString(sum[:])
+	})
+}
+
+// Texts returns the messages of folder as Messages does, and each
+// message's raw bytes by UID.
+func (d *Doveadm) Texts(folder string) ([]Message, map[uint32][]byte, error) {
+	msgs, err := d.Messages(folder)
+	if err != nil || len(msgs) == 0 {
+		return msgs, map[uint32][]byte{}, err
+	}
+	texts := make(map[uint32][]byte, len(msgs))
+	err = d.texts(folder, msgs, func(m *Message, text []byte) { texts[m.UID] = text })
+	return msgs, texts, err
+}
+
+// texts runs "fetch uid text" once and calls fn with each message's bytes.
+func (d *Doveadm) texts(folder string, msgs []Message, fn func(*Message, []byte)) error {
 	out, err := d.Run("-f", "pager", "fetch", "uid text", "mailbox", folder, "ALL")
 	if err != nil {
 		return err
 	}
+	seen := make(map[uint32]bool, len(msgs))
 	byUID := make(map[uint32]*Message, len(msgs))
 	for i := range msgs {
 		byUID[msgs[i].UID] = &msgs[i]
@@ -403,8 +424,8 @@ func (d *Doveadm) hashTexts(folder string, msgs []Message) error {
 		if int64(len(rest)) < m.Size {
 			return fmt.Errorf("dovecottest: fetch text %q uid %d: %d bytes, size.physical %d", folder, uid, len(rest), m.Size)
 		}
-		sum := sha256.Sum256(rest[:m.Size])
-		m.SHA256 = hex.EncodeToString(sum[:])
+		fn(m, rest[:m.Size])
+		seen[uid] = true
 		rest = rest[m.Size:]
 		// The pager adds a newline after a value that lacks one.
 		if len(rest) > 0 && rest[0] == '\n' {
@@ -412,7 +433,7 @@ func (d *Doveadm) hashTexts(folder string, msgs []Message) error {
 		}
 	}
 	for _, m := range msgs {
-		if m.SHA256 == "" {
+		if !seen[m.UID] {
 			return fmt.Errorf("dovecottest: fetch text %q: no text for uid %d", folder, m.UID)
 		}
 	}

@@ -171,10 +171,10 @@ func TestConvertCorpusDovecot(t *testing.T) {
 	maildir := filepath.Join(t.TempDir(), "Maildir")
 	rep, err := Run(context.Background(), optsFor(tree, maildir))
 	if !errors.Is(err, ErrPartial) {
-		t.Fatalf("Run: %v, want ErrPartial for the file that is not an mbox", err)
+		t.Fatalf("Run: %v, want ErrPartial for the damaged .gz", err)
 	}
-	if !strings.Contains(err.Error(), "notes.txt at byte 0") {
-		t.Errorf("error does not name the file and offset: %v", err)
+	if !strings.Contains(err.Error(), "old.gz at byte 0") || strings.Contains(err.Error(), "notes.txt") {
+		t.Errorf("error does not name the file and offset (or names the text file): %v", err)
 	}
 	if after := snapshotFiles(t, tree.Inbox, tree.Home); !reflect.DeepEqual(before, after) {
 		t.Errorf("source files changed")
@@ -187,6 +187,27 @@ func TestConvertCorpusDovecot(t *testing.T) {
 	}
 	if !refused {
 		t.Errorf("symlink out of the tree not refused: %+v", rep.Skipped)
+	}
+	// The text file is left behind as not a mail folder: no folder, no
+	// renaming, no error.
+	var left bool
+	for _, s := range rep.Skipped {
+		if s.Path == tree.NotMail[0] && s.Reason == NotMailFolder {
+			left = true
+		}
+	}
+	if !left {
+		t.Errorf("notes.txt not left behind as %q: %+v", NotMailFolder, rep.Skipped)
+	}
+	for _, f := range rep.Folders {
+		if f.Source == tree.NotMail[0] {
+			t.Errorf("notes.txt converted: %+v", f)
+		}
+	}
+	for _, r := range rep.RenamingList() {
+		if strings.Contains(r.Old, "notes") {
+			t.Errorf("notes.txt renamed: %+v", r)
+		}
 	}
 	// The report is JSON and lists the renamings.
 	b, err := json.Marshal(rep)
@@ -288,8 +309,16 @@ func TestVerifyDetectsDamage(t *testing.T) {
 func TestTooManyKeywords(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
+	var declared []string // c-client shows only keywords X-IMAPbase declares (30 at most)
 	for i := 0; i < 30; i++ {
-		fmt.Fprintf(&b, "From a Wed Oct  7 12:00:00 2009\nX-UID: %d\nX-Keywords: kw%02d\nSubject: %d\n\nbody\n\n", i+1, i, i)
+		declared = append(declared, fmt.Sprintf("kw%02d", i))
+	}
+	for i := 0; i < 30; i++ {
+		base := ""
+		if i == 0 {
+			base = "X-IMAPbase: 1 30 " + strings.Join(declared, " ") + "\n"
+		}
+		fmt.Fprintf(&b, "From a Wed Oct  7 12:00:00 2009\n%sX-UID: %d\nX-Keywords: kw%02d\nSubject: %d\n\nbody\n\n", base, i+1, i, i)
 	}
 	inbox := filepath.Join(dir, "inbox")
 	if err := os.WriteFile(inbox, []byte(b.String()), 0o600); err != nil {

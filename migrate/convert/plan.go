@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+
+	"mailmig/migrate/mbox"
 )
 
 // source is one mbox file to convert.
@@ -18,6 +21,8 @@ type source struct {
 	inbox   bool
 	gz      bool
 	size    int64
+	mtime   time.Time
+	format  mbox.Format // as sniffed (mbox.MBX selects migrate/mbx)
 	oldName string
 	name    string
 	ren     *Renaming
@@ -49,7 +54,8 @@ func makePlan(opts Options) (*plan, error) {
 		st, err := os.Stat(opts.Inbox)
 		switch {
 		case err == nil && st.Mode().IsRegular():
-			p.inbox = &source{path: opts.Inbox, rel: "INBOX", inbox: true, size: st.Size(), oldName: "INBOX", name: "INBOX"}
+			p.inbox = &source{path: opts.Inbox, rel: "INBOX", inbox: true, size: st.Size(), mtime: st.ModTime(), oldName: "INBOX", name: "INBOX"}
+			p.inbox.format = sniffFormat(p.inbox) // UW-IMAP sites kept shared INBOXes in mbx
 		case err == nil:
 			p.unread = append(p.unread, Skipped{Path: opts.Inbox, Reason: "INBOX spool is " + fileKind(st.Mode()) + ", not a regular file"})
 		case errors.Is(err, fs.ErrNotExist):
@@ -141,7 +147,18 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 				p.skipped = append(p.skipped, Skipped{Path: full, Reason: "lock file"})
 				continue
 			}
-			p.folders = append(p.folders, &source{path: full, rel: r, gz: strings.HasSuffix(name, ".gz"), size: st.Size()})
+			src := &source{path: full, rel: r, gz: strings.HasSuffix(name, ".gz"), size: st.Size(), mtime: st.ModTime()}
+			f, ok := sniff(src)
+			if ok {
+				src.format = f
+			}
+			if ok && f == mbox.NotMail {
+				// A text file among the folders (notes, a signature, a
+				// saved draft): c-client would not open it as a mailbox.
+				p.skipped = append(p.skipped, Skipped{Path: full, Reason: NotMailFolder})
+				continue
+			}
+			p.folders = append(p.folders, src)
 		default:
 			p.skipped = append(p.skipped, Skipped{Path: full, Reason: "not a regular file"})
 		}

@@ -89,6 +89,9 @@ type Tree struct {
 	Subscribed []string
 	// Broken lists source files that must be reported as not converted.
 	Broken []string
+	// NotMail lists text files that are not mail folders: they must be
+	// left behind ("not a mail folder"), neither errors nor folders.
+	NotMail []string
 	// Refused lists paths (symlinks) that must be refused.
 	Refused []string
 	// SourceBytes is the total size of the files written.
@@ -226,12 +229,19 @@ func (g *gen) quirks(subs *[]string) error {
 	}
 	*subs = append(*subs, "mail/Sent", "mail/2009.10", "mail/Gr\xfcn", "mail/a.b/c.d", "../../etc/passwd")
 	t.Subscribed = append(t.Subscribed, "Sent", "2009_10", "Grün_2", "a_b/c_d")
-	broken := filepath.Join(t.FoldersDir, "notes.txt")
-	if err := os.WriteFile(broken, []byte("This is not a mailbox.\n"), 0o644); err != nil {
+	notes := filepath.Join(t.FoldersDir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("This is not a mailbox.\n"), 0o644); err != nil {
+		return err
+	}
+	t.NotMail = append(t.NotMail, notes)
+	t.SourceBytes += 23
+	// A compressed folder whose gzip header is damaged: it cannot be read.
+	broken := filepath.Join(t.FoldersDir, "old.gz")
+	if err := os.WriteFile(broken, []byte("\x1f\x8bnot really gzip\n"), 0o644); err != nil {
 		return err
 	}
 	t.Broken = append(t.Broken, broken)
-	t.SourceBytes += 23
+	t.SourceBytes += 18
 	link := filepath.Join(t.FoldersDir, "passwd")
 	if err := os.Symlink("/etc/passwd", link); err != nil {
 		return err
@@ -317,6 +327,7 @@ func (g *gen) folder(path, name string, n int, q quirkyName) error {
 		uidLast = 0
 	}
 	last := uint32(0)
+	uidsValid := true
 	for i := 0; i < n; i++ {
 		date = date.Add(time.Duration(1+g.rnd.IntN(7200)) * time.Second)
 		if name == "INBOX" && i == n-1 && g.opts.HugeAttachment > 0 {
@@ -333,7 +344,7 @@ func (g *gen) folder(path, name string, n int, q quirkyName) error {
 		xuid := fmt.Sprint(uid)
 		switch {
 		case q.base == "":
-			// No UIDVALIDITY: the X-UIDs count (c-client wrote them once).
+			// No UIDVALIDITY: c-client ignores the X-UIDs.
 		case q.badUIDs && i == 1 && n > 2:
 			xuid = fmt.Sprint(uids[0]) // duplicate
 		case q.badUIDs && i == 2 && n > 3:
@@ -341,21 +352,29 @@ func (g *gen) folder(path, name string, n int, q quirkyName) error {
 		case q.badUIDs && i == n-1:
 			xuid = "" // new mail, never seen by c-client
 		}
+		// c-client's rules: X-UIDs count only in a folder with X-IMAP or
+		// X-IMAPbase, each must be above the previous message's UID; the
+		// first that is not (missing ones aside) makes c-client drop the
+		// UIDVALIDITY and ignore every later X-UID. A message without a
+		// usable X-UID gets one above the highest UID so far.
 		var want uint32
 		x := uint32(0)
 		if v, err := strconv.ParseUint(xuid, 10, 32); err == nil {
 			x = uint32(v)
 		}
-		if x > last {
+		switch {
+		case q.base != "" && uidsValid && xuid != "" && x > last:
 			want = x
-		} else {
-			// c-client's rule: missing, duplicate, invalid or not
-			// increasing X-UIDs get the next UID after the highest.
-			m := last
-			if uidLast > m {
-				m = uidLast
+			if x > uidLast {
+				uidLast = x
 			}
-			want = m + 1
+		case q.base != "" && uidsValid && xuid != "":
+			uidsValid = false
+			fe.UIDValidity = 0
+			fallthrough
+		default:
+			uidLast++
+			want = uidLast
 		}
 		last = want
 		if xuid != "" {
@@ -377,7 +396,12 @@ func (g *gen) folder(path, name string, n int, q quirkyName) error {
 		if len(kws) > 0 || g.rnd.IntN(3) == 0 {
 			book = append(book, "X-Keywords: "+strings.Join(kws, " "))
 		}
-		fl := append(flags, kws...)
+		fl := flags
+		if q.base != "" {
+			// c-client shows only keywords the folder declares in
+			// X-IMAP/X-IMAPbase.
+			fl = append(fl, kws...)
+		}
 		sort.Strings(fl)
 		stored := hdrs + msg
 		bookStr := ""

@@ -22,7 +22,7 @@ func TestGenerateMatchesReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tree.Folders) != 1+4+14 || len(tree.Broken) != 1 || len(tree.Refused) != 1 {
+	if len(tree.Folders) != 1+4+14 || len(tree.Broken) != 1 || len(tree.NotMail) != 1 || len(tree.Refused) != 1 {
 		t.Fatalf("%d folders, broken %v, refused %v", len(tree.Folders), tree.Broken, tree.Refused)
 	}
 	for _, name := range tree.Names() {

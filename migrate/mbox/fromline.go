@@ -1,139 +1,153 @@
 package mbox
 
 import (
-	"strconv"
+	"bytes"
 	"strings"
 	"time"
 )
 
-var weekdays = map[string]bool{"Mon": true, "Tue": true, "Wed": true, "Thu": true, "Fri": true, "Sat": true, "Sun": true}
+// c-client (UW-IMAP's library) decides what starts a message with its
+// VALID() test, which looks at fixed positions counted back from the end
+// of the line and never at names; the internal date is then built from
+// those positions into "dd-mmm-yyyy hh:mm:ss zzz" and read by
+// mail_parse_date(). A line that passes VALID starts a message even if its
+// date does not parse (the message then has the date c-client's cleared
+// fields give: 1 Jan 1970 UTC, or the day it did parse at midnight).
+// What follows reproduces both steps; the tests compare with c-client
+// itself (migrate/cclienttest).
 
-var months = map[string]time.Month{
-	"Jan": time.January, "Feb": time.February, "Mar": time.March, "Apr": time.April,
-	"May": time.May, "Jun": time.June, "Jul": time.July, "Aug": time.August,
-	"Sep": time.September, "Oct": time.October, "Nov": time.November, "Dec": time.December,
-}
+// MaxFromLine bounds a From_ line (c-client has no bound): a longer
+// line is body, so that every separator fits in the reader's buffer.
+const MaxFromLine = 1000
 
-// zones are the zone names seen in From_ lines of the 1990s and 2000s.
-var zones = map[string]int{
-	"UT": 0, "UTC": 0, "GMT": 0, "WET": 0, "Z": 0,
-	"BST": 1, "CET": 1, "MET": 1, "MEZ": 1, "WEST": 1,
-	"CEST": 2, "MEST": 2, "MESZ": 2, "EET": 2, "EEST": 3,
-	"EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
-	"PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10, "JST": 9,
+// validFrom applies VALID to line (with or without its line end). It
+// returns the end of the date (the line end, before " remote from HOST"),
+// ti, the offset from end of the space before the time, and zn, the
+// offset of the space before the zone (0: no zone).
+func validFrom(line []byte) (end, ti, zn int, ok bool) {
+	if len(line) < 5 || string(line[:5]) != "From " {
+		return 0, 0, 0, false
+	}
+	x := bytes.IndexByte(line, '\n')
+	if x < 0 {
+		x = len(line) // c-client adds the missing newline of a last line
+	}
+	if x > MaxFromLine {
+		return 0, 0, 0, false
+	}
+	if bytes.IndexByte(line[:x], 0) >= 0 {
+		return 0, 0, 0, false // c-client's scan for the line end stops at a NUL
+	}
+	if x > 0 && line[x-1] == '\r' {
+		x--
+	}
+	at := func(i int) byte {
+		if i < 0 || i >= len(line) {
+			return 0
+		}
+		return line[i]
+	}
+	if x >= 41 {
+		z := -1
+		for at(x+z) != ' ' {
+			z--
+		}
+		if i := x + z - 12; i >= 0 && string(line[i:x+z]) == " remote from" {
+			x = i
+		}
+	}
+	if x < 27 {
+		return 0, 0, 0, false
+	}
+	switch {
+	case at(x-5) == ' ':
+		switch {
+		case at(x-8) == ':':
+			zn, ti = 0, -5
+		case at(x-9) == ' ':
+			ti, zn = -9, -9
+		case at(x-11) == ' ' && (at(x-10) == '+' || at(x-10) == '-'):
+			ti, zn = -11, -11
+		}
+	case at(x-4) == ' ':
+		if at(x-9) == ' ' {
+			zn, ti = -4, -9
+		}
+	case at(x-6) == ' ':
+		if at(x-11) == ' ' && (at(x-5) == '+' || at(x-5) == '-') {
+			zn, ti = -6, -11
+		}
+	}
+	if ti == 0 || at(x+ti-3) != ':' {
+		return 0, 0, 0, false
+	}
+	if at(x+ti-6) == ':' {
+		ti -= 9
+	} else {
+		ti -= 6
+	}
+	if at(x+ti) != ' ' || at(x+ti-3) != ' ' || at(x+ti-7) != ' ' || at(x+ti-11) != ' ' {
+		return 0, 0, 0, false
+	}
+	return x, ti, zn, true
 }
 
 // ParseFromLine parses an mbox separator line ("From SENDER DATE", with or
-// without its line end). DATE is asctime-style: "Wed Oct  7 12:00:00 2009"
-// and the variants c-client accepts: seconds missing, a zone name or a
-// numeric zone before or after the year, and a trailing UUCP
-// "remote from HOST". Dates without a zone are in loc. ok is false when
-// the line is not a valid separator (it is then body text).
+// without its line end) as c-client does: ok tells whether the line
+// starts a message (VALID); date is the internal date c-client gives it
+// (dates without a zone, or with a zone c-client does not know, are in
+// loc's current offset, as c-client used the server's offset of the
+// moment; a date it cannot parse gives what its cleared fields give);
+// dateOK is false in that case.
 func ParseFromLine(line []byte, loc *time.Location) (sender string, date time.Time, ok bool) {
-	s := string(line)
-	s = strings.TrimSuffix(s, "\n")
-	s = strings.TrimSuffix(s, "\r")
-	if !strings.HasPrefix(s, "From ") || len(s) > 1000 {
-		return "", time.Time{}, false
-	}
-	f := strings.Fields(s[5:])
-	if n := len(f); n >= 3 && f[n-3] == "remote" && f[n-2] == "from" {
-		f = f[:n-3]
-	}
-	// The date is the last 5 to 7 fields; the sender is what precedes it
-	// (it may be missing or contain spaces).
-	for i := 0; i+5 <= len(f); i++ {
-		if !weekdays[f[i]] {
-			continue
-		}
-		if t, ok := parseDate(f[i:], loc); ok {
-			return strings.Join(f[:i], " "), t, true
-		}
-	}
-	return "", time.Time{}, false
+	sender, date, _, ok = parseFrom(line, loc)
+	return sender, date, ok
 }
 
-// parseDate parses WDAY MON DAY HH:MM[:SS] followed by the year and up to
-// two zone fields in any order; all of f must be used.
-func parseDate(f []string, loc *time.Location) (time.Time, bool) {
-	if len(f) < 5 || len(f) > 7 {
-		return time.Time{}, false
-	}
-	mon, ok := months[f[1]]
+func parseFrom(line []byte, loc *time.Location) (sender string, date time.Time, dateOK, ok bool) {
+	x, ti, zn, ok := validFrom(line)
 	if !ok {
-		return time.Time{}, false
+		return "", time.Time{}, false, false
 	}
-	day, err := strconv.Atoi(f[2])
-	if err != nil || day < 1 || day > 31 || len(f[2]) > 2 {
-		return time.Time{}, false
+	sender = ""
+	if start := x + ti - 11; start > 5 { // the space before the weekday
+		sender = strings.TrimSpace(string(line[5:start]))
 	}
-	hms := strings.Split(f[3], ":")
-	if len(hms) < 2 || len(hms) > 3 {
-		return time.Time{}, false
+	t := func(i int) byte { return line[x+i] }
+	var d [27]byte
+	d[2], d[6], d[20], d[11], d[14], d[17] = '-', '-', '-', ' ', ':', ':'
+	d[0], d[1] = t(ti-2), t(ti-1)
+	d[3], d[4], d[5] = t(ti-6), t(ti-5), t(ti-4)
+	d[12], d[13] = t(ti+1), t(ti+2)
+	d[15], d[16] = t(ti+4), t(ti+5)
+	ti += 6
+	if t(ti) == ':' {
+		d[18], d[19] = t(ti+1), t(ti+2)
+		ti += 3
+	} else {
+		d[18], d[19] = '0', '0'
 	}
-	var clock [3]int
-	for i, p := range hms {
-		n, err := strconv.Atoi(p)
-		if err != nil || len(p) > 2 || n < 0 || (i == 0 && n > 23) || (i > 0 && n > 60) {
-			return time.Time{}, false
-		}
-		clock[i] = n
-	}
-	year := -1
-	zone := loc
-	nzones := 0
-	for _, x := range f[4:] {
-		switch {
-		case len(x) == 4 && isDigits(x) && year < 0:
-			year, _ = strconv.Atoi(x)
-		case len(x) == 2 && isDigits(x) && year < 0:
-			year, _ = strconv.Atoi(x)
-			year += 1900
-			if year < 1970 {
-				year += 100
-			}
-		case (x[0] == '+' || x[0] == '-') && len(x) == 5 && isDigits(x[1:]) && nzones == 0:
-			h, _ := strconv.Atoi(x[1:3])
-			m, _ := strconv.Atoi(x[3:])
-			off := (h*60 + m) * 60
-			if x[0] == '-' {
-				off = -off
-			}
-			zone = time.FixedZone(x, off)
-			nzones++
-		case isAlpha(x) && len(x) <= 5 && nzones < 2:
-			if h, ok := zones[x]; ok && nzones == 0 {
-				zone = time.FixedZone(x, h*3600)
-			}
-			nzones++
-		default:
-			return time.Time{}, false
+	if zn == ti {
+		if c := t(zn + 1); c == '+' || c == '-' {
+			ti += 6
+		} else {
+			ti += 4
 		}
 	}
-	if year < 0 {
-		return time.Time{}, false
+	d[7], d[8], d[9], d[10] = t(ti+1), t(ti+2), t(ti+3), t(ti+4)
+	z := []byte("LCL")
+	if zn != 0 {
+		z = line[x+zn+1:]
 	}
-	t := time.Date(year, mon, day, clock[0], clock[1], clock[2], 0, zone)
-	return t, true
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
+	d[21], d[22], d[23] = z[0], z[1], z[2]
+	n := 24
+	if d[21] == '+' || d[21] == '-' {
+		d[24], d[25] = z[3], z[4]
+		d[20] = ' '
+		n = 26
 	}
-	return s != ""
-}
-
-func isAlpha(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
-			return false
-		}
-	}
-	return s != ""
+	date, dateOK = parseCDate(d[:n], loc)
+	return sender, date, dateOK, true
 }
 
 // FormatFromLine returns a From_ line (with "\n") for sender and date in

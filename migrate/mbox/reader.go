@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -71,6 +70,9 @@ type Options struct {
 	// BufferSize is the line buffer; 0 means 64 KiB. Longer lines are
 	// streamed in pieces.
 	BufferSize int
+	// ModTime is the file's mtime: the internal date of MMDF messages
+	// without a From_ line (as c-client's mmdf driver gives them).
+	ModTime time.Time
 }
 
 // Message is one message's envelope data; its bytes are read from the
@@ -129,10 +131,16 @@ type Reader struct {
 	subject  string
 	pseudoOK bool
 
-	uidValidity uint32
-	uidLast     uint32
-	keywords    []string
-	lastUID     uint32
+	mmdf bool   // the file is MMDF (c-client's mmdf driver)
+	pend []byte // a complete line read ahead (MMDF), handed out next
+
+	uidValidity    uint32
+	uidLast        uint32
+	keywords       []string
+	lastUID        uint32
+	uidValid       bool              // X-IMAP/X-IMAPbase taken, no bad X-UID since
+	uidInvalidated bool              // a bad X-UID made c-client drop UIDVALIDITY
+	kwCanon        map[string]string // upper case -> the folder's spelling
 }
 
 // NewReader returns a Reader of r.
@@ -154,7 +162,12 @@ func NewReader(r io.Reader, opts Options) *Reader {
 
 // UIDValidity returns the UIDVALIDITY from X-IMAP or X-IMAPbase, or 0 if
 // the file has none (yet: it is known after the first Next).
-func (r *Reader) UIDValidity() uint32 { return r.uidValidity }
+func (r *Reader) UIDValidity() uint32 {
+	if r.uidInvalidated {
+		return 0 // c-client dropped it for a bad X-UID
+	}
+	return r.uidValidity
+}
 
 // UIDLast returns the last UID from X-IMAP or X-IMAPbase.
 func (r *Reader) UIDLast() uint32 { return r.uidLast }
@@ -181,6 +194,10 @@ func (r *Reader) Offset() int64 { return r.off }
 // it ends with '\n'. At the end of the input it returns io.EOF with no
 // bytes.
 func (r *Reader) readLine() (line []byte, complete bool, err error) {
+	if r.pend != nil {
+		line, r.pend = r.pend, nil
+		return line, true, nil
+	}
 	if r.err != nil {
 		return nil, false, r.err
 	}
@@ -211,6 +228,7 @@ func isBlank(line []byte) bool {
 // before it are tolerated; an empty or blank file has no messages).
 func (r *Reader) start() error {
 	r.started = true
+	last := byte('\n') // c-client skips leading white space, which must end a line
 	for {
 		line, complete, err := r.readLine()
 		if err == io.EOF {
@@ -219,14 +237,25 @@ func (r *Reader) start() error {
 		if err != nil {
 			return err
 		}
-		if complete && isBlank(line) {
-			continue // tolerated before the first From_ line
-		}
 		start := r.off - int64(len(line))
-		if complete {
-			if _, _, ok := ParseFromLine(line, r.opts.Location); ok {
-				r.nextFrom = append([]byte(nil), line...)
-				r.nextFromOff = start
+		k := 0
+		for k < len(line) && (line[k] == '\n' || line[k] == '\r' || line[k] == ' ' || line[k] == '\t') {
+			last = line[k]
+			k++
+		}
+		if complete && k == len(line) {
+			continue // white space before the first From_ line
+		}
+		if complete && last == '\n' && isMMDF(line[k:]) {
+			r.mmdf = true
+			r.nextFrom = append([]byte(nil), line[k:]...)
+			r.nextFromOff = start + int64(k)
+			return nil
+		}
+		if complete && last == '\n' {
+			if _, _, ok := ParseFromLine(line[k:], r.opts.Location); ok {
+				r.nextFrom = append([]byte(nil), line[k:]...)
+				r.nextFromOff = start + int64(k)
 				return nil
 			}
 		}
@@ -272,11 +301,35 @@ func (r *Reader) Next() (*Message, error) {
 
 // begin parses the From_ line and the header of the next message.
 func (r *Reader) begin() (*Message, bool, error) {
-	sender, date, _ := ParseFromLine(r.nextFrom, r.opts.Location)
-	m := &Message{Offset: r.nextFromOff, Sender: sender, Date: date, Recent: true}
+	var m *Message
+	if r.mmdf {
+		// After the delimiter an optional From_ line gives the date;
+		// without one c-client uses the file's mtime (UTC).
+		m = &Message{Offset: r.nextFromOff, Date: r.opts.ModTime.UTC(), Recent: true}
+		line, complete, err := r.readLine()
+		switch {
+		case err == io.EOF:
+		case err != nil:
+			return nil, false, err
+		case complete:
+			if sender, date, ok := ParseFromLine(line, r.opts.Location); ok {
+				m.Sender, m.Date = sender, date
+			} else {
+				r.pend = append([]byte(nil), line...)
+			}
+		default:
+			r.pend = nil
+			r.next = append([]byte(nil), line...) // a long first header line
+			r.midLine = true
+		}
+	} else {
+		sender, date, _ := ParseFromLine(r.nextFrom, r.opts.Location)
+		m = &Message{Offset: r.nextFromOff, Sender: sender, Date: date, Recent: true}
+	}
 	r.cur = m
 	r.nextFrom = nil
 	r.msgDone = false
+	longFirst := r.next
 	r.out, r.next, r.blank = nil, nil, nil
 	r.midLine = false
 	r.hdr.Reset()
@@ -285,10 +338,13 @@ func (r *Reader) begin() (*Message, bool, error) {
 	first := r.count == 0
 	r.count++
 	var (
-		xuid, status, xstatus, xkeywords string
-		haveXIMAP                        bool
-		pieceOfLong                      bool
+		status      []byte // Status and X-Status letters
+		keywords    [][]byte
+		haveXIMAP   bool
+		pieceOfLong bool
+		uid         uint32
 	)
+	m.UIDProblem = "missing"
 	flush := func() {
 		if r.field.Len() == 0 {
 			return
@@ -297,31 +353,43 @@ func (r *Reader) begin() (*Message, bool, error) {
 		name, value, ok := bytes.Cut(f, []byte(":"))
 		keep := true
 		if ok {
-			v := strings.TrimSpace(unfold(value))
-			switch strings.ToLower(string(bytes.TrimRight(name, " \t"))) {
-			case "x-uid":
-				xuid, keep = v, false
-			case "status":
-				status, keep = v, false
-			case "x-status":
-				xstatus, keep = v, false
-			case "x-keywords":
-				xkeywords, keep = v, false
-			case "x-imap":
-				if first {
+			lname := strings.ToLower(string(bytes.TrimRight(name, " \t")))
+			exact := string(name)
+			// c-client reads only the field's first line and drops
+			// continuation lines of bookkeeping fields.
+			v := value
+			if i := bytes.IndexByte(v, '\n'); i >= 0 {
+				v = v[:i]
+			}
+			switch lname {
+			case "status", "x-status", "x-keywords", "x-uid", "x-imap", "x-imapbase":
+				keep = false
+				if exact != "Status" && exact != "X-Status" && exact != "X-Keywords" && exact != "X-UID" && exact != "X-IMAP" && exact != "X-IMAPbase" {
+					m.Skipped = append(m.Skipped, fmt.Sprintf("%s header ignored (c-client reads it only spelled %s)", exact, canonicalName[lname]))
+					break
+				}
+				if i := bytes.IndexByte(f, '\n'); i >= 0 && i < len(f)-1 {
+					m.Skipped = append(m.Skipped, fmt.Sprintf("continuation of %s ignored (as c-client did)", exact))
+				}
+			}
+			switch exact {
+			case "Status", "X-Status":
+				status = append(status, v...)
+			case "X-Keywords":
+				keywords = append(keywords, append([]byte(nil), v...))
+			case "X-UID":
+				r.xuid(m, v, &uid)
+			case "X-IMAP":
+				if first && r.parseBase(v, m) {
 					haveXIMAP = true
-					r.parseBase(v, m)
 				}
-				keep = false
-			case "x-imapbase":
+			case "X-IMAPbase":
 				if first {
 					r.parseBase(v, m)
 				}
-				keep = false
-			case "subject":
-				if first {
-					r.subject = v
-				}
+			}
+			if first && lname == "subject" {
+				r.subject = strings.TrimSpace(unfold(value))
 			}
 		}
 		if keep {
@@ -330,7 +398,16 @@ func (r *Reader) begin() (*Message, bool, error) {
 		r.field.Reset()
 	}
 	for {
-		line, complete, err := r.readLine()
+		var (
+			line     []byte
+			complete bool
+			err      error
+		)
+		if longFirst != nil {
+			line, longFirst = longFirst, nil
+		} else {
+			line, complete, err = r.readLine()
+		}
 		if err == io.EOF {
 			flush()
 			r.msgDone = true
@@ -341,7 +418,16 @@ func (r *Reader) begin() (*Message, bool, error) {
 		}
 		if !pieceOfLong && complete && isBlank(line) {
 			flush()
-			r.blank = blankOf(line)
+			if r.mmdf {
+				r.next = blankOf(line) // MMDF keeps every line of the message
+			} else {
+				r.blank = blankOf(line)
+			}
+			break
+		}
+		if r.mmdf && !pieceOfLong && complete && isMMDF(line) {
+			flush() // header only: the delimiter ends the message
+			r.mmdfEnd(line)
 			break
 		}
 		if !pieceOfLong && len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
@@ -369,8 +455,8 @@ func (r *Reader) begin() (*Message, bool, error) {
 		r.cur = nil
 		return nil, true, nil
 	}
-	r.setFlags(m, status, xstatus, xkeywords)
-	r.setUID(m, xuid)
+	r.setFlags(m, status, keywords)
+	r.setUID(m, uid)
 	return m, false, nil
 }
 
@@ -394,86 +480,146 @@ func unfold(v []byte) string {
 	return strings.ReplaceAll(s, "\n", "")
 }
 
-// parseBase parses "UIDVALIDITY UIDLAST [keywords...]".
-func (r *Reader) parseBase(v string, m *Message) {
-	f := strings.Fields(v)
-	if len(f) < 2 {
-		m.Skipped = append(m.Skipped, fmt.Sprintf("X-IMAP/X-IMAPbase %q: expected UIDVALIDITY UIDLAST", v))
-		return
+var canonicalName = map[string]string{"status": "Status", "x-status": "X-Status", "x-keywords": "X-Keywords",
+	"x-uid": "X-UID", "x-imap": "X-IMAP", "x-imapbase": "X-IMAPbase"}
+
+// cNumber reads leading blanks and digits as c-client does ("0000001234
+// rest" is 1234); ok is false without digits.
+func cNumber(v []byte) (n uint64, rest []byte, ok bool) {
+	v = bytes.TrimLeft(v, " ")
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		if n < 1<<40 {
+			n = n*10 + uint64(v[i]-'0')
+		}
+		i++
 	}
-	uv, err1 := strconv.ParseUint(f[0], 10, 32)
-	ul, err2 := strconv.ParseUint(f[1], 10, 32)
-	if err1 != nil || err2 != nil || uv == 0 {
-		m.Skipped = append(m.Skipped, fmt.Sprintf("X-IMAP/X-IMAPbase %q: bad numbers", v))
-		return
+	return n, v[i:], i > 0
+}
+
+// parseBase parses "UIDVALIDITY UIDLAST [keywords...]" of X-IMAP or
+// X-IMAPbase; it reports whether c-client would have taken it.
+func (r *Reader) parseBase(v []byte, m *Message) bool {
+	uv, rest, ok1 := cNumber(v)
+	ul, rest, ok2 := cNumber(rest)
+	if !ok1 || !ok2 || uv == 0 || uv > 0xffffffff || ul > 0xffffffff {
+		m.Skipped = append(m.Skipped, fmt.Sprintf("X-IMAP/X-IMAPbase %q: expected UIDVALIDITY UIDLAST", bytes.TrimSpace(v)))
+		return false
 	}
-	r.uidValidity, r.uidLast = uint32(uv), uint32(ul)
+	r.uidValidity, r.uidLast, r.uidValid = uint32(uv), uint32(ul), true
 	r.keywords = nil
-	for _, k := range f[2:] {
+	r.kwCanon = map[string]string{}
+	for _, k := range strings.Split(strings.TrimRight(string(rest), "\r"), " ") {
+		if k == "" || len(r.keywords) >= maxFolderKeywords {
+			continue
+		}
 		if ValidKeyword(k) {
 			r.keywords = append(r.keywords, k)
 		}
+		r.kwCanon[strings.ToUpper(k)] = k
 	}
+	return true
 }
 
-func (r *Reader) setFlags(m *Message, status, xstatus, keywords string) {
+// maxFolderKeywords is c-client's NUSERFLAGS.
+const maxFolderKeywords = 30
+
+// xuid takes an X-UID value the way c-client does: only while the folder
+// has a valid UIDVALIDITY, once per message, and only if it is above the
+// previous message's UID; anything else invalidates the UIDVALIDITY (no
+// later X-UID is believed) and the message gets the next free UID.
+func (r *Reader) xuid(m *Message, v []byte, uid *uint32) {
+	n, _, ok := cNumber(v)
+	if ok && n <= 0xffffffff {
+		m.SourceUID = uint32(n)
+	}
+	if !r.uidValid {
+		if r.uidValidity != 0 {
+			m.UIDProblem = "ignored after an earlier bad X-UID"
+		} else {
+			m.UIDProblem = "missing" // c-client ignores X-UID without X-IMAP/X-IMAPbase
+		}
+		return
+	}
+	switch {
+	case *uid != 0:
+		m.UIDProblem = "duplicate X-UID in one message"
+		*uid = 0
+	case !ok || n == 0 || n > 0xffffffff:
+		m.UIDProblem = "invalid"
+	case uint32(n) <= r.lastUID:
+		m.UIDProblem = "not increasing"
+	default:
+		*uid = uint32(n)
+		m.UIDProblem = ""
+		if *uid > r.uidLast {
+			r.uidLast = *uid
+		}
+		return
+	}
+	r.uidValid = false
+	r.uidInvalidated = true
+}
+
+func (r *Reader) setFlags(m *Message, status []byte, keywords [][]byte) {
 	for _, c := range status {
 		switch c {
 		case 'R':
 			m.Flags = append(m.Flags, `\Seen`)
 		case 'O':
 			m.Recent = false
-		}
-	}
-	for _, c := range xstatus {
-		switch c {
-		case 'A':
-			m.Flags = append(m.Flags, `\Answered`)
-		case 'F':
-			m.Flags = append(m.Flags, `\Flagged`)
-		case 'T':
-			m.Flags = append(m.Flags, `\Draft`)
 		case 'D':
 			m.Flags = append(m.Flags, `\Deleted`)
+		case 'F':
+			m.Flags = append(m.Flags, `\Flagged`)
+		case 'A':
+			m.Flags = append(m.Flags, `\Answered`)
+		case 'T':
+			m.Flags = append(m.Flags, `\Draft`)
 		}
 	}
 	m.Flags = sortUnique(m.Flags)
+	if r.kwCanon == nil {
+		r.kwCanon = map[string]string{}
+	}
 	seen := map[string]bool{}
-	for _, k := range strings.Fields(keywords) {
-		if !ValidKeyword(k) {
-			m.Skipped = append(m.Skipped, fmt.Sprintf("keyword %q: not an IMAP atom", k))
-			continue
+	for _, line := range keywords {
+		if i := bytes.IndexAny(line, "\r\n"); i >= 0 {
+			line = line[:i]
 		}
-		if !seen[k] {
-			seen[k] = true
-			m.Keywords = append(m.Keywords, k)
+		for _, b := range bytes.Split(line, []byte(" ")) {
+			if len(b) == 0 {
+				continue
+			}
+			k := string(b)
+			canon, known := r.kwCanon[strings.ToUpper(k)]
+			if !known {
+				// c-client shows only the keywords the folder declares
+				// in X-IMAP/X-IMAPbase.
+				m.Skipped = append(m.Skipped, fmt.Sprintf("keyword %q: not declared in X-IMAP/X-IMAPbase (UW-IMAP did not show it)", k))
+				continue
+			}
+			if !ValidKeyword(canon) {
+				m.Skipped = append(m.Skipped, fmt.Sprintf("keyword %q: not an IMAP atom", canon))
+				continue
+			}
+			if !seen[canon] {
+				seen[canon] = true
+				m.Keywords = append(m.Keywords, canon)
+			}
 		}
 	}
 }
 
-func (r *Reader) setUID(m *Message, xuid string) {
-	if xuid != "" {
-		n, err := strconv.ParseUint(xuid, 10, 32)
-		switch {
-		case err != nil || n == 0:
-			m.UIDProblem = "invalid"
-		case uint32(n) == r.lastUID:
-			m.SourceUID = uint32(n)
-			m.UIDProblem = "duplicate"
-		case uint32(n) < r.lastUID:
-			m.SourceUID = uint32(n)
-			m.UIDProblem = "not increasing"
-		default:
-			m.SourceUID = uint32(n)
-			m.UID = uint32(n)
-		}
-	} else {
-		m.UIDProblem = "missing"
+// setUID gives the message the UID c-client gave it: its X-UID if taken,
+// else one above the highest UID so far.
+func (r *Reader) setUID(m *Message, uid uint32) {
+	if uid == 0 {
+		r.uidLast++
+		uid = r.uidLast
 	}
-	if m.UID == 0 {
-		m.UID = r.UIDNext()
-	}
-	r.lastUID = m.UID
+	m.UID = uid
+	r.lastUID = uid
 }
 
 func sortUnique(s []string) []string {
@@ -560,6 +706,13 @@ func (r *Reader) fill() error {
 		return nil
 	}
 	r.midLine = !complete
+	if r.mmdf {
+		if complete && isMMDF(line) {
+			return r.mmdfEnd(line)
+		}
+		r.out = line
+		return nil
+	}
 	if complete && isBlank(line) {
 		prev := r.blank
 		r.blank = blankOf(line)
@@ -568,7 +721,7 @@ func (r *Reader) fill() error {
 		}
 		return nil
 	}
-	if r.blank != nil && complete && bytes.HasPrefix(line, []byte("From ")) {
+	if complete && bytes.HasPrefix(line, []byte("From ")) {
 		if _, _, ok := ParseFromLine(line, r.opts.Location); ok {
 			r.nextFrom = append([]byte(nil), line...)
 			r.nextFromOff = r.off - int64(len(line))
@@ -586,6 +739,36 @@ func (r *Reader) fill() error {
 		return nil
 	}
 	r.out = line
+	return nil
+}
+
+// mmdfHeader is the MMDF delimiter line.
+var mmdfHeader = []byte("\x01\x01\x01\x01\n")
+
+func isMMDF(line []byte) bool { return bytes.Equal(line, mmdfHeader) }
+
+// mmdfEnd ends the current MMDF message at its closing delimiter line
+// (at offset r.off-len(line)). The next message starts at the next line
+// if that is a delimiter too, else (as c-client does) at this one.
+func (r *Reader) mmdfEnd(line []byte) error {
+	r.msgDone = true
+	off := r.off - int64(len(line))
+	next, complete, err := r.readLine()
+	switch {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		return err
+	case complete && isMMDF(next):
+		r.nextFrom = append([]byte(nil), next...)
+		r.nextFromOff = r.off - int64(len(next))
+	case complete:
+		r.nextFrom = append([]byte(nil), mmdfHeader...)
+		r.nextFromOff = off
+		r.pend = append([]byte(nil), next...)
+	default:
+		return &FormatError{Name: r.opts.Name, Offset: r.off - int64(len(next)), Err: errors.New("mmdf: a line longer than the buffer after a delimiter")}
+	}
 	return nil
 }
 

@@ -118,10 +118,10 @@ func TestReader(t *testing.T) {
 			name: "crlf",
 			in:   "From a Wed Oct  7 12:00:00 2009\r\nSubject: x\r\nX-UID: 3\r\nStatus: R\r\n\r\nbody\r\n\r\nFrom b Wed Oct  7 12:00:01 2009\r\nSubject: y\r\n\r\nz\r\n\r\n",
 			want: []got{
-				{UID: 3, Flags: []string{`\Seen`}, Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: x\r\n\r\nbody\r\n"},
-				{Offset: 76, UID: 4, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:01", Text: "Subject: y\r\n\r\nz\r\n"},
+				{UID: 1, Problem: "missing", Flags: []string{`\Seen`}, Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: x\r\n\r\nbody\r\n"},
+				{Offset: 76, UID: 2, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:01", Text: "Subject: y\r\n\r\nz\r\n"},
 			},
-			uidNext: 5,
+			uidNext: 3,
 		},
 		{
 			name:    "last message without final newline",
@@ -141,6 +141,18 @@ func TestReader(t *testing.T) {
 			want:    []got{{UID: 1, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: x\n"}, {Offset: 44, UID: 2, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: y\n"}},
 			uidNext: 3,
 		},
+		{
+			name: "mmdf",
+			in:   "\x01\x01\x01\x01\nFrom a Wed Oct  7 12:00:00 2009\nStatus: RO\n\nbody\n\n\x01\x01\x01\x01\n\x01\x01\x01\x01\nSubject: x\n\nb\n\x01\x01\x01\x01\nSubject: y\n\nc\n",
+			opts: Options{ModTime: time.Date(2001, 1, 2, 3, 4, 5, 0, time.UTC)},
+			want: []got{
+				{UID: 1, Problem: "missing", Flags: []string{`\Seen`}, Date: "2009-10-07 12:00:00", Text: "\nbody\n\n"},
+				{Offset: 60, UID: 2, Problem: "missing", Recent: true, Date: "2001-01-02 03:04:05", Text: "Subject: x\n\nb\n"},
+				// one delimiter between two messages: c-client reads it as both
+				{Offset: 79, UID: 3, Problem: "missing", Recent: true, Date: "2001-01-02 03:04:05", Text: "Subject: y\n\nc\n"},
+			},
+			uidNext: 4,
+		},
 		{name: "empty", in: ""},
 		{name: "blank", in: "\n\n"},
 		{name: "not mbox", in: "Subject: hello\n\nbody\n", wantError: true},
@@ -154,26 +166,34 @@ func TestReader(t *testing.T) {
 				"From a Wed Oct  7 12:00:00 2009\n\n6\n",
 			want: []got{
 				{UID: 5, Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: a\n\n1\n"},
-				{Offset: 79, UID: 21, Problem: "duplicate", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n2\n"},
-				{Offset: 124, UID: 22, Problem: "not increasing", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n3\n"},
-				{Offset: 169, UID: 23, Problem: "invalid", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n4\n"},
-				{Offset: 216, UID: 30, Recent: true, Date: "2009-10-07 12:00:00", Text: "\n5\n"},
-				{Offset: 262, UID: 31, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n6\n"},
+				{Offset: 79, UID: 21, Problem: "not increasing", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n2\n"},
+				{Offset: 124, UID: 22, Problem: "ignored after an earlier bad X-UID", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n3\n"},
+				{Offset: 169, UID: 23, Problem: "ignored after an earlier bad X-UID", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n4\n"},
+				{Offset: 216, UID: 24, Problem: "ignored after an earlier bad X-UID", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n5\n"},
+				{Offset: 262, UID: 25, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:00", Text: "\n6\n"},
 			},
-			uidv: 99, uidNext: 32, keywords: []string{"Work"},
+			// c-client drops the UIDVALIDITY after a bad X-UID
+			uidv: 0, uidNext: 26, keywords: []string{"Work"},
 		},
 		{
-			name:    "folded keywords and bad keyword",
-			in:      "From a Wed Oct  7 12:00:00 2009\nX-Keywords: one\n two\n\tone (bad\nX-UID: 1\nTo: x,\n y\n\nb\n",
-			want:    []got{{UID: 1, Keywords: []string{"one", "two"}, Recent: true, Date: "2009-10-07 12:00:00", Text: "To: x,\n y\n\nb\n"}},
-			uidNext: 2,
+			name: "folded keywords and bad keyword",
+			in:   "From a Wed Oct  7 12:00:00 2009\nX-IMAPbase: 7 9 one Two\nX-Keywords: one\n two\n\tone (bad\nX-UID: 1\nTo: x,\n y\n\nb\n",
+			// c-client reads the first line only
+			want: []got{{UID: 1, Keywords: []string{"one"}, Recent: true, Date: "2009-10-07 12:00:00", Text: "To: x,\n y\n\nb\n"}},
+			uidv: 7, uidNext: 10, keywords: []string{"one", "Two"},
+		},
+		{
+			name: "keywords as c-client: declared only, any case, CRLF",
+			in:   "From a Wed Oct  7 12:00:00 2009\r\nX-IMAPbase: 7 9 one Two\r\nX-Keywords: TWO three one\r\n\r\nb\r\n",
+			want: []got{{UID: 10, Problem: "missing", Keywords: []string{"Two", "one"}, Recent: true, Date: "2009-10-07 12:00:00", Text: "\r\nb\r\n"}},
+			uidv: 7, uidNext: 11, keywords: []string{"one", "Two"},
 		},
 		{
 			name:    "long lines with a small buffer",
 			in:      "From a Wed Oct  7 12:00:00 2009\nSubject: " + strings.Repeat("s", 300) + "\nX-UID: 2\n\n" + strings.Repeat("b", 500) + "\n\nFrom " + strings.Repeat("x", 300) + "\n",
 			opts:    Options{BufferSize: 128},
-			want:    []got{{UID: 2, Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: " + strings.Repeat("s", 300) + "\n\n" + strings.Repeat("b", 500) + "\n\nFrom " + strings.Repeat("x", 300) + "\n"}},
-			uidNext: 3,
+			want:    []got{{UID: 1, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: " + strings.Repeat("s", 300) + "\n\n" + strings.Repeat("b", 500) + "\n\nFrom " + strings.Repeat("x", 300) + "\n"}},
+			uidNext: 2,
 		},
 		{
 			name:    "header too long",
@@ -233,12 +253,18 @@ func TestParseFromLine(t *testing.T) {
 		{"From \"a b\"@x Wed Oct  7 12:00:00 2009", true, "\"a b\"@x", "2009-10-07T12:00:00Z"},
 		{"From  Wed Oct  7 12:00:00 2009", true, "", "2009-10-07T12:00:00Z"},
 		{"From uucp Wed Oct  7 12:00:00 2009 remote from gate", true, "uucp", "2009-10-07T12:00:00Z"},
-		{"From alice Wed Oct  7 12:00:00 09", true, "alice", "2009-10-07T12:00:00Z"},
+		{"From alice Wed Oct  7 12:00:00 09", false, "", ""},
+		{"From alice Wed Oct  7 12:00:00 1998 MEST", false, "", ""},
+		{"From alice Wed Oct  7 12:00:00 2009\x00\n", false, "", ""},
+		{"From alice Wed Oct  7 12:00:00 CET 2009", true, "alice", "2009-10-07T12:00:00Z"},
+		{"From alice Xyz Abc 77 12:00:01 2009", true, "alice", "1970-01-01T00:00:00Z"},
 		{"From here on, we go", false, "", ""},
 		{"From alice Wed Oct  7 2009", false, "", ""},
-		{"From alice Wed Oct 32 12:00:00 2009", false, "", ""},
-		{"From alice Wed Foo  7 12:00:00 2009", false, "", ""},
-		{"From alice Wed Oct  7 25:00:00 2009", false, "", ""},
+		// VALID looks at positions only: c-client starts a message here and
+		// keeps what its date parser managed to read.
+		{"From alice Wed Oct 32 12:00:00 2009", true, "alice", "1970-01-01T00:00:00Z"},
+		{"From alice Wed Foo  7 12:00:00 2009", true, "alice", "1970-01-01T00:00:00Z"},
+		{"From alice Wed Oct  7 25:00:00 2009", true, "alice", "2009-10-07T00:00:00Z"},
 		{"From alice Wed Oct  7 12:00:00 2009 and more words", false, "", ""},
 		{">From alice Wed Oct  7 12:00:00 2009", false, "", ""},
 		{"from alice Wed Oct  7 12:00:00 2009", false, "", ""},
@@ -309,6 +335,8 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(pseudo + "From a Wed Oct  7 12:00:00 2009\nX-UID: 3\nStatus: RO\nX-Status: AFTD\nX-Keywords: a b\n\nbody\n>From x\n\nFrom y\n\n"))
 	f.Add([]byte("From a Wed Oct  7 12:00:00 2009\r\nSubject: x\r\n\r\nb\r\n\r\nFrom a Wed Oct  7 12:00 PDT 2009\r\n\r\nno newline"))
 	f.Add([]byte("From a Wed Oct  7 12:00:00 2009\nX-IMAPbase: 1 2\nX-UID: 9\n\n\n\n"))
+	f.Add([]byte("\x01\x01\x01\x01\nFrom a Wed Oct  7 12:00:00 2009\nStatus: RO\n\nbody\n\x01\x01\x01\x01\n\x01\x01\x01\x01\nSubject: no date\n\nb\n\x01\x01\x01\x01\n"))
+	f.Add([]byte("\x01\x01\x01\x01\nX-IMAP: 5 7 a\n\n\x01\x01\x01\x01\nX-UID: 6\n\nb\n\x01\x01\x01\x01\nX: one delimiter between\n"))
 	f.Add([]byte("not an mbox\n"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -81,6 +81,12 @@ type Options struct {
 	Timeout time.Duration
 	// Create makes Lock create a missing spool file (mode 0600).
 	Create bool
+	// Owner, if set, says who a created spool file belongs to: as
+	// Postfix's local(8) and UW-IMAP make it, the user and group mail,
+	// mode 0600. When the file cannot be given to them (the process may
+	// not chown), it is removed again and Lock fails: a spool its user
+	// cannot read is worse than mail that waits in the MTA's queue.
+	Owner func() (uid, gid int, err error)
 	// NoFsync skips fsync (tests and benchmarks only).
 	NoFsync bool
 	// Logger receives stale-lock and retry messages (slog.Default if nil).
@@ -160,7 +166,27 @@ func Lock(ctx context.Context, path string, opts Options) (*Locked, error) {
 	if opts.Create {
 		flags |= os.O_CREATE
 	}
-	f, err := os.OpenFile(path, flags, 0o600)
+	created := false
+	var f *os.File
+	if opts.Create && opts.Owner != nil {
+		// Learn whether this call creates the file (under the dot-lock).
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			created = true
+		} else if errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(path, os.O_RDWR, 0o600)
+		}
+	} else {
+		f, err = os.OpenFile(path, flags, 0o600)
+	}
+	if err == nil && created {
+		if cerr := giveSpool(f, opts.Owner); cerr != nil {
+			f.Close()
+			os.Remove(path)
+			os.Remove(lockPath)
+			return nil, &TemporaryError{fmt.Errorf("spool: create %s: %w", path, cerr)}
+		}
+	}
 	if err != nil {
 		os.Remove(lockPath)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -436,4 +462,17 @@ func advisoryLock(ctx context.Context, f *os.File) error {
 			return fmt.Errorf("fcntl: %w (%w)", ErrLockTimeout, err)
 		}
 	}
+}
+
+// giveSpool makes a new spool file the user's: owner, group, mode 0600
+// (the directory's setgid bit may have set another group).
+func giveSpool(f *os.File, owner func() (int, int, error)) error {
+	uid, gid, err := owner()
+	if err != nil {
+		return fmt.Errorf("owner: %w", err)
+	}
+	if err := f.Chown(uid, gid); err != nil {
+		return fmt.Errorf("give it to uid %d gid %d as local(8) would (only root may; create the spool first or run deliver as root): %w", uid, gid, err)
+	}
+	return f.Chmod(0o600)
 }

@@ -1,0 +1,335 @@
+package convert
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"mailmig/mailstore/dovecottest"
+	"mailmig/migrate/cclienttest"
+)
+
+// realworldDir finds ../shared/realworld-mbox beside the repository (the
+// repository is X/main or X/wt/NAME, shared/ is X/shared; in CI the clone
+// sits beside a copy of shared/), or $MAILMIG_REALWORLD. A missing
+// directory fails the test.
+func realworldDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("MAILMIG_REALWORLD"); d != "" {
+		return d
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		cand := filepath.Join(d, "shared", "realworld-mbox")
+		if st, err := os.Stat(filepath.Join(cand, "SOURCES.md")); err == nil && st.Mode().IsRegular() {
+			return cand
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	t.Fatalf("shared/realworld-mbox not found beside the repository (above %s); set MAILMIG_REALWORLD", wd)
+	return ""
+}
+
+// copyKeepTime copies a file, keeping its mtime (UIDVALIDITY and MMDF
+// dates may depend on it).
+func copyKeepTime(t testing.TB, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(dst, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cclientView is what c-client reads for a source file; a .gz file is
+// read decompressed (c-client has no gzip driver; mailmig reads .gz).
+func cclientView(t *testing.T, path string) *cclienttest.Folder {
+	t.Helper()
+	if !strings.HasSuffix(path, ".gz") {
+		return cclienttest.Dump(t, path)
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(path), ".gz"))
+	out, err := os.Create(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, zr); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	st, _ := os.Stat(path)
+	os.Chtimes(plain, st.ModTime(), st.ModTime())
+	return cclienttest.Dump(t, plain)
+}
+
+// compareWithCclient converts every file of srcDir as a folder of one user
+// and compares each converted folder, read back through doveadm, with what
+// c-client reads from the same file: every message's UID, flags, keywords,
+// internal date and bytes, and UIDVALIDITY when the file carries one.
+// Files c-client does not read as a mailbox (its "phile" driver) must be
+// left behind as not a mail folder.
+func compareWithCclient(t *testing.T, srcDir string) {
+	dir := t.TempDir()
+	folders := filepath.Join(dir, "mail")
+	if err := os.MkdirAll(folders, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(srcDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range ents {
+		if e.Name() == "SOURCES.md" || !e.Type().IsRegular() {
+			continue
+		}
+		copyKeepTime(t, filepath.Join(srcDir, e.Name()), filepath.Join(folders, e.Name()))
+		files = append(files, e.Name())
+	}
+	sort.Strings(files)
+	before := snapshotFiles(t, folders)
+	maildir := filepath.Join(dir, "Maildir")
+	opts := Options{FoldersDir: folders, Maildir: maildir, Location: time.UTC, NoFsync: true, Logger: quietLogger(), Hostname: "test"}
+	rep, runErr := Run(context.Background(), opts)
+	if rep == nil {
+		t.Fatalf("convert: %v", runErr)
+	}
+	if after := snapshotFiles(t, folders); !equalSnapshots(before, after) {
+		t.Errorf("the conversion changed its sources")
+	}
+	byPath := map[string]FolderReport{}
+	for _, f := range rep.Folders {
+		byPath[f.Source] = f
+	}
+	leftBehind := map[string]string{}
+	for _, s := range rep.Skipped {
+		leftBehind[s.Path] = s.Reason
+	}
+	d := dovecottest.New(t, maildir)
+	var total, same int
+	for _, name := range files {
+		path := filepath.Join(folders, name)
+		want := cclientView(t, path)
+		fr, converted := byPath[path]
+		if want.Driver == "phile" {
+			if converted && fr.Error == "" {
+				t.Errorf("%s: c-client does not read it as a mailbox, but it was converted to %q", name, fr.Name)
+			}
+			if !strings.Contains(leftBehind[path], NotMailFolder) {
+				t.Errorf("%s: not a mailbox for c-client; want it left behind as %q, report says %q", name, NotMailFolder, leftBehind[path])
+			}
+			continue
+		}
+		total += len(want.Messages)
+		if !converted || fr.Error != "" {
+			t.Errorf("%s: c-client reads %d messages (%s driver); not converted: %q %q", name, len(want.Messages), want.Driver, fr.Error, leftBehind[path])
+			continue
+		}
+		msgs, texts, err := d.Texts(fr.Name)
+		if err != nil {
+			t.Errorf("%s: doveadm: %v", name, err)
+			continue
+		}
+		got := make([]cclienttest.Got, len(msgs))
+		for i, m := range msgs {
+			got[i] = cclienttest.Got{UID: m.UID, Flags: m.Flags, Date: m.Received, Text: texts[m.UID]}
+		}
+		diffs := cclienttest.Diff(want, got)
+		// Without a valid X-IMAP/X-IMAPbase c-client makes a UIDVALIDITY
+		// up at each open (and says so).
+		// (an empty file, c-client's dummy driver, has none either).
+		if want.Driver != "dummy" && !strings.Contains(want.Log, "Assigning new unique identifiers") && fr.UIDValidity != want.UIDValidity {
+			diffs = append(diffs, fmt.Sprintf("UIDVALIDITY %d, c-client %d", fr.UIDValidity, want.UIDValidity))
+		}
+		for _, df := range diffs {
+			t.Errorf("%s: %s", name, df)
+		}
+		if len(diffs) == 0 {
+			same += len(want.Messages)
+		}
+	}
+	t.Logf("%d files, %d messages as c-client reads them, %d in files identical to c-client's view", len(files), total, same)
+}
+
+func equalSnapshots(a, b map[string]fileState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestRealworldAsCclient: every file of ../shared/realworld-mbox, judged by
+// c-client.
+func TestRealworldAsCclient(t *testing.T) {
+	compareWithCclient(t, realworldDir(t))
+}
+
+// TestCorpusAsCclient: the generated quirky corpus (pseudo-messages,
+// X-IMAPbase, bad X-UIDs, CRLF, .gz, a text file), every file judged by
+// c-client.
+func TestCorpusAsCclient(t *testing.T) {
+	tree := genTree(t, 5, true)
+	broken := map[string]bool{}
+	for _, b := range tree.Broken {
+		broken[b] = true
+	}
+	flat := t.TempDir()
+	var files []string
+	if tree.Inbox != "" {
+		files = append(files, tree.Inbox)
+	}
+	err := filepath.WalkDir(tree.FoldersDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !broken[p] {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range files {
+		// Plain names: c-client's mailbox names must not carry the
+		// corpus's control characters.
+		name := fmt.Sprintf("f%02d", i)
+		if strings.HasSuffix(p, ".gz") {
+			name += ".gz"
+		}
+		copyKeepTime(t, p, filepath.Join(flat, name))
+	}
+	compareWithCclient(t, flat)
+}
+
+// sampleFolders collects the real-world files and a quirky corpus that
+// c-client reads as mailboxes (unix or mmdf) into one directory.
+func sampleFolders(t *testing.T) string {
+	dir := t.TempDir()
+	rw := realworldDir(t)
+	ents, err := os.ReadDir(rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	add := func(p string) {
+		v := cclienttest.Dump(t, p)
+		if v.Driver != "unix" && v.Driver != "mmdf" || len(v.Messages) == 0 {
+			return
+		}
+		for _, m := range v.Messages {
+			if len(m.Text) == 0 {
+				return // c-client cannot append an empty message to mbx or mix
+			}
+		}
+		copyKeepTime(t, p, filepath.Join(dir, fmt.Sprintf("f%02d", i)))
+		i++
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() && e.Name() != "SOURCES.md" && !strings.HasSuffix(e.Name(), ".gz") {
+			add(filepath.Join(rw, e.Name()))
+		}
+	}
+	tree := genTree(t, 9, true)
+	filepath.WalkDir(tree.FoldersDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".gz") {
+			add(p)
+		}
+		return nil
+	})
+	add(tree.Inbox)
+	return dir
+}
+
+// TestMbxAsCclient: folders in UW-IMAP's mbx format, made by c-client
+// itself (mailutil copy of the sample folders, flags from their Status
+// headers; keywords and flags set through c-client on every other folder,
+// which also makes c-client write UIDs into the file), converted and
+// compared with c-client's view of them.
+func TestMbxAsCclient(t *testing.T) {
+	src := sampleFolders(t)
+	out := t.TempDir()
+	ents, _ := os.ReadDir(src)
+	for i, e := range ents {
+		dst := filepath.Join(out, e.Name())
+		cclienttest.Mailutil(t, "copy", filepath.Join(src, e.Name()), "#driver.mbx/"+dst)
+		if i%2 == 0 {
+			cclienttest.SetFlag(t, dst, "", "1", `\Flagged Work $Label1`)
+			cclienttest.SetFlag(t, dst, "", "1:*", `\Draft Todo`)
+		}
+		if v := cclienttest.Dump(t, dst); v.Driver != "mbx" {
+			t.Fatalf("%s: c-client reads the copy with its %s driver, want mbx", e.Name(), v.Driver)
+		}
+	}
+	compareWithCclient(t, out)
+}
+
+// TestMbxInboxAsCclient: an INBOX spool in mbx format (UW-IMAP sites kept
+// shared INBOXes so), through Prepare and Run, as c-client reads it.
+func TestMbxInboxAsCclient(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	copyKeepTime(t, filepath.Join(realworldDir(t), "mu__teaparty.mbox"), src)
+	inbox := filepath.Join(dir, "spool") // not "inbox": c-client's name for the system INBOX
+	cclienttest.Mailutil(t, "copy", src, "#driver.mbx/"+inbox)
+	cclienttest.SetFlag(t, inbox, "", "2:5", `\Seen Work`)
+	want := cclienttest.Dump(t, inbox)
+	maildir := filepath.Join(dir, "Maildir")
+	opts := Options{Inbox: inbox, Maildir: maildir, Location: time.UTC, NoFsync: true, Logger: quietLogger(), Hostname: "test"}
+	if _, err := Prepare(context.Background(), opts); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	rep, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if rep.Folders[0].UIDValidity != want.UIDValidity || rep.Folders[0].UIDNext != want.UIDNext {
+		t.Errorf("UIDVALIDITY %d UIDNEXT %d, c-client %d %d", rep.Folders[0].UIDValidity, rep.Folders[0].UIDNext, want.UIDValidity, want.UIDNext)
+	}
+	msgs, texts, err := dovecottest.New(t, maildir).Texts("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]cclienttest.Got, len(msgs))
+	for i, m := range msgs {
+		got[i] = cclienttest.Got{UID: m.UID, Flags: m.Flags, Date: m.Received, Text: texts[m.UID]}
+	}
+	for _, d := range cclienttest.Diff(want, got) {
+		t.Error(d)
+	}
+	if len(want.Messages) != 95 {
+		t.Errorf("c-client reads %d messages, want 95", len(want.Messages))
+	}
+}

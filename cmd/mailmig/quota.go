@@ -20,6 +20,8 @@ func quotaCommand() *cli.Command {
 		Name:      "quota",
 		Usage:     "show a user's quota usage (KB used, limit, percent, per folder)",
 		ArgsUsage: "USER",
+		// recalc is the only subcommand; any other word is a USER.
+		Subcommands: []*cli.Command{quotaRecalcCommand()},
 		Description: `Prints the user's storage against the quota (the account's override, else
 limits.quota) the way the old check_inbox did: KB used, KB limit, percent,
 message count, then one line per folder.

@@ -79,6 +79,8 @@ func runServe(c *cli.Context) error {
 		{"managesieve", startManageSieve},
 		{"imap", startIMAP},
 		{"web", startWeb},
+		{"metrics", startMetrics},
+		{"control", startControl},
 	}
 	var stops []func(context.Context) error
 	shutdown := func() {

@@ -18,7 +18,7 @@ func startIMAP(ctx context.Context, e *env) (func(context.Context) error, error)
 	}
 	srv := imap.New(imap.Options{
 		Logger:      e.log.With("component", "imap"),
-		Auth:        e.auth,
+		Auth:        e.authFor("imap"),
 		MaildirFor:  e.maildirFor,
 		QuotaFor:    e.quotaFor,
 		Users:       func() ([]string, error) { return e.users(context.Background()) },
@@ -31,7 +31,7 @@ func startIMAP(ctx context.Context, e *env) (func(context.Context) error, error)
 	})
 	e.aclChanged = srv.ACLChanged
 	for _, l := range e.cfg.IMAP.Listeners {
-		ln, err := e.listen(l)
+		ln, err := e.listenAs("imap", l)
 		if err != nil {
 			srv.Close()
 			return nil, fmt.Errorf("imap listener %s: %w", l.Address, err)

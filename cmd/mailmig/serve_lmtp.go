@@ -24,7 +24,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		return nil, errors.New("no delivery configured")
 	}
 	s := &lmtp.Server{
-		Deliverer: e.deliverer,
+		Deliverer: countingDeliverer{e.deliverer, "lmtp"},
 		Resolve: func(addr string) (string, string, error) {
 			user, detail, err := lmtp.SplitAddress(addr, e.cfg.Server.Domains)
 			if err != nil || strings.EqualFold(user, e.cfg.Migration.ControlLocalPart) {
@@ -53,7 +53,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		return nil, err
 	}
 	if sock := e.cfg.LMTP.Socket; sock != "" {
-		ln, err := listenUnix(sock, e.cfg.LMTP.SocketMode, e.cfg.LMTP.SocketGroup)
+		ln, err := listenUnixCounted(sock, e.cfg.LMTP.SocketMode, e.cfg.LMTP.SocketGroup)
 		if err != nil {
 			return fail(fmt.Errorf("lmtp socket %s: %w", sock, err))
 		}
@@ -61,7 +61,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		e.addListener("lmtp-unix", ln)
 	}
 	for _, l := range e.cfg.LMTP.Listeners {
-		ln, err := net.Listen("tcp", l.Address)
+		ln, err := listenTCPAs("lmtp", l.Address)
 		if err != nil {
 			return fail(fmt.Errorf("lmtp listener %s: %w", l.Address, err))
 		}

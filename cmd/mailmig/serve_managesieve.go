@@ -24,7 +24,7 @@ func startManageSieve(ctx context.Context, e *env) (func(context.Context) error,
 		return errors.Join(errs...)
 	}
 	for _, l := range e.cfg.ManageSieve.Listeners {
-		ln, err := e.listen(l)
+		ln, err := e.listenAs("managesieve", l)
 		if err != nil {
 			stop(ctx)
 			return nil, fmt.Errorf("managesieve listener %s: %w", l.Address, err)
@@ -33,7 +33,7 @@ func startManageSieve(ctx context.Context, e *env) (func(context.Context) error,
 			Hostname:          e.cfg.Server.Hostname,
 			TLSConfig:         e.tls,
 			AllowInsecureAuth: l.Trusted,
-			Auth:              e.auth,
+			Auth:              e.authFor("managesieve"),
 			Storage:           stores.get,
 			MaxRedirects:      5,
 			IdleTimeout:       e.cfg.Connections.IdleTimeout.D(),

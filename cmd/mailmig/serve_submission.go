@@ -34,7 +34,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 		return errors.Join(errs...)
 	}
 	for _, l := range e.cfg.Submission.Listeners {
-		ln, err := e.listen(l)
+		ln, err := e.listenAs("submission", l)
 		if err != nil {
 			stop(ctx)
 			return nil, fmt.Errorf("submission listener %s: %w", l.Address, err)
@@ -47,7 +47,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			MaxMessageBytes:   int64(e.cfg.Limits.MessageSize),
 			TrustedNetworks:   nets,
 			Domains:           e.cfg.Server.Domains,
-			Auth:              e.auth,
+			Auth:              e.authFor("submission"),
 			UserExists:        e.userExists,
 			SenderAlias:       e.aliases.SoleUser,
 			Local:             submissionDelivery{e},
@@ -113,7 +113,8 @@ func (d submissionDelivery) Deliver(ctx context.Context, env submission.Envelope
 	if d.e.deliverer == nil {
 		return errors.New("no local delivery configured")
 	}
-	_, err := d.e.deliverer.Deliver(ctx, delivery.Envelope{From: env.From, To: env.To, User: env.User, Detail: env.Detail}, msg)
+	res, err := d.e.deliverer.Deliver(ctx, delivery.Envelope{From: env.From, To: env.To, User: env.User, Detail: env.Detail}, msg)
+	countDelivery("submission", res, err)
 	if err == nil {
 		return nil
 	}

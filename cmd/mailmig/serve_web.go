@@ -29,7 +29,7 @@ func startWeb(ctx context.Context, e *env) (func(context.Context) error, error) 
 		return nil, err
 	}
 	for _, l := range e.cfg.Web.Listeners {
-		ln, err := e.listen(l)
+		ln, err := e.listenAs("web", l)
 		if err != nil {
 			srv.Shutdown(ctx)
 			return nil, fmt.Errorf("web listener %s: %w", l.Address, err)
@@ -48,7 +48,7 @@ func webOptions(e *env) web.Options {
 	cfg := e.cfg
 	o := web.Options{
 		Logger:      e.log.With("component", "web"),
-		Auth:        e.auth,
+		Auth:        e.authFor("web"),
 		Backend:     &webBackend{e: e, scripts: &sieveStores{e: e, m: map[string]*sieve.Storage{}}},
 		Migration:   webMigration{db: e.db, runner: &migrate.Runner{DB: e.db}, cfg: cfg},
 		Postmasters: cfg.WebPostmasters(),

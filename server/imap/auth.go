@@ -8,6 +8,7 @@ import (
 
 	"mailmig/server/auth"
 	"mailmig/server/listen"
+	"mailmig/server/sessions"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
@@ -79,6 +80,7 @@ func (c *conn) login(tag, user, pass string) error {
 		return errNo(imap.ResponseCodeUnavailable, "mailbox store unavailable")
 	}
 	c.user, c.store, c.state = user, st, stateAuth
+	sessions.LoggedIn(c.nc, user) // mailmig who / kick
 	c.log = c.log.With("user", user)
 	c.log.Info("imap: login")
 	c.w.status(tag, imap.StatusResponseTypeOK, imap.ResponseCode("CAPABILITY "+c.capabilities()), "logged in")

@@ -18,6 +18,7 @@ import (
 
 	"mailmig/server/auth"
 	"mailmig/server/listen"
+	"mailmig/server/sessions"
 	"mailmig/server/sieve"
 )
 
@@ -436,6 +437,9 @@ func (c *conn) cmdAuthenticate(cmd *Command) bool {
 		c.releaseUser = release
 	}
 	c.user, c.store = user, store
+	c.ncMu.Lock()
+	sessions.LoggedIn(c.nc, user) // mailmig who / kick
+	c.ncMu.Unlock()
 	c.r.MaxLiteral = c.maxLiteral()
 	c.s.log().Info("managesieve: authenticated", "remote", c.remote, "user", user, "tls", c.tls)
 	c.reply("OK", "", "authenticated")

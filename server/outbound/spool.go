@@ -175,6 +175,11 @@ func syncDir(dir string) error {
 }
 
 func (q *Queue) saveMeta(it *item) error {
+	// Deleted by the postmaster (Delete) while an attempt ran: do not
+	// bring the envelope back without its message.
+	if _, err := os.Stat(q.msgPath(it.ID)); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s (deleted)", ErrNoEntry, it.ID)
+	}
 	b, err := json.MarshalIndent(it, "", "  ")
 	if err != nil {
 		return fmt.Errorf("outbound: encode %s: %w", it.ID, err)

@@ -154,6 +154,8 @@ func (m *matcher) matchOne(value, key string, re *regexp.Regexp, wantVars bool) 
 		var ok bool
 		if m.cmp == "i;unicode-casemap" {
 			ok, caps = globRunes(key, value, wantVars)
+		} else if !wantVars {
+			ok = globFast(key, value, m.cmp != "i;octet")
 		} else {
 			ok, caps = globBytes(key, value, m.cmp != "i;octet", wantVars)
 		}
@@ -175,6 +177,56 @@ func (m *matcher) matchOne(value, key string, re *regexp.Regexp, wantVars bool) 
 		return true, sub, nil
 	}
 	return false, nil, nil
+}
+
+// globFast is globBytes without captures: the iterative wildcard match
+// (backtracking to the last '*' only), no allocation.
+func globFast(pat, val string, fold bool) bool {
+	eq := func(a, b byte) bool {
+		if fold {
+			return foldByte(a) == foldByte(b)
+		}
+		return a == b
+	}
+	p, v := 0, 0
+	starP, starV := -1, 0
+	for v < len(val) {
+		if p < len(pat) {
+			switch c := pat[p]; {
+			case c == '*':
+				starP, starV = p, v
+				p++
+				continue
+			case c == '?':
+				_, n := utf8.DecodeRuneInString(val[v:])
+				p++
+				v += n
+				continue
+			case c == '\\' && p+1 < len(pat):
+				if eq(pat[p+1], val[v]) {
+					p += 2
+					v++
+					continue
+				}
+			default:
+				if eq(c, val[v]) {
+					p++
+					v++
+					continue
+				}
+			}
+		}
+		if starP < 0 {
+			return false
+		}
+		p = starP + 1
+		starV++
+		v = starV
+	}
+	for p < len(pat) && pat[p] == '*' {
+		p++
+	}
+	return p == len(pat)
 }
 
 func isASCIIString(s string) bool {

@@ -9,7 +9,6 @@ import (
 	"mime/quotedprintable"
 	"regexp"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/htmlindex"
@@ -23,9 +22,11 @@ type Message struct {
 	size   int
 	hasSep bool
 
-	once  sync.Once
-	texts map[string][]string // body transforms, computed once
-	mu    sync.Mutex
+	// Caches (a Message serves one delivery at a time): decoded and raw
+	// values by field name, addresses by raw value. Edits start a clone.
+	decodedCache map[string][]string
+	rawCache     map[string][]string
+	addrCache    map[string][]string
 }
 
 type field struct {
@@ -133,15 +134,17 @@ func (m *Message) rawValues(name string, index int, last bool) []string {
 }
 
 func (m *Message) pick(name string, index int, last, decode bool) []string {
-	var out []string
-	for i := range m.fields {
-		if m.fields[i].name == name {
-			if decode {
-				out = append(out, m.fields[i].decoded())
-			} else {
-				out = append(out, m.fields[i].value)
-			}
+	cache := &m.rawCache
+	if decode {
+		cache = &m.decodedCache
+	}
+	out, ok := (*cache)[name]
+	if !ok {
+		out = m.collect(name, decode)
+		if *cache == nil {
+			*cache = make(map[string][]string, 16)
 		}
+		(*cache)[name] = out
 	}
 	if index > 0 {
 		k := index - 1
@@ -151,7 +154,34 @@ func (m *Message) pick(name string, index int, last, decode bool) []string {
 		if k < 0 || k >= len(out) {
 			return nil
 		}
-		return out[k : k+1]
+		return out[k : k+1 : k+1]
+	}
+	return out[:len(out):len(out)]
+}
+
+// addresses returns the addr-specs of a raw header value, cached.
+func (m *Message) addresses(raw string) []string {
+	if a, ok := m.addrCache[raw]; ok {
+		return a
+	}
+	a := parseAddressList(raw)
+	if m.addrCache == nil {
+		m.addrCache = map[string][]string{}
+	}
+	m.addrCache[raw] = a
+	return a
+}
+
+func (m *Message) collect(name string, decode bool) []string {
+	var out []string
+	for i := range m.fields {
+		if m.fields[i].name == name {
+			if decode {
+				out = append(out, m.fields[i].decoded())
+			} else {
+				out = append(out, m.fields[i].value)
+			}
+		}
 	}
 	return out
 }
@@ -163,6 +193,7 @@ func (m *Message) add(name, value string, last bool) {
 	} else {
 		m.fields = append([]field{f}, m.fields...)
 	}
+	m.decodedCache, m.rawCache = nil, nil
 }
 
 // remove deletes the index-th (1-based) field named name.
@@ -172,6 +203,7 @@ func (m *Message) remove(name string, index int) {
 		i := occ[index-1]
 		m.fields = append(m.fields[:i:i], m.fields[i+1:]...)
 	}
+	m.decodedCache, m.rawCache = nil, nil
 }
 
 // Header returns the first value of key (any case), or "".

@@ -629,6 +629,9 @@ func (r *run) test(f *frame, t *test) (bool, error) {
 		}
 		return int64(r.msg.size) < t.size, nil
 	case tHeader:
+		if len(t.names) == 1 {
+			return r.matchValues(f, t.m, r.msg.values(lower(r.expand(f, t.names[0])), t.index, t.last), t.keys)
+		}
 		var vals []string
 		for _, n := range t.names {
 			vals = append(vals, r.msg.values(lower(r.expand(f, n)), t.index, t.last)...)
@@ -638,7 +641,7 @@ func (r *run) test(f *frame, t *test) (bool, error) {
 		var vals []string
 		for _, n := range t.names {
 			for _, h := range r.msg.rawValues(lower(r.expand(f, n)), t.index, t.last) {
-				for _, a := range parseAddressList(h) {
+				for _, a := range r.msg.addresses(h) {
 					if p, ok := addressPart(a, t.part); ok {
 						vals = append(vals, p)
 					}

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailmig/server/auth"
+	"mailmig/server/sessions"
 )
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -105,6 +106,7 @@ func (ss *session) login(user, pass string) error {
 		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "authentication failed")
 	}
 	ss.user = user
+	sessions.LoggedIn(ss.conn.Conn(), user) // mailmig who / kick
 	ss.s.log().Info("submission: authenticated", "remote", ss.remote, "user", user, "tls", ss.tls)
 	return nil
 }

@@ -48,6 +48,8 @@ type Config struct {
 	ManageSieve Listeners  `toml:"managesieve"`
 	Sieve       Sieve      `toml:"sieve"`
 	Web         Web        `toml:"web"`
+	Metrics     Metrics    `toml:"metrics"`
+	Control     Control    `toml:"control"`
 	Aliases     Aliases    `toml:"aliases"`
 
 	// Connections bounds what clients may hold, per protocol.
@@ -186,6 +188,18 @@ type Client struct {
 	SubmissionPort  int    `toml:"submission_port"`
 	SubmissionsPort int    `toml:"submissions_port"`
 	ManageSievePort int    `toml:"managesieve_port"`
+}
+
+// Metrics is the Prometheus endpoint (server/metrics): plain HTTP on
+// Listen ("" = off), GET /metrics.
+type Metrics struct {
+	Listen string `toml:"listen"`
+}
+
+// Control is serve's local control socket, which the admin commands
+// (who, kick, queue flush...) talk to.
+type Control struct {
+	Socket string `toml:"socket"`
 }
 
 // TLS modes of a listener.
@@ -620,6 +634,11 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	c.applyDataDirAuth(abs)
+	c.Control.Socket = filepath.Join(abs, "control.sock")
+	if c.Metrics.Listen != "" && !(c.Path != "" && isLoopbackAddr(c.Metrics.Listen)) {
+		c.Metrics.Listen = "127.0.0.1:0"
+	}
 	if c.Path == "" {
 		c.LMTP.SocketGroup = "" // the data directory's owner runs everything
 	}

@@ -55,6 +55,10 @@ type conn struct {
 	condstore bool
 	// condstoreEnabled is set by ENABLE CONDSTORE (RFC 5161).
 	condstoreEnabled bool
+	// shownUID's flags were just written with modseq shownModseq
+	// (modseq_state.go).
+	shownUID    uint32
+	shownModseq uint64
 	// qresync is set by ENABLE QRESYNC (RFC 7162 §3.2.3).
 	qresync bool
 	// cmdName is the running command's name (after UID), for handlers

@@ -371,7 +371,7 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 	case "INTERNALDATE":
 		w.raw("INTERNALDATE ").dateTime(mi.InternalDate)
 	case "MODSEQ":
-		w.raw("MODSEQ (").num64(int64(c.sel.ms.modseq(mi.UID))).raw(")")
+		w.raw("MODSEQ (").num64(int64(c.modseqShown(mi.UID))).raw(")")
 	case "RFC822.SIZE":
 		size := mi.VSize
 		if size < 0 {

@@ -181,9 +181,10 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 			if _, ok := snap.Lookup(u); !ok {
 				continue
 			}
-			// UID only for UID STORE, as in the non-silent reply.
+			// UID only for UID STORE (as dovecot) or once QRESYNC
+			// is on (RFC 7162 §3.2.4).
 			c.w.raw("* ").num(s.seqOf(u)).raw(" FETCH (")
-			if uid {
+			if uid || c.qresync {
 				c.w.raw("UID ").num(u).sp()
 			}
 			c.w.raw("MODSEQ (").num64(int64(s.ms.modseq(u))).raw(")")

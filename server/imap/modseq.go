@@ -102,9 +102,12 @@ type folderModseq struct {
 	highest uint64            // HIGHESTMODSEQ
 	changed map[uint32]uint64 // modseq of messages not at base
 	gone    map[uint32]uint64 // modseq of expunged messages
-	used    time.Time
-	journal int  // records appended since the file was last written whole
-	warned  bool // a write failure was logged
+	// goneFlags are the last flags of expunged messages (those of their
+	// modseq in gone; modseq_state.go).
+	goneFlags map[uint32][]string
+	used      time.Time
+	journal   int  // records appended since the file was last written whole
+	warned    bool // a write failure was logged
 }
 
 // trackerLinger is how long a tracker nobody asked for is kept.
@@ -127,7 +130,7 @@ func (ms *modseqs) tracker(f *mailstore.Folder) *folderModseq {
 				}
 			}
 		}
-		t = &folderModseq{ms: ms, dir: f.Dir(), changed: map[uint32]uint64{}, gone: map[uint32]uint64{}}
+		t = &folderModseq{ms: ms, dir: f.Dir(), changed: map[uint32]uint64{}, gone: map[uint32]uint64{}, goneFlags: map[uint32][]string{}}
 		ms.m[f.Dir()] = t
 	}
 	t.mu.Lock()
@@ -319,6 +322,7 @@ func (t *folderModseq) observe(snap *mailstore.Snapshot) {
 	if old.UIDValidity != snap.UIDValidity {
 		clear(t.changed)
 		clear(t.gone)
+		clear(t.goneFlags)
 		t.base = next()
 		t.rewrite(snap)
 		return
@@ -331,8 +335,10 @@ func (t *folderModseq) observe(snap *mailstore.Snapshot) {
 			uid := old.Messages[i].UID
 			if len(t.gone) >= maxGone {
 				clear(t.gone)
+				clear(t.goneFlags)
 			}
 			t.gone[uid] = t.modseqLocked(uid)
+			t.goneFlags[uid] = old.Messages[i].Flags
 			delete(t.changed, uid)
 			next()
 			rec = append(rec, "-"+strconv.FormatUint(uint64(uid), 10))

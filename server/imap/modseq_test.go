@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,8 +229,37 @@ type stressConn struct {
 	view []uint32 // UID by sequence number - 1 (0: not known yet)
 	// Highest values seen, kept across reconnects: they must never go down.
 	seen         map[uint32]uint64
+	book         *flagBook
 	highest      uint64 // INBOX's
 	otherHighest uint64 // Other's, from STATUS
+}
+
+// flagBook is what every session saw of a message at a modseq: two
+// sessions seeing the same UID at the same MODSEQ must see the same
+// flags (a modseq names one state of the message).
+type flagBook struct {
+	mu    sync.Mutex
+	flags map[[2]uint64]string
+}
+
+var flagsItemRE = regexp.MustCompile(`FLAGS \(([^)]*)\)`)
+
+func (b *flagBook) check(uid uint32, modseq uint64, flags string) error {
+	if b == nil {
+		return nil
+	}
+	f := strings.Fields(flags)
+	f = slices.DeleteFunc(f, func(s string) bool { return s == `\Recent` })
+	slices.Sort(f)
+	norm := strings.Join(f, " ")
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := [2]uint64{uint64(uid), modseq}
+	if old, ok := b.flags[k]; ok && old != norm {
+		return fmt.Errorf("UID %d MODSEQ %d has flags (%s) here and (%s) elsewhere", uid, modseq, norm, old)
+	}
+	b.flags[k] = norm
+	return nil
 }
 
 var (
@@ -359,6 +389,11 @@ func (sc *stressConn) untagged(l string) error {
 				return fmt.Errorf("%q: MODSEQ of UID %d went back from %d", l, uid, sc.seen[uid])
 			}
 			sc.seen[uid] = v
+			if fl := flagsItemRE.FindStringSubmatch(m[2]); fl != nil {
+				if err := sc.book.check(uid, v, fl[1]); err != nil {
+					return fmt.Errorf("%q: %w", l, err)
+				}
+			}
 		}
 		return nil
 	}
@@ -375,9 +410,11 @@ func (sc *stressConn) untagged(l string) error {
 // UID until it is expunged. (A first round saw MODSEQ go backwards
 // thousands of times in long sessions: a message expunged by another
 // session was reported at the folder's base modseq.)
-// MAILMIG_MODSEQ_STRESS sets the length of each phase (default 2s).
+// Twenty sessions; two sessions that see a message at the same MODSEQ
+// see the same flags. MAILMIG_MODSEQ_STRESS sets the length of each
+// phase (default 5s; make test stays well under a minute).
 func TestModseqConcurrentAndRestart(t *testing.T) {
-	phase := 2 * time.Second
+	phase := 5 * time.Second
 	if v := os.Getenv("MAILMIG_MODSEQ_STRESS"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -395,7 +432,8 @@ func TestModseqConcurrentAndRestart(t *testing.T) {
 	}
 	c.Logout().Wait()
 
-	const workers = 10
+	const workers = 20
+	book := &flagBook{flags: map[[2]uint64]string{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -406,7 +444,7 @@ func TestModseqConcurrentAndRestart(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			sc := &stressConn{seen: map[uint32]uint64{}}
+			sc := &stressConn{seen: map[uint32]uint64{}, book: book}
 			n := 0
 			defer func() {
 				mu.Lock()

@@ -474,12 +474,13 @@ func (c *conn) announceKeywords(snap *mailstore.Snapshot) {
 // writeModSeq adds " MODSEQ (n)" once the session enabled CONDSTORE.
 func (c *conn) writeModSeq(uid uint32) {
 	if c.condstore && c.sel != nil {
-		c.w.raw(" MODSEQ (").num64(int64(c.sel.ms.modseq(uid))).raw(")")
+		c.w.raw(" MODSEQ (").num64(int64(c.modseqShown(uid))).raw(")")
 	}
 }
 
 // writeFlags writes a message's flags with \Recent for rev1 sessions.
 func (c *conn) writeFlags(m *mailstore.MessageInfo) {
+	m = c.flagsWithModseq(m)
 	c.w.byte1('(')
 	for i, f := range m.Flags {
 		if i > 0 {

@@ -89,6 +89,9 @@ type Data struct {
 	Deadline   string // the user's deadline ("" if none)
 	Carried    int64  // messages carried over at cutover (final mail)
 	Postmaster string
+	// Password is the password source that decides for the user
+	// ("accounts", "crypt", "kerberos"; "" = not said).
+	Password string
 }
 
 // Mail is one rendered message.

@@ -41,6 +41,7 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			deliverCommand(),
 			serveCommand(),
 			userCommand(),
+			passwdCommand(),
 			quotaCommand(),
 			configCommand(),
 			aliasCommand(),
@@ -49,6 +50,7 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			kickCommand(),
 			mailboxCommand(),
 			queueCommand(),
+			filtersCommand(),
 		},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints and exits

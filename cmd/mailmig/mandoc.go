@@ -241,7 +241,7 @@ func writeMainPage(w io.Writer, app *cli.App, pages []manCommand) {
 	}
 	fmt.Fprintln(w, ".SH FILES")
 	fmt.Fprintln(w, ".TP\n/etc/mailmig/mailmig.toml\nthe configuration, see \\fBmailmig.toml\\fR(5)")
-	fmt.Fprintln(w, ".TP\n/lib/systemd/system/mailmig\\-serve.service, mailmig\\-run.service\nthe daemons' units")
+	fmt.Fprintln(w, ".TP\n/usr/lib/systemd/system/mailmig\\-serve.service, mailmig\\-run.service\nthe daemons' units")
 	fmt.Fprintln(w, ".SH SEE ALSO")
 	var refs []string
 	for _, p := range pages {

@@ -36,9 +36,6 @@ Examples:
 			}
 			defer e.Close()
 			user := c.Args().First()
-			if _, err := e.db.Account(c.Context, user); err != nil {
-				return fmt.Errorf("quota recalc %s: %w", user, err)
-			}
 			qb, qm := e.quotaFor(user)
 			var q *quotaUsage
 			err = withUserStore(e, user, mailstore.Options{QuotaBytes: qb, QuotaMessages: qm}, func(st *mailstore.Store) error {

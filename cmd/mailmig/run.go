@@ -169,7 +169,8 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		},
 		Domain: domain, ControlLocalPart: cfg.Migration.ControlLocalPart, Secret: secret,
 		Postmaster: pm, Language: cfg.Migration.Language,
-		Present: inboxHasMessageID(e.maildirFor),
+		Present:        inboxHasMessageID(e.maildirFor),
+		PasswordSource: passwordSourceOf(e),
 	}
 	return &migrate.Runner{
 		DB: e.db,
@@ -182,6 +183,7 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		DualWindow: cfg.Migration.DualWindow.D(),
 		Now:        e.db.Now,
 		Logger:     log,
+		LoginCheck: loginCheck(e),
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailmig/migrate/mbox"
+	"mailmig/migrate/mix"
 )
 
 // source is one mbox file to convert.
@@ -22,6 +23,7 @@ type source struct {
 	gz      bool
 	size    int64
 	mtime   time.Time
+	format  mbox.Format // as sniffed (mbox.MBX selects migrate/mbx)
 	oldName string
 	name    string
 	ren     *Renaming
@@ -54,6 +56,7 @@ func makePlan(opts Options) (*plan, error) {
 		switch {
 		case err == nil && st.Mode().IsRegular():
 			p.inbox = &source{path: opts.Inbox, rel: "INBOX", inbox: true, size: st.Size(), mtime: st.ModTime(), oldName: "INBOX", name: "INBOX"}
+			p.inbox.format = sniffFormat(p.inbox) // UW-IMAP sites kept shared INBOXes in mbx
 		case err == nil:
 			p.unread = append(p.unread, Skipped{Path: opts.Inbox, Reason: "INBOX spool is " + fileKind(st.Mode()) + ", not a regular file"})
 		case errors.Is(err, fs.ErrNotExist):
@@ -108,9 +111,30 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 		p.unread = append(p.unread, Skipped{Path: dir, Reason: "cannot list directory: " + errReason(err)})
 		return nil
 	}
+	isMix := rel != "" && mix.IsMix(dir)
+	if isMix {
+		// A mix folder (a directory of c-client's mix driver); it may
+		// hold child folders too.
+		var size int64
+		var mtime time.Time
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".mix") {
+				if st, err := e.Info(); err == nil {
+					size += st.Size()
+					if st.ModTime().After(mtime) {
+						mtime = st.ModTime()
+					}
+				}
+			}
+		}
+		p.folders = append(p.folders, &source{path: dir, rel: rel, size: size, mtime: mtime, format: mbox.MIX})
+	}
 	for _, e := range ents {
 		name := e.Name()
 		full := filepath.Join(dir, name)
+		if isMix && strings.HasPrefix(name, ".mix") {
+			continue // the mix folder's own files
+		}
 		r := name
 		if rel != "" {
 			r = rel + "/" + name
@@ -146,7 +170,11 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 				continue
 			}
 			src := &source{path: full, rel: r, gz: strings.HasSuffix(name, ".gz"), size: st.Size(), mtime: st.ModTime()}
-			if f, ok := sniff(src); ok && f == mbox.NotMail {
+			f, ok := sniff(src)
+			if ok {
+				src.format = f
+			}
+			if ok && f == mbox.NotMail {
 				// A text file among the folders (notes, a signature, a
 				// saved draft): c-client would not open it as a mailbox.
 				p.skipped = append(p.skipped, Skipped{Path: full, Reason: NotMailFolder})

@@ -17,6 +17,11 @@ const (
 	Unix
 	// MMDF: ^A^A^A^A delimited messages.
 	MMDF
+	// MBX: UW-IMAP's mbx format (migrate/mbx).
+	MBX
+	// MIX: a directory in c-client's mix format (migrate/mix); never
+	// returned by Sniff.
+	MIX
 )
 
 func (f Format) String() string {
@@ -27,6 +32,10 @@ func (f Format) String() string {
 		return "mbox"
 	case MMDF:
 		return "mmdf"
+	case MBX:
+		return "mbx"
+	case MIX:
+		return "mix"
 	}
 	return "not mail"
 }
@@ -40,6 +49,9 @@ const SniffSize = 4096
 func Sniff(head []byte) Format {
 	if len(head) == 0 {
 		return Empty
+	}
+	if bytes.HasPrefix(head, []byte("*mbx*\r\n")) {
+		return MBX // c-client tries its mbx driver before mmdf and unix
 	}
 	k := 0
 	last := byte('\n')

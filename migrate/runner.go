@@ -103,6 +103,8 @@ type Runner struct {
 	Logger *slog.Logger
 	// Worker names this process's workers ("host/pid" if empty).
 	Worker string
+	// Filters converts the user's old filters during copying (nil: none).
+	Filters FilterInstaller
 }
 
 func (r *Runner) now() time.Time {
@@ -351,6 +353,9 @@ func (r *Runner) copyStep(ctx context.Context, e *state.Entry, log *slog.Logger)
 		return r.fail(ctx, e, "copy", err)
 	}
 	rep.Seconds = time.Since(start).Seconds()
+	if res, err := r.installFilters(ctx, e, p, rep); err != nil {
+		return res, err
+	}
 	js, err := rep.JSON()
 	if err != nil {
 		return stepFailed, err

@@ -89,6 +89,16 @@ type Data struct {
 	Deadline   string // the user's deadline ("" if none)
 	Carried    int64  // messages carried over at cutover (final mail)
 	Postmaster string
+	Filters    Filters // the converted procmail/.forward/vacation filters
+}
+
+// Filters is what became of the user's old filters (empty Script: the
+// user had none).
+type Filters struct {
+	Sources  string   // the old files, comma separated
+	Script   string   // the Sieve script's name
+	Active   bool     // the script is the active one
+	Problems []string // rules not converted, in plain words
 }
 
 // Mail is one rendered message.

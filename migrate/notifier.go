@@ -48,6 +48,10 @@ type Notifier struct {
 	// was cut short (a runner killed between delivering and recording),
 	// so the mail is never delivered twice. nil: assume not present.
 	Present func(ctx context.Context, user, messageID string) (bool, error)
+	// PasswordSource names the password source that decides for user
+	// ("accounts", "crypt", "kerberos"), so the mails say which password
+	// to use; nil or "" leaves the sentence out.
+	PasswordSource func(ctx context.Context, user string) string
 }
 
 // sent reports whether the mail of kind was recorded as sent, and whether
@@ -77,6 +81,9 @@ func (n *Notifier) data(e *state.Entry) (*notify.Data, error) {
 		User: e.User, Address: e.User + "@" + n.Domain,
 		Messages: rep.Messages, Bytes: rep.Bytes,
 		Client: n.Client, Postmaster: n.Postmaster,
+	}
+	if n.PasswordSource != nil {
+		d.Password = n.PasswordSource(context.Background(), e.User)
 	}
 	for _, f := range rep.Folders {
 		d.Folders = append(d.Folders, notify.Folder{Name: f.New, Messages: f.Messages, Bytes: f.Bytes})

@@ -103,6 +103,11 @@ type Runner struct {
 	Logger *slog.Logger
 	// Worker names this process's workers ("host/pid" if empty).
 	Worker string
+	// LoginCheck, if set, is asked before dual delivery begins whether
+	// the user can log in to the new server (server/auth password
+	// sources); a user who cannot stops in needs-attention with "no
+	// login: " and the reason, before anything is delivered twice.
+	LoginCheck func(ctx context.Context, user string) (canLogin bool, reason string, err error)
 	// Filters converts the user's old filters during copying (nil: none).
 	Filters FilterInstaller
 }
@@ -215,6 +220,15 @@ func (r *Runner) step(ctx context.Context, e *state.Entry) (stepResult, error) {
 		p, err := r.Paths(e.User)
 		if err != nil {
 			return r.attention(ctx, e, fmt.Sprintf("cannot resolve paths: %v", err))
+		}
+		if r.LoginCheck != nil {
+			ok, reason, err := r.LoginCheck(ctx, e.User)
+			if err != nil {
+				return r.fail(ctx, e, "login check", err)
+			}
+			if !ok {
+				return r.attention(ctx, e, "no login: "+reason)
+			}
 		}
 		if err := r.Copier.Prepare(ctx, e, p); err != nil {
 			return r.fail(ctx, e, "prepare", err)

@@ -89,7 +89,10 @@ type Data struct {
 	Deadline   string // the user's deadline ("" if none)
 	Carried    int64  // messages carried over at cutover (final mail)
 	Postmaster string
-	Filters    Filters // the converted procmail/.forward/vacation filters
+	// Password is the password source that decides for the user
+	// ("accounts", "crypt", "kerberos"; "" = not said).
+	Password string
+	Filters  Filters // the converted procmail/.forward/vacation filters
 }
 
 // Filters is what became of the user's old filters (empty Script: the

@@ -41,6 +41,7 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			deliverCommand(),
 			serveCommand(),
 			userCommand(),
+			passwdCommand(),
 			quotaCommand(),
 			configCommand(),
 			aliasCommand(),

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
 
 	"mailmig/server/auth"
 	"mailmig/server/auth/kerberos"
@@ -20,6 +25,9 @@ func newPasswordChain(e *env) (*auth.Chain, error) {
 		case "accounts":
 			chain.Sources = append(chain.Sources, auth.AccountsSource{DB: e.db})
 		case "crypt":
+			if err := ensureDataShadow(e); err != nil {
+				return nil, err
+			}
 			s, err := auth.NewCryptSource(a.Crypt.File, pwfile.Format(a.Crypt.Format), log)
 			if err != nil {
 				return nil, fmt.Errorf("[auth.crypt]: %w", err)
@@ -46,4 +54,74 @@ func newPasswordChain(e *env) (*auth.Chain, error) {
 func newKerberosSource(e *env) (auth.Source, error) {
 	k := e.cfg.Auth.Kerberos
 	return kerberos.New(k.Realm, k.Krb5Conf, k.Keytab, e.cfg.KerberosPrincipal())
+}
+
+// loginCheck is the runner's question before dual delivery: can the user
+// log in to the new server with one of the password sources?
+func loginCheck(e *env) func(ctx context.Context, user string) (bool, string, error) {
+	return func(ctx context.Context, user string) (bool, string, error) {
+		if e.passwords == nil {
+			return true, "", nil
+		}
+		st, err := e.passwords.Status(ctx, user)
+		if err != nil {
+			return false, "", err
+		}
+		return st.CanLogin, st.Reason, nil
+	}
+}
+
+// passwordSourceOf names the source that decides for a user, for the
+// sentence in the mails about which password to use.
+func passwordSourceOf(e *env) func(ctx context.Context, user string) string {
+	return func(ctx context.Context, user string) string {
+		if e.passwords == nil {
+			return ""
+		}
+		st, err := e.passwords.Status(ctx, user)
+		if err != nil || !st.CanLogin {
+			return ""
+		}
+		return st.Source
+	}
+}
+
+// warnNoLogin tells the postmaster at enqueue time that a user could not
+// log in to the new server (the runner will stop them in needs-attention
+// before dual delivery).
+func warnNoLogin(c *cli.Context, e *env, user string) {
+	var err error
+	if e.passwords == nil {
+		e.passwords, err = newPasswordChain(e)
+	}
+	chain := e.passwords
+	if err != nil {
+		e.passwords = nil
+		fmt.Fprintf(c.App.ErrWriter, "%s: warning: cannot check the password sources: %v\n", user, err)
+		return
+	}
+	st, err := chain.Status(c.Context, user)
+	switch {
+	case err != nil:
+		fmt.Fprintf(c.App.ErrWriter, "%s: warning: cannot check whether the user can log in: %v\n", user, err)
+	case !st.CanLogin:
+		fmt.Fprintf(c.App.ErrWriter, "%s: warning: cannot log in to the new server: %s; the run stops before dual delivery (needs-attention) until this is fixed\n", user, st.Reason)
+	}
+}
+
+// ensureDataShadow creates an empty DIR/old/shadow in --data mode (as the
+// self-signed certificate is created there), so a demo or test world
+// without one starts.
+func ensureDataShadow(e *env) error {
+	if e.cfg.DataDir == "" || e.cfg.Auth.Crypt.File != filepath.Join(e.cfg.DataDir, "old", "shadow") {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(e.cfg.Auth.Crypt.File), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(e.cfg.Auth.Crypt.File, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }

@@ -94,6 +94,7 @@ func runEnqueue(c *cli.Context) error {
 		}
 		if added {
 			fmt.Fprintf(c.App.Writer, "%s: enqueued\n", u)
+			warnNoLogin(c, e, u)
 		} else {
 			ent, _ := e.db.Get(c.Context, u)
 			st := ""

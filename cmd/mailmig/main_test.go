@@ -132,6 +132,7 @@ func addOldUsers(t testing.TB, dataDir string, users ...string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	addOldShadow(t, dataDir, users...)
 	for _, u := range users {
 		home := filepath.Join(old, "home", u)
 		if err := os.MkdirAll(home, 0o755); err != nil {
@@ -139,6 +140,33 @@ func addOldUsers(t testing.TB, dataDir string, users ...string) {
 		}
 		fmt.Fprintf(f, "%s %s\n", u, home)
 	}
+}
+
+// addOldShadow gives old users a system password, "old-password", in
+// DIR/old/shadow (the crypt password source in --data mode), so the
+// runner's login check passes as on a real site.
+func addOldShadow(t testing.TB, dataDir string, users ...string) {
+	t.Helper()
+	sh, err := os.OpenFile(filepath.Join(dataDir, "old", "shadow"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	for _, u := range users {
+		fmt.Fprintf(sh, "%s:%s:19000:0:99999:7:::\n", u, oldPasswordHash(t))
+	}
+}
+
+var oldPasswordHashOnce struct {
+	sync.Once
+	hash string
+}
+
+// oldPasswordHash is a sha512-crypt hash of "old-password" made by
+// Debian's mkpasswd.
+func oldPasswordHash(t testing.TB) string {
+	oldPasswordHashOnce.Do(func() { oldPasswordHashOnce.hash = mkpasswdHash(t, "old-password", "-m", "sha512crypt") })
+	return oldPasswordHashOnce.hash
 }
 
 // served is a running `mailmig serve`.

@@ -51,6 +51,7 @@ func migWorld(t *testing.T, dataDir string, size int64, users ...string) map[str
 		fmt.Fprintf(f, "%s %s\n", u, tree.Home)
 		trees[u] = tree
 	}
+	addOldShadow(t, dataDir, users...)
 	return trees
 }
 

@@ -171,7 +171,8 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		},
 		Domain: domain, ControlLocalPart: cfg.Migration.ControlLocalPart, Secret: secret,
 		Postmaster: pm, Language: cfg.Migration.Language,
-		Present: inboxHasMessageID(e.maildirFor),
+		Present:        inboxHasMessageID(e.maildirFor),
+		PasswordSource: passwordSourceOf(e),
 	}
 	return &migrate.Runner{
 		DB: e.db,
@@ -184,6 +185,7 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		DualWindow: cfg.Migration.DualWindow.D(),
 		Now:        e.db.Now,
 		Logger:     log,
+		LoginCheck: loginCheck(e),
 		Filters: &filters.Installer{
 			Domain: domain, ProcmailAlways: cfg.Migration.ProcmailAlways, GlobalInclude: sieve.GlobalSpam,
 			GlobalDir: cfg.Sieve.GlobalDir, MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), Now: e.db.Now,

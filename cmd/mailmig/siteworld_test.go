@@ -93,9 +93,18 @@ listeners = []
 listeners = []
 [lmtp]
 socket = ""
+[auth]
+sources = ["accounts", "crypt"]
+[auth.crypt]
+file = %q
 `, filepath.Join(w.spool, "%u"), filepath.Join(w.srv, "mail/%u/Maildir"), filepath.Join(w.srv, "mail/%u/sieve"),
 		filepath.Join(w.srv, "mail/%u/.dovecot.sieve"), filepath.Join(w.srv, "state.db"),
-		filepath.Join(base, "tls/cert.pem"), filepath.Join(base, "tls/key.pem"), filepath.Join(w.srv, "outbound"))
+		filepath.Join(base, "tls/cert.pem"), filepath.Join(base, "tls/key.pem"), filepath.Join(w.srv, "outbound"), w.shadowCopy())
+	// The users' hashes as chpasswd wrote them to /etc/shadow, copied to a
+	// file the runner may read (the crypt password source: the login
+	// check before dual delivery).
+	must(t, os.WriteFile(w.shadowCopy(), nil, 0o600))
+	must(t, os.Chown(w.shadowCopy(), uid, gid))
 	must(t, os.WriteFile(w.config, []byte(cfg+extraConfig), 0o644))
 	return w
 }
@@ -121,7 +130,36 @@ func (w *siteWorld) addUser(suffix string, home bool) string {
 		must(t, os.Mkdir(dir, 0o700))
 		must(t, os.Chown(dir, uid, gid))
 	}
+	if w.config != "" {
+		w.setPassword(name, "old-password")
+	}
 	return name
+}
+
+func (w *siteWorld) shadowCopy() string { return filepath.Join(w.srv, "shadow") }
+
+// setPassword sets a Unix password with chpasswd and appends the user's
+// /etc/shadow line to the world's shadow copy.
+func (w *siteWorld) setPassword(name, password string) {
+	t := w.t
+	t.Helper()
+	cmd := exec.Command("chpasswd")
+	cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd %s: %v\n%s", name, err, out)
+	}
+	shadow, err := os.ReadFile("/etc/shadow")
+	must(t, err)
+	for _, line := range strings.Split(string(shadow), "\n") {
+		if strings.HasPrefix(line, name+":") {
+			f, err := os.OpenFile(w.shadowCopy(), os.O_APPEND|os.O_WRONLY, 0)
+			must(t, err)
+			fmt.Fprintln(f, line)
+			must(t, f.Close())
+			return
+		}
+	}
+	t.Fatalf("chpasswd: %s not in /etc/shadow", name)
 }
 
 // ids returns a user's uid and primary gid.

@@ -303,3 +303,62 @@ func copyTree(src, dst string) error {
 		return os.Chtimes(target, info.ModTime(), info.ModTime())
 	})
 }
+
+// rootRelative names path relative to "/": c-client refuses absolute names
+// for a process that did not log in, and mailutil's home is "/" for root
+// (and HOME=/ is set for others).
+func rootRelative(t testing.TB, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(abs, "/")
+}
+
+// Mailutil runs Debian's mailutil (UW-IMAP's tool) with HOME=/; arguments
+// starting with "/" or "#driver.X//" are made relative to "/" first.
+func Mailutil(t testing.TB, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("mailutil")
+	if err != nil {
+		t.Fatalf("cclienttest: mailutil: %v (uw-mailutils, scripts/test-packages)", err)
+	}
+	for i, a := range args {
+		switch {
+		case strings.HasPrefix(a, "/"):
+			args[i] = rootRelative(t, a)
+		case strings.HasPrefix(a, "#driver.") && strings.Contains(a, "//"):
+			j := strings.Index(a, "//")
+			args[i] = a[:j+1] + rootRelative(t, a[j+1:])
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "HOME=/", "TZ=UTC")
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cclienttest: mailutil %q: %v: %s", args, err, out)
+	}
+}
+
+// SetFlag sets flags and keywords (an IMAP flag list without parentheses,
+// e.g. `\Seen Work`) on the messages of seq in the mailbox at path, through
+// c-client (which creates the keywords the folder lacks). driver, if not
+// empty, names c-client's driver ("mix").
+func SetFlag(t testing.TB, path, driver, seq, flags string) {
+	t.Helper()
+	bin := Build(t)
+	name := rootRelative(t, path)
+	if driver != "" {
+		name = "#driver." + driver + "/" + name
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "/", name, "setflag", seq, flags)
+	cmd.Env = append(os.Environ(), "HOME=/", "TZ=UTC")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cclienttest: setflag %s %s %q: %v: %s", name, seq, flags, err, out)
+	}
+}

@@ -233,3 +233,103 @@ func TestCorpusAsCclient(t *testing.T) {
 	}
 	compareWithCclient(t, flat)
 }
+
+// sampleFolders collects the real-world files and a quirky corpus that
+// c-client reads as mailboxes (unix or mmdf) into one directory.
+func sampleFolders(t *testing.T) string {
+	dir := t.TempDir()
+	rw := realworldDir(t)
+	ents, err := os.ReadDir(rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	add := func(p string) {
+		v := cclienttest.Dump(t, p)
+		if v.Driver != "unix" && v.Driver != "mmdf" || len(v.Messages) == 0 {
+			return
+		}
+		for _, m := range v.Messages {
+			if len(m.Text) == 0 {
+				return // c-client cannot append an empty message to mbx or mix
+			}
+		}
+		copyKeepTime(t, p, filepath.Join(dir, fmt.Sprintf("f%02d", i)))
+		i++
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() && e.Name() != "SOURCES.md" && !strings.HasSuffix(e.Name(), ".gz") {
+			add(filepath.Join(rw, e.Name()))
+		}
+	}
+	tree := genTree(t, 9, true)
+	filepath.WalkDir(tree.FoldersDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".gz") {
+			add(p)
+		}
+		return nil
+	})
+	add(tree.Inbox)
+	return dir
+}
+
+// TestMbxAsCclient: folders in UW-IMAP's mbx format, made by c-client
+// itself (mailutil copy of the sample folders, flags from their Status
+// headers; keywords and flags set through c-client on every other folder,
+// which also makes c-client write UIDs into the file), converted and
+// compared with c-client's view of them.
+func TestMbxAsCclient(t *testing.T) {
+	src := sampleFolders(t)
+	out := t.TempDir()
+	ents, _ := os.ReadDir(src)
+	for i, e := range ents {
+		dst := filepath.Join(out, e.Name())
+		cclienttest.Mailutil(t, "copy", filepath.Join(src, e.Name()), "#driver.mbx/"+dst)
+		if i%2 == 0 {
+			cclienttest.SetFlag(t, dst, "", "1", `\Flagged Work $Label1`)
+			cclienttest.SetFlag(t, dst, "", "1:*", `\Draft Todo`)
+		}
+		if v := cclienttest.Dump(t, dst); v.Driver != "mbx" {
+			t.Fatalf("%s: c-client reads the copy with its %s driver, want mbx", e.Name(), v.Driver)
+		}
+	}
+	compareWithCclient(t, out)
+}
+
+// TestMbxInboxAsCclient: an INBOX spool in mbx format (UW-IMAP sites kept
+// shared INBOXes so), through Prepare and Run, as c-client reads it.
+func TestMbxInboxAsCclient(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	copyKeepTime(t, filepath.Join(realworldDir(t), "mu__teaparty.mbox"), src)
+	inbox := filepath.Join(dir, "spool") // not "inbox": c-client's name for the system INBOX
+	cclienttest.Mailutil(t, "copy", src, "#driver.mbx/"+inbox)
+	cclienttest.SetFlag(t, inbox, "", "2:5", `\Seen Work`)
+	want := cclienttest.Dump(t, inbox)
+	maildir := filepath.Join(dir, "Maildir")
+	opts := Options{Inbox: inbox, Maildir: maildir, Location: time.UTC, NoFsync: true, Logger: quietLogger(), Hostname: "test"}
+	if _, err := Prepare(context.Background(), opts); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	rep, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if rep.Folders[0].UIDValidity != want.UIDValidity || rep.Folders[0].UIDNext != want.UIDNext {
+		t.Errorf("UIDVALIDITY %d UIDNEXT %d, c-client %d %d", rep.Folders[0].UIDValidity, rep.Folders[0].UIDNext, want.UIDValidity, want.UIDNext)
+	}
+	msgs, texts, err := dovecottest.New(t, maildir).Texts("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]cclienttest.Got, len(msgs))
+	for i, m := range msgs {
+		got[i] = cclienttest.Got{UID: m.UID, Flags: m.Flags, Date: m.Received, Text: texts[m.UID]}
+	}
+	for _, d := range cclienttest.Diff(want, got) {
+		t.Error(d)
+	}
+	if len(want.Messages) != 95 {
+		t.Errorf("c-client reads %d messages, want 95", len(want.Messages))
+	}
+}

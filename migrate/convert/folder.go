@@ -9,7 +9,18 @@ import (
 
 	"mailmig/mailstore"
 	"mailmig/migrate/mbox"
+	"mailmig/migrate/mbx"
 )
+
+// msgReader reads the messages of one old folder: mbox.Reader (mbox,
+// MMDF) or mbx.Reader.
+type msgReader interface {
+	io.Reader
+	Next() (*mbox.Message, error)
+	UIDValidity() uint32
+	UIDNext() uint32
+	Offset() int64
+}
 
 // convertSource copies one mbox file into its folder and verifies it.
 func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) (FolderReport, error) {
@@ -24,7 +35,12 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 		return fr, err
 	}
 	defer closeFn()
-	r := mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10, ModTime: s.mtime})
+	var r msgReader
+	if s.format == mbox.MBX {
+		r = mbx.NewReader(src, mbx.Options{Name: s.path, Location: c.opts.Location, Size: s.size})
+	} else {
+		r = mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10, ModTime: s.mtime})
+	}
 	first, err := r.Next()
 	if err != nil && err != io.EOF {
 		fr.Error = err.Error()
@@ -84,7 +100,7 @@ func (c *converter) progress(p Progress) {
 }
 
 // copyAll streams every message of r into im.
-func (c *converter) copyAll(ctx context.Context, s *source, r *mbox.Reader, m *mbox.Message, im *mailstore.Importer, want map[uint32]expect, fr *FolderReport, sp *spill) error {
+func (c *converter) copyAll(ctx context.Context, s *source, r msgReader, m *mbox.Message, im *mailstore.Importer, want map[uint32]expect, fr *FolderReport, sp *spill) error {
 	cp := &copier{c: c, s: s, r: r, im: im, want: want, fr: fr, ch: newCountingHash(), sp: sp}
 	for m != nil {
 		if err := ctx.Err(); err != nil {
@@ -108,7 +124,7 @@ func (c *converter) copyAll(ctx context.Context, s *source, r *mbox.Reader, m *m
 type copier struct {
 	c        *converter
 	s        *source
-	r        *mbox.Reader
+	r        msgReader
 	im       *mailstore.Importer
 	want     map[uint32]expect
 	fr       *FolderReport
@@ -183,7 +199,7 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 	return nil
 }
 
-func srcErr(s *source, r *mbox.Reader, err error) error {
+func srcErr(s *source, r msgReader, err error) error {
 	var fe *mbox.FormatError
 	if errors.As(err, &fe) {
 		return &sourceError{err: err}

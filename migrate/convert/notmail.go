@@ -38,3 +38,12 @@ func sniff(s *source) (mbox.Format, bool) {
 	}
 	return mbox.Sniff(head[:n]), true
 }
+
+// sniffFormat is sniff's format, or mbox.Unix when the file cannot be
+// read (the reader then reports why).
+func sniffFormat(s *source) mbox.Format {
+	if f, ok := sniff(s); ok {
+		return f
+	}
+	return mbox.Unix
+}

@@ -22,6 +22,7 @@ type source struct {
 	gz      bool
 	size    int64
 	mtime   time.Time
+	format  mbox.Format // as sniffed (mbox.MBX selects migrate/mbx)
 	oldName string
 	name    string
 	ren     *Renaming
@@ -54,6 +55,7 @@ func makePlan(opts Options) (*plan, error) {
 		switch {
 		case err == nil && st.Mode().IsRegular():
 			p.inbox = &source{path: opts.Inbox, rel: "INBOX", inbox: true, size: st.Size(), mtime: st.ModTime(), oldName: "INBOX", name: "INBOX"}
+			p.inbox.format = sniffFormat(p.inbox) // UW-IMAP sites kept shared INBOXes in mbx
 		case err == nil:
 			p.unread = append(p.unread, Skipped{Path: opts.Inbox, Reason: "INBOX spool is " + fileKind(st.Mode()) + ", not a regular file"})
 		case errors.Is(err, fs.ErrNotExist):
@@ -146,7 +148,11 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 				continue
 			}
 			src := &source{path: full, rel: r, gz: strings.HasSuffix(name, ".gz"), size: st.Size(), mtime: st.ModTime()}
-			if f, ok := sniff(src); ok && f == mbox.NotMail {
+			f, ok := sniff(src)
+			if ok {
+				src.format = f
+			}
+			if ok && f == mbox.NotMail {
 				// A text file among the folders (notes, a signature, a
 				// saved draft): c-client would not open it as a mailbox.
 				p.skipped = append(p.skipped, Skipped{Path: full, Reason: NotMailFolder})

@@ -10,6 +10,7 @@ import (
 
 	"mailmig/mailstore"
 	"mailmig/migrate/mbox"
+	"mailmig/migrate/mbx"
 	"mailmig/migrate/spool"
 )
 
@@ -137,7 +138,12 @@ func scanInbox(ctx context.Context, opts Options) (uv, next uint32, n int, err e
 		}
 		in = io.NewSectionReader(l.File(), 0, fi.Size())
 	}
-	r := mbox.NewReader(in, mbox.Options{Name: opts.Inbox, Location: opts.Location})
+	var r msgReader
+	if src := (&source{path: opts.Inbox}); sniffFormat(src) == mbox.MBX {
+		r = mbx.NewReader(in, mbx.Options{Name: opts.Inbox, Location: opts.Location})
+	} else {
+		r = mbox.NewReader(in, mbox.Options{Name: opts.Inbox, Location: opts.Location})
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, 0, err

@@ -217,7 +217,7 @@ func readJournal(path string) (map[[32]byte]bool, error) {
 
 // incremental appends the source messages that are neither in the journal
 // of the full run nor (by ContentHash) in the new store; never overwrites.
-func (c *converter) incremental(ctx context.Context, s *source, r *mbox.Reader, m *mbox.Message, f *mailstore.Folder, fr *FolderReport, sp *spill) error {
+func (c *converter) incremental(ctx context.Context, s *source, r msgReader, m *mbox.Message, f *mailstore.Folder, fr *FolderReport, sp *spill) error {
 	jpath := filepath.Join(f.Dir(), JournalName)
 	seen, err := readJournal(jpath)
 	if err != nil {

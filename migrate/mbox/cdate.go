@@ -69,6 +69,12 @@ var monthCodes = map[string]time.Month{
 	"JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12,
 }
 
+// ParseCDate reads an IMAP-style date ("dd-mmm-yyyy hh:mm:ss +zzzz") as
+// c-client's mail_parse_date does; ok is false where c-client fails.
+func ParseCDate(b []byte, loc *time.Location) (t time.Time, ok bool) {
+	return parseCDate(b, loc)
+}
+
 // parseCDate reads an IMAP-style date as c-client's mail_parse_date does
 // and returns the time c-client's cache then holds: on failure the fields
 // set so far (day, month, year, time), the rest zero (month and day 0 count

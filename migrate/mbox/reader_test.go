@@ -141,6 +141,18 @@ func TestReader(t *testing.T) {
 			want:    []got{{UID: 1, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: x\n"}, {Offset: 44, UID: 2, Problem: "missing", Recent: true, Date: "2009-10-07 12:00:00", Text: "Subject: y\n"}},
 			uidNext: 3,
 		},
+		{
+			name: "mmdf",
+			in:   "\x01\x01\x01\x01\nFrom a Wed Oct  7 12:00:00 2009\nStatus: RO\n\nbody\n\n\x01\x01\x01\x01\n\x01\x01\x01\x01\nSubject: x\n\nb\n\x01\x01\x01\x01\nSubject: y\n\nc\n",
+			opts: Options{ModTime: time.Date(2001, 1, 2, 3, 4, 5, 0, time.UTC)},
+			want: []got{
+				{UID: 1, Problem: "missing", Flags: []string{`\Seen`}, Date: "2009-10-07 12:00:00", Text: "\nbody\n\n"},
+				{Offset: 60, UID: 2, Problem: "missing", Recent: true, Date: "2001-01-02 03:04:05", Text: "Subject: x\n\nb\n"},
+				// one delimiter between two messages: c-client reads it as both
+				{Offset: 79, UID: 3, Problem: "missing", Recent: true, Date: "2001-01-02 03:04:05", Text: "Subject: y\n\nc\n"},
+			},
+			uidNext: 4,
+		},
 		{name: "empty", in: ""},
 		{name: "blank", in: "\n\n"},
 		{name: "not mbox", in: "Subject: hello\n\nbody\n", wantError: true},
@@ -323,6 +335,8 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(pseudo + "From a Wed Oct  7 12:00:00 2009\nX-UID: 3\nStatus: RO\nX-Status: AFTD\nX-Keywords: a b\n\nbody\n>From x\n\nFrom y\n\n"))
 	f.Add([]byte("From a Wed Oct  7 12:00:00 2009\r\nSubject: x\r\n\r\nb\r\n\r\nFrom a Wed Oct  7 12:00 PDT 2009\r\n\r\nno newline"))
 	f.Add([]byte("From a Wed Oct  7 12:00:00 2009\nX-IMAPbase: 1 2\nX-UID: 9\n\n\n\n"))
+	f.Add([]byte("\x01\x01\x01\x01\nFrom a Wed Oct  7 12:00:00 2009\nStatus: RO\n\nbody\n\x01\x01\x01\x01\n\x01\x01\x01\x01\nSubject: no date\n\nb\n\x01\x01\x01\x01\n"))
+	f.Add([]byte("\x01\x01\x01\x01\nX-IMAP: 5 7 a\n\n\x01\x01\x01\x01\nX-UID: 6\n\nb\n\x01\x01\x01\x01\nX: one delimiter between\n"))
 	f.Add([]byte("not an mbox\n"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, in []byte) {

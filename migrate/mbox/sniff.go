@@ -17,6 +17,8 @@ const (
 	Unix
 	// MMDF: ^A^A^A^A delimited messages.
 	MMDF
+	// MBX: UW-IMAP's mbx format (migrate/mbx).
+	MBX
 )
 
 func (f Format) String() string {
@@ -27,6 +29,8 @@ func (f Format) String() string {
 		return "mbox"
 	case MMDF:
 		return "mmdf"
+	case MBX:
+		return "mbx"
 	}
 	return "not mail"
 }
@@ -40,6 +44,9 @@ const SniffSize = 4096
 func Sniff(head []byte) Format {
 	if len(head) == 0 {
 		return Empty
+	}
+	if bytes.HasPrefix(head, []byte("*mbx*\r\n")) {
+		return MBX // c-client tries its mbx driver before mmdf and unix
 	}
 	k := 0
 	last := byte('\n')

@@ -1,7 +1,9 @@
 // Command oldworld writes a generated UW-IMAP world for `mailmig --data
 // DIR`: for each user an INBOX spool DIR/old/spool/USER, mbox folders in
 // DIR/old/home/USER/mail, ~/.mailboxlist, and the line "USER HOME" in the
-// home map DIR/old/homes. The demo (scripts/demo) and the migration
+// home map DIR/old/homes, and a sha512-crypt hash of the password
+// ("old-password") in DIR/old/shadow, the old site's system password
+// that the crypt password source checks in --data mode. The demo (scripts/demo) and the migration
 // benchmark (scripts/bench-migrate) use it; the mail comes from
 // migrate/corpus.
 //
@@ -16,6 +18,7 @@ import (
 
 	"mailmig/migrate/corpus"
 	"mailmig/migrate/units"
+	"mailmig/server/auth/pwhash"
 )
 
 func main() {
@@ -50,6 +53,11 @@ func write(data string, users []string, total int64, folders int, seed uint64, q
 		return err
 	}
 	defer homes.Close()
+	shadow, err := os.OpenFile(filepath.Join(old, "shadow"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer shadow.Close()
 	abs, err := filepath.Abs(old)
 	if err != nil {
 		return err
@@ -60,6 +68,13 @@ func write(data string, users []string, total int64, folders int, seed uint64, q
 			return fmt.Errorf("user %s: %w", u, err)
 		}
 		if _, err := fmt.Fprintf(homes, "%s %s\n", u, tree.Home); err != nil {
+			return err
+		}
+		hash, err := pwhash.SHACrypt("old-password", fmt.Sprintf("$6$oldworld%d", seed+uint64(i)))
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(shadow, "%s:%s:19000:0:99999:7:::\n", u, hash); err != nil {
 			return err
 		}
 		n := 0

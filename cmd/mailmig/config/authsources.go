@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"path/filepath"
+)
 
 // validateAuthSources checks [auth] sources and the source tables.
 func (c *Config) validateAuthSources(bad func(key, format string, a ...any) error) error {
@@ -38,4 +41,17 @@ func (c *Config) validateAuthSources(bad func(key, format string, a ...any) erro
 // with: service/hostname.
 func (c *Config) KerberosPrincipal() string {
 	return fmt.Sprintf("%s/%s", c.Auth.Kerberos.Service, c.Server.Hostname)
+}
+
+// applyDataDirAuth: in --data mode the old site's shadow file is
+// DIR/old/shadow (beside its spool and homes), and the crypt source is
+// asked after accounts, as on a real site.
+func (c *Config) applyDataDirAuth(abs string) {
+	if c.Auth.Crypt.File == "/etc/shadow" {
+		c.Auth.Crypt.File = filepath.Join(abs, "old", "shadow")
+		c.Auth.Crypt.Format = "shadow"
+	}
+	if len(c.Auth.Sources) == 1 && c.Auth.Sources[0] == "accounts" {
+		c.Auth.Sources = []string{"accounts", "crypt"}
+	}
 }

@@ -637,6 +637,7 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.TLS.Key = filepath.Join(abs, "tls", "key.pem")
 	c.Submission.Spool = filepath.Join(abs, "outbound")
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
+	c.applyDataDirAuth(abs)
 	c.Control.Socket = filepath.Join(abs, "control.sock")
 	if c.Metrics.Listen != "" && !(c.Path != "" && isLoopbackAddr(c.Metrics.Listen)) {
 		c.Metrics.Listen = "127.0.0.1:0"

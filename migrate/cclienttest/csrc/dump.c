@@ -5,6 +5,10 @@
  * libc-client2007e.
  *
  * Usage: cclient-dump HOME MAILBOX [readonly]
+ *        cclient-dump HOME MAILBOX setflag SEQUENCE FLAGS
+ * The second form sets flags and keywords (c-client creates keywords the
+ * folder lacks) on the messages of SEQUENCE, e.g. "1,3:4" "\\Seen Work",
+ * and prints nothing.
  * HOME becomes c-client's home directory; MAILBOX is a c-client name
  * (relative to HOME, or "#driver.mbx/..."). The mailbox is opened
  * read-write, as uw-imapd opened a user's folder (c-client may rewrite
@@ -29,8 +33,8 @@ int main (int argc, char *argv[])
   MAILSTREAM *stream;
   unsigned long i, j, hlen, tlen;
   char *h, *t;
-  if (argc != 3 && argc != 4) {
-    fprintf (stderr, "usage: cclient-dump HOME MAILBOX [readonly]\n");
+  if (argc != 3 && argc != 4 && !(argc == 6 && !strcmp (argv[3], "setflag"))) {
+    fprintf (stderr, "usage: cclient-dump HOME MAILBOX [readonly | setflag SEQUENCE FLAGS]\n");
     return 2;
   }
 #include "linkage.c"
@@ -41,6 +45,11 @@ int main (int argc, char *argv[])
   if (!stream) {
     fprintf (stderr, "cannot open %s\n", argv[2]);
     return 1;
+  }
+  if (argc == 6) {
+    mail_setflag (stream, argv[4], argv[5]);
+    mail_close (stream);
+    return 0;
   }
   printf ("FOLDER %s %lu %lu %lu\n", stream->dtb ? stream->dtb->name : "?",
 	  stream->uid_validity, stream->uid_last + 1, stream->nmsgs);

@@ -108,3 +108,91 @@ func TestGSSAPIIMAPPython(t *testing.T) {
 		}
 	}
 }
+
+// cyrusTest runs one of cyrus' imtest/smtptest/sivtest with -m GSSAPI
+// against addr, sending the commands in input after authentication.
+func cyrusTest(t *testing.T, env []string, tool string, args []string, input string) (string, int) {
+	t.Helper()
+	cmd := exec.Command("/usr/lib/cyrus/bin/"+tool, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// TestGSSAPICyrusClients: cyrus imtest, smtptest and sivtest with -m
+// GSSAPI (Cyrus SASL's GSSAPI plugin over MIT) log alice in over IMAP
+// (implicit TLS and STARTTLS), submission and ManageSieve.
+func TestGSSAPICyrusClients(t *testing.T) {
+	w := startGSSAPIWorld(t, "")
+	env := w.kinit(t, "alice", "alice-pw")
+	_, imaps := splitHostPort(t, w.srv.Addr("imaps"))
+	_, imap := splitHostPort(t, w.srv.Addr("imap"))
+	_, subs := splitHostPort(t, w.srv.Addr("submissions"))
+	_, sieve := splitHostPort(t, w.srv.Addr("managesieve"))
+	for _, tc := range []struct {
+		name, tool string
+		args       []string
+		input      string
+		want       []string
+	}{
+		{"imaps", "imtest", []string{"-s", "-p", imaps, "-m", "GSSAPI", "-a", "alice", "-l", "0", "localhost"}, "a1 SELECT INBOX\r\na2 LOGOUT\r\n", []string{"Authenticated.", "a1 OK"}},
+		{"imap-starttls", "imtest", []string{"-t", "", "-p", imap, "-m", "GSSAPI", "-a", "alice", "-l", "0", "localhost"}, "a1 SELECT INBOX\r\na2 LOGOUT\r\n", []string{"Authenticated.", "a1 OK"}},
+		{"submissions", "smtptest", []string{"-s", "-p", subs, "-m", "GSSAPI", "-a", "alice", "-l", "0", "localhost"}, "QUIT\r\n", []string{"Authenticated."}},
+		{"managesieve", "sivtest", []string{"-t", "", "-p", sieve, "-m", "GSSAPI", "-a", "alice", "-l", "0", "localhost"}, "LISTSCRIPTS\r\nLOGOUT\r\n", []string{"Authenticated."}},
+	} {
+		out, code := cyrusTest(t, env, tc.tool, tc.args, tc.input)
+		for _, want := range tc.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: exit %d, output lacks %q:\n%s", tc.name, code, want, out)
+				break
+			}
+		}
+	}
+	if t.Failed() {
+		t.Log(w.srv.Log())
+	}
+}
+
+// TestGSSAPISieveConnect: sieve-connect (Authen::SASL::Perl::GSSAPI over
+// the GSSAPI perl module) uploads and lists a script as alice with her
+// Kerberos ticket.
+func TestGSSAPISieveConnect(t *testing.T) {
+	w := startGSSAPIWorld(t, "")
+	env := w.kinit(t, "alice", "alice-pw")
+	host, port := splitHostPort(t, w.srv.Addr("managesieve"))
+	dir := t.TempDir()
+	script := filepath.Join(dir, "keep.sieve")
+	os.WriteFile(script, []byte("keep;\n"), 0o644)
+	run := func(args ...string) (string, int) {
+		// The server name must be what the ticket is for (sieve/localhost).
+		_ = host
+		full := append([]string{"--server", "localhost", "--port", port, "--nosrv", "--notlsverify", "--user", "alice", "--authmech", "GSSAPI"}, args...)
+		cmd := exec.Command("sieve-connect", full...)
+		cmd.Env = env
+		cmd.Dir = dir
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	if out, code := run("--upload", "--localsieve", script, "--remotesieve", "keep"); code != 0 {
+		t.Fatalf("upload: exit %d\n%s\n%s", code, out, w.srv.Log())
+	}
+	if out, code := run("--list"); code != 0 || !strings.Contains(out, "keep") {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(w.srv.Log(), "managesieve: authenticated") || !strings.Contains(w.srv.Log(), "user=alice mech=GSSAPI") {
+		t.Error("no ManageSieve login in the log")
+	}
+}

@@ -62,7 +62,7 @@ DEB_STAGE   := $(BUILDDIR)/deb
 DEB         := $(BUILDDIR)/mailmig_$(DEB_VERSION)_$(DEB_ARCH).deb
 deb:
 	rm -rf $(DEB_STAGE)
-	$(MAKE) install DESTDIR=$(abspath $(DEB_STAGE)) PREFIX=/usr SBINDIR=/usr/sbin
+	$(MAKE) install CGO_ENABLED=0 DESTDIR=$(abspath $(DEB_STAGE)) PREFIX=/usr SBINDIR=/usr/sbin
 	gzip -9n $(DEB_STAGE)/usr/share/man/man*/*
 	install -d -m 0755 $(DEB_STAGE)/DEBIAN
 	install -m 0755 scripts/deb/postinst scripts/deb/postrm $(DEB_STAGE)/DEBIAN/

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -231,6 +233,31 @@ func TestWhoKick(t *testing.T) {
 		t.Fatalf("submission AUTH: %v", err)
 	}
 
+	// bob on ManageSieve too (the --data listener is trusted: PLAIN in clear).
+	ms, err := net.Dial("tcp", s.Addr("managesieve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	ms.SetDeadline(time.Now().Add(10 * time.Second))
+	msr := bufio.NewReader(ms)
+	msReply := func() string {
+		for {
+			l, err := msr.ReadString('\n')
+			if err != nil {
+				t.Fatalf("managesieve: %v", err)
+			}
+			if strings.HasPrefix(l, "OK") || strings.HasPrefix(l, "NO") || strings.HasPrefix(l, "BYE") {
+				return l
+			}
+		}
+	}
+	msReply()
+	fmt.Fprintf(ms, "AUTHENTICATE \"PLAIN\" \"%s\"\r\n", base64.StdEncoding.EncodeToString([]byte("\x00bob\x00bob-pw")))
+	if l := msReply(); !strings.HasPrefix(l, "OK") {
+		t.Fatalf("managesieve AUTHENTICATE: %q", l)
+	}
+
 	var who []sessions.Session
 	if err := json.Unmarshal([]byte(mustMailmig(t, dir, "who", "--json")), &who); err != nil {
 		t.Fatal(err)
@@ -242,7 +269,7 @@ func TestWhoKick(t *testing.T) {
 			t.Errorf("session times: %+v", w)
 		}
 	}
-	if len(who) != 3 || got["alice/imap"] == "" || got["bob/imap"] == "" || got["alice/submission"] == "" {
+	if len(who) != 4 || got["alice/imap"] == "" || got["bob/imap"] == "" || got["alice/submission"] == "" || got["bob/managesieve"] == "" {
 		t.Fatalf("who: %+v", who)
 	}
 	if h, _, err := net.SplitHostPort(got["bob/imap"]); err != nil || h != "127.0.0.1" {
@@ -253,8 +280,8 @@ func TestWhoKick(t *testing.T) {
 	}
 	var all []sessions.Session
 	json.Unmarshal([]byte(mustMailmig(t, dir, "who", "--all", "--json")), &all)
-	if len(all) != 4 {
-		t.Errorf("who --all lists %d sessions, want 4: %+v", len(all), all)
+	if len(all) != 5 {
+		t.Errorf("who --all lists %d sessions, want 5: %+v", len(all), all)
 	}
 
 	// Kick alice's IMAP session only.
@@ -279,8 +306,15 @@ func TestWhoKick(t *testing.T) {
 		t.Error("alice's submission session still answers after kick")
 	}
 	json.Unmarshal([]byte(mustMailmig(t, dir, "who", "--json")), &who)
-	if len(who) != 1 || who[0].User != "bob" {
+	if len(who) != 2 || who[0].User != "bob" || who[1].User != "bob" {
 		t.Errorf("who after kick: %+v", who)
+	}
+	// Kicking bob ends his ManageSieve session as well.
+	mustMailmig(t, dir, "kick", "bob")
+	if _, err := fmt.Fprintf(ms, "NOOP\r\n"); err == nil {
+		if l, err := msr.ReadString('\n'); err == nil {
+			t.Errorf("bob's ManageSieve session answers after kick: %q", l)
+		}
 	}
 	if _, errOut, code := runMailmig(t, dir, "kick", "nobody"); code != 1 || !strings.Contains(errOut, "nobody has no session") {
 		t.Errorf("kick nobody: exit %d %s", code, errOut)

@@ -46,8 +46,19 @@ func startPostfix(t *testing.T, w *siteWorld, recipients string) *postfixInstanc
 	}
 	must(t, os.Chown(filepath.Join(p.dir, "data"), pf, -1))
 	p.port = strconv.Itoa(freePort(t))
-	subst := strings.NewReplacer("/usr/sbin/mailmig", w.bin, "/etc/mailmig/mailmig.toml", w.config,
-		"user=mailmig:mail", "user="+w.runner+":mail", "/etc/mailmig/postfix-recipients", recipients)
+	// The deliver copy as docs/deploying.md installs it: root:mailmig
+	// 0750 with CAP_DAC_OVERRIDE and CAP_CHOWN as file capabilities.
+	requireTool(t, "setcap")
+	deliverBin := filepath.Join(p.dir, "mailmig-deliver")
+	copyFile(t, w.bin, deliverBin, 0o750)
+	_, rgid := w.ids(w.runner)
+	must(t, os.Chown(deliverBin, 0, rgid))
+	must(t, os.Chmod(deliverBin, 0o750))
+	if out, err := exec.Command("setcap", "cap_dac_override,cap_chown=ep", deliverBin).CombinedOutput(); err != nil {
+		t.Fatalf("setcap: %v\n%s", err, out)
+	}
+	subst := strings.NewReplacer("/usr/lib/mailmig/mailmig-deliver", deliverBin, "/etc/mailmig/mailmig.toml", w.config,
+		"user=mailmig", "user="+w.runner, "/etc/mailmig/postfix-recipients", recipients)
 	docMain, err := os.ReadFile("../../docs/postfix/main.cf")
 	must(t, err)
 	docMaster, err := os.ReadFile("../../docs/postfix/master.cf")
@@ -216,11 +227,12 @@ file = "ALIASES"
 	done := w.addUser("d", true)
 	confirm := w.addUser("c", true)
 	queued := w.addUser("q", true)
+	oldOnly := w.addUser("o", true)
 	must(t, os.WriteFile(aliasFile, []byte("postmaster: "+done+"\nfirst.last: "+done+"\n"), 0o644))
 	// The TLS key is root's alone: deliver must not need it.
 	must(t, tlsconf.EnsureSelfSigned(filepath.Join(w.base, "tls/cert.pem"), filepath.Join(w.base, "tls/key.pem"), "localhost"))
 	must(t, os.Chmod(filepath.Join(w.base, "tls/key.pem"), 0o600))
-	for _, u := range []string{done, confirm} {
+	for _, u := range []string{done, confirm, oldOnly} {
 		uid, _ := w.ids(u)
 		w.writeAs(filepath.Join(w.spool, u), []byte(siteMbox), uid, w.mailG, 0o600)
 	}
@@ -288,6 +300,49 @@ file = "ALIASES"
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// The dual window: the confirm user's mail goes to the old spool
+	// (appended under its locks, owner and mode kept) and the new store;
+	// a user not in the queue keeps getting mail in the old spool only;
+	// a queued user without a spool gets one made as local(8) makes it.
+	send("outside@example.net", confirm+"@example.org", "during the dual window")
+	w.waitStore(confirm, "Subject: during the dual window")
+	send("outside@example.net", oldOnly+"@example.org", "still on the old host")
+	send("outside@example.net", queued+"@example.org", "first mail ever")
+	for _, c := range []struct{ user, subject string }{{confirm, "during the dual window"}, {oldOnly, "still on the old host"}, {queued, "first mail ever"}} {
+		path := filepath.Join(w.spool, c.user)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			b, _ := os.ReadFile(path)
+			if bytes.Contains(b, []byte("Subject: "+c.subject)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%q not in %s:\n%s", c.subject, path, pf.log())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		var st syscall.Stat_t
+		must(t, syscall.Stat(path, &st))
+		uid, _ := w.ids(c.user)
+		if int(st.Uid) != uid || int(st.Gid) != w.mailG || st.Mode&0o7777 != 0o600 {
+			t.Errorf("spool of %s is %d:%d %o after delivery, want %d:%d 600", c.user, st.Uid, st.Gid, st.Mode&0o7777, uid, w.mailG)
+		}
+		// The dot-lock goes once deliver is done with both sides.
+		for i := 0; ; i++ {
+			if _, err := os.Stat(path + ".lock"); err != nil {
+				break
+			}
+			if i == 100 {
+				t.Errorf("%s.lock left behind", path)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if n := countFiles(t, filepath.Join(w.srv, "mail", oldOnly)); n != 0 {
+		t.Errorf("a user not in the queue got a new store")
+	}
+
 	// Over mailmig's limit (200 KB; Postfix's own is 10 MB): deliver
 	// refuses with 65, Postfix bounces to the sender with the reason.
 	big := filepath.Join(w.base, "big.txt")
@@ -296,35 +351,32 @@ file = "ALIASES"
 	t.Log(pf.waitLog(`status=bounced .*too big.*`))
 	w.waitStore(done, "Undelivered Mail Returned to Sender", "too big")
 
-	// A temporary failure (the store unwritable): Postfix defers (75) and
-	// delivers on its retry once the store is back.
+	// A temporary failure: the mailbox is full and limits.quota_temporary
+	// says so with 75; Postfix defers, and delivers on its retry once the
+	// postmaster raised the quota.
 	store := filepath.Join(w.srv, "mail", done, "Maildir")
-	must(t, os.Chmod(store, 0))
+	orig, err := os.ReadFile(w.config)
+	must(t, err)
+	must(t, os.WriteFile(w.config, bytes.Replace(orig, []byte("[limits]\n"), []byte("[limits]\nquota = \"1KB\"\nquota_temporary = true\n"), 1), 0o644))
 	send("outside@example.net", done+"@example.org", "retried later")
 	t.Log(pf.waitLog(`status=deferred.*`))
-	must(t, os.Chmod(store, 0o700))
+	must(t, os.WriteFile(w.config, orig, 0o644))
 	w.waitStore(done, "Subject: retried later")
 
-	// A queued user without a spool: deliver as the mailmig user may not
-	// give a file to the user, so nothing is created and the MTA keeps
-	// the message (75); as root (local(8)'s privileges) the spool is made
-	// the user's, group mail, 0600.
-	spoolQ := filepath.Join(w.spool, queued)
-	if _, errs, code := w.mailmigAs(w.runner, mail, "Subject: x\n\nx\n", "deliver", "-f", "a@example.net", queued); code != 75 {
-		t.Errorf("deliver as mailmig for a missing spool: exit %d, want 75\n%s", code, errs)
+	// Without the capabilities (the plain binary as the mailmig user) a
+	// missing spool is not made someone else's: nothing is created and
+	// the MTA keeps the message (75).
+	queued2 := w.addUser("p", true)
+	if out, errs, code := w.mailmigAs(w.runner, mail, "", "enqueue", queued2); code != 0 {
+		t.Fatalf("enqueue: %d\n%s%s", code, out, errs)
 	}
-	if _, err := os.Stat(spoolQ); err == nil {
-		t.Errorf("deliver as mailmig left a spool behind")
+	if _, errs, code := w.mailmigAs(w.runner, mail, "Subject: x\n\nx\n", "deliver", "-f", "a@example.net", queued2); code != 75 {
+		t.Errorf("deliver without capabilities for a missing spool: exit %d, want 75\n%s", code, errs)
 	}
-	if _, errs, code := w.mailmigAs("", nil, "Subject: x\n\nx\n", "deliver", "-f", "a@example.net", queued); code != 0 {
-		t.Fatalf("deliver as root: exit %d\n%s", code, errs)
+	if _, err := os.Stat(filepath.Join(w.spool, queued2)); err == nil {
+		t.Errorf("deliver without capabilities left a spool behind")
 	}
 	var st syscall.Stat_t
-	must(t, syscall.Stat(spoolQ, &st))
-	uq, _ := w.ids(queued)
-	if int(st.Uid) != uq || int(st.Gid) != w.mailG || st.Mode&0o7777 != 0o600 {
-		t.Errorf("new spool is %d:%d %o, want %d:%d 600", st.Uid, st.Gid, st.Mode&0o7777, uq, w.mailG)
-	}
 	// The done user's spool was never touched by the pipe.
 	ud, _ := w.ids(done)
 	must(t, syscall.Stat(filepath.Join(w.spool, done), &st))

@@ -160,7 +160,7 @@ func dumpCopy(t testing.TB, bin, path, mailbox string, extra ...string) (*Folder
 		return nil, err
 	}
 	name := filepath.Base(path)
-	if err := copyTree(path, filepath.Join(home, name)); err != nil {
+	if err := CopyTree(path, filepath.Join(home, name)); err != nil {
 		return nil, err
 	}
 	if mailbox == "" {
@@ -277,9 +277,9 @@ func CRLF(b []byte) []byte {
 	return out
 }
 
-// copyTree copies a file or a directory tree, keeping modes and mtimes,
-// readable by everyone.
-func copyTree(src, dst string) error {
+// CopyTree copies a file or a directory tree (a mix folder), keeping
+// mtimes, readable by everyone.
+func CopyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -360,5 +360,19 @@ func SetFlag(t testing.TB, path, driver, seq, flags string) {
 	cmd.Env = append(os.Environ(), "HOME=/", "TZ=UTC")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cclienttest: setflag %s %s %q: %v: %s", name, seq, flags, err, out)
+	}
+}
+
+// Expunge expunges the \Deleted messages of the mailbox at path through
+// c-client.
+func Expunge(t testing.TB, path string) {
+	t.Helper()
+	bin := Build(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "/", rootRelative(t, path), "expunge")
+	cmd.Env = append(os.Environ(), "HOME=/", "TZ=UTC")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cclienttest: expunge %s: %v: %s", path, err, out)
 	}
 }

@@ -3,6 +3,7 @@ package convert
 import (
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -110,10 +111,13 @@ func compareWithCclient(t *testing.T, srcDir string) {
 	}
 	var files []string
 	for _, e := range ents {
-		if e.Name() == "SOURCES.md" || !e.Type().IsRegular() {
+		if e.Name() == "SOURCES.md" || !e.Type().IsRegular() && !e.IsDir() {
 			continue
 		}
-		copyKeepTime(t, filepath.Join(srcDir, e.Name()), filepath.Join(folders, e.Name()))
+		// (a directory is a mix folder)
+		if err := cclienttest.CopyTree(filepath.Join(srcDir, e.Name()), filepath.Join(folders, e.Name())); err != nil {
+			t.Fatal(err)
+		}
 		files = append(files, e.Name())
 	}
 	sort.Strings(files)
@@ -331,5 +335,83 @@ func TestMbxInboxAsCclient(t *testing.T) {
 	}
 	if len(want.Messages) != 95 {
 		t.Errorf("c-client reads %d messages, want 95", len(want.Messages))
+	}
+}
+
+// TestMixAsCclient: the same for c-client's mix format (imap-2006+): a
+// directory with .mixmeta, .mixindex, .mixstatus and data files, made by
+// mailutil copy, keywords and flags set through c-client, some messages
+// expunged by c-client (gone from the index, bytes left in the data file).
+func TestMixAsCclient(t *testing.T) {
+	src := sampleFolders(t)
+	out := t.TempDir()
+	ents, _ := os.ReadDir(src)
+	for i, e := range ents {
+		dst := filepath.Join(out, e.Name())
+		cclienttest.Mailutil(t, "copy", filepath.Join(src, e.Name()), "#driver.mix/"+dst)
+		if i%2 == 0 {
+			cclienttest.SetFlag(t, dst, "", "1", `\Flagged Work $Label1`)
+			cclienttest.SetFlag(t, dst, "", "1:*", `\Answered Todo`)
+		}
+		if i%3 == 0 {
+			cclienttest.SetFlag(t, dst, "", "1", `\Deleted`)
+			cclienttest.Expunge(t, dst)
+		}
+		if v := cclienttest.Dump(t, dst); v.Driver != "mix" {
+			t.Fatalf("%s: c-client reads the copy with its %s driver, want mix", e.Name(), v.Driver)
+		}
+	}
+	compareWithCclient(t, out)
+}
+
+// TestDamagedFormatsNotHalfWritten: an mbx whose last message is cut and
+// a mix folder whose data file is cut fail with the file and byte offset,
+// and leave no folder behind (nothing half-written); the intact folder
+// beside them converts.
+func TestDamagedFormatsNotHalfWritten(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	copyKeepTime(t, filepath.Join(realworldDir(t), "mu__teaparty.mbox"), src)
+	folders := filepath.Join(dir, "mail")
+	os.MkdirAll(folders, 0o755)
+	cclienttest.Mailutil(t, "copy", src, "#driver.mbx/"+filepath.Join(folders, "box"))
+	cclienttest.Mailutil(t, "copy", src, "#driver.mix/"+filepath.Join(folders, "mixed"))
+	cclienttest.Mailutil(t, "copy", src, "#driver.mbx/"+filepath.Join(folders, "intact"))
+	box := filepath.Join(folders, "box")
+	st, _ := os.Stat(box)
+	if err := os.Truncate(box, st.Size()-100); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := filepath.Glob(filepath.Join(folders, "mixed", ".mix[0-9a-f]*"))
+	if len(data) != 1 {
+		t.Fatalf("mix data files %v", data)
+	}
+	st, _ = os.Stat(data[0])
+	if err := os.Truncate(data[0], st.Size()-100); err != nil {
+		t.Fatal(err)
+	}
+	maildir := filepath.Join(dir, "Maildir")
+	rep, err := Run(context.Background(), Options{FoldersDir: folders, Maildir: maildir, Location: time.UTC, NoFsync: true, Logger: quietLogger(), Hostname: "test"})
+	if !errors.Is(err, ErrPartial) {
+		t.Fatalf("Run: %v, want ErrPartial", err)
+	}
+	for _, want := range []string{box + " at byte ", data[0] + " at byte "} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q: %v", want, err)
+		}
+	}
+	sts, err := dovecottest.New(t, maildir).Folders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range sts {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, " ") != "INBOX intact" {
+		t.Errorf("dovecot lists %q, want only INBOX and intact", names)
+	}
+	if rep.Messages != 95 {
+		t.Errorf("%d messages converted, want the 95 of intact", rep.Messages)
 	}
 }

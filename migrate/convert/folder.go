@@ -10,10 +10,11 @@ import (
 	"mailmig/mailstore"
 	"mailmig/migrate/mbox"
 	"mailmig/migrate/mbx"
+	"mailmig/migrate/mix"
 )
 
 // msgReader reads the messages of one old folder: mbox.Reader (mbox,
-// MMDF) or mbx.Reader.
+// MMDF), mbx.Reader or mix.Reader.
 type msgReader interface {
 	io.Reader
 	Next() (*mbox.Message, error)
@@ -28,18 +29,38 @@ func (c *converter) convertSource(ctx context.Context, s *source, in io.Reader) 
 	defer sp.reset()
 	fr := FolderReport{Source: s.path, OldName: s.oldName, Name: s.name, Renaming: s.ren, SourceBytes: s.size}
 	log := c.log.With("source", s.path, "folder", s.name)
-	src, closeFn, err := c.open(s, in)
-	if err != nil {
-		fr.Error = err.Error()
-		log.Error("cannot open source", "err", err)
-		return fr, err
-	}
-	defer closeFn()
 	var r msgReader
-	if s.format == mbox.MBX {
-		r = mbx.NewReader(src, mbx.Options{Name: s.path, Location: c.opts.Location, Size: s.size})
+	if s.format == mbox.MIX {
+		mr, err := mix.Open(s.path)
+		if err != nil {
+			fr.Error = err.Error()
+			log.Error("not converted", "err", err)
+			return fr, &sourceError{err: err}
+		}
+		defer mr.Close()
+		r = mr
 	} else {
-		r = mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10, ModTime: s.mtime})
+		src, closeFn, err := c.open(s, in)
+		if err != nil {
+			fr.Error = err.Error()
+			log.Error("cannot open source", "err", err)
+			return fr, err
+		}
+		defer closeFn()
+		if s.format == mbox.MBX {
+			mo := mbx.Options{Name: s.path, Location: c.opts.Location, Size: s.size}
+			if ra, ok := src.(io.ReaderAt); ok {
+				// Refuse a damaged folder before writing any of it.
+				if err := mbx.Check(ra, s.size, mo); err != nil {
+					fr.Error = err.Error()
+					log.Error("not converted", "err", err)
+					return fr, &sourceError{err: err}
+				}
+			}
+			r = mbx.NewReader(src, mo)
+		} else {
+			r = mbox.NewReader(src, mbox.Options{Name: s.path, Location: c.opts.Location, UnescapeFrom: c.opts.UnescapeFrom, BufferSize: 256 << 10, ModTime: s.mtime})
+		}
 	}
 	first, err := r.Next()
 	if err != nil && err != io.EOF {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailmig/migrate/mbox"
+	"mailmig/migrate/mix"
 )
 
 // source is one mbox file to convert.
@@ -110,9 +111,30 @@ func (p *plan) walk(realRoot, dir, rel string, depth int) error {
 		p.unread = append(p.unread, Skipped{Path: dir, Reason: "cannot list directory: " + errReason(err)})
 		return nil
 	}
+	isMix := rel != "" && mix.IsMix(dir)
+	if isMix {
+		// A mix folder (a directory of c-client's mix driver); it may
+		// hold child folders too.
+		var size int64
+		var mtime time.Time
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".mix") {
+				if st, err := e.Info(); err == nil {
+					size += st.Size()
+					if st.ModTime().After(mtime) {
+						mtime = st.ModTime()
+					}
+				}
+			}
+		}
+		p.folders = append(p.folders, &source{path: dir, rel: rel, size: size, mtime: mtime, format: mbox.MIX})
+	}
 	for _, e := range ents {
 		name := e.Name()
 		full := filepath.Join(dir, name)
+		if isMix && strings.HasPrefix(name, ".mix") {
+			continue // the mix folder's own files
+		}
 		r := name
 		if rel != "" {
 			r = rel + "/" + name

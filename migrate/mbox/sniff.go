@@ -19,6 +19,9 @@ const (
 	MMDF
 	// MBX: UW-IMAP's mbx format (migrate/mbx).
 	MBX
+	// MIX: a directory in c-client's mix format (migrate/mix); never
+	// returned by Sniff.
+	MIX
 )
 
 func (f Format) String() string {
@@ -31,6 +34,8 @@ func (f Format) String() string {
 		return "mmdf"
 	case MBX:
 		return "mbx"
+	case MIX:
+		return "mix"
 	}
 	return "not mail"
 }

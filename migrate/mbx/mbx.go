@@ -374,3 +374,30 @@ func sortFlags(f []string) {
 		}
 	}
 }
+
+// Check walks every message header line of an mbx file (seeking over the
+// texts) and returns the first error a Reader would meet, so that a
+// damaged folder is refused before anything of it is written.
+func Check(f io.ReaderAt, size int64, opts Options) error {
+	opts.Size = size
+	r := NewReader(io.NewSectionReader(f, 0, size), opts)
+	if err := r.start(); err != nil {
+		return err
+	}
+	sr := io.NewSectionReader(f, 0, size)
+	pos := int64(HeaderSize)
+	for pos < size {
+		r.br.Reset(io.NewSectionReader(sr, pos, size-pos))
+		r.off = pos
+		_, _, err := r.header()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		pos = r.off + r.remain
+		r.body = nil
+	}
+	return nil
+}

@@ -471,8 +471,12 @@ func giveSpool(f *os.File, owner func() (int, int, error)) error {
 	if err != nil {
 		return fmt.Errorf("owner: %w", err)
 	}
-	if err := f.Chown(uid, gid); err != nil {
-		return fmt.Errorf("give it to uid %d gid %d as local(8) would (only root may; create the spool first or run deliver as root): %w", uid, gid, err)
+	// The mode first: once the file is the user's, only they may change it.
+	if err := f.Chmod(0o600); err != nil {
+		return err
 	}
-	return f.Chmod(0o600)
+	if err := f.Chown(uid, gid); err != nil {
+		return fmt.Errorf("give it to uid %d gid %d as local(8) would (this needs CAP_CHOWN, see docs/deploying.md): %w", uid, gid, err)
+	}
+	return nil
 }

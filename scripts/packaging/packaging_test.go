@@ -3,6 +3,7 @@ package packaging
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,9 @@ func TestDebInstallPurge(t *testing.T) {
 	_, hadUser := run(t, time.Minute, "", "getent", "passwd", "mailmig")
 
 	build := t.TempDir()
+	// As under `make test` (which sets CGO_ENABLED=1 for the race
+	// detector): the packaged binary must still be static.
+	t.Setenv("CGO_ENABLED", "1")
 	out, err := run(t, 5*time.Minute, root, "make", "deb", "BUILDDIR="+build, "BIN="+filepath.Join(build, "mailmig"), "VERSION=9.8.7-test")
 	if err != nil {
 		t.Fatalf("make deb: %v\n%s", err, out)
@@ -116,6 +120,17 @@ func TestDebInstallPurge(t *testing.T) {
 	// The binary runs and carries the version it was built with.
 	if v := must(t, "/usr/sbin/mailmig", "--version"); !strings.Contains(v, "9.8.7-test") {
 		t.Errorf("mailmig --version: %q", v)
+	}
+	// Static: no ELF interpreter, so no library dependency to declare.
+	if f, err := elf.Open("/usr/sbin/mailmig"); err != nil {
+		t.Error(err)
+	} else {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Error("/usr/sbin/mailmig is dynamically linked (built with cgo)")
+			}
+		}
+		f.Close()
 	}
 	// The configuration is a conffile, readable by the mailmig group only.
 	if c := must(t, "dpkg-query", "-W", "-f", "${Conffiles}", "mailmig"); !strings.Contains(c, "/etc/mailmig/mailmig.toml") {

@@ -6,6 +6,7 @@
  *
  * Usage: cclient-dump HOME MAILBOX [readonly]
  *        cclient-dump HOME MAILBOX setflag SEQUENCE FLAGS
+ *        cclient-dump HOME MAILBOX expunge
  * The second form sets flags and keywords (c-client creates keywords the
  * folder lacks) on the messages of SEQUENCE, e.g. "1,3:4" "\\Seen Work",
  * and prints nothing.
@@ -33,21 +34,27 @@ int main (int argc, char *argv[])
   MAILSTREAM *stream;
   unsigned long i, j, hlen, tlen;
   char *h, *t;
-  if (argc != 3 && argc != 4 && !(argc == 6 && !strcmp (argv[3], "setflag"))) {
-    fprintf (stderr, "usage: cclient-dump HOME MAILBOX [readonly | setflag SEQUENCE FLAGS]\n");
+  if (argc != 3 && !(argc == 4 && (!strcmp (argv[3], "readonly") || !strcmp (argv[3], "expunge"))) &&
+      !(argc == 6 && !strcmp (argv[3], "setflag"))) {
+    fprintf (stderr, "usage: cclient-dump HOME MAILBOX [readonly | expunge | setflag SEQUENCE FLAGS]\n");
     return 2;
   }
 #include "linkage.c"
   env_init ("mailmig", argv[1]);
   /* read-write, as uw-imapd opened a user's folder (c-client creates
    * keywords only then); the mailbox is a throw-away copy */
-  stream = mail_open (NIL, argv[2], argc == 4 ? OP_READONLY : NIL);
+  stream = mail_open (NIL, argv[2], (argc == 4 && !strcmp (argv[3], "readonly")) ? OP_READONLY : NIL);
   if (!stream) {
     fprintf (stderr, "cannot open %s\n", argv[2]);
     return 1;
   }
   if (argc == 6) {
     mail_setflag (stream, argv[4], argv[5]);
+    mail_close (stream);
+    return 0;
+  }
+  if (argc == 4 && !strcmp (argv[3], "expunge")) {
+    mail_expunge (stream);
     mail_close (stream);
     return 0;
   }

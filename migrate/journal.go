@@ -172,6 +172,9 @@ func (j *journal) compact(keep []string) {
 
 // record appends a line and makes it durable.
 func (j *journal) record(kind, key string, args ...int64) error {
+	if j.f == nil {
+		return nil
+	}
 	line := strconv.FormatInt(j.now.Unix(), 10) + " " + kind + " " + key
 	for _, a := range args {
 		line += " " + strconv.FormatInt(a, 10)
@@ -187,7 +190,11 @@ func (j *journal) record(kind, key string, args ...int64) error {
 	return nil
 }
 
-func (j *journal) close() { j.f.Close() }
+func (j *journal) close() {
+	if j.f != nil {
+		j.f.Close()
+	}
+}
 
 // oldDone reports whether the mbox at inbox still holds the copy the
 // journal recorded for key: a From_ line at the offset and a message
@@ -249,7 +256,10 @@ func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.
 	user := env.User
 	j, err := openJournal(p.Maildir, r.now(), opts.NoFsync)
 	if err != nil {
-		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+		// Deferring the mail for ever would be worse than the duplicate
+		// a kill could cause: deliver as before, without the journal.
+		r.log().Warn("deliver journal unavailable, delivering without it", "user", user, "err", err)
+		j = &journal{old: map[string][2]int64{}, begin: map[string]time.Time{}, newStore: map[string]bool{}}
 	}
 	defer j.close()
 	key, hash := messageKey(msg)

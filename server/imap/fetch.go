@@ -164,7 +164,11 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		}
 		seq := s.seqOf(u)
 		var content []byte
-		if need != needNothing {
+		var big *bigFetch
+		if c.isBig(&mi) && bigStreamable(items) {
+			// Streamed from the file, never read whole (bigmsg.go).
+			big = &bigFetch{c: c, f: s.folder, mi: &mi, size: -1}
+		} else if need != needNothing {
 			if content, err = c.readContent(s.folder, mi, need == needHeader, buf); err != nil {
 				c.log.Warn("imap: read message", "mailbox", s.mb.name, "uid", u, "err", err)
 				continue
@@ -196,6 +200,12 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 				continue
 			}
 			sep()
+			if big != nil {
+				if err := big.item(it); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := c.fetchItem(it, &mi, content); err != nil {
 				return err
 			}

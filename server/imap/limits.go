@@ -29,6 +29,9 @@ type ConnLimits struct {
 	// of one command after login, APPEND's message aside, which streams
 	// to disk (0 = 8 MiB).
 	CommandLiterals int64
+	// BigMessage: messages of this many bytes or more are streamed from
+	// their files by FETCH and SEARCH, never read whole (0 = 8 MiB).
+	BigMessage int64
 	// UserIP bounds the sessions of one user from one address (dovecot's
 	// mail_max_userip_connections); nil means no bound.
 	UserIP *listen.UserLimit
@@ -50,6 +53,9 @@ func (l ConnLimits) withDefaults() ConnLimits {
 	}
 	if l.PreAuthLiteral <= 0 {
 		l.PreAuthLiteral = 8 << 10
+	}
+	if l.BigMessage <= 0 {
+		l.BigMessage = 8 << 20
 	}
 	if l.CommandLiterals <= 0 {
 		l.CommandLiterals = 8 << 20

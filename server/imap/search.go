@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"mime"
 	"slices"
 	"strings"
@@ -216,6 +217,11 @@ type searchMsg struct {
 	load                func() []byte
 	content             []byte
 	header              *textproto.Header
+	// stream, for a big message (bigmsg.go), opens it as a CRLF stream:
+	// BODY and TEXT then search it chunk by chunk, and the header is
+	// read alone (loadHeader).
+	stream     func() (io.Reader, io.Closer, error)
+	loadHeader func() []byte
 }
 
 func (m *searchMsg) msg() []byte {
@@ -232,12 +238,25 @@ func (m *searchMsg) rfc822Size() int64 {
 	if m.mi.VSize >= 0 {
 		return m.mi.VSize
 	}
+	if m.stream != nil {
+		r, cl, err := m.stream()
+		if err != nil {
+			return m.mi.Size
+		}
+		defer cl.Close()
+		n, _ := io.Copy(io.Discard, r)
+		return n
+	}
 	return int64(len(m.msg()))
 }
 
 func (m *searchMsg) hdr() *textproto.Header {
 	if m.header == nil {
-		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.msg())))
+		src := m.msg
+		if m.loadHeader != nil {
+			src = m.loadHeader
+		}
+		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(src())))
 		if err != nil {
 			h = textproto.Header{}
 		}
@@ -337,9 +356,15 @@ func (k *searchKey) match(m *searchMsg) bool {
 		}
 		return false
 	case "BODY":
+		if m.stream != nil {
+			return m.streamContains(k.value, true)
+		}
 		_, body := splitHeader(m.msg())
 		return containsFold(string(body), k.value)
 	case "TEXT":
+		if m.stream != nil {
+			return m.streamContains(k.value, false)
+		}
 		return containsFold(string(m.msg()), k.value)
 	}
 	return false
@@ -470,6 +495,16 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			}
 			return b
 		}
+		if c.isBig(&mi) {
+			sm.stream = func() (io.Reader, io.Closer, error) { return c.openStream(s.folder, &mi, false) }
+			sm.loadHeader = func() []byte {
+				h, err := c.readContent(s.folder, mi, true, nil)
+				if err != nil {
+					return []byte{}
+				}
+				return h
+			}
+		}
 		if prog.match(sm) {
 			maxModSeq = max(maxModSeq, sm.modseq)
 			hitModSeqs = append(hitModSeqs, sm.modseq)
@@ -561,4 +596,14 @@ func searchableAddresses(v string) string {
 		b.WriteString("<" + a.mailbox + "@" + a.host + ">")
 	}
 	return b.String()
+}
+
+// streamContains searches the message stream for sub (bigmsg.go).
+func (m *searchMsg) streamContains(sub string, bodyOnly bool) bool {
+	r, cl, err := m.stream()
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	return streamContains(r, sub, bodyOnly)
 }

@@ -117,6 +117,9 @@ type Server struct {
 	// grants caches, per user, the folders others shared with them.
 	grantsMu sync.Mutex
 	grants   map[string]grantsEntry
+	// vsizes caches the CRLF sizes of big messages whose names carry no
+	// W= (bigmsg.go), by folder dir + key.
+	vsizes sync.Map
 	// trim returns the hashing memory to the OS after a burst of logins
 	// (see authDone).
 	trimMu    sync.Mutex

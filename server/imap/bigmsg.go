@@ -1,0 +1,436 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"mailmig/mailstore"
+)
+
+// isBig reports whether mi is read as a stream: from
+// ConnLimits.BigMessage on, FETCH and SEARCH read a message as a stream
+// from its file instead of into memory (the converter brings messages of
+// any size into the store; the review saw a 2.5 GB one take the server to
+// 8.5 GB). Below it the in-memory path (and its caches) stays as it is.
+func (c *conn) isBig(mi *mailstore.MessageInfo) bool {
+	return mi.Size >= c.srv.opts.Limits.BigMessage
+}
+
+// crlfReader streams a Maildir file (LF line ends) as IMAP sends it: LF
+// becomes CRLF (an existing CRLF is kept), and, with noNUL, NUL becomes
+// 0x80 as in a text literal (dovecot's replacement).
+type crlfReader struct {
+	r      io.Reader
+	noNUL  bool
+	src    []byte
+	out    []byte // converted bytes not yet returned
+	buf    []byte
+	prevCR bool
+	err    error
+}
+
+func newCRLFReader(r io.Reader, noNUL bool) *crlfReader {
+	return &crlfReader{r: r, noNUL: noNUL, src: make([]byte, 128<<10), buf: make([]byte, 0, 256<<10)}
+}
+
+func (x *crlfReader) Read(p []byte) (int, error) {
+	for len(x.out) == 0 {
+		if x.err != nil {
+			return 0, x.err
+		}
+		n, err := x.r.Read(x.src)
+		x.err = err
+		s := x.src[:n]
+		out := x.buf[:0]
+		for len(s) > 0 {
+			i := bytes.IndexByte(s, '\n')
+			if i < 0 {
+				out = append(out, s...)
+				x.prevCR = s[len(s)-1] == '\r'
+				break
+			}
+			out = append(out, s[:i]...)
+			if !(i > 0 && s[i-1] == '\r') && !(i == 0 && x.prevCR) {
+				out = append(out, '\r')
+			}
+			out = append(out, '\n')
+			x.prevCR = false
+			s = s[i+1:]
+		}
+		if x.noNUL {
+			replaceNUL(out)
+		}
+		x.out = out
+	}
+	n := copy(p, x.out)
+	x.out = x.out[n:]
+	return n, nil
+}
+
+func replaceNUL(b []byte) {
+	for i, c := range b {
+		if c == 0 {
+			b[i] = 0x80
+		}
+	}
+}
+
+// skip discards n bytes of the stream (without the NUL replacement).
+func (x *crlfReader) skip(n int64) (int64, error) {
+	noNUL := x.noNUL
+	x.noNUL = false
+	done, err := io.CopyN(io.Discard, x, n)
+	x.noNUL = noNUL
+	if noNUL {
+		replaceNUL(x.out)
+	}
+	return done, err
+}
+
+// openStream opens mi as a CRLF stream.
+func (c *conn) openStream(f *mailstore.Folder, mi *mailstore.MessageInfo, noNUL bool) (io.Reader, io.Closer, error) {
+	fh, err := f.OpenMessage(*mi)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newCRLFReader(fh, noNUL), fh, nil
+}
+
+// bigFetch answers the FETCH items of one big message from streams of its
+// file: memory stays bounded by the buffers, whatever the message's size.
+type bigFetch struct {
+	c      *conn
+	f      *mailstore.Folder
+	mi     *mailstore.MessageInfo
+	size   int64  // CRLF size, -1 until known
+	header []byte // CRLF header with its blank line, nil until read
+}
+
+// bigStreamable reports whether every item can be answered by bigFetch;
+// body parts ("BODY[1.2]") and BINARY still read the message whole.
+func bigStreamable(items []fetchItem) bool {
+	for _, it := range items {
+		switch it.kind {
+		case "BODY[]":
+			if len(it.section.Part) > 0 || it.section.Specifier == imap.PartSpecifierMIME {
+				return false
+			}
+		case "BINARY[]", "BINARY.SIZE[]":
+			return false
+		}
+	}
+	return true
+}
+
+func (b *bigFetch) crlfSize() (int64, error) {
+	if b.size >= 0 {
+		return b.size, nil
+	}
+	if b.mi.VSize >= 0 {
+		b.size = b.mi.VSize
+		return b.size, nil
+	}
+	key := b.f.Dir() + "/" + b.mi.Key
+	if v, ok := b.c.srv.vsizes.Load(key); ok {
+		b.size = v.(int64)
+		return b.size, nil
+	}
+	r, cl, err := b.c.openStream(b.f, b.mi, false)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", b.mi.Path, err)
+	}
+	b.size = n
+	// Messages never change; a name without W= (converted ones) is
+	// counted once per process.
+	b.c.srv.vsizes.Store(key, n)
+	return n, nil
+}
+
+func (b *bigFetch) head() ([]byte, error) {
+	if b.header == nil {
+		h, err := b.c.readContent(b.f, *b.mi, true, nil)
+		if err != nil {
+			return nil, err
+		}
+		b.header = h
+	}
+	return b.header, nil
+}
+
+// literal streams bytes [from, to) of the CRLF message, narrowed by
+// partial, as a text literal.
+func (b *bigFetch) literal(from, to int64, p *imap.SectionPartial) error {
+	if p != nil {
+		from += p.Offset
+		if from > to {
+			from = to
+		}
+		to = min(to, from+p.Size)
+	}
+	fh, err := b.f.OpenMessage(*b.mi)
+	if err != nil {
+		return b.c.storeErr("FETCH", b.c.sel.mb, err)
+	}
+	defer fh.Close()
+	r := newCRLFReader(fh, true)
+	if _, err := r.skip(from); err != nil {
+		return b.c.storeErr("FETCH", b.c.sel.mb, err)
+	}
+	if err := b.c.w.literalFrom(r, to-from); err != nil && b.c.w.err == nil {
+		// The literal was padded to its announced size; say why.
+		b.c.log.Warn("imap: message shorter than its size", "path", b.mi.Path, "err", err)
+	}
+	if b.c.w.err != nil {
+		return &ioError{b.c.w.err}
+	}
+	return nil
+}
+
+// item writes one FETCH item (fetchItem's counterpart).
+func (b *bigFetch) item(it fetchItem) error {
+	c := b.c
+	switch it.kind {
+	case "RFC822.SIZE":
+		n, err := b.crlfSize()
+		if err != nil {
+			return c.storeErr("FETCH", c.sel.mb, err)
+		}
+		c.w.raw("RFC822.SIZE ").num64(n)
+		return nil
+	case "ENVELOPE", "RFC822.HEADER":
+		h, err := b.head()
+		if err != nil {
+			return c.storeErr("FETCH", c.sel.mb, err)
+		}
+		return c.fetchItem(it, b.mi, h)
+	case "BODYSTRUCTURE", "BODY":
+		r, cl, err := c.openStream(b.f, b.mi, false)
+		if err != nil {
+			return c.storeErr("FETCH", c.sel.mb, err)
+		}
+		defer cl.Close()
+		bs := streamBodyStructure(r)
+		if it.kind == "BODY" {
+			c.w.raw("BODY ").bodyStructure(bs, false)
+		} else {
+			c.w.raw("BODYSTRUCTURE ").bodyStructure(bs, true)
+		}
+		return nil
+	case "RFC822", "RFC822.TEXT", "BODY[]":
+		size, err := b.crlfSize()
+		if err != nil {
+			return c.storeErr("FETCH", c.sel.mb, err)
+		}
+		var part *imap.SectionPartial
+		spec := imap.PartSpecifierNone
+		if it.kind == "BODY[]" {
+			part, spec = it.section.Partial, it.section.Specifier
+			c.w.raw(it.name).sp()
+		} else {
+			c.w.raw(it.kind).sp()
+		}
+		if it.kind == "RFC822.TEXT" {
+			spec = imap.PartSpecifierText
+		}
+		switch spec {
+		case imap.PartSpecifierNone:
+			return b.literal(0, size, part)
+		case imap.PartSpecifierText:
+			h, err := b.head()
+			if err != nil {
+				return c.storeErr("FETCH", c.sel.mb, err)
+			}
+			return b.literal(int64(len(h)), size, part)
+		default: // HEADER, HEADER.FIELDS (NOT): from the header alone
+			h, err := b.head()
+			if err != nil {
+				return c.storeErr("FETCH", c.sel.mb, err)
+			}
+			sec := it.section
+			var data []byte
+			switch {
+			case len(sec.HeaderFields) > 0:
+				data = filterHeader(h, sec.HeaderFields, false)
+			case len(sec.HeaderFieldsNot) > 0:
+				data = filterHeader(h, sec.HeaderFieldsNot, true)
+			default:
+				data = h
+			}
+			c.w.literalText(partial(data, part))
+			return nil
+		}
+	}
+	return c.fetchItem(it, b.mi, nil)
+}
+
+// countingReader counts the bytes and LFs read through it.
+type countingReader struct {
+	r            io.Reader
+	bytes, lines int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.bytes += int64(n)
+	c.lines += int64(bytes.Count(p[:n], []byte("\n")))
+	return n, err
+}
+
+// streamBodyStructure is imapserver.ExtractBodyStructure without reading
+// leaf parts into memory: sizes and line counts are counted as the parts
+// stream past. The result is the same.
+func streamBodyStructure(r io.Reader) imap.BodyStructure {
+	br := bufio.NewReader(r)
+	header, _ := textproto.ReadHeader(br)
+	return streamStructure(header, br)
+}
+
+func streamStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStructure {
+	header := gomessage.Header{Header: rawHeader}
+	mediaType, typeParams, _ := header.ContentType()
+	primaryType, subType, _ := strings.Cut(mediaType, "/")
+	if primaryType == "multipart" {
+		bs := &imap.BodyStructureMultiPart{Subtype: subType}
+		mr := textproto.NewMultipartReader(r, typeParams["boundary"])
+		for {
+			part, _ := mr.NextPart()
+			if part == nil {
+				break
+			}
+			bs.Children = append(bs.Children, streamStructure(part.Header, part))
+		}
+		bs.Extended = &imap.BodyStructureMultiPartExt{
+			Params:      typeParams,
+			Disposition: contentDisposition(header),
+			Language:    contentLanguage(header),
+			Location:    header.Get("Content-Location"),
+		}
+		return bs
+	}
+	cr := &countingReader{r: r}
+	bs := &imap.BodyStructureSinglePart{
+		Type:        primaryType,
+		Subtype:     subType,
+		Params:      typeParams,
+		ID:          header.Get("Content-Id"),
+		Description: header.Get("Content-Description"),
+		Encoding:    header.Get("Content-Transfer-Encoding"),
+	}
+	var child *imap.BodyStructureMessageRFC822
+	if mediaType == "message/rfc822" || mediaType == "message/global" {
+		br := bufio.NewReader(cr)
+		childHeader, _ := textproto.ReadHeader(br)
+		child = &imap.BodyStructureMessageRFC822{
+			Envelope:      imapserver.ExtractEnvelope(childHeader),
+			BodyStructure: streamStructure(childHeader, br),
+		}
+	}
+	io.Copy(io.Discard, cr)
+	bs.Size = uint32(cr.bytes)
+	if child != nil {
+		child.NumLines = cr.lines
+		bs.MessageRFC822 = child
+	}
+	if primaryType == "text" {
+		bs.Text = &imap.BodyStructureText{NumLines: cr.lines}
+	}
+	bs.Extended = &imap.BodyStructureSinglePartExt{
+		Disposition: contentDisposition(header),
+		Language:    contentLanguage(header),
+		Location:    header.Get("Content-Location"),
+	}
+	return bs
+}
+
+func contentDisposition(header gomessage.Header) *imap.BodyStructureDisposition {
+	disp, params, _ := header.ContentDisposition()
+	if disp == "" {
+		return nil
+	}
+	return &imap.BodyStructureDisposition{Value: disp, Params: params}
+}
+
+func contentLanguage(header gomessage.Header) []string {
+	v := header.Get("Content-Language")
+	if v == "" {
+		return nil
+	}
+	l := strings.Split(v, ",")
+	for i, lang := range l {
+		l[i] = strings.TrimSpace(lang)
+	}
+	return l
+}
+
+// streamContains reports whether the CRLF message (from the body on,
+// with bodyOnly) contains sub, case-insensitively as containsFold, read
+// in chunks with an overlap so a match across chunks is found.
+func streamContains(r io.Reader, sub string, bodyOnly bool) bool {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if bodyOnly {
+		// Skip the header: up to and including the first empty line.
+		for {
+			line, err := br.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err != nil {
+				return false
+			}
+			if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
+				break
+			}
+		}
+	}
+	needle := strings.ToLower(sub)
+	if needle == "" {
+		return true
+	}
+	// An ASCII needle (the usual case) is matched against the chunk
+	// lower-cased in place, without allocating; otherwise as
+	// containsFold does, chunk by chunk.
+	ascii := true
+	for i := 0; i < len(needle); i++ {
+		ascii = ascii && needle[i] < 0x80
+	}
+	overlap := 4*len(sub) + 8
+	chunk := make([]byte, 0, 64<<10+overlap)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(br, buf)
+		start := len(chunk)
+		chunk = append(chunk, buf[:n]...)
+		if ascii {
+			for i, c := range chunk[start:] {
+				if 'A' <= c && c <= 'Z' {
+					chunk[start+i] = c + 'a' - 'A'
+				}
+			}
+			if bytes.Contains(chunk, []byte(needle)) {
+				return true
+			}
+		} else if strings.Contains(strings.ToLower(string(chunk)), needle) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		if len(chunk) > overlap {
+			chunk = append(chunk[:0], chunk[len(chunk)-overlap:]...)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package imap
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+// TestBigMessageStreamSameAnswers: the streaming path for big messages
+// (bigmsg.go) answers FETCH and SEARCH byte for byte as the in-memory
+// path does. Two servers read the same Maildir, one streaming every
+// message (BigMessage = 1).
+func TestBigMessageStreamSameAnswers(t *testing.T) {
+	mem := startServer(t)
+	stream := startServer(t, func(o *Options, _ *ListenerOptions) {
+		o.Limits.BigMessage = 1
+		o.MaildirFor = mem.srv.opts.MaildirFor
+	})
+	msgs := []string{
+		"From: a@b.test\r\nSubject: mixed Needle\r\nMessage-ID: <m1@test>\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n" +
+			"preamble\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Language: de, en\r\n\r\nhello needle\r\nsecond line\r\n" +
+			"--XX\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=m.eml\r\n\r\n" +
+			"From: c@d.test\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n--YY\r\nContent-Type: text/plain\r\n\r\ninner text\r\n--YY\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--YY--\r\n" +
+			"--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--XX--\r\nepilogue\r\n",
+		"From: e@f.test\r\nSubject: nul\r\n\r\nwith a \x00 NUL and a lone\rCR\r\nand " + strings.Repeat("long line ", 500) + "\r\n",
+		"Subject: only a header\r\n\r\n",
+	}
+	nc, err := net.Dial("tcp", mem.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(nc, "a LOGIN alice pw-alice\r\n")
+	for _, m := range msgs {
+		fmt.Fprintf(nc, "b APPEND INBOX {%d+}\r\n%s\r\n", len(m), m)
+	}
+	io.WriteString(nc, "z LOGOUT\r\n")
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.Copy(io.Discard, nc)
+	nc.Close()
+
+	script := "a LOGIN alice pw-alice\r\nb EXAMINE INBOX\r\n" +
+		"c FETCH 1:* (RFC822.SIZE BODYSTRUCTURE BODY ENVELOPE FLAGS)\r\n" +
+		"d FETCH 1:* BODY.PEEK[]\r\n" +
+		"e FETCH 1:* (BODY.PEEK[]<5.40> BODY.PEEK[TEXT]<0.7> BODY.PEEK[]<100000.5>)\r\n" +
+		"f FETCH 1:* (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (Subject)] RFC822.HEADER)\r\n" +
+		"g FETCH 1:* (BODY.PEEK[TEXT] RFC822 RFC822.TEXT)\r\n" +
+		"h SEARCH BODY needle\r\ni SEARCH BODY NEEDLE\r\nj SEARCH TEXT \"mixed needle\"\r\nk SEARCH TEXT nothere\r\n" +
+		"l SEARCH BODY \"lone\rCR\"\r\nm SEARCH OR BODY inner SUBJECT nul\r\nn SEARCH LARGER 1000\r\n" +
+		"z LOGOUT\r\n"
+	run := func(addr string) string {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		go io.WriteString(nc, script)
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(nc)
+		return string(b)
+	}
+	want, got := run(mem.addr), run(stream.addr)
+	if !strings.Contains(want, "h OK") || !strings.Contains(want, "BODYSTRUCTURE") {
+		t.Fatalf("in-memory session failed:\n%s", want)
+	}
+	if got != want {
+		wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+		for i := range min(len(wl), len(gl)) {
+			if wl[i] != gl[i] {
+				t.Fatalf("streamed answer differs at line %d:\nmemory: %.300q\nstream: %.300q", i+1, wl[i], gl[i])
+			}
+		}
+		t.Fatalf("streamed answer differs in length: %d vs %d lines", len(wl), len(gl))
+	}
+}
+
+func TestCRLFReader(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a\nb\n", "a\r\nb\r\n"},
+		{"a\r\nb", "a\r\nb"},
+		{"\n\n", "\r\n\r\n"},
+		{"x\ry\x00\n", "x\ry\x80\r\n"},
+	} {
+		got, _ := io.ReadAll(newCRLFReader(strings.NewReader(tc.in), true))
+		if string(got) != tc.want {
+			t.Errorf("%q: got %q want %q", tc.in, got, tc.want)
+		}
+		// A CR at the end of one read and its LF in the next.
+		got, _ = io.ReadAll(newCRLFReader(iotest.OneByteReader(strings.NewReader(tc.in)), true))
+		if string(got) != tc.want {
+			t.Errorf("%q byte by byte: got %q want %q", tc.in, got, tc.want)
+		}
+	}
+	if !streamContains(strings.NewReader("Subject: x\r\n\r\n"+strings.Repeat("a", 70000)+"NeEdLe"), "needle", true) {
+		t.Error("needle across a chunk boundary not found")
+	}
+	if streamContains(strings.NewReader("Subject: needle\r\n\r\nbody"), "needle", true) {
+		t.Error("BODY search matched the header")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mailmig/server/sieve"
+	"mailmig/server/sieve/pigeonholetest"
 )
 
 // TestSieveIncludeDuplicateSpamtest: the extensions the own interpreter
@@ -86,4 +87,12 @@ if ihave "enotify" { notify "mailto:x@example.org"; } elsif ihave "fileinto" { f
 		})
 	}
 	_ = strings.TrimSpace
+}
+
+// TestSpamRuleSameAsReference: the reference set-up's global "spam"
+// script is mailmig's built-in rule.
+func TestSpamRuleSameAsReference(t *testing.T) {
+	if got := DefaultGlobalScript("X-Spam-Level", "*****", "junk"); got != pigeonholetest.SpamRule {
+		t.Errorf("built-in spam rule %q, reference %q", got, pigeonholetest.SpamRule)
+	}
 }

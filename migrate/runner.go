@@ -108,6 +108,8 @@ type Runner struct {
 	// sources); a user who cannot stops in needs-attention with "no
 	// login: " and the reason, before anything is delivered twice.
 	LoginCheck func(ctx context.Context, user string) (canLogin bool, reason string, err error)
+	// Filters converts the user's old filters during copying (nil: none).
+	Filters FilterInstaller
 }
 
 func (r *Runner) now() time.Time {
@@ -365,6 +367,9 @@ func (r *Runner) copyStep(ctx context.Context, e *state.Entry, log *slog.Logger)
 		return r.fail(ctx, e, "copy", err)
 	}
 	rep.Seconds = time.Since(start).Seconds()
+	if res, err := r.installFilters(ctx, e, p, rep); err != nil {
+		return res, err
+	}
 	js, err := rep.JSON()
 	if err != nil {
 		return stepFailed, err

@@ -16,7 +16,9 @@ import (
 
 	"mailmig/migrate"
 	"mailmig/migrate/copier"
+	"mailmig/migrate/filters"
 	"mailmig/notify"
+	"mailmig/server/sieve"
 	"mailmig/state"
 )
 
@@ -184,6 +186,10 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		Now:        e.db.Now,
 		Logger:     log,
 		LoginCheck: loginCheck(e),
+		Filters: &filters.Installer{
+			Domain: domain, ProcmailAlways: cfg.Migration.ProcmailAlways, GlobalInclude: sieve.GlobalSpam,
+			GlobalDir: cfg.Sieve.GlobalDir, MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), Now: e.db.Now,
+		},
 	}, nil
 }
 

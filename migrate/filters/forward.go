@@ -109,7 +109,13 @@ func (c *converter) forward(path, text string, rc []byte) error {
 				local = true
 				continue
 			}
-			addrs = append(addrs, c.address(e.Text))
+			a, err := c.address(e.Text)
+			if err != nil {
+				c.problem(path, e.Line, "your .forward forwarded to %q, which is not a valid address; it is not converted", e.Text)
+				c.line("# NOT CONVERTED (%s line %d): %s (not a valid address)", base, e.Line, e.Text)
+				continue
+			}
+			addrs = append(addrs, a)
 		case "self":
 			local = true
 		case "pipe":

@@ -105,6 +105,9 @@ type Migration struct {
 	Language         string   `toml:"language"`
 	TemplatesDir     string   `toml:"templates_dir"`
 	Postmaster       string   `toml:"postmaster"`
+	// ProcmailAlways: the old MTA ran procmail for every user with a
+	// ~/.procmailrc (not only through .forward); docs/filters.md.
+	ProcmailAlways bool `toml:"procmail_always"`
 }
 
 // Server holds what all listeners share.

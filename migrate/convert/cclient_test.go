@@ -15,6 +15,10 @@ import (
 
 	"mailmig/mailstore/dovecottest"
 	"mailmig/migrate/cclienttest"
+	"mailmig/migrate/corpus"
+	"mailmig/migrate/mbox"
+	"mailmig/migrate/mbx"
+	"mailmig/migrate/mix"
 )
 
 // realworldDir finds ../shared/realworld-mbox beside the repository (the
@@ -414,4 +418,73 @@ func TestDamagedFormatsNotHalfWritten(t *testing.T) {
 	if rep.Messages != 95 {
 		t.Errorf("%d messages converted, want the 95 of intact", rep.Messages)
 	}
+}
+
+// BenchmarkReadFormats reads the same generated folder as mbox, mbx and
+// mix (the latter two made by c-client), every byte of every message;
+// MB/s are of the mbox file's size for all three (go test -run XXX
+// -bench ReadFormats ./migrate/convert).
+func BenchmarkReadFormats(b *testing.B) {
+	dir := b.TempDir()
+	tree, err := corpus.Generate(filepath.Join(dir, "gen"), "alice", corpus.Options{Seed: 3, Folders: 1, InboxMessages: 400, MaxAttachment: 256 << 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := tree.Inbox
+	st, _ := os.Stat(src)
+	size := st.Size()
+	mbxPath := filepath.Join(dir, "box.mbx")
+	mixPath := filepath.Join(dir, "box.mix")
+	cclienttest.Mailutil(b, "copy", src, "#driver.mbx/"+mbxPath)
+	cclienttest.Mailutil(b, "copy", src, "#driver.mix/"+mixPath)
+	readAll := func(b *testing.B, r msgReader) {
+		n := 0
+		for {
+			_, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n == 0 {
+			b.Fatal("no messages")
+		}
+	}
+	b.Run("mbox", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			f, _ := os.Open(src)
+			readAll(b, mbox.NewReader(f, mbox.Options{Location: time.UTC, BufferSize: 256 << 10}))
+			f.Close()
+		}
+	})
+	b.Run("mbx", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			f, _ := os.Open(mbxPath)
+			st, _ := f.Stat()
+			if err := mbx.Check(f, st.Size(), mbx.Options{}); err != nil {
+				b.Fatal(err)
+			}
+			readAll(b, mbx.NewReader(f, mbx.Options{Size: st.Size()}))
+			f.Close()
+		}
+	})
+	b.Run("mix", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			r, err := mix.Open(mixPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			readAll(b, r)
+			r.Close()
+		}
+	})
 }

@@ -158,6 +158,15 @@ type AuthKerberos struct {
 	// Service is the principal (SERVICE/HOST, realm added) whose key
 	// in the keytab proves the KDC genuine after a password check.
 	Service string `toml:"service"`
+	// GSSAPI offers SASL GSSAPI on IMAP, submission and ManageSieve
+	// with the keytab's imap/, smtp/ and sieve/ principals.
+	GSSAPI bool `toml:"gssapi"`
+	// GSSAPIWithoutTLS offers it on connections without TLS too.
+	GSSAPIWithoutTLS bool `toml:"gssapi_without_tls"`
+	// GSSAPIRealms are client realms accepted besides Realm.
+	GSSAPIRealms []string `toml:"gssapi_realms"`
+	// Principals maps whole principals ("alice/admin@REALM") to users.
+	Principals map[string]string `toml:"principals"`
 }
 
 // Connections bounds what clients may hold, per protocol (IMAP, LMTP,

@@ -62,6 +62,8 @@ type Config struct {
 
 	// trustedSet records that a file set submission.trusted_networks.
 	trustedSet bool
+	// metricsSet records that a file set metrics.listen.
+	metricsSet bool
 }
 
 // Old describes the UW-IMAP side.
@@ -385,6 +387,7 @@ func (c *Config) decode(path, text string) error {
 		return &Error{Path: path, Msg: err.Error()}
 	}
 	c.trustedSet = md.IsDefined("submission", "trusted_networks")
+	c.metricsSet = md.IsDefined("metrics", "listen")
 	if und := md.Undecoded(); len(und) > 0 {
 		key := und[0].String()
 		return &Error{Path: path, Line: lineOfKey(text, und[0]), Key: key, Msg: "unknown key"}
@@ -648,7 +651,9 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
 	c.applyDataDirAuth(abs)
 	c.Control.Socket = filepath.Join(abs, "control.sock")
-	if c.Metrics.Listen != "" && !(c.Path != "" && isLoopbackAddr(c.Metrics.Listen)) {
+	// The metrics listener too, unless a file put it on loopback itself
+	// (the built-in 127.0.0.1:9154 would clash between demos and tests).
+	if c.Metrics.Listen != "" && !(c.metricsSet && isLoopbackAddr(c.Metrics.Listen)) {
 		c.Metrics.Listen = "127.0.0.1:0"
 	}
 	if c.Path == "" {

@@ -119,4 +119,19 @@ func TestMigrateFilters(t *testing.T) {
 	if found != ".lists_debian" {
 		t.Errorf("list mail filed into %q, want .lists_debian", found)
 	}
+
+	// convert --report has the filters too.
+	repFile := filepath.Join(t.TempDir(), "dora.json")
+	out, errOut, code := runMailmig(t, data, "convert", "--user", "dora", "--dry-run", "--report", repFile)
+	if code != 0 || !strings.Contains(out, "NOT CONVERTED") {
+		t.Errorf("convert --user dora: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var rep struct {
+		Filters struct {
+			Problems []filters.Problem `json:"problems"`
+		} `json:"filters"`
+	}
+	if b, err := os.ReadFile(repFile); err != nil || json.Unmarshal(b, &rep) != nil || len(rep.Filters.Problems) != 1 || rep.Filters.Problems[0].Line != 6 {
+		t.Errorf("convert --report filters: %+v (%v)", rep, err)
+	}
 }

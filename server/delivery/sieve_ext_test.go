@@ -46,6 +46,10 @@ global "target"; set "target" "Main"; include "helper"; fileinto :create "${targ
 			msgs: []string{msg()}, where: ""},
 		{name: "duplicate", script: `require ["duplicate", "fileinto", "mailbox"]; if duplicate { fileinto :create "Dups"; }`,
 			msgs: []string{msg(), msg()}, where: "Dups:1 INBOX:1"},
+		// :seconds 1: the second copy comes 2 s later, the third 4 s
+		// after that... each outside the window of the one before.
+		{name: "duplicate :seconds", script: `require ["duplicate", "fileinto", "mailbox"]; if duplicate :seconds 1 { fileinto :create "Dups"; }`,
+			msgs: []string{msg(), msg(), msg()}, where: "INBOX:3"},
 		{name: "spamtest", script: `require ["spamtest", "relational", "comparator-i;ascii-numeric", "fileinto", "mailbox"];
 if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto :create "Spam8"; }`,
 			msgs: []string{msg(spam), msg("X-Spam-Level: **")}, where: "INBOX:1 Spam8:1"},

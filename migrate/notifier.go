@@ -3,6 +3,8 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"mailmig/notify"
@@ -89,6 +91,10 @@ func (n *Notifier) data(e *state.Entry) (*notify.Data, error) {
 	for _, rn := range rep.Renamed {
 		d.Renamed = append(d.Renamed, notify.Rename{Old: rn.Old, New: rn.New})
 	}
+	if f := rep.Filters; f != nil && f.Script != "" {
+		d.Filters = notify.Filters{Sources: strings.Join(baseNames(f.Sources), ", "), Script: "migrated",
+			Active: f.Activated, Problems: f.Problems}
+	}
 	if !e.Deadline.IsZero() {
 		d.Deadline = e.Deadline.In(n.loc()).Format("2006-01-02")
 	}
@@ -168,4 +174,12 @@ func (n *Notifier) send(ctx context.Context, e *state.Entry, kind notify.Kind, d
 		}
 	}
 	return n.DB.Log(ctx, e.User, "mail-"+string(kind), "runner", mail.Subject)
+}
+
+func baseNames(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, "~/"+filepath.Base(p))
+	}
+	return out
 }

@@ -22,12 +22,35 @@ type Report struct {
 	Skipped []string `json:"skipped,omitempty"`
 	// Seconds is how long the copy took.
 	Seconds float64 `json:"seconds,omitempty"`
+	// Filters is what became of the user's procmail, .forward and
+	// vacation filters (nil: no filter step ran).
+	Filters *FiltersReport `json:"filters,omitempty"`
+}
+
+// FiltersReport is the filter conversion of the copying step
+// (migrate/filters): the script written and what was not converted.
+type FiltersReport struct {
+	// Sources are the old files read (procmailrc, .forward, ...).
+	Sources []string `json:"sources,omitempty"`
+	// Script is the path of the script written ("" when the user had no
+	// filters).
+	Script string `json:"script,omitempty"`
+	// Activated is true when the script was made the active one;
+	// NotActivated says why not otherwise.
+	Activated    bool   `json:"activated,omitempty"`
+	NotActivated string `json:"not_activated,omitempty"`
+	// Problems are the rules that were not converted, in plain words with
+	// file and line.
+	Problems []string `json:"problems,omitempty"`
+	// Notes are differences in detail.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // FolderReport is one copied folder.
 type FolderReport struct {
-	Old      string `json:"old"` // name on the old side (as UTF-8 for display)
-	New      string `json:"new"` // name in the new store
+	Source   string `json:"source,omitempty"` // the old folder file
+	Old      string `json:"old"`              // name on the old side (as UTF-8 for display)
+	New      string `json:"new"`              // name in the new store
 	Messages int64  `json:"messages"`
 	Bytes    int64  `json:"bytes"`
 }

@@ -114,6 +114,8 @@ type Runner struct {
 	// event records it; otherwise the user stops in needs-attention.
 	QuotaCheck    func(ctx context.Context, user string) (over bool, detail string, err error)
 	OverQuotaWarn bool
+	// Filters converts the user's old filters during copying (nil: none).
+	Filters FilterInstaller
 }
 
 func (r *Runner) now() time.Time {
@@ -371,6 +373,9 @@ func (r *Runner) copyStep(ctx context.Context, e *state.Entry, log *slog.Logger)
 		return r.fail(ctx, e, "copy", err)
 	}
 	rep.Seconds = time.Since(start).Seconds()
+	if res, err := r.installFilters(ctx, e, p, rep); err != nil {
+		return res, err
+	}
 	js, err := rep.JSON()
 	if err != nil {
 		return stepFailed, err

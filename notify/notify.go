@@ -92,6 +92,16 @@ type Data struct {
 	// Password is the password source that decides for the user
 	// ("accounts", "crypt", "kerberos"; "" = not said).
 	Password string
+	Filters  Filters // the converted procmail/.forward/vacation filters
+}
+
+// Filters is what became of the user's old filters (empty Script: the
+// user had none).
+type Filters struct {
+	Sources  string   // the old files, comma separated
+	Script   string   // the Sieve script's name
+	Active   bool     // the script is the active one
+	Problems []string // rules not converted, in plain words
 }
 
 // Mail is one rendered message.

@@ -250,4 +250,14 @@ CREATE TABLE meta (
 	value TEXT NOT NULL
 );
 `,
+	// 3: counters shared by processes (mailmig deliver's deliveries,
+	// which serve's metrics report).
+	`
+CREATE TABLE counters (
+	name   TEXT NOT NULL,
+	labels TEXT NOT NULL,
+	value  INTEGER NOT NULL,
+	PRIMARY KEY (name, labels)
+) WITHOUT ROWID;
+`,
 }

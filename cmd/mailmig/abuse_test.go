@@ -34,6 +34,8 @@ listeners = [
 listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }]
 [managesieve]
 listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }]
+[metrics]
+listen = "127.0.0.1:0"
 ` + extra
 }
 
@@ -476,4 +478,42 @@ max_per_user_ip = 20
 	}
 	c.send("n NOOP\r\n")
 	c.until("n OK")
+}
+
+// TestManyIdleConnections: 5000 idle IMAP connections from 10 addresses
+// (the default max_per_ip is 1000) are all greeted and held within the
+// memory seen before the limits (69 MB in the review).
+func TestManyIdleConnections(t *testing.T) {
+	dir := t.TempDir()
+	s := startServeConfig(t, dir, abuseConfig(""))
+	addr := s.Addr("imap")
+	pid := s.cmd.Process.Pid
+	before := rssKB(t, pid)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 5000; i++ {
+		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+i%10))}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	buf := make([]byte, 512)
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil || !strings.HasPrefix(string(buf[:n]), "* OK") {
+			t.Fatalf("connection %d: %q %v", i, buf[:n], err)
+		}
+	}
+	after := rssKB(t, pid)
+	t.Logf("RSS %d KB before, %d KB with 5000 idle connections", before, after)
+	if after > 150<<10 {
+		t.Fatalf("5000 idle connections: RSS %d KB, want < 150 MB", after)
+	}
 }

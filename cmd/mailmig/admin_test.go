@@ -113,6 +113,14 @@ func TestMetricsAndQueue(t *testing.T) {
 	}
 	c.Close()
 	lmtpDeliver(t, s, "x@example.net", "alice@example.org", "Subject: one\n\nbody\n")
+	// The old MTA's pipe: a process of its own, counted in the state
+	// database. dave is queued: his mail still goes to the old spool.
+	if out, errOut, code := runMailmigStdin(t, dir, "Subject: old\n\nbody\n", "deliver", "-f", "x@example.net", "dave"); code != 0 {
+		t.Fatalf("deliver dave: exit %d %s %s", code, out, errOut)
+	}
+	if _, _, code := runMailmigStdin(t, dir, "Subject: old\n\nbody\n", "deliver", "-f", "x@example.net", "nosuchuser"); code != 67 {
+		t.Fatalf("deliver nosuchuser: exit %d, want 67", code)
+	}
 	lmtpDeliver(t, s, "x@example.net", "carol@example.org", "Subject: two\n\nbody\n")
 	// Mail for another domain, relayed from loopback (trusted in --data
 	// mode) with no smarthost: it stays in the outgoing queue.
@@ -138,6 +146,8 @@ func TestMetricsAndQueue(t *testing.T) {
 		{"mailmig_connections_total", []string{"protocol=lmtp"}, func(v float64) bool { return v == 2 }, "2"},
 		{"mailmig_connections_total", []string{"protocol=submission"}, func(v float64) bool { return v == 1 }, "1"},
 		{"mailmig_deliveries_total", []string{"via=lmtp", "outcome=delivered"}, func(v float64) bool { return v == 2 }, "2"},
+		{"mailmig_deliveries_total", []string{"via=deliver", "outcome=delivered"}, func(v float64) bool { return v == 1 }, "1"},
+		{"mailmig_deliveries_total", []string{"via=deliver", "outcome=rejected"}, func(v float64) bool { return v == 1 }, "1"},
 		{"mailmig_sieve_runtime_errors_total", nil, func(v float64) bool { return v == 1 }, "1"},
 		{"mailmig_outbound_queue_messages", nil, func(v float64) bool { return v == 1 }, "1"},
 		{"mailmig_outbound_queue_oldest_age_seconds", nil, func(v float64) bool { return v >= 0 && v < time.Since(before).Seconds()+1 }, "the queued mail's age"},

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/urfave/cli/v2"
 
 	"mailmig/server/auth"
+	"mailmig/server/auth/gssapi"
 	"mailmig/server/auth/kerberos"
 	"mailmig/server/auth/pwfile"
+	"mailmig/server/metrics"
 )
 
 // newPasswordChain builds the password sources of [auth] sources, in
@@ -124,4 +128,35 @@ func ensureDataShadow(e *env) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Result counts a GSSAPI login of the protocol like a password check.
+func (c countingAuth) Result(ctx context.Context, remote, user, mech string, err error) error {
+	err = c.a.Result(ctx, remote, user, mech, err)
+	switch {
+	case err == nil:
+		metrics.Login(c.protocol, metrics.ResultOK)
+	case errors.Is(err, auth.ErrFailed):
+		metrics.Login(c.protocol, metrics.ResultFailed)
+	case errors.Is(err, auth.ErrRateLimited):
+		metrics.Login(c.protocol, metrics.ResultRateLimited)
+	}
+	return err
+}
+
+// newGSSAPI builds the GSSAPI acceptor of [auth.kerberos] when gssapi is
+// on: the keytab must hold imap/, smtp/ and sieve/ of server.hostname.
+func newGSSAPI(e *env) (*gssapi.Acceptor, error) {
+	k := e.cfg.Auth.Kerberos
+	if !k.GSSAPI {
+		return nil, nil
+	}
+	kt, err := keytab.Load(k.Keytab)
+	if err != nil {
+		return nil, fmt.Errorf("[auth.kerberos] keytab for GSSAPI: %w", err)
+	}
+	return &gssapi.Acceptor{
+		Keytab: kt, Hostname: e.cfg.Server.Hostname,
+		Realms: append([]string{k.Realm}, k.GSSAPIRealms...), Principals: k.Principals,
+	}, nil
 }

@@ -158,8 +158,10 @@ func runConvert(c *cli.Context) error {
 	rep, runErr := convert.Run(ctx, o)
 	if rep != nil {
 		printReport(out, rep)
+		// With --user, the user's filters as the move converts them.
+		fres := userFilters(c, cfg, rep)
 		if path := c.String("report"); path != "" {
-			if err := writeJSONFile(path, rep); err != nil {
+			if err := writeJSONFile(path, reportWithFilters{rep, fres}); err != nil {
 				return err
 			}
 		}

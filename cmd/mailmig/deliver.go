@@ -93,6 +93,7 @@ Examples (Postfix: the files in docs/postfix/, see docs/deploying.md):
 			ctx, cancel := context.WithTimeout(c.Context, 5*time.Minute)
 			defer cancel()
 			res, err := newRouter(e).Deliver(ctx, sender, user, msg)
+			countSharedDelivery(e, err)
 			if err != nil {
 				code := delivery.ExitCode(err)
 				e.log.Warn("deliver failed", "user", user, "from", sender, "exit", code, "err", err)

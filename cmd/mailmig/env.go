@@ -15,6 +15,7 @@ import (
 	"mailmig/cmd/mailmig/config"
 	"mailmig/server/aliases"
 	"mailmig/server/auth"
+	"mailmig/server/auth/gssapi"
 	"mailmig/server/delivery"
 	"mailmig/server/tlsconf"
 	"mailmig/state"
@@ -33,6 +34,7 @@ type env struct {
 	tlsReload *tlsconf.Reloader
 	auth      *auth.Authenticator
 	passwords *auth.Chain // the password sources, in [auth] sources order
+	gssapi    *gssapi.Acceptor
 
 	maildirFor func(user string) (string, error)
 	homeFor    func(user string) (string, error)
@@ -155,6 +157,10 @@ func loadEnvTLS(c *cli.Context, withTLS bool, adjust ...func(*config.Config) err
 	}
 	a := e.cfg.Auth
 	if e.passwords, err = newPasswordChain(e); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.gssapi, err = newGSSAPI(e); err != nil {
 		e.Close()
 		return nil, err
 	}

@@ -22,7 +22,8 @@ func TestListenersSurviveFileLimit(t *testing.T) {
 	prlimit := requireTool(t, "prlimit")
 	dir := t.TempDir()
 	createUser(t, dir, "alice", "alice-pass-1")
-	cmd := exec.Command(prlimit, "--nofile=120:120", binPath, "--data", dir, "serve")
+	// Soft 100, hard 300: serve raises the soft limit to 300 itself.
+	cmd := exec.Command(prlimit, "--nofile=100:300", binPath, "--data", dir, "serve")
 	cmd.Env = append(os.Environ(), "MAILMIG_CONFIG=")
 	var log syncWriter
 	log.buf = new(bytes.Buffer)
@@ -41,20 +42,26 @@ func TestListenersSurviveFileLimit(t *testing.T) {
 	if addrs == nil {
 		t.Fatal("serve did not start")
 	}
+	if !strings.Contains(log.String(), "soft=300 hard=300") {
+		t.Fatalf("serve did not raise its open-file limit to the hard one:\n%s", log.String())
+	}
 	for _, kind := range []string{"imap", "managesieve"} {
 		addr := addrs[kind][0]
 		var conns []net.Conn
-		for i := 0; i < 250; i++ {
+		for i := 0; i < 400; i++ {
 			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 			if err != nil {
 				break
 			}
 			conns = append(conns, c)
 		}
-		if len(conns) < 150 {
+		if len(conns) < 300 {
 			t.Fatalf("%s: only %d connections: the test did not reach the limit", kind, len(conns))
 		}
 		time.Sleep(300 * time.Millisecond)
+		if !strings.Contains(log.String(), "too many open files") {
+			t.Fatalf("%s: %d connections did not exhaust the 300 descriptors:\n%s", kind, len(conns), log.String())
+		}
 		for _, c := range conns {
 			c.Close()
 		}

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate/convert"
 	"mailmig/migrate/filters"
+	"mailmig/server/sieve"
 )
 
 // filtersCommand is `mailmig filters convert`: a user's procmailrc,
@@ -147,4 +150,51 @@ func filtersConvert(c *cli.Context) error {
 		return withExit(2, fmt.Errorf("%d rule(s) not converted", len(res.Problems)))
 	}
 	return nil
+}
+
+// reportWithFilters is convert --report's JSON: the copy's report and,
+// with --user, the filter conversion (docs/filters.md).
+type reportWithFilters struct {
+	*convert.Report
+	Filters *filters.Result `json:"filters,omitempty"`
+}
+
+// userFilters converts the filters of convert's --user with the copy's
+// folder names and prints what was not converted; nil without --user.
+// Nothing is installed: the runner does that during copying.
+func userFilters(c *cli.Context, cfg *config.Config, rep *convert.Report) *filters.Result {
+	user := c.String("user")
+	if user == "" {
+		return nil
+	}
+	p, err := cfg.PathsFor(user)
+	if err != nil {
+		return nil
+	}
+	o := filters.Options{User: user, Home: p.Home, Spool: p.Inbox, FoldersDir: p.Folders, Folders: map[string]string{},
+		GlobalInclude: sieve.GlobalSpam, ProcmailAlways: cfg.Migration.ProcmailAlways}
+	if len(cfg.Server.Domains) > 0 {
+		o.Domain = cfg.Server.Domains[0]
+		o.Addresses = []string{user + "@" + o.Domain}
+	}
+	for _, f := range rep.Folders {
+		o.Folders[filepath.Clean(f.Source)] = f.Name
+	}
+	res, err := filters.Convert(o)
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "filters: %v\n", err)
+		return nil
+	}
+	if res.Empty() {
+		return res
+	}
+	w := c.App.Writer
+	if c.Bool("quiet") {
+		return res
+	}
+	fmt.Fprintf(w, "filters: %s → Sieve (mailmig filters convert shows the script)\n", strings.Join(res.Sources, ", "))
+	for _, pr := range res.Problems {
+		fmt.Fprintf(w, "  NOT CONVERTED: %s\n", pr)
+	}
+	return res
 }

@@ -131,6 +131,9 @@ listeners = [{ address = "127.0.0.1:0", tls = "implicit", trusted = false }]
 
 [managesieve]
 listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }]
+
+[metrics]
+listen = ""
 `, shadow, kdc.Krb5Conf, keytab))
 	pem, err := os.ReadFile(filepath.Join(dir, "tls", "cert.pem"))
 	if err != nil {
@@ -208,6 +211,9 @@ func TestUserImportFromShadow(t *testing.T) {
 	s := startServeConfig(t, dir, `
 [imap]
 listeners = [{ address = "127.0.0.1:0", tls = "implicit", trusted = false }]
+
+[metrics]
+listen = ""
 `)
 	pem, _ := os.ReadFile(filepath.Join(dir, "tls", "cert.pem"))
 	pool := x509.NewCertPool()

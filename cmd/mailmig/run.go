@@ -16,7 +16,9 @@ import (
 
 	"mailmig/migrate"
 	"mailmig/migrate/copier"
+	"mailmig/migrate/filters"
 	"mailmig/notify"
+	"mailmig/server/sieve"
 	"mailmig/state"
 )
 
@@ -196,6 +198,10 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 			return overQuota(e, user)
 		},
 		OverQuotaWarn: cfg.Migration.OverQuota == "warn",
+		Filters: &filters.Installer{
+			Domain: domain, ProcmailAlways: cfg.Migration.ProcmailAlways, GlobalInclude: sieve.GlobalSpam,
+			GlobalDir: cfg.Sieve.GlobalDir, MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), Now: e.db.Now,
+		},
 	}, nil
 }
 

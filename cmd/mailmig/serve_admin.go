@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -72,6 +73,20 @@ func metricSources(e *env) metrics.Sources {
 			return e.db.CountEvents(ctx, "step-failed") // migrate.Runner's failed attempts
 		},
 	}
+	s.Shared = func() (map[[2]string]int64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := e.db.Counters(ctx, sharedDeliveries)
+		if err != nil {
+			return nil, err
+		}
+		out := map[[2]string]int64{}
+		for labels, v := range c {
+			via, outcome, _ := strings.Cut(labels, "/")
+			out[[2]string{via, outcome}] += v
+		}
+		return out, nil
+	}
 	if q, ok := e.outbound.(*outbound.Queue); ok && q != nil {
 		s.Outbound = q.Oldest
 	}
@@ -132,6 +147,29 @@ func countDelivery(via string, res *delivery.Result, err error) {
 		metrics.Delivery(via, metrics.Deferred)
 	default:
 		metrics.Delivery(via, metrics.Rejected)
+	}
+}
+
+// sharedDeliveries is the state database counter `mailmig deliver`
+// adds to (labels "deliver/OUTCOME"): it runs once per message, so its
+// counts must outlive it for serve's metrics.
+const sharedDeliveries = "deliveries"
+
+// countSharedDelivery counts one `mailmig deliver` in the state database
+// (best effort: a failure is logged, the delivery's outcome stands).
+func countSharedDelivery(e *env, err error) {
+	outcome := metrics.Delivered
+	switch {
+	case err == nil:
+	case delivery.IsTemporary(err):
+		outcome = metrics.Deferred
+	default:
+		outcome = metrics.Rejected
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cerr := e.db.AddCounter(ctx, sharedDeliveries, "deliver/"+outcome, 1); cerr != nil {
+		e.log.Warn("count delivery for the metrics", "err", cerr)
 	}
 }
 

@@ -17,17 +17,19 @@ func startIMAP(ctx context.Context, e *env) (func(context.Context) error, error)
 		return nil, nil
 	}
 	srv := imap.New(imap.Options{
-		Logger:      e.log.With("component", "imap"),
-		Auth:        e.authFor("imap"),
-		MaildirFor:  e.maildirFor,
-		QuotaFor:    e.quotaFor,
-		Users:       func() ([]string, error) { return e.users(context.Background()) },
-		TLS:         e.tls,
-		SpamFolder:  e.cfg.Sieve.SpamFolder,
-		AppendLimit: int64(e.cfg.Limits.MessageSize),
-		Hostname:    e.cfg.Server.Hostname,
-		IdleTimeout: e.cfg.Connections.IdleTimeout.D(),
-		Limits:      e.imapLimits(),
+		Logger:           e.log.With("component", "imap"),
+		Auth:             e.authFor("imap"),
+		MaildirFor:       e.maildirFor,
+		QuotaFor:         e.quotaFor,
+		Users:            func() ([]string, error) { return e.users(context.Background()) },
+		TLS:              e.tls,
+		SpamFolder:       e.cfg.Sieve.SpamFolder,
+		AppendLimit:      int64(e.cfg.Limits.MessageSize),
+		Hostname:         e.cfg.Server.Hostname,
+		IdleTimeout:      e.cfg.Connections.IdleTimeout.D(),
+		Limits:           e.imapLimits(),
+		GSSAPI:           e.gssapi,
+		GSSAPIWithoutTLS: e.cfg.Auth.Kerberos.GSSAPIWithoutTLS,
 	})
 	e.aclChanged = srv.ACLChanged
 	for _, l := range e.cfg.IMAP.Listeners {

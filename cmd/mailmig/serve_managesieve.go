@@ -30,6 +30,8 @@ func startManageSieve(ctx context.Context, e *env) (func(context.Context) error,
 			return nil, fmt.Errorf("managesieve listener %s: %w", l.Address, err)
 		}
 		s := &managesieve.Server{
+			GSSAPI:            e.gssapi,
+			GSSAPIWithoutTLS:  e.cfg.Auth.Kerberos.GSSAPIWithoutTLS,
 			Hostname:          e.cfg.Server.Hostname,
 			TLSConfig:         e.tls,
 			AllowInsecureAuth: l.Trusted,

@@ -40,6 +40,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			return nil, fmt.Errorf("submission listener %s: %w", l.Address, err)
 		}
 		s := &submission.Server{
+			GSSAPI:            e.gssapi,
 			Hostname:          e.cfg.Server.Hostname,
 			TLSConfig:         e.tls,
 			ImplicitTLS:       l.TLS == config.TLSImplicit,

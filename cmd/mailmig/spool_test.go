@@ -239,6 +239,8 @@ func TestSubmissionBareLineEnds(t *testing.T) {
 [submission]
 smarthost_starttls = false
 retry_intervals = ["300ms"]
+[metrics]
+listen = "127.0.0.1:0"
 `, "--smarthost", sink.addr)
 	c, err := net.Dial("tcp", s.Addr("submission"))
 	if err != nil {

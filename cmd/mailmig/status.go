@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mailmig/migrate"
 	"mailmig/state"
 )
 
@@ -91,6 +92,8 @@ type statusEntry struct {
 	StopRequested bool                 `json:"stop_requested"`
 	LeaseOwner    string               `json:"lease_owner,omitempty"`
 	Steps         map[string]time.Time `json:"steps,omitempty"`
+	// Filters: the converted procmail/.forward/vacation (docs/filters.md).
+	Filters *migrate.FiltersReport `json:"filters,omitempty"`
 }
 
 func entryJSON(e *state.Entry) statusEntry {
@@ -102,6 +105,9 @@ func entryJSON(e *state.Entry) statusEntry {
 	if !e.Deadline.IsZero() {
 		d := e.Deadline
 		s.Deadline = &d
+	}
+	if rep, err := migrate.ParseReport(e.Report); err == nil {
+		s.Filters = rep.Filters
 	}
 	if len(e.Steps) > 0 {
 		s.Steps = map[string]time.Time{}
@@ -206,6 +212,7 @@ func printEntry(w io.Writer, e *state.Entry, now time.Time) {
 	if e.LastError != "" {
 		fmt.Fprintf(tw, "last error:\t%s (attempts %d)\n", e.LastError, e.Attempts)
 	}
+	printFilters(tw, e)
 	if e.LeaseOwner != "" && e.LeaseUntil.After(now) {
 		fmt.Fprintf(tw, "worked on by:\t%s until %s\n", e.LeaseOwner, e.LeaseUntil.Local().Format(time.TimeOnly))
 	}
@@ -258,4 +265,21 @@ func oneLine(s string, max int) string {
 		return s[:max-1] + "…"
 	}
 	return s
+}
+
+// printFilters shows the filter conversion of the copy (docs/filters.md).
+func printFilters(w io.Writer, e *state.Entry) {
+	rep, err := migrate.ParseReport(e.Report)
+	if err != nil || rep.Filters == nil || rep.Filters.Script == "" {
+		return
+	}
+	f := rep.Filters
+	act := "active"
+	if !f.Activated {
+		act = "NOT active: " + f.NotActivated
+	}
+	fmt.Fprintf(w, "filters:\t%s from %s (%s)\n", f.Script, strings.Join(f.Sources, ", "), act)
+	for _, p := range f.Problems {
+		fmt.Fprintf(w, "  not converted:\t%s\n", p)
+	}
 }

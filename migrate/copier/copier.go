@@ -159,7 +159,7 @@ func fromConvert(rep *convert.Report, incremental bool) *migrate.Report {
 		return out
 	}
 	for _, f := range rep.Folders {
-		fr := migrate.FolderReport{Old: f.OldName, New: f.Name, Messages: int64(f.Messages), Bytes: f.Bytes}
+		fr := migrate.FolderReport{Source: f.Source, Old: f.OldName, New: f.Name, Messages: int64(f.Messages), Bytes: f.Bytes}
 		if incremental {
 			// Only what this pass carried over.
 			fr.Messages = int64(f.Copied)

@@ -101,6 +101,7 @@ func (c *converter) forward(path, text string, rc []byte) error {
 	var addrs []string
 	local := false    // a copy stays on this server
 	procmail := false // procmail runs (from .forward or for \user)
+	kept := false     // an entry was not converted: keep the mail here
 	var vacation []ForwardEntry
 	for _, e := range entries {
 		switch e.Kind {
@@ -109,7 +110,14 @@ func (c *converter) forward(path, text string, rc []byte) error {
 				local = true
 				continue
 			}
-			addrs = append(addrs, c.address(e.Text))
+			a, err := c.address(e.Text)
+			if err != nil {
+				c.problem(path, e.Line, "your .forward forwarded to %q, which is not a valid address; it is not converted (the messages stay in your INBOX)", e.Text)
+				kept = true
+				c.line("# NOT CONVERTED (%s line %d): %s (not a valid address)", base, e.Line, e.Text)
+				continue
+			}
+			addrs = append(addrs, a)
 		case "self":
 			local = true
 		case "pipe":
@@ -121,7 +129,8 @@ func (c *converter) forward(path, text string, rc []byte) error {
 				vacation = append(vacation, e)
 				_ = args
 			default:
-				c.problem(path, e.Line, "your .forward gave every message to the program %q; it does not run on the new server", short(e.Text))
+				c.problem(path, e.Line, "your .forward gave every message to the program %q; it does not run on the new server (the messages stay in your INBOX)", short(e.Text))
+				kept = true
 				c.line("# NOT CONVERTED (%s line %d): |%s", base, e.Line, e.Text)
 			}
 		case "file":
@@ -132,16 +141,17 @@ func (c *converter) forward(path, text string, rc []byte) error {
 					c.line("# %s line %d: %s", base, e.Line, e.Text)
 					continue
 				}
-				c.problem(path, e.Line, "your .forward appended mail to %s: %s; it is not converted", e.Text, why)
+				c.problem(path, e.Line, "your .forward appended mail to %s: %s; it is not converted (the messages stay in your INBOX)", e.Text, why)
+				kept = true
 				c.line("# NOT CONVERTED (%s line %d): %s", base, e.Line, e.Text)
 				continue
 			}
 			c.require("fileinto", "copy", "mailbox")
 			c.line("# %s line %d: %s", base, e.Line, e.Text)
 			c.line("fileinto :copy :create %s;", quote(name))
-			local = local || kind == destInbox
 		case "include":
-			c.problem(path, e.Line, "your .forward read addresses from %s; it is not converted", e.Text)
+			c.problem(path, e.Line, "your .forward read addresses from %s; it is not converted (the messages stay in your INBOX)", e.Text)
+			kept = true
 			c.line("# NOT CONVERTED (%s line %d): %s", base, e.Line, e.Text)
 		}
 	}
@@ -161,14 +171,9 @@ func (c *converter) forward(path, text string, rc []byte) error {
 			c.line("%s", l)
 		}
 	}
-	keepLocal := local || procmail
 	for _, a := range addrs {
-		if keepLocal || len(addrs) > 1 {
-			c.require("copy")
-			c.line("redirect :copy %s;", quote(a))
-		} else {
-			c.line("redirect %s;", quote(a))
-		}
+		c.require("copy")
+		c.line("redirect :copy %s;", quote(a))
 	}
 	if len(addrs) > 5 {
 		c.note("your .forward forwards to %d addresses; the new server forwards a message to at most 5", len(addrs))
@@ -179,13 +184,10 @@ func (c *converter) forward(path, text string, rc []byte) error {
 		return c.procmail(c.o.Procmailrc, rc)
 	case procmail:
 		c.note("your .forward runs procmail but there is no %s: mail goes to your INBOX", c.o.Procmailrc)
-	case local:
+	case local || kept:
 		c.line("keep;")
-	case len(addrs) > 1:
-		// Every copy went away: nothing stays here.
-		c.line("discard;")
-	case len(addrs) == 0 && len(vacation) > 0:
-		c.line("# vacation(1) took the message and nothing kept it: it is not kept here either")
+	default:
+		c.line("# nothing in %s kept a copy on this server: neither does the new one", base)
 		c.line("discard;")
 	}
 	return nil
@@ -283,6 +285,12 @@ func (c *converter) vacation1(args []string, _ bool) ([]string, string) {
 	}
 	var b2 strings.Builder
 	fmt.Fprintf(&b2, "vacation :days %d", days)
+	if useSubj {
+		// The subject varies with the message: one handle, so that a
+		// sender is answered once per :days whatever the subject
+		// (RFC 5230 §4.2), as vacation(1)'s database did.
+		b2.WriteString(` :handle "mailmig-vacation"`)
+	}
 	var addrs []string
 	for _, a := range append(aliases, c.o.Addresses...) {
 		if a == "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"mailmig/migrate/filters/procmailrc"
+	"mailmig/server/delivery"
 )
 
 // rcState is the conversion state of one procmail run.
@@ -346,7 +347,12 @@ func (c *converter) recipe(st *rcState, lv *level, r *procmailrc.Recipe) {
 			if strings.HasPrefix(w, "-") {
 				continue
 			}
-			addrs = append(addrs, c.address(w))
+			a, err := c.address(w)
+			if err != nil {
+				fail("it forwarded to %q, which is not a valid address", w)
+				return
+			}
+			addrs = append(addrs, a)
 		}
 		if len(addrs) == 0 {
 			fail("it forwarded to no address")
@@ -865,11 +871,12 @@ func (c *converter) regexTest(r *procmailrc.Recipe, area, re string) (string, st
 	return anyof(parts...), ""
 }
 
-// address completes a forwarding address.
-func (c *converter) address(a string) string {
+// address completes a forwarding address and checks it as the new
+// server's redirect reads it.
+func (c *converter) address(a string) (string, error) {
 	a = strings.Trim(a, "<>,")
 	if !strings.Contains(a, "@") && c.o.Domain != "" {
-		return a + "@" + c.o.Domain
+		a += "@" + c.o.Domain
 	}
-	return a
+	return delivery.RedirectAddress(a)
 }

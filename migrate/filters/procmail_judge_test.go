@@ -202,9 +202,41 @@ func (r *recSender) Send(_ context.Context, from string, to []string, msg io.Rea
 	return nil
 }
 
-// mailmigRun delivers msgs through mailmig's delivery with script as the
-// user's active Sieve script.
+type sentMsg struct {
+	from string
+	to   []string
+	msg  string
+}
+
+// mailmigRunSender delivers msgs through mailmig's delivery with script
+// as the user's active Sieve script and returns, per message id, where
+// copies were stored ("folder:NAME") and what was sent.
+func mailmigRunSender(t *testing.T, root, script string, msgs []testMsg) map[string][]sentMsg {
+	_, sends := mailmigDeliver(t, root, script, msgs)
+	return sends
+}
+
+// mailmigRun is mailmigRunSender's result as destinations.
 func mailmigRun(t *testing.T, root, script string, msgs []testMsg) map[string]dest {
+	out, sends := mailmigDeliver(t, root, script, msgs)
+	for id, ss := range sends {
+		for _, s := range ss {
+			if s.from == "" && !strings.Contains(s.msg, "Message-ID: <"+id+"@test>") {
+				for _, a := range s.to {
+					out[id] = append(out[id], "vacation:"+strings.ToLower(a))
+				}
+				continue
+			}
+			for _, a := range s.to {
+				out[id] = append(out[id], "fwd:"+strings.ToLower(a))
+			}
+		}
+		sort.Strings(out[id])
+	}
+	return out
+}
+
+func mailmigDeliver(t *testing.T, root, script string, msgs []testMsg) (map[string]dest, map[string][]sentMsg) {
 	t.Helper()
 	st := &sieve.Storage{Dir: filepath.Join(root, "sieve"), ActiveLink: filepath.Join(root, ".dovecot.sieve")}
 	if err := st.Put("migrated", []byte(script)); err != nil {
@@ -229,6 +261,7 @@ func mailmigRun(t *testing.T, root, script string, msgs []testMsg) map[string]de
 		Now:        func() time.Time { return time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC) },
 	}
 	out := map[string]dest{}
+	sends := map[string][]sentMsg{}
 	for _, m := range msgs {
 		id := msgIDRE.FindStringSubmatch(m.text)[1]
 		n := len(snd.got)
@@ -244,19 +277,11 @@ func mailmigRun(t *testing.T, root, script string, msgs []testMsg) map[string]de
 			out[id] = append(out[id], "folder:"+s.Folder)
 		}
 		for _, s := range snd.got[n:] {
-			if s.from == "" && !strings.Contains(s.msg, "Message-ID: <"+id+"@test>") {
-				for _, a := range s.to {
-					out[id] = append(out[id], "vacation:"+strings.ToLower(a))
-				}
-				continue
-			}
-			for _, a := range s.to {
-				out[id] = append(out[id], "fwd:"+strings.ToLower(a))
-			}
+			sends[id] = append(sends[id], sentMsg{s.from, s.to, s.msg})
 		}
 		sort.Strings(out[id])
 	}
-	return out
+	return out, sends
 }
 
 // sievec compiles scripts (name → text) with pigeonhole in one run,

@@ -246,7 +246,7 @@ func (r *Reader) start() error {
 		if complete && k == len(line) {
 			continue // white space before the first From_ line
 		}
-		if complete && last == '\n' && isMMDF(line[k:]) {
+		if complete && k == 0 && start == 0 && isMMDF(line) {
 			r.mmdf = true
 			r.nextFrom = append([]byte(nil), line[k:]...)
 			r.nextFromOff = start + int64(k)

@@ -68,6 +68,9 @@ func Sniff(head []byte) Format {
 	}
 	switch {
 	case isMMDF(line):
+		if k > 0 {
+			return NotMail // c-client's mmdf driver wants the delimiter at byte 0
+		}
 		return MMDF
 	case bytes.HasSuffix(line, []byte("\n")) || len(head) < SniffSize:
 		if _, _, _, ok := validFrom(line); ok {

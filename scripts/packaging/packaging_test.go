@@ -196,3 +196,47 @@ func TestDebInstallPurge(t *testing.T) {
 		t.Errorf("after purge the mailmig user exists=%v, before install %v", err == nil, hadUser == nil)
 	}
 }
+
+// TestMakeInstallPrefix: `make install DESTDIR=... PREFIX=/usr/local`
+// puts every file under the prefix, points the units' ExecStart at the
+// installed binary, and keeps a configuration that is already there.
+func TestMakeInstallPrefix(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build, dest := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dest, "etc/mailmig/mailmig.toml")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const mine = "# the site's own\n[server]\nhostname = \"mail.site.example\"\n"
+	os.WriteFile(conf, []byte(mine), 0o640)
+	out, err := run(t, 5*time.Minute, root, "make", "install", "DESTDIR="+dest, "PREFIX=/usr/local",
+		"BUILDDIR="+build, "BIN="+filepath.Join(build, "mailmig"))
+	if err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, f := range []string{"usr/local/sbin/mailmig", "usr/local/lib/systemd/system/mailmig-serve.service",
+		"usr/local/lib/systemd/system/mailmig-run.service", "usr/local/lib/sysusers.d/mailmig.conf",
+		"usr/local/lib/tmpfiles.d/mailmig.conf", "usr/local/share/man/man8/mailmig-serve.8",
+		"usr/local/share/man/man5/mailmig.toml.5", "usr/local/share/bash-completion/completions/mailmig",
+		"usr/local/share/zsh/vendor-completions/_mailmig"} {
+		if !exists(filepath.Join(dest, f)) {
+			t.Errorf("make install did not install /%s", f)
+		}
+	}
+	for _, u := range []string{"mailmig-serve.service", "mailmig-run.service"} {
+		b, _ := os.ReadFile(filepath.Join(dest, "usr/local/lib/systemd/system", u))
+		if !strings.Contains(string(b), "\nExecStart=/usr/local/sbin/mailmig --config /etc/mailmig/mailmig.toml ") {
+			t.Errorf("%s: ExecStart not pointed at /usr/local/sbin:\n%s", u, b)
+		}
+	}
+	if b, _ := os.ReadFile(conf); string(b) != mine {
+		t.Errorf("make install replaced the existing configuration:\n%s", b)
+	}
+	// /usr/local/lib/systemd/system is one of systemd's unit paths.
+	if out := must(t, "systemd-analyze", "unit-paths"); !strings.Contains(out, "\n/usr/local/lib/systemd/system\n") {
+		t.Errorf("/usr/local/lib/systemd/system is not a unit path:\n%s", out)
+	}
+}

@@ -22,6 +22,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"runtime"
@@ -129,6 +130,23 @@ func IPKey(remote string) string {
 // or IP). It returns nil, ErrFailed or ErrRateLimited; other errors are
 // internal (the database failed) and mean "try again later".
 func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password string) error {
+	return a.run(ctx, remote, user, "password", func() error {
+		ipKey := IPKey(remote)
+		a.mu.Lock()
+		ipFails := recent(a.byIP, ipKey, a.now(), a.window())
+		a.mu.Unlock()
+		return a.check(ctx, ipKey, ipFails, user, password)
+	})
+}
+
+func (a *Authenticator) window() time.Duration {
+	_, _, w, _, _ := a.defaults()
+	return w
+}
+
+// run is Authenticate's frame around a check: limits first, then the
+// check, then the failure bookkeeping and delay.
+func (a *Authenticator) run(ctx context.Context, remote, user, mech string, check func() error) error {
 	delay, maxDelay, window, perIP, perIPUser := a.defaults()
 	ipKey := IPKey(remote)
 	// The NUL cannot occur in an address key; user names are opaque here.
@@ -152,12 +170,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password
 		return ErrRateLimited
 	}
 
-	err := a.check(ctx, ipKey, ipFails, user, password)
+	err := check()
 	if err == nil {
 		a.mu.Lock()
 		delete(a.byIPUser, pairKey)
 		a.mu.Unlock()
-		log.Info("authenticated", "remote", ipKey, "user", user)
+		log.Info("authenticated", "remote", ipKey, "user", user, "mech", mech)
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -170,7 +188,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote, user, password
 	n := len(a.byIP[ipKey].failures)
 	a.prune(now, window)
 	a.mu.Unlock()
-	log.Warn("authentication failed", "remote", ipKey, "user", user, "reason", reason(err))
+	log.Warn("authentication failed", "remote", ipKey, "user", user, "mech", mech, "reason", reason(err))
 
 	// The delay is served here, after the check's slot is released.
 	d := delay
@@ -271,4 +289,19 @@ func (a *Authenticator) prune(now time.Time, window time.Duration) {
 			}
 		}
 	}
+}
+
+// Result applies the rate limits and failure delay to an authentication
+// done elsewhere (SASL GSSAPI: the ticket was checked by the server):
+// ErrRateLimited when the address (or address and user) is locked out,
+// nil when err is nil, else the failure is counted, the delay served,
+// and ErrFailed returned. user may be "" when the exchange failed before
+// naming one.
+func (a *Authenticator) Result(ctx context.Context, remote, user, mech string, err error) error {
+	return a.run(ctx, remote, user, mech, func() error {
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrLocked, err)
+		}
+		return nil
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,9 +101,19 @@ func storeOutcome(t *testing.T, root string) []string {
 	return out
 }
 
-func vacationSubject(raw string) string {
+// vacationSummary is a vacation reply's subject and its text (transfer
+// encoding undone, line ends and surrounding space normalised).
+func vacationSummary(raw string) string {
+	raw = strings.ReplaceAll(raw, "\r\n", "\n")
 	m := sieve.NewMessage([]byte(raw))
-	return m.Header("Subject")
+	body, _, _ := m.BodyRaw()
+	text := string(body)
+	if strings.EqualFold(m.Header("Content-Transfer-Encoding"), "quoted-printable") {
+		if b, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(text))); err == nil {
+			text = string(b)
+		}
+	}
+	return m.Header("Subject") + " | " + strings.TrimSpace(strings.ReplaceAll(text, "\r\n", "\n"))
 }
 
 func pigeonholeOutcome(t *testing.T, c diffCase, m, from string) outcome {
@@ -121,7 +133,7 @@ func pigeonholeOutcome(t *testing.T, c diffCase, m, from string) outcome {
 			reason, _, _ = strings.Cut(reason, "\n--")
 			o.reject = strings.TrimSpace(reason)
 		default:
-			o.vacations = append(o.vacations, s.To+" | "+vacationSubject(s.Msg))
+			o.vacations = append(o.vacations, s.To+" | "+vacationSummary(s.Msg))
 		}
 	}
 	slices.Sort(o.redirects)
@@ -173,7 +185,7 @@ func mailmigOutcome(t *testing.T, c diffCase, m, from string) (outcome, *Result)
 		if s.From != "" {
 			o.redirects = append(o.redirects, s.To[0]+" | "+headerFields(s.Msg))
 		} else {
-			o.vacations = append(o.vacations, s.To[0]+" | "+vacationSubject(s.Msg))
+			o.vacations = append(o.vacations, s.To[0]+" | "+vacationSummary(s.Msg))
 		}
 	}
 	slices.Sort(o.redirects)

@@ -56,10 +56,9 @@ func (d *Deliverer) runScripts(ctx context.Context, env Envelope, m *sieve.Messa
 		Include: func(ctx context.Context, global bool, name string) (*sieve.Script, error) {
 			return d.included(g, env.User, global, name)
 		},
-		DuplicateSeen: func(ctx context.Context, key string) (bool, error) {
-			// The period is checked when recording expires; a week back
-			// is the RFC 7352 default and the longest kept.
-			return d.state.vacation.VacationSeen(ctx, env.User, duplicateHandle, key, d.now().Add(-7*24*time.Hour))
+		DuplicateSeen: func(ctx context.Context, key string, period time.Duration) (bool, error) {
+			// RFC 7352 §3.3: seen within :seconds (default a week).
+			return d.state.vacation.VacationSeen(ctx, env.User, duplicateHandle, key, d.now().Add(-period))
 		},
 		Spamtest:  d.spamtest(),
 		Virustest: d.Virustest,

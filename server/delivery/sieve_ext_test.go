@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mailmig/server/sieve"
+	"mailmig/server/sieve/pigeonholetest"
 )
 
 // TestSieveIncludeDuplicateSpamtest: the extensions the own interpreter
@@ -45,6 +46,10 @@ global "target"; set "target" "Main"; include "helper"; fileinto :create "${targ
 			msgs: []string{msg()}, where: ""},
 		{name: "duplicate", script: `require ["duplicate", "fileinto", "mailbox"]; if duplicate { fileinto :create "Dups"; }`,
 			msgs: []string{msg(), msg()}, where: "Dups:1 INBOX:1"},
+		// :seconds 1: the second copy comes 2 s later, the third 4 s
+		// after that... each outside the window of the one before.
+		{name: "duplicate :seconds", script: `require ["duplicate", "fileinto", "mailbox"]; if duplicate :seconds 1 { fileinto :create "Dups"; }`,
+			msgs: []string{msg(), msg(), msg()}, where: "INBOX:3"},
 		{name: "spamtest", script: `require ["spamtest", "relational", "comparator-i;ascii-numeric", "fileinto", "mailbox"];
 if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto :create "Spam8"; }`,
 			msgs: []string{msg(spam), msg("X-Spam-Level: **")}, where: "INBOX:1 Spam8:1"},
@@ -86,4 +91,12 @@ if ihave "enotify" { notify "mailto:x@example.org"; } elsif ihave "fileinto" { f
 		})
 	}
 	_ = strings.TrimSpace
+}
+
+// TestSpamRuleSameAsReference: the reference set-up's global "spam"
+// script is mailmig's built-in rule.
+func TestSpamRuleSameAsReference(t *testing.T) {
+	if got := DefaultGlobalScript("X-Spam-Level", "*****", "junk"); got != pigeonholetest.SpamRule {
+		t.Errorf("built-in spam rule %q, reference %q", got, pigeonholetest.SpamRule)
+	}
 }

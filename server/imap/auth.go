@@ -60,6 +60,11 @@ func (c *conn) login(tag, user, pass string) error {
 		}
 		return errNo(imap.ResponseCodeAuthenticationFailed, "authentication failed")
 	}
+	return c.loggedIn(tag, user)
+}
+
+// loggedIn opens the session of an authenticated user and answers tag.
+func (c *conn) loggedIn(tag, user string) error {
 	if ul := c.srv.opts.Limits.UserIP; ul != nil {
 		release, ok := ul.Acquire(listen.UserIPKey(user, c.nc.RemoteAddr()))
 		if !ok {
@@ -112,6 +117,9 @@ func (c *conn) cmdAuthenticate(tag string, p *parser, _ bool) error {
 	}
 	if err := p.end(); err != nil {
 		return err
+	}
+	if strings.EqualFold(mech, "GSSAPI") {
+		return c.cmdAuthenticateGSSAPI(tag, initial, hasInitial)
 	}
 	if !strings.EqualFold(mech, "PLAIN") {
 		return errNo("", "unsupported mechanism %s", mech)

@@ -441,6 +441,9 @@ func (c *conn) capabilities() string {
 		} else {
 			caps = append(caps, "LOGINDISABLED")
 		}
+		if c.gssapiAllowed() {
+			caps = append(caps, "AUTH=GSSAPI")
+		}
 		return strings.Join(caps, " ")
 	}
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",

@@ -466,54 +466,19 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 	}
 	var hits, hitUIDs []uint32
 	var hitModSeqs []uint64
-	var maxUID, maxModSeq uint64
-	saved := map[uint32]bool{}
-	for _, u := range s.searchRes {
-		saved[u] = true
-	}
+	var maxModSeq uint64
 	withModSeq := prog.usesModSeq()
 	if withModSeq {
 		c.enableCondstore()
 	}
-	if len(s.uids) > 0 {
-		maxUID = uint64(s.uids[len(s.uids)-1])
-	}
-	for i, u := range s.uids {
-		mi, ok := snap.Lookup(u)
-		if !ok {
-			continue
-		}
-		sm := &searchMsg{seq: uint32(i + 1), maxSeq: uint32(len(s.uids)), maxUID: uint32(maxUID), mi: &mi, recent: s.recent[u], saved: saved[u]}
-		if withModSeq {
-			sm.modseq = s.ms.modseq(u)
-		}
-		sm.load = func() []byte {
-			b, err := c.readMessage(s.folder, mi, nil)
-			if err != nil {
-				c.log.Warn("imap: search read", "uid", mi.UID, "err", err)
-				return []byte{}
-			}
-			return b
-		}
-		if c.isBig(&mi) {
-			sm.stream = func() (io.Reader, io.Closer, error) { return c.openStream(s.folder, &mi, false) }
-			sm.loadHeader = func() []byte {
-				h, err := c.readContent(s.folder, mi, true, nil)
-				if err != nil {
-					return []byte{}
-				}
-				return h
-			}
-		}
-		if prog.match(sm) {
-			maxModSeq = max(maxModSeq, sm.modseq)
-			hitModSeqs = append(hitModSeqs, sm.modseq)
-			hitUIDs = append(hitUIDs, u)
-			if uid {
-				hits = append(hits, u)
-			} else {
-				hits = append(hits, uint32(i+1))
-			}
+	for _, h := range c.evalSearch(snap, &prog, withModSeq) {
+		maxModSeq = max(maxModSeq, h.modseq)
+		hitModSeqs = append(hitModSeqs, h.modseq)
+		hitUIDs = append(hitUIDs, h.mi.UID)
+		if uid {
+			hits = append(hits, h.mi.UID)
+		} else {
+			hits = append(hits, h.seq)
 		}
 	}
 	if saveRes {
@@ -564,6 +529,64 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		c.w.crlf()
 	}
 	return c.ok(tag, "", "SEARCH completed", uid)
+}
+
+// searchHit is a message a search program matched.
+type searchHit struct {
+	seq    uint32
+	modseq uint64 // with withModSeq only
+	mi     *mailstore.MessageInfo
+}
+
+// evalSearch runs prog over the selected folder's view (snap is the
+// session's snapshot) and returns the matches in sequence order.
+func (c *conn) evalSearch(snap *mailstore.Snapshot, prog *searchKey, withModSeq bool) []searchHit {
+	s := c.sel
+	saved := map[uint32]bool{}
+	for _, u := range s.searchRes {
+		saved[u] = true
+	}
+	var maxUID uint32
+	if len(s.uids) > 0 {
+		maxUID = s.uids[len(s.uids)-1]
+	}
+	var hits []searchHit
+	j := 0 // both s.uids and snap.Messages ascend by UID
+	for i, u := range s.uids {
+		for j < len(snap.Messages) && snap.Messages[j].UID < u {
+			j++
+		}
+		if j == len(snap.Messages) || snap.Messages[j].UID != u {
+			continue // expunged under the session's view
+		}
+		mi := &snap.Messages[j] // snapshots are immutable
+		sm := &searchMsg{seq: uint32(i + 1), maxSeq: uint32(len(s.uids)), maxUID: maxUID, mi: mi, recent: s.recent[u], saved: saved[u]}
+		if withModSeq {
+			sm.modseq = s.ms.modseq(u)
+		}
+		sm.load = func() []byte {
+			b, err := c.readMessage(s.folder, *mi, nil)
+			if err != nil {
+				c.log.Warn("imap: search read", "uid", mi.UID, "err", err)
+				return []byte{}
+			}
+			return b
+		}
+		if c.isBig(mi) {
+			sm.stream = func() (io.Reader, io.Closer, error) { return c.openStream(s.folder, mi, false) }
+			sm.loadHeader = func() []byte {
+				h, err := c.readContent(s.folder, *mi, true, nil)
+				if err != nil {
+					return []byte{}
+				}
+				return h
+			}
+		}
+		if prog.match(sm) {
+			hits = append(hits, searchHit{seq: uint32(i + 1), modseq: sm.modseq, mi: mi})
+		}
+	}
+	return hits
 }
 
 // isAddressField tells the address header fields SEARCH parses.

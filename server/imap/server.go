@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"mailmig/mailstore"
+	"mailmig/server/auth/gssapi"
 	"mailmig/server/listen"
 )
 
@@ -88,6 +89,11 @@ type Options struct {
 	// Limits bound what one connection may hold and how long it may take
 	// (see limits.go); zero fields take the defaults.
 	Limits ConnLimits
+	// GSSAPI, if set, offers AUTHENTICATE GSSAPI (RFC 4752) for the
+	// service principal imap/HOST; only where PLAIN is allowed unless
+	// GSSAPIWithoutTLS.
+	GSSAPI           *gssapi.Acceptor
+	GSSAPIWithoutTLS bool
 }
 
 // DefaultQuotaBytes is the storage quota when Options.QuotaFor is nil.

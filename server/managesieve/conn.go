@@ -231,9 +231,14 @@ func (c *conn) writeCapabilities() {
 	}
 	line("IMPLEMENTATION", "mailmig", true)
 	line("SIEVE", sieve.Capability(), true)
-	if c.authAllowed() && c.user == "" {
+	switch {
+	case c.authAllowed() && c.user == "" && c.gssapiAllowed():
+		line("SASL", "PLAIN GSSAPI", true)
+	case c.authAllowed() && c.user == "":
 		line("SASL", "PLAIN", true)
-	} else {
+	case c.user == "" && c.gssapiAllowed():
+		line("SASL", "GSSAPI", true)
+	default:
 		line("SASL", "", true)
 	}
 	if c.s.TLSConfig != nil && !c.tls {
@@ -356,6 +361,9 @@ func (c *conn) cmdAuthenticate(cmd *Command) bool {
 		c.reply("NO", "", "usage: AUTHENTICATE mechanism [initial-response]")
 		return false
 	}
+	if strings.EqualFold(cmd.Args[0], "GSSAPI") && c.gssapiAllowed() {
+		return c.authenticateGSSAPI(cmd)
+	}
 	if !c.authAllowed() {
 		c.reply("NO", "ENCRYPT-NEEDED", "authentication requires TLS: use STARTTLS first")
 		return false
@@ -421,6 +429,12 @@ func (c *conn) cmdAuthenticate(cmd *Command) bool {
 		c.reply("NO", "", "authentication failed")
 		return false
 	}
+	return c.authenticated(user)
+}
+
+// authenticated opens the script storage of an authenticated user and
+// answers OK.
+func (c *conn) authenticated(user string) bool {
 	store, err := c.s.Storage(user)
 	if err != nil || store == nil {
 		c.s.log().Error("managesieve: open script storage", "user", user, "err", err)

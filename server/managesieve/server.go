@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"mailmig/server/auth/gssapi"
 	"mailmig/server/listen"
 	"mailmig/server/sieve"
 )
@@ -51,6 +52,10 @@ type Server struct {
 	AllowInsecureAuth bool
 	// Auth checks passwords; nil refuses every login.
 	Auth Authenticator
+	// GSSAPI, if set, offers SASL GSSAPI (RFC 4752) for sieve/HOST, where
+	// PLAIN is allowed unless GSSAPIWithoutTLS.
+	GSSAPI           *gssapi.Acceptor
+	GSSAPIWithoutTLS bool
 	// Storage returns a user's script storage (required).
 	Storage func(user string) (*sieve.Storage, error)
 	// MaxRedirects is announced as MAXREDIRECTS (0 = not announced).

@@ -54,10 +54,6 @@ var (
 		Name: "mailmig_logins_total",
 		Help: "Password logins by protocol (imap, submission, managesieve, web) and result (ok, failed, rate_limited, error).",
 	}, []string{"protocol", "result"})
-	deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "mailmig_deliveries_total",
-		Help: "Messages delivered per recipient, by path (lmtp, deliver, submission) and outcome (delivered, rejected, deferred).",
-	}, []string{"via", "outcome"})
 	sieveErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "mailmig_sieve_runtime_errors_total",
 		Help: "Sieve scripts that failed at run time (the message was kept in INBOX).",
@@ -65,10 +61,15 @@ var (
 
 	sourcesMu sync.Mutex
 	sources   Sources
+
+	// deliveries by [via, outcome]: a collector of ours, so that the
+	// counts other processes keep (Sources.Shared) join the same series.
+	deliveriesMu sync.Mutex
+	deliveries   = map[[2]string]float64{}
 )
 
 func init() {
-	registry.MustRegister(connections, activeConnections, logins, deliveries, sieveErrors, sourceCollector{},
+	registry.MustRegister(connections, activeConnections, logins, sieveErrors, sourceCollector{},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
@@ -86,8 +87,14 @@ func Connection(protocol string) (closed func()) {
 func Login(protocol, result string) { logins.WithLabelValues(protocol, result).Inc() }
 
 // Delivery counts one recipient's delivery through via (lmtp, deliver,
-// submission) with outcome (Delivered, Rejected, Deferred).
-func Delivery(via, outcome string) { deliveries.WithLabelValues(via, outcome).Inc() }
+// submission) with outcome (Delivered, Rejected, Deferred) in this
+// process. (`mailmig deliver` counts in the state database instead, which
+// Sources.Shared reads.)
+func Delivery(via, outcome string) {
+	deliveriesMu.Lock()
+	deliveries[[2]string{via, outcome}]++
+	deliveriesMu.Unlock()
+}
 
 // SieveError counts a Sieve run-time error.
 func SieveError() { sieveErrors.Inc() }
@@ -106,6 +113,10 @@ type Sources struct {
 	MigrationErrors func() (int64, error)
 	// CertExpiry returns the serving certificate's NotAfter.
 	CertExpiry func() (time.Time, bool)
+	// Shared returns the deliveries, by [via, outcome], that other
+	// processes (mailmig deliver, run once per message by the MTA)
+	// counted in the state database.
+	Shared func() (map[[2]string]int64, error)
 }
 
 // SetSources installs the scrape-time sources (serve does, once).
@@ -123,6 +134,7 @@ var (
 	descMigMessages    = prometheus.NewDesc("mailmig_migration_copied_messages", "Messages copied for the users in the migration queue (state database).", nil, nil)
 	descMigErrors      = prometheus.NewDesc("mailmig_migration_step_failures", "Failed attempts of a migration step (conversion and copy errors included), from the event log.", nil, nil)
 	descCertExpiry     = prometheus.NewDesc("mailmig_tls_certificate_expiry_timestamp_seconds", "NotAfter of the served TLS certificate, as a Unix time.", nil, nil)
+	descDeliveries     = prometheus.NewDesc("mailmig_deliveries_total", "Messages delivered per recipient, by path (lmtp, deliver, submission) and outcome (delivered, rejected, deferred).", []string{"via", "outcome"}, nil)
 	descScrapeErrors   = prometheus.NewDesc("mailmig_metrics_source_errors", "Scrape-time sources that failed in this scrape, by source.", []string{"source"}, nil)
 )
 
@@ -130,7 +142,7 @@ var (
 type sourceCollector struct{}
 
 func (sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descOutboundSize, descOutboundAge, descMigrationUsers, descMigBytes, descMigMessages, descMigErrors, descCertExpiry, descScrapeErrors} {
+	for _, d := range []*prometheus.Desc{descDeliveries, descOutboundSize, descOutboundAge, descMigrationUsers, descMigBytes, descMigMessages, descMigErrors, descCertExpiry, descScrapeErrors} {
 		ch <- d
 	}
 }
@@ -141,6 +153,24 @@ func (sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	sourcesMu.Unlock()
 	failed := func(name string) {
 		ch <- prometheus.MustNewConstMetric(descScrapeErrors, prometheus.GaugeValue, 1, name)
+	}
+	deliveriesMu.Lock()
+	counts := make(map[[2]string]float64, len(deliveries))
+	for k, v := range deliveries {
+		counts[k] = v
+	}
+	deliveriesMu.Unlock()
+	if s.Shared != nil {
+		if shared, err := s.Shared(); err != nil {
+			failed("shared")
+		} else {
+			for k, v := range shared {
+				counts[k] += float64(v)
+			}
+		}
+	}
+	for k, v := range counts {
+		ch <- prometheus.MustNewConstMetric(descDeliveries, prometheus.CounterValue, v, k[0], k[1])
 	}
 	if s.Outbound != nil {
 		if n, oldest, err := s.Outbound(); err != nil {

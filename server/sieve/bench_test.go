@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // rules200 is a script of 200 rules of the shapes the web form writes
@@ -60,18 +62,47 @@ func BenchmarkScript200Rules(b *testing.B) {
 	}
 }
 
-// TestScript200RulesBudget keeps the benchmark honest in make test: the
-// 200-rule script stays well inside its 50 µs budget.
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestScript200RulesBudget keeps the target honest in make test: the
+// 200-rule script costs at most 50 µs of CPU per message. CPU time, not
+// wall time, so that a loaded shared machine does not fail it (wall time
+// is what BenchmarkScript200Rules reports).
 func TestScript200RulesBudget(t *testing.T) {
-	r := testing.Benchmark(BenchmarkScript200Rules)
-	if r.N == 0 {
-		t.Fatal("benchmark did not run")
+	s, err := Compile([]byte(rules200()), Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	per := r.NsPerOp()
-	t.Logf("200-rule script: %d ns/message, %d allocs", per, r.AllocsPerOp())
-	// The target is 50 µs; allow for a loaded shared machine (-race
-	// multiplies it) before failing.
-	if per > 500_000 {
-		t.Errorf("200-rule script takes %d ns per message", per)
+	if raceEnabled {
+		t.Log("time bound not checked under the race detector")
+		return
+	}
+	raw := []byte("From: Bob Example <bob@example.org>\r\nTo: Alice <alice@example.com>\r\nSubject: hello there\r\n" +
+		"Message-ID: <m1@example.org>\r\nX-Mailer: Thunderbird\r\n\r\n" + strings.Repeat("body text line\r\n", 200))
+	ctx := context.Background()
+	run := func(n int) time.Duration {
+		start := cpuTime()
+		for i := 0; i < n; i++ {
+			o, err := s.Execute(ctx, &Input{EnvelopeFrom: "bob@example.org", EnvelopeTo: "alice@example.com", Msg: NewMessage(raw)})
+			if err != nil || len(o.Mailboxes) != 1 {
+				t.Fatalf("%v %+v", err, o)
+			}
+		}
+		return (cpuTime() - start) / time.Duration(n)
+	}
+	run(200) // warm up
+	per := run(3000)
+	// Best of two: the process's other goroutines (GC) count too.
+	if p2 := run(3000); p2 < per {
+		per = p2
+	}
+	t.Logf("200-rule script: %v CPU per message", per)
+	if per > 50*time.Microsecond {
+		t.Errorf("200-rule script costs %v of CPU per message, target 50µs", per)
 	}
 }

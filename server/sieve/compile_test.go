@@ -186,6 +186,11 @@ func FuzzCompile(f *testing.F) {
 	f.Add([]byte(`require ["fileinto", "reject"]; if header :contains "X-Spam-Level" "*****" { fileinto "junk"; } else { reject "x"; }`))
 	f.Add([]byte("require \"vacation\";\nvacation :days 1 :subject \"s\" text:\nbody\n.\n;"))
 	f.Add([]byte(`require ["variables", "editheader"]; set "a" "b"; addheader "X-A" "${a}"; deleteheader "X-B";`))
+	f.Add([]byte(`require ["include", "variables"]; global "g"; include :once :optional "x"; return;`))
+	f.Add([]byte(`require ["ihave", "fileinto"]; if ihave "foo" { foo :bar [1, "x"]; } elsif ihave ["fileinto"] { fileinto "a"; } else { error "e"; }`))
+	f.Add([]byte(`require ["index", "date", "relational", "comparator-i;ascii-numeric"]; if allof (header :index 2 :last :is "received" "x", date :index 1 :value "ge" :zone "+0100" "date" "year" "2000", address :count "eq" ["to","cc"] "2") { stop; }`))
+	f.Add([]byte(`require ["spamtestplus", "virustest", "duplicate", "imap4flags", "variables"]; if spamtest :percent :matches "*" { setflag "f" "${1}"; } if anyof (virustest :is "0", duplicate :seconds 10 :header "message-id", hasflag "f" "x") { keep :flags "${f}"; }`))
+	f.Add([]byte("require [\"encoded-character\", \"vacation-seconds\", \"regex\", \"body\"];\nif body :content \"text\" :regex \"a(b\" { discard; }\nvacation :seconds 5 :mime text: # c\n..x ${hex:41} ${unicode:1F600}\n.\n;\n/* comment */"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		s, err := Compile(src, Options{})
 		if err != nil {

@@ -28,8 +28,9 @@ type Input struct {
 	// include fails (a run-time error unless :optional).
 	Include func(ctx context.Context, global bool, name string) (*Script, error)
 	// DuplicateSeen answers the duplicate test (RFC 7352) for key (the
-	// handle and the unique id). Nil: nothing was seen.
-	DuplicateSeen func(ctx context.Context, key string) (bool, error)
+	// handle and the unique id): was it recorded within period? Nil:
+	// nothing was seen.
+	DuplicateSeen func(ctx context.Context, key string, period time.Duration) (bool, error)
 	// Spamtest and Virustest configure RFC 5235's tests (nil: the tests
 	// answer "0", not tested).
 	Spamtest, Virustest *TestConfig
@@ -801,7 +802,7 @@ func (r *run) duplicate(f *frame, t *test) (bool, error) {
 	seen := false
 	if r.in.DuplicateSeen != nil {
 		var err error
-		if seen, err = r.in.DuplicateSeen(r.ctx, key); err != nil {
+		if seen, err = r.in.DuplicateSeen(r.ctx, key, period); err != nil {
 			return false, r.fail(f, t.pos, "duplicate: %v", err)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mailmig/server/auth/gssapi"
 	"mailmig/server/delivery"
 	"net"
 	"net/netip"
@@ -89,6 +90,10 @@ type Server struct {
 	Domains []string
 	// Auth checks passwords; nil refuses every login.
 	Auth Authenticator
+	// GSSAPI, if set, offers AUTH GSSAPI (RFC 4752) for smtp/HOST
+	// wherever PLAIN is offered (go-smtp: after TLS or on trusted
+	// listeners).
+	GSSAPI *gssapi.Acceptor
 	// UserExists reports whether a local account exists (nil: all do).
 	UserExists func(ctx context.Context, user string) (bool, error)
 	// Local delivers local recipients.

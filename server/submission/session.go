@@ -68,6 +68,9 @@ func humanSize(n int64) string {
 // AuthMechanisms implements smtp.AuthSession. go-smtp offers them only
 // over TLS or on a listener with AllowInsecureAuth (RFC 4954 §4).
 func (ss *session) AuthMechanisms() []string {
+	if ss.s.GSSAPI != nil {
+		return []string{sasl.Plain, sasl.Login, "GSSAPI"}
+	}
 	return []string{sasl.Plain, sasl.Login}
 }
 
@@ -87,6 +90,10 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(check), nil
 	case sasl.Login:
 		return &loginServer{check: func(u, p string) error { return check("", u, p) }}, nil
+	case "GSSAPI":
+		if ss.s.GSSAPI != nil {
+			return ss.gssapiServer(), nil
+		}
 	}
 	return nil, smtpErr(504, smtp.EnhancedCode{5, 5, 4}, "unsupported authentication mechanism; use PLAIN or LOGIN")
 }
@@ -105,10 +112,14 @@ func (ss *session) login(user, pass string) error {
 		}
 		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "authentication failed")
 	}
+	ss.loggedIn(user)
+	return nil
+}
+
+func (ss *session) loggedIn(user string) {
 	ss.user = user
 	sessions.LoggedIn(ss.conn.Conn(), user) // mailmig who / kick
 	ss.s.log().Info("submission: authenticated", "remote", ss.remote, "user", user, "tls", ss.tls)
-	return nil
 }
 
 // ownsAddress reports whether addr is one of user's addresses.

@@ -34,6 +34,9 @@ func (c *Config) validateAuthSources(bad func(key, format string, a ...any) erro
 			return bad("auth.sources", "unknown source %q (accounts, crypt, kerberos)", s)
 		}
 	}
+	if k := c.Auth.Kerberos; k.GSSAPI && (k.Realm == "" || k.Keytab == "") {
+		return bad("auth.kerberos.gssapi", "needs realm and keytab")
+	}
 	return nil
 }
 

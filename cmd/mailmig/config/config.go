@@ -62,6 +62,8 @@ type Config struct {
 
 	// trustedSet records that a file set submission.trusted_networks.
 	trustedSet bool
+	// metricsSet records that a file set metrics.listen.
+	metricsSet bool
 }
 
 // Old describes the UW-IMAP side.
@@ -107,6 +109,9 @@ type Migration struct {
 	Postmaster       string   `toml:"postmaster"`
 	// OverQuota: "attention" (stop the user) or "warn" (an event, go on).
 	OverQuota string `toml:"over_quota"`
+	// ProcmailAlways: the old MTA ran procmail for every user with a
+	// ~/.procmailrc (not only through .forward); docs/filters.md.
+	ProcmailAlways bool `toml:"procmail_always"`
 }
 
 // Server holds what all listeners share.
@@ -155,6 +160,15 @@ type AuthKerberos struct {
 	// Service is the principal (SERVICE/HOST, realm added) whose key
 	// in the keytab proves the KDC genuine after a password check.
 	Service string `toml:"service"`
+	// GSSAPI offers SASL GSSAPI on IMAP, submission and ManageSieve
+	// with the keytab's imap/, smtp/ and sieve/ principals.
+	GSSAPI bool `toml:"gssapi"`
+	// GSSAPIWithoutTLS offers it on connections without TLS too.
+	GSSAPIWithoutTLS bool `toml:"gssapi_without_tls"`
+	// GSSAPIRealms are client realms accepted besides Realm.
+	GSSAPIRealms []string `toml:"gssapi_realms"`
+	// Principals maps whole principals ("alice/admin@REALM") to users.
+	Principals map[string]string `toml:"principals"`
 }
 
 // Connections bounds what clients may hold, per protocol (IMAP, LMTP,
@@ -375,6 +389,7 @@ func (c *Config) decode(path, text string) error {
 		return &Error{Path: path, Msg: err.Error()}
 	}
 	c.trustedSet = md.IsDefined("submission", "trusted_networks")
+	c.metricsSet = md.IsDefined("metrics", "listen")
 	if und := md.Undecoded(); len(und) > 0 {
 		key := und[0].String()
 		return &Error{Path: path, Line: lineOfKey(text, und[0]), Key: key, Msg: "unknown key"}
@@ -643,7 +658,9 @@ func (c *Config) ApplyDataDir(dir string) error {
 	c.LMTP.Socket = filepath.Join(abs, "lmtp.sock")
 	c.applyDataDirAuth(abs)
 	c.Control.Socket = filepath.Join(abs, "control.sock")
-	if c.Metrics.Listen != "" && !(c.Path != "" && isLoopbackAddr(c.Metrics.Listen)) {
+	// The metrics listener too, unless a file put it on loopback itself
+	// (the built-in 127.0.0.1:9154 would clash between demos and tests).
+	if c.Metrics.Listen != "" && !(c.metricsSet && isLoopbackAddr(c.Metrics.Listen)) {
 		c.Metrics.Listen = "127.0.0.1:0"
 	}
 	if c.Path == "" {

@@ -537,6 +537,9 @@ func (r *Regex) FieldTests() ([]FieldTest, error) {
 		if it.n.kind == kNone {
 			continue
 		}
+		if len(it.n.key()) > 20000 {
+			return nil, fmt.Errorf("is too complex to convert")
+		}
 		if nullable(it.n) {
 			// The match can end inside the field name: it matches any
 			// field starting with this prefix.

@@ -148,6 +148,13 @@ type Exec struct {
 	CompileError string
 }
 
+// SpamRule is the site's spam rule as mailmig builds it by default
+// (delivery.DefaultGlobalScript("X-Spam-Level", "*****", "junk"); a
+// delivery test keeps the two equal). Conf installs it as the global
+// script "spam", so `include :global "spam"` works in the reference set-up
+// as in mailmig.
+const SpamRule = "require \"fileinto\";\r\nif header :contains \"X-Spam-Level\" \"*****\" { fileinto \"junk\"; }\r\n"
+
 // Conf writes a dovecot.conf for dir enabling the extensions mailmig
 // advertises (editheader, vacation-seconds, spamtest, spamtestplus and
 // virustest are off by default in pigeonhole), with the spamtest settings
@@ -178,6 +185,9 @@ func Conf(t testing.TB, dir string) {
 		"  sieve_vacation_min_period = 1s\n" +
 		"}\n"
 	if err := os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "global", "spam.sieve"), []byte(SpamRule), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,23 @@
+package imap
+
+// The extensions added after the base set, one file per command, each
+// handler citing its RFC. Registered here (this file sorts after conn.go,
+// whose init builds the table) so that conn.go's table stays as it was.
+
+// extensionCaps are their capabilities.
+var extensionCaps = []string{
+	"MULTIAPPEND",       // RFC 3502, append.go
+	"SORT",              // RFC 5256, sort.go
+	"SORT=DISPLAY",      // RFC 5957, sort.go
+	"THREAD=REFERENCES", // RFC 5256, thread.go
+	"THREAD=ORDEREDSUBJECT",
+	"THREAD=REFS", // dovecot's, thread.go
+	"ESORT",       // RFC 5267, sort.go
+}
+
+func init() {
+	handlers["SORT"] = handler{states: selectedS, fn: (*conn).cmdSort, noExpunge: true}
+	handlers["THREAD"] = handler{states: selectedS, fn: (*conn).cmdThread, noExpunge: true}
+	uidCommands["SORT"] = true
+	uidCommands["THREAD"] = true
+}

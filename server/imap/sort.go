@@ -1,0 +1,431 @@
+package imap
+
+import (
+	"cmp"
+	"context"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/textproto"
+
+	"mailmig/mailstore"
+)
+
+// SORT (RFC 5256 §3), SORT=DISPLAY (RFC 5957) and ESORT (RFC 5267 §3):
+//
+//	sort = ["UID" SP] "SORT" [SP "RETURN" SP "(" ... ")"] SP
+//	       "(" sort-criterion *(SP sort-criterion) ")" SP charset 1*(SP search-key)
+//
+// Keys: ARRIVAL (internal date), CC, FROM, TO (the addr-mailbox of the
+// first address), DATE (sent date, §2.2), SIZE (RFC822.SIZE), SUBJECT (base
+// subject, §2.1), DISPLAYFROM, DISPLAYTO (display name, else addr-spec,
+// RFC 5957 §3); REVERSE before a key reverses it. Strings compare by
+// i;unicode-casemap; messages that compare equal keep sequence order.
+
+type sortCriterion struct {
+	key     string
+	reverse bool
+}
+
+// parseSortCriteria reads "(" sort-criterion *(SP sort-criterion) ")".
+func parseSortCriteria(p *parser) ([]sortCriterion, error) {
+	if err := p.expect('('); err != nil {
+		return nil, err
+	}
+	var out []sortCriterion
+	reverse := false
+	for {
+		a, err := p.atom()
+		if err != nil {
+			return nil, err
+		}
+		a = strings.ToUpper(a)
+		switch a {
+		case "REVERSE":
+			if reverse {
+				return nil, p.errorf("REVERSE REVERSE")
+			}
+			reverse = true
+		case "ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO":
+			out = append(out, sortCriterion{key: a, reverse: reverse})
+			reverse = false
+		default:
+			return nil, p.errorf("unknown sort criterion %s", a)
+		}
+		if p.take(')') {
+			break
+		}
+		if err := p.sp(); err != nil {
+			return nil, err
+		}
+	}
+	if reverse {
+		return nil, p.errorf("REVERSE without a sort key")
+	}
+	return out, nil
+}
+
+// parseCharsetArg reads the charset of SORT and THREAD (required there):
+// any charset go-message can decode; the search strings are converted
+// from it (convertKeys).
+func parseCharsetArg(p *parser) (string, error) {
+	cs, err := p.astring()
+	if err != nil {
+		return "", err
+	}
+	if strings.EqualFold(cs, "UTF-8") || strings.EqualFold(cs, "US-ASCII") {
+		return "", nil
+	}
+	if _, err := charset.Reader(cs, strings.NewReader("")); err != nil {
+		return "", errNo(imap.ResponseCodeBadCharset, "unknown charset %s", cs)
+	}
+	return cs, nil
+}
+
+// convertKeys turns the strings of search keys from charset cs into
+// UTF-8 ("" is UTF-8 already).
+func convertKeys(keys []searchKey, cs string) error {
+	if cs == "" {
+		return nil
+	}
+	for i := range keys {
+		k := &keys[i]
+		if k.value != "" {
+			r, err := charset.Reader(cs, strings.NewReader(k.value))
+			if err != nil {
+				return errNo(imap.ResponseCodeBadCharset, "unknown charset %s", cs)
+			}
+			b, err := io.ReadAll(r)
+			if err != nil {
+				return errNo(imap.ResponseCodeBadCharset, "text not in %s", cs)
+			}
+			k.value = string(b)
+		}
+		if err := convertKeys(k.sub, cs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseEsortReturn reads ESORT's "RETURN (...)" (RFC 5267 §3.2, the
+// options of RFC 4731), if there.
+func parseEsortReturn(p *parser) (ret []string, esort bool, err error) {
+	save := p.pos
+	if strings.ToUpper(p.word("")) != "RETURN" {
+		p.pos = save
+		return nil, false, nil
+	}
+	if err := p.sp(); err != nil {
+		return nil, false, err
+	}
+	if err := p.expect('('); err != nil {
+		return nil, false, err
+	}
+	for !p.take(')') {
+		p.take(' ')
+		o, err := p.atom()
+		if err != nil {
+			return nil, false, err
+		}
+		switch o = strings.ToUpper(o); o {
+		case "MIN", "MAX", "ALL", "COUNT":
+			ret = append(ret, o)
+		default:
+			return nil, false, errBad("unknown RETURN option %s", o)
+		}
+	}
+	if len(ret) == 0 {
+		ret = []string{"ALL"}
+	}
+	return ret, true, p.sp()
+}
+
+// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY, RFC 5267 §3 ESORT.
+func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
+	if err := p.sp(); err != nil {
+		return err
+	}
+	ret, esort, err := parseEsortReturn(p)
+	if err != nil {
+		return err
+	}
+	crit, err := parseSortCriteria(p)
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	cs, err := parseCharsetArg(p)
+	if err != nil {
+		return err
+	}
+	if err := p.sp(); err != nil {
+		return err
+	}
+	keys, err := parseSearchKeys(p, 0)
+	if err != nil {
+		return err
+	}
+	if err := convertKeys(keys, cs); err != nil {
+		return err
+	}
+	if err := p.end(); err != nil {
+		return err
+	}
+	prog := searchKey{op: "AND", sub: keys}
+	s := c.sel
+	ctx, cancel := c.ctx()
+	defer cancel()
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return c.storeErr("SORT", s.mb, err)
+	}
+	withModSeq := prog.usesModSeq()
+	if withModSeq {
+		c.enableCondstore()
+	}
+	hits := c.evalSearch(snap, &prog, withModSeq)
+	if err := c.sortHits(ctx, snap, hits, crit); err != nil {
+		return c.storeErr("SORT", s.mb, err)
+	}
+	var maxModSeq uint64
+	nums := make([]uint32, len(hits))
+	for i, h := range hits {
+		maxModSeq = max(maxModSeq, h.modseq)
+		nums[i] = h.seq
+		if uid {
+			nums[i] = h.mi.UID
+		}
+	}
+	if esort {
+		c.w.raw(`* ESEARCH (TAG `).str(tag).raw(")")
+		if uid {
+			c.w.raw(" UID")
+		}
+		if len(nums) > 0 {
+			for _, r := range ret {
+				switch r {
+				case "MIN":
+					c.w.raw(" MIN ").num(nums[0])
+				case "MAX":
+					c.w.raw(" MAX ").num(nums[len(nums)-1])
+				case "ALL":
+					c.w.raw(" ALL ").raw(orderedSet(nums))
+				}
+			}
+		}
+		if slices.Contains(ret, "COUNT") {
+			c.w.raw(" COUNT ").num(uint32(len(nums)))
+		}
+		if withModSeq && len(hits) > 0 {
+			ms := make([]uint64, len(hits))
+			for i, h := range hits {
+				ms[i] = h.modseq
+			}
+			c.w.raw(" MODSEQ ").num64(int64(esearchModSeq(ret, ms, maxModSeq)))
+		}
+		c.w.crlf()
+	} else {
+		c.w.raw("* SORT")
+		for _, n := range nums {
+			c.w.sp().num(n)
+		}
+		if withModSeq && len(hits) > 0 {
+			c.w.raw(" (MODSEQ ").num64(int64(maxModSeq)).raw(")")
+		}
+		c.w.crlf()
+	}
+	return c.ok(tag, "", "SORT completed", uid)
+}
+
+// orderedSet writes numbers in the given order as a sequence-set,
+// joining ascending runs ("5,3,1:2"), as RFC 5267 §3.2 allows for ESORT.
+func orderedSet(nums []uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(nums); {
+		j := i
+		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(uitoa(nums[i]))
+		if j > i {
+			b.WriteByte(':')
+			b.WriteString(uitoa(nums[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+func uitoa(n uint32) string {
+	var buf [10]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return string(buf[i:])
+}
+
+// sortHits orders hits by crit (stable: ties keep sequence order).
+func (c *conn) sortHits(ctx context.Context, snap *mailstore.Snapshot, hits []searchHit, crit []sortCriterion) error {
+	n := len(hits)
+	// Per criterion, a key per hit: numbers or strings.
+	type column struct {
+		nums    []int64
+		strs    []string
+		reverse bool
+	}
+	cols := make([]column, len(crit))
+	var infos []threadInfo
+	var headers []textproto.Header
+	for ci, cr := range crit {
+		col := column{reverse: cr.reverse}
+		switch cr.key {
+		case "ARRIVAL":
+			col.nums = make([]int64, n)
+			for i, h := range hits {
+				col.nums[i] = h.mi.InternalDate.Unix()
+			}
+		case "SIZE":
+			col.nums = make([]int64, n)
+			for i, h := range hits {
+				size, err := c.vsize(c.sel.folder, h.mi)
+				if err != nil {
+					return err
+				}
+				col.nums[i] = size
+			}
+		case "DATE":
+			if infos == nil {
+				var err error
+				if infos, err = c.threadInfos(ctx, snap, hits); err != nil {
+					return err
+				}
+			}
+			col.nums = make([]int64, n)
+			for i := range hits {
+				col.nums[i] = infos[i].date
+			}
+		default:
+			if headers == nil {
+				headers = make([]textproto.Header, n)
+				for i, h := range hits {
+					if i%256 == 0 {
+						if err := ctx.Err(); err != nil {
+							return err
+						}
+					}
+					headers[i], _ = readHeaderOf(c.sel.folder, *h.mi)
+				}
+			}
+			col.strs = make([]string, n)
+			for i := range hits {
+				col.strs[i] = stringSortKey(cr.key, headers[i])
+			}
+		}
+		cols[ci] = col
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		for _, col := range cols {
+			var r int
+			if col.nums != nil {
+				r = cmp.Compare(col.nums[a], col.nums[b])
+			} else {
+				r = strings.Compare(col.strs[a], col.strs[b])
+			}
+			if col.reverse {
+				r = -r
+			}
+			if r != 0 {
+				return r
+			}
+		}
+		// Equal: sequence order (RFC 5256 §3), whatever REVERSE says.
+		return cmp.Compare(hits[a].seq, hits[b].seq)
+	})
+	sorted := make([]searchHit, n)
+	for i, j := range idx {
+		sorted[i] = hits[j]
+	}
+	copy(hits, sorted)
+	return nil
+}
+
+// threadInfos returns the cached sort/thread keys of hits.
+func (c *conn) threadInfos(ctx context.Context, snap *mailstore.Snapshot, hits []searchHit) ([]threadInfo, error) {
+	fc := sortCacheFor(c.sel.folder, snap.UIDValidity)
+	msgs := make([]*mailstore.MessageInfo, len(hits))
+	for i, h := range hits {
+		msgs[i] = h.mi
+	}
+	return fc.infos(ctx, c.sel.folder, msgs, len(snap.Messages))
+}
+
+// stringSortKey is a string sort key of a header (RFC 5256 §3, RFC 5957).
+func stringSortKey(key string, h textproto.Header) string {
+	switch key {
+	case "SUBJECT":
+		b, _ := baseSubject(h.Get("Subject"))
+		return b
+	case "FROM", "TO", "CC":
+		field := map[string]string{"FROM": "From", "TO": "To", "CC": "Cc"}[key]
+		if a, ok := firstAddress(h.Get(field)); ok {
+			return foldCase(a.mailbox)
+		}
+	case "DISPLAYFROM", "DISPLAYTO":
+		field := "From"
+		if key == "DISPLAYTO" {
+			field = "To"
+		}
+		if a, ok := firstAddress(h.Get(field)); ok {
+			name := a.name
+			if d, err := headerDecoder.DecodeHeader(name); err == nil {
+				name = d
+			}
+			if name = strings.TrimSpace(collapseSpace(name)); name != "" {
+				return foldCase(name)
+			}
+			if a.host == "" {
+				return foldCase(a.mailbox)
+			}
+			return foldCase(a.mailbox + "@" + a.host)
+		}
+	}
+	return ""
+}
+
+// firstAddress is the first address of a list as ENVELOPE has it: a
+// group's start counts, with the group's name as its mailbox (dovecot
+// sorts "group: a@b;" as "group"), and "<>" is MISSING_MAILBOX.
+func firstAddress(v string) (envAddr, bool) {
+	if v == "" {
+		return envAddr{}, false
+	}
+	for _, a := range parseAddressList(v) {
+		if a.end {
+			continue
+		}
+		if a.group != "" {
+			return envAddr{mailbox: a.group}, true
+		}
+		return a, true
+	}
+	return envAddr{}, false
+}

@@ -78,6 +78,7 @@ func TestBigMessageMemory(t *testing.T) {
 		{"FETCH BODYSTRUCTURE", "f FETCH 1 BODYSTRUCTURE\r\n", "BODYSTRUCTURE (\"TEXT\" \"PLAIN\""},
 		{"SEARCH BODY", "g SEARCH BODY \"needle at the very END\"\r\n", "* SEARCH 1"},
 		{"SEARCH TEXT", "h SEARCH TEXT nothere\r\n", "* SEARCH"},
+		{"SORT (SIZE)", "s SORT (SIZE) UTF-8 ALL\r\n", "* SORT 1"},
 		{"COPY", "i COPY 1 Archive\r\n", "i OK"},
 		{"MOVE", "j MOVE 1 Archive\r\n", "j OK"},
 	}

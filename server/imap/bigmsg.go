@@ -434,3 +434,17 @@ func streamContains(r io.Reader, sub string, bodyOnly bool) bool {
 		}
 	}
 }
+
+// vsize is mi's size with CRLF line ends (RFC822.SIZE): from the file
+// name, else counted, as a stream for a big message.
+func (c *conn) vsize(f *mailstore.Folder, mi *mailstore.MessageInfo) (int64, error) {
+	if mi.VSize >= 0 {
+		return mi.VSize, nil
+	}
+	if c.isBig(mi) {
+		b := &bigFetch{c: c, f: f, mi: mi, size: -1}
+		return b.crlfSize()
+	}
+	m, err := c.readMessage(f, *mi, nil)
+	return int64(len(m)), err
+}

@@ -302,13 +302,9 @@ func (c *conn) sortHits(ctx context.Context, snap *mailstore.Snapshot, hits []se
 		case "SIZE":
 			col.nums = make([]int64, n)
 			for i, h := range hits {
-				size := h.mi.VSize
-				if size < 0 {
-					b, err := c.readMessage(c.sel.folder, *h.mi, nil)
-					if err != nil {
-						return err
-					}
-					size = int64(len(b))
+				size, err := c.vsize(c.sel.folder, h.mi)
+				if err != nil {
+					return err
 				}
 				col.nums[i] = size
 			}

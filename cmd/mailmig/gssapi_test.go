@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,8 +103,31 @@ func TestGSSAPIIMAPPython(t *testing.T) {
 	if out, code := w.pythonIMAP(t, w.kinit(t, "alice/admin", "admin-pw")); code != 1 {
 		t.Errorf("alice/admin: exit %d\n%s", code, out)
 	}
+	// A ticket from a KDC that claims the realm but lacks the service's
+	// real key (a spoofed KDC) is refused.
+	spoof := kdctest.Start(t, "TEST.MAILMIG")
+	spoof.AddUser("alice", "attacker-pw")
+	spoof.AddServices(filepath.Join(spoof.Dir, "spoof.keytab"), "imap/localhost")
+	cc := filepath.Join(t.TempDir(), "ccache")
+	if err := spoof.Kinit("alice", "attacker-pw", cc); err != nil {
+		t.Fatal(err)
+	}
+	spoofEnv := append(os.Environ(), "KRB5_CONFIG="+spoof.Krb5Conf, "KRB5CCNAME=FILE:"+cc)
+	if out, code := w.pythonIMAP(t, spoofEnv); code != 1 {
+		t.Errorf("spoofed KDC's ticket: exit %d\n%s", code, out)
+	}
+	// Before TLS the capability list offers no GSSAPI (nor PLAIN).
+	conn, err := net.Dial("tcp", w.srv.Addr("imap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	greeting, _ := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if !strings.Contains(greeting, "STARTTLS") || strings.Contains(greeting, "AUTH=GSSAPI") {
+		t.Errorf("greeting before TLS: %s", greeting)
+	}
 	log := w.srv.Log()
-	for _, want := range []string{"user=alice mech=GSSAPI", "may not act as \\\"bob\\\"", "alice/admin@TEST.MAILMIG is not a user principal"} {
+	for _, want := range []string{"AP-REQ refused", "user=alice mech=GSSAPI", "may not act as \\\"bob\\\"", "alice/admin@TEST.MAILMIG is not a user principal"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}

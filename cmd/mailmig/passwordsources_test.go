@@ -164,7 +164,7 @@ listen = ""
 		}
 	}
 	log := s.Log()
-	for _, want := range []string{"user=clocked reason=\"crypt: auth: account locked", "user=klocked reason=\"kerberos: auth: account locked", "user=nobody reason=\"unknown user\""} {
+	for _, want := range []string{"user=clocked mech=password reason=\"crypt: auth: account locked", "user=klocked mech=password reason=\"kerberos: auth: account locked", "user=nobody mech=password reason=\"unknown user\""} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}

@@ -46,6 +46,10 @@ func Extensions() []string { return slices.Clone(extensions) }
 // capability value.
 func Capability() string { return strings.Join(extensions, " ") }
 
+// DefaultMaxRedirects is how many redirects a run may do, pigeonhole's
+// sieve_max_redirects default; ManageSieve announces it as MAXREDIRECTS.
+const DefaultMaxRedirects = 4
+
 func supported(ext string) bool { return slices.Contains(extensions, ext) }
 
 // ScriptError is a compile error with its position (1-based; 0 when
@@ -64,7 +68,8 @@ func (e *ScriptError) Error() string {
 
 // Options tune compilation; the zero value means the defaults.
 type Options struct {
-	// MaxRedirects bounds redirect actions per run (0 = 5).
+	// MaxRedirects bounds redirect actions per run (0 =
+	// DefaultMaxRedirects).
 	MaxRedirects int
 	// Include, when set, is asked at compile time for each include with a
 	// constant name (RFC 6609): it returns the script's text, or an error
@@ -107,7 +112,7 @@ func Compile(src []byte, o Options) (*Script, error) {
 	c := &compiler{exts: map[string]bool{}, opts: o}
 	s := &Script{name: o.Name, maxRedirects: o.MaxRedirects}
 	if s.maxRedirects <= 0 {
-		s.maxRedirects = 5
+		s.maxRedirects = DefaultMaxRedirects
 	}
 	// require: only at the top, before anything else (RFC 5228 §3.2).
 	i := 0

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/smtp"
 	"os"
 	"strconv"
 	"strings"
@@ -186,6 +187,31 @@ max_per_user_ip = 2
 	imapLoginRaw(t, imaps, "alice", "alice-pw-1")
 	b.send("n NOOP\r\n")
 	b.until("n OK")
+
+	// Submission: AUTH beyond the bound is a temporary failure (454).
+	sub := s.Addr("submission")
+	subLogin := func() (*smtp.Client, error) {
+		cl, err := smtp.Dial(sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		if err := cl.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
+			t.Fatal(err)
+		}
+		return cl, cl.Auth(smtp.PlainAuth("", "alice", "alice-pw-1", "127.0.0.1"))
+	}
+	s1, err1 := subLogin()
+	_, err2 := subLogin()
+	_, err3 := subLogin()
+	if err1 != nil || err2 != nil || err3 == nil || !strings.Contains(err3.Error(), "454") {
+		t.Fatalf("submission AUTH of alice three times: %v, %v, %v; want ok, ok, 454", err1, err2, err3)
+	}
+	s1.Quit()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := subLogin(); err != nil {
+		t.Fatalf("submission AUTH after one session ended: %v", err)
+	}
 
 	// ManageSieve: the same per user and address.
 	ms := s.Addr("managesieve")

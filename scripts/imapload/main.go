@@ -56,6 +56,10 @@ func main() {
 		err = hash(os.Args[2:])
 	case "serve":
 		err = serve(os.Args[2:])
+	case "populate-threads":
+		err = populateThreads(os.Args[2:])
+	case "sortbench":
+		err = sortBench(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}

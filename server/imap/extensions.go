@@ -13,6 +13,7 @@ var extensionCaps = []string{
 	"THREAD=ORDEREDSUBJECT",
 	"THREAD=REFS", // dovecot's, thread.go
 	"ESORT",       // RFC 5267, sort.go
+	"WITHIN",      // RFC 5032, within.go
 }
 
 func init() {

@@ -157,6 +157,13 @@ func parseSearchKey(p *parser, depth int) (searchKey, error) {
 	case "LARGER", "SMALLER":
 		n, err := num()
 		return searchKey{op: a, n: n}, err
+	case "OLDER", "YOUNGER":
+		// RFC 5032 WITHIN (within.go).
+		n, err := num()
+		if err == nil && n == 0 {
+			err = p.errorf("%s needs an interval of at least 1 second", a)
+		}
+		return searchKey{op: a, n: n, date: time.Now()}, err
 	case "MODSEQ":
 		// RFC 7162 §3.1.5: MODSEQ [entry-name entry-type] n.
 		if err := p.sp(); err != nil {
@@ -313,6 +320,8 @@ func (k *searchKey) match(m *searchMsg) bool {
 		return !m.recent
 	case "MODSEQ":
 		return m.modseq >= uint64(k.n)
+	case "OLDER", "YOUNGER":
+		return k.within(m.mi.InternalDate)
 	case "LARGER":
 		return m.rfc822Size() > k.n
 	case "SMALLER":

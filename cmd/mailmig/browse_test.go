@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// Folder browsers of real clients reaching a migrated three-level tree
+// through `mailmig serve`, driven in tmux as a user would (issue 11: the
+// levels that are not mailboxes were invisible, so alpine's and mutt's
+// browsers could not get to lists/debian-devel or projects/2009/foo).
+
+// tmuxSession runs argv in a detached tmux session of its own server
+// (socket in a temporary directory) and returns helpers to type and read
+// the screen.
+type tmuxSession struct {
+	t      *testing.T
+	tmux   string
+	socket string
+}
+
+func startTmux(t *testing.T, env []string, argv ...string) *tmuxSession {
+	t.Helper()
+	tm := &tmuxSession{t: t, tmux: requireTool(t, "tmux"), socket: filepath.Join(t.TempDir(), "tmux.sock")}
+	args := append([]string{"-S", tm.socket, "new-session", "-d", "-x", "120", "-y", "40", "--"}, argv...)
+	cmd := exec.Command(tm.tmux, args...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		exec.Command(tm.tmux, "-S", tm.socket, "kill-server").Run()
+	})
+	return tm
+}
+
+// keys types keys (tmux key names, e.g. "Enter", or literal text).
+func (tm *tmuxSession) keys(keys ...string) {
+	tm.t.Helper()
+	args := append([]string{"-S", tm.socket, "send-keys", "-t", "0"}, keys...)
+	if out, err := exec.Command(tm.tmux, args...).CombinedOutput(); err != nil {
+		tm.t.Fatalf("send-keys %v: %v\n%s", keys, err, out)
+	}
+}
+
+func (tm *tmuxSession) screen() string {
+	out, err := exec.Command(tm.tmux, "-S", tm.socket, "capture-pane", "-p", "-t", "0").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(capture-pane: %v: %s)", err, out)
+	}
+	return string(out)
+}
+
+// waitFor waits until the screen shows text, up to 20 s.
+func (tm *tmuxSession) waitFor(text string) string {
+	tm.t.Helper()
+	var s string
+	for i := 0; i < 200; i++ {
+		s = tm.screen()
+		if strings.Contains(s, text) {
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tm.t.Fatalf("screen never showed %q:\n%s", text, s)
+	return s
+}
+
+// browseTree makes alice's migrated-looking tree: messages only in the
+// deepest folders, the levels above them not mailboxes.
+func browseTree(t *testing.T, addr string) {
+	t.Helper()
+	c := imapLogin(t, addr, "alice", "alice-pw")
+	defer c.Close()
+	for _, f := range []string{"lists/debian-devel", "projects/2009/foo"} {
+		if err := c.Create(f, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf("From: list@example.org\r\nTo: alice@example.org\r\nSubject: deep in %s\r\nDate: Wed, 07 Oct 2009 12:00:00 +0000\r\nMessage-ID: <%s@example.org>\r\n\r\nhello\r\n", f, strings.ReplaceAll(f, "/", "."))
+		cmd := c.Append(f, int64(len(body)), &imap.AppendOptions{})
+		io.WriteString(cmd, body)
+		cmd.Close()
+		if _, err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// CREATE makes no mailbox of the levels above (Maildir++ has
+	// .projects.2009.foo only), as a conversion of ~/mail/projects/2009/foo
+	// leaves them.
+}
+
+// TestMuttBrowsesNestedFolders: mutt's folder browser walks projects/,
+// 2009/ and opens foo.
+func TestMuttBrowsesNestedFolders(t *testing.T) {
+	mutt := requireTool(t, "mutt")
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	s := startServe(t, dir)
+	addr := s.Addr("imap")
+	browseTree(t, addr)
+	home := t.TempDir()
+	rc := filepath.Join(home, "muttrc")
+	os.WriteFile(rc, []byte(fmt.Sprintf(`set folder="imap://alice@%s/"
+set spoolfile="+INBOX"
+set imap_pass="alice-pw"
+set ssl_starttls=no
+set ssl_force_tls=no
+set imap_list_subscribed=no
+set mail_check=1000
+set sort=date
+set header_cache=""
+set message_cachedir=""
+set move=no
+set confirmappend=no
+`, addr)), 0o600)
+	tm := startTmux(t, []string{"HOME=" + home, "TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, mutt, "-n", "-F", rc)
+	tm.waitFor("Mutt")
+	tm.keys("c")
+	tm.waitFor("Open mailbox")
+	tm.keys("?")
+	scr := tm.waitFor("projects")
+	if !strings.Contains(scr, "lists") {
+		t.Errorf("top level lacks lists:\n%s", scr)
+	}
+	// Into projects/, then 2009/, then open foo.
+	for _, step := range []struct{ entry, next string }{{"projects", "2009"}, {"2009", "foo"}} {
+		tm.keys("/", step.entry, "Enter")
+		time.Sleep(300 * time.Millisecond)
+		tm.keys("Enter")
+		tm.waitFor(step.next)
+	}
+	tm.keys("/", "foo", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	tm.keys("Enter")
+	scr = tm.waitFor("deep in projects/2009/foo")
+	t.Logf("mutt in projects/2009/foo:\n%s", scr)
+	if !strings.Contains(scr, "projects/2009/foo") {
+		t.Errorf("mutt did not open projects/2009/foo:\n%s", scr)
+	}
+	tm.keys("q")
+}

@@ -33,10 +33,9 @@ func (im *Importer) Commit() error {
 	if err := im.writeUIDList(ctx); err != nil {
 		return err
 	}
-	if s.quotaEnabled() {
-		if err := s.RecalcQuota(); err != nil {
-			return fmt.Errorf("import %s: %w", im.name, err)
-		}
+	// Also without limits: an existing maildirsize is kept right.
+	if err := s.RecalcQuota(); err != nil {
+		return fmt.Errorf("import %s: %w", im.name, err)
 	}
 	// Let the shared state notice the new uidlist now, publishing
 	// ChangeUIDValidity to sessions of this process.

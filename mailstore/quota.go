@@ -110,11 +110,13 @@ func (s *Store) scanUsage() (int64, int64, error) {
 	return b, c, nil
 }
 
-// RecalcQuota rewrites maildirsize from a full scan (no-op without a
-// configured quota).
+// RecalcQuota rewrites maildirsize from a full scan. Without configured
+// limits it only refreshes an existing file, keeping its limits line.
 func (s *Store) RecalcQuota() error {
 	if !s.quotaEnabled() {
-		return nil
+		if _, err := os.Stat(filepath.Join(s.root, "maildirsize")); err != nil {
+			return nil
+		}
 	}
 	s.quotaMu.Lock()
 	defer s.quotaMu.Unlock()
@@ -133,7 +135,16 @@ func (s *Store) recalcLocked() (int64, int64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	data := fmt.Sprintf("%s\n%d %d\n", s.quotaHeader(), b, c)
+	header := s.quotaHeader()
+	if !s.quotaEnabled() {
+		// Keep the limits whoever configured them wrote.
+		if old, err := readFile(path); err == nil {
+			if def, _, _, err := parseMaildirsize(old); err == nil && def != "" {
+				header = def
+			}
+		}
+	}
+	data := fmt.Sprintf("%s\n%d %d\n", header, b, c)
 	if err := lk.replace([]byte(data)); err != nil {
 		return 0, 0, err
 	}
@@ -161,14 +172,19 @@ func (s *Store) quotaCheck(size, n int64) error {
 
 // quotaAdd appends a delta line to maildirsize (one write, O_APPEND, as
 // the Maildir++ spec asks); a missing or oversized file is recomputed.
+//
+// A Store opened without limits (the converter, the cutover pass) still
+// keeps an existing maildirsize right: the file belongs to the user's
+// store, not to this process, and a stale one makes the quota that IMAP,
+// delivery and `mailmig quota` read drift (issue 9 item 7).
 func (s *Store) quotaAdd(size, n int64) {
-	if !s.quotaEnabled() {
-		return
-	}
 	s.quotaMu.Lock()
 	defer s.quotaMu.Unlock()
 	path := filepath.Join(s.root, "maildirsize")
 	fh, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if !s.quotaEnabled() && err != nil {
+		return // no file to keep, no limits to record
+	}
 	if err == nil {
 		_, err = fmt.Fprintf(fh, "%d %d\n", size, n)
 		st, serr := fh.Stat()

@@ -108,6 +108,12 @@ type Runner struct {
 	// sources); a user who cannot stops in needs-attention with "no
 	// login: " and the reason, before anything is delivered twice.
 	LoginCheck func(ctx context.Context, user string) (canLogin bool, reason string, err error)
+	// QuotaCheck, if set, is asked after the copy whether the user's new
+	// store is over their quota (issue 9 item 7); over says by how much.
+	// With OverQuotaWarn the user goes on to confirm and an "over-quota"
+	// event records it; otherwise the user stops in needs-attention.
+	QuotaCheck    func(ctx context.Context, user string) (over bool, detail string, err error)
+	OverQuotaWarn bool
 	// Filters converts the user's old filters during copying (nil: none).
 	Filters FilterInstaller
 }
@@ -380,6 +386,21 @@ func (r *Runner) copyStep(ctx context.Context, e *state.Entry, log *slog.Logger)
 	for _, s := range rep.Skipped {
 		if err := r.DB.Log(ctx, e.User, "not-copied", r.workerBase(), s); err != nil {
 			return stepFailed, err
+		}
+	}
+	if r.QuotaCheck != nil {
+		over, detail, err := r.QuotaCheck(ctx, e.User)
+		if err != nil {
+			return r.fail(ctx, e, "quota check", err)
+		}
+		if over && !r.OverQuotaWarn {
+			return r.attention(ctx, e, "over quota after the copy: "+detail)
+		}
+		if over {
+			log.Warn("over quota after the copy", "detail", detail)
+			if err := r.DB.Log(ctx, e.User, "over-quota", r.workerBase(), detail); err != nil {
+				return stepFailed, err
+			}
 		}
 	}
 	if err := r.transition(ctx, e, state.Confirm, fmt.Sprintf("copied %d messages, %d bytes, %d folders", rep.Messages, rep.Bytes, len(rep.Folders))); err != nil {

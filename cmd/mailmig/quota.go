@@ -94,3 +94,32 @@ func printQuota(w io.Writer, e *env, user string) error {
 
 // kb rounds bytes up to kilobytes (1024), as du and check_inbox did.
 func kb(n int64) int64 { return (n + 1023) / 1024 }
+
+// overQuota reports whether user's new store holds more than their quota
+// (the runner asks after the copy; issue 9 item 7).
+func overQuota(e *env, user string) (bool, string, error) {
+	limitBytes, limitMsgs := e.quotaFor(user)
+	if limitBytes <= 0 && limitMsgs <= 0 {
+		return false, "", nil
+	}
+	root, err := e.maildirFor(user)
+	if err != nil {
+		return false, "", err
+	}
+	st, err := mailstore.Open(root, mailstore.Options{Logger: e.log, QuotaBytes: limitBytes, QuotaMessages: limitMsgs})
+	if err != nil {
+		return false, "", err
+	}
+	defer st.Close()
+	used, msgs, err := st.Usage()
+	if err != nil {
+		return false, "", err
+	}
+	switch {
+	case limitBytes > 0 && used > limitBytes:
+		return true, fmt.Sprintf("%d KB used of %d KB (%d%%)", used/1024, limitBytes/1024, used*100/limitBytes), nil
+	case limitMsgs > 0 && msgs > limitMsgs:
+		return true, fmt.Sprintf("%d messages of %d", msgs, limitMsgs), nil
+	}
+	return false, "", nil
+}

@@ -157,10 +157,18 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		return nil, err
 	}
 	log := e.log.With("component", "runner")
+	// The migration's own mails reach the user whatever their quota (a
+	// user the copy took over quota must still learn they moved, and
+	// how to make room); maildirsize still counts them.
+	system, err := newDeliverer(e)
+	if err != nil {
+		return nil, err
+	}
+	system.QuotaFor = nil
 	n := &migrate.Notifier{
 		DB: e.db, Mailer: mailer,
 		Deliver: func(ctx context.Context, user string, msg []byte) error {
-			_, err := e.deliverer.Deliver(ctx, deliveryEnvelope(pm, user, domain), msg)
+			_, err := system.Deliver(ctx, deliveryEnvelope(pm, user, domain), msg)
 			return err
 		},
 		Client: notify.Client{
@@ -186,6 +194,10 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		Now:        e.db.Now,
 		Logger:     log,
 		LoginCheck: loginCheck(e),
+		QuotaCheck: func(ctx context.Context, user string) (bool, string, error) {
+			return overQuota(e, user)
+		},
+		OverQuotaWarn: cfg.Migration.OverQuota == "warn",
 		Filters: &filters.Installer{
 			Domain: domain, ProcmailAlways: cfg.Migration.ProcmailAlways, GlobalInclude: sieve.GlobalSpam,
 			GlobalDir: cfg.Sieve.GlobalDir, MaxScriptSize: int64(cfg.Sieve.MaxScriptSize), Now: e.db.Now,

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"mailmig/server/auth/gssapi"
 	"mailmig/server/delivery"
+	"mailmig/server/listen"
 	"net"
 	"net/netip"
 	"sync"
@@ -102,6 +103,9 @@ type Server struct {
 	Outbound Sender
 	// Log receives connection and delivery logs (slog.Default if nil).
 	Log *slog.Logger
+	// UserIP bounds the authenticated sessions of one user from one
+	// address; nil means no bound.
+	UserIP *listen.UserLimit
 	// SpoolThreshold: a message arriving beyond this many bytes waits in
 	// an unlinked temporary file in SpoolDir, not in memory (0 = 256 KiB;
 	// SpoolDir "" = os.TempDir()).

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mailmig/server/delivery"
+	"mailmig/server/listen"
 	"mailmig/server/msgspool"
 	"net/netip"
 	"strings"
@@ -36,6 +37,8 @@ type session struct {
 	trusted bool
 	tls     bool
 	user    string // authenticated user, "" before AUTH
+	// releaseUser gives back the session's Server.UserIP slot.
+	releaseUser func()
 
 	from     string
 	haveFrom bool
@@ -111,6 +114,18 @@ func (ss *session) login(user, pass string) error {
 			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "too many failed attempts, try again later")
 		}
 		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "authentication failed")
+	}
+	if ul := ss.s.UserIP; ul != nil {
+		release, ok := ul.Acquire(listen.UserIPKey(user, ss.conn.Conn().RemoteAddr()))
+		if !ok {
+			ss.s.log().Warn("submission: too many sessions of user from address", "remote", ss.remote, "user", user, "limit", ul.Max)
+			// RFC 4954 §6: a temporary authentication failure.
+			return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Maximum number of connections from user+IP exceeded (%d)", ul.Max)
+		}
+		if ss.releaseUser != nil {
+			ss.releaseUser()
+		}
+		ss.releaseUser = release
 	}
 	ss.loggedIn(user)
 	return nil
@@ -372,7 +387,12 @@ func (ss *session) Reset() {
 }
 
 // Logout implements smtp.Session.
-func (ss *session) Logout() error { return nil }
+func (ss *session) Logout() error {
+	if ss.releaseUser != nil {
+		ss.releaseUser()
+	}
+	return nil
+}
 
 // loginServer is the server side of the LOGIN mechanism
 // (draft-murchison-sasl-login), which go-sasl does not provide.

@@ -107,6 +107,8 @@ type Migration struct {
 	Language         string   `toml:"language"`
 	TemplatesDir     string   `toml:"templates_dir"`
 	Postmaster       string   `toml:"postmaster"`
+	// OverQuota: "attention" (stop the user) or "warn" (an event, go on).
+	OverQuota string `toml:"over_quota"`
 	// ProcmailAlways: the old MTA ran procmail for every user with a
 	// ~/.procmailrc (not only through .forward); docs/filters.md.
 	ProcmailAlways bool `toml:"procmail_always"`
@@ -571,6 +573,11 @@ func (c *Config) validate(path, text string) error {
 	}
 	if c.Sieve.MaxScripts < 1 || c.Sieve.MaxScriptSize < 1 {
 		return bad("sieve", "max_scripts and max_script_size must be positive")
+	}
+	switch c.Migration.OverQuota {
+	case "", "attention", "warn":
+	default:
+		return bad("migration.over_quota", `must be "attention" or "warn", not %q`, c.Migration.OverQuota)
 	}
 	for _, a := range c.Aliases.Postmaster {
 		if a == "" || strings.ContainsAny(a, "@ ,") {

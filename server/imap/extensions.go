@@ -11,9 +11,10 @@ var extensionCaps = []string{
 	"SORT=DISPLAY",      // RFC 5957, sort.go
 	"THREAD=REFERENCES", // RFC 5256, thread.go
 	"THREAD=ORDEREDSUBJECT",
-	"THREAD=REFS", // dovecot's, thread.go
-	"ESORT",       // RFC 5267, sort.go
-	"WITHIN",      // RFC 5032, within.go
+	"THREAD=REFS",      // dovecot's, thread.go
+	"ESORT",            // RFC 5267, sort.go
+	"WITHIN",           // RFC 5032, within.go
+	"COMPRESS=DEFLATE", // RFC 4978, compress.go
 }
 
 func init() {
@@ -21,4 +22,5 @@ func init() {
 	handlers["THREAD"] = handler{states: selectedS, fn: (*conn).cmdThread, noExpunge: true}
 	uidCommands["SORT"] = true
 	uidCommands["THREAD"] = true
+	handlers["COMPRESS"] = handler{states: authd, fn: (*conn).cmdCompress} // compress.go
 }

@@ -153,7 +153,10 @@ func newRouter(e *env) *migrate.Router {
 		DB:    e.db,
 		Paths: oldInboxPaths(e),
 		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
-			_, err := e.deliverer.Deliver(ctx, env, msg)
+			res, err := e.deliverer.Deliver(ctx, env, msg)
+			if err == nil && res != nil && res.ScriptErr != nil {
+				countSharedSieveError(e)
+			}
 			return err
 		},
 		HasAccount: func(ctx context.Context, user string) (bool, error) {

@@ -73,19 +73,23 @@ func metricSources(e *env) metrics.Sources {
 			return e.db.CountEvents(ctx, "step-failed") // migrate.Runner's failed attempts
 		},
 	}
-	s.Shared = func() (map[[2]string]int64, error) {
+	s.Shared = func() (map[[2]string]int64, int64, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		c, err := e.db.Counters(ctx, sharedDeliveries)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out := map[[2]string]int64{}
 		for labels, v := range c {
 			via, outcome, _ := strings.Cut(labels, "/")
 			out[[2]string{via, outcome}] += v
 		}
-		return out, nil
+		se, err := e.db.Counters(ctx, sharedSieveErrors)
+		if err != nil {
+			return nil, 0, err
+		}
+		return out, se["deliver"], nil
 	}
 	if q, ok := e.outbound.(*outbound.Queue); ok && q != nil {
 		s.Outbound = q.Oldest
@@ -154,6 +158,20 @@ func countDelivery(via string, res *delivery.Result, err error) {
 // adds to (labels "deliver/OUTCOME"): it runs once per message, so its
 // counts must outlive it for serve's metrics.
 const sharedDeliveries = "deliveries"
+
+// sharedSieveErrors counts deliver's Sieve run-time errors (labels
+// "deliver").
+const sharedSieveErrors = "sieve_runtime_errors"
+
+// countSharedSieveError counts a Sieve run-time error of `mailmig
+// deliver` in the state database (best effort).
+func countSharedSieveError(e *env) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.db.AddCounter(ctx, sharedSieveErrors, "deliver", 1); err != nil {
+		e.log.Warn("count sieve error for the metrics", "err", err)
+	}
+}
 
 // countSharedDelivery counts one `mailmig deliver` in the state database
 // (best effort: a failure is logged, the delivery's outcome stands).

@@ -68,9 +68,12 @@ func (c *conn) loggedIn(tag, user string) error {
 	if ul := c.srv.opts.Limits.UserIP; ul != nil {
 		release, ok := ul.Acquire(listen.UserIPKey(user, c.nc.RemoteAddr()))
 		if !ok {
-			// As dovecot: the session ends (its text names the setting).
+			// As dovecot: NO [LIMIT] naming the setting, then the
+			// connection ends.
 			c.log.Warn("imap: too many sessions of user from address", "user", user, "limit", ul.Max)
-			c.bye(fmt.Sprintf("[UNAVAILABLE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=%d)", ul.Max))
+			c.w.status(tag, imap.StatusResponseTypeNo, imap.ResponseCodeLimit,
+				fmt.Sprintf("Maximum number of connections from user+IP exceeded (mail_max_userip_connections=%d)", ul.Max))
+			c.w.flush()
 			return &ioError{errUserIPLimit}
 		}
 		c.releaseUser = release

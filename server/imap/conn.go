@@ -510,11 +510,13 @@ func (c *conn) cmdID(tag string, p *parser, _ bool) error {
 				return err
 			}
 			// RFC 2971 §3.3: at most 30 pairs, fields of at most 30
-			// octets, values of at most 1024.
-			if len(kv) >= 2*idMaxPairs || len(k) > idMaxField || len(v) > idMaxValue {
-				return errBad("ID: at most %d pairs, fields of %d and values of %d octets (RFC 2971)", idMaxPairs, idMaxField, idMaxValue)
+			// octets, values of at most 1024 (see limits.go).
+			if len(k) > idMaxField {
+				return errBad("Invalid ID parameters")
 			}
-			kv = append(kv, k, v)
+			if len(kv) < 2*idMaxPairs {
+				kv = append(kv, k, v[:min(len(v), idMaxValue)])
+			}
 		}
 	} else if _, _, err := p.nstring(); err != nil {
 		return err

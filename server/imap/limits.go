@@ -23,7 +23,9 @@ type ConnLimits struct {
 	// the connection and frees its buffers (0 = 2 minutes).
 	WriteTimeout time.Duration
 	// PreAuthLiteral is the largest literal accepted before login
-	// (0 = 8 KiB); a larger one ends the connection.
+	// (0 = 8185 bytes: dovecot 2.3's imap-login takes an ID literal of
+	// 8185 and ends the connection on 8188); a larger one ends the
+	// connection with "* BYE Literal size too large", as dovecot's.
 	PreAuthLiteral int64
 	// CommandLiterals bounds the literal bytes (and continuation lines)
 	// of one command after login, APPEND's message aside, which streams
@@ -52,7 +54,7 @@ func (l ConnLimits) withDefaults() ConnLimits {
 		l.WriteTimeout = 2 * time.Minute
 	}
 	if l.PreAuthLiteral <= 0 {
-		l.PreAuthLiteral = 8 << 10
+		l.PreAuthLiteral = 8185
 	}
 	if l.BigMessage <= 0 {
 		l.BigMessage = 8 << 20
@@ -154,7 +156,9 @@ func (d deadlineWriter) Write(b []byte) (int, error) {
 	return d.c.nc.Write(b)
 }
 
-// RFC 2971 §3.3 bounds of an ID command.
+// RFC 2971 §3.3 bounds of an ID command, applied as dovecot's imap-login
+// does: a field name longer than idMaxField is BAD, pairs beyond
+// idMaxPairs are ignored, values are kept up to idMaxValue octets.
 const (
 	idMaxPairs = 30
 	idMaxField = 30

@@ -54,10 +54,6 @@ var (
 		Name: "mailmig_logins_total",
 		Help: "Password logins by protocol (imap, submission, managesieve, web) and result (ok, failed, rate_limited, error).",
 	}, []string{"protocol", "result"})
-	sieveErrors = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "mailmig_sieve_runtime_errors_total",
-		Help: "Sieve scripts that failed at run time (the message was kept in INBOX).",
-	})
 
 	sourcesMu sync.Mutex
 	sources   Sources
@@ -66,10 +62,11 @@ var (
 	// counts other processes keep (Sources.Shared) join the same series.
 	deliveriesMu sync.Mutex
 	deliveries   = map[[2]string]float64{}
+	sieveErrors  float64
 )
 
 func init() {
-	registry.MustRegister(connections, activeConnections, logins, sieveErrors, sourceCollector{},
+	registry.MustRegister(connections, activeConnections, logins, sourceCollector{},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
@@ -96,8 +93,12 @@ func Delivery(via, outcome string) {
 	deliveriesMu.Unlock()
 }
 
-// SieveError counts a Sieve run-time error.
-func SieveError() { sieveErrors.Inc() }
+// SieveError counts a Sieve run-time error in this process.
+func SieveError() {
+	deliveriesMu.Lock()
+	sieveErrors++
+	deliveriesMu.Unlock()
+}
 
 // Sources are read at every scrape; a nil function leaves its metrics
 // out. They must be quick (a directory listing, one database query).
@@ -113,10 +114,10 @@ type Sources struct {
 	MigrationErrors func() (int64, error)
 	// CertExpiry returns the serving certificate's NotAfter.
 	CertExpiry func() (time.Time, bool)
-	// Shared returns the deliveries, by [via, outcome], that other
-	// processes (mailmig deliver, run once per message by the MTA)
-	// counted in the state database.
-	Shared func() (map[[2]string]int64, error)
+	// Shared returns the deliveries, by [via, outcome], and the Sieve
+	// run-time errors that other processes (mailmig deliver, run once per
+	// message by the MTA) counted in the state database.
+	Shared func() (deliveries map[[2]string]int64, sieveErrors int64, err error)
 }
 
 // SetSources installs the scrape-time sources (serve does, once).
@@ -134,6 +135,7 @@ var (
 	descMigMessages    = prometheus.NewDesc("mailmig_migration_copied_messages", "Messages copied for the users in the migration queue (state database).", nil, nil)
 	descMigErrors      = prometheus.NewDesc("mailmig_migration_step_failures", "Failed attempts of a migration step (conversion and copy errors included), from the event log.", nil, nil)
 	descCertExpiry     = prometheus.NewDesc("mailmig_tls_certificate_expiry_timestamp_seconds", "NotAfter of the served TLS certificate, as a Unix time.", nil, nil)
+	descSieveErrors    = prometheus.NewDesc("mailmig_sieve_runtime_errors_total", "Sieve scripts that failed at run time (the message was kept in INBOX).", nil, nil)
 	descDeliveries     = prometheus.NewDesc("mailmig_deliveries_total", "Messages delivered per recipient, by path (lmtp, deliver, submission) and outcome (delivered, rejected, deferred).", []string{"via", "outcome"}, nil)
 	descScrapeErrors   = prometheus.NewDesc("mailmig_metrics_source_errors", "Scrape-time sources that failed in this scrape, by source.", []string{"source"}, nil)
 )
@@ -142,7 +144,7 @@ var (
 type sourceCollector struct{}
 
 func (sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDeliveries, descOutboundSize, descOutboundAge, descMigrationUsers, descMigBytes, descMigMessages, descMigErrors, descCertExpiry, descScrapeErrors} {
+	for _, d := range []*prometheus.Desc{descDeliveries, descSieveErrors, descOutboundSize, descOutboundAge, descMigrationUsers, descMigBytes, descMigMessages, descMigErrors, descCertExpiry, descScrapeErrors} {
 		ch <- d
 	}
 }
@@ -159,16 +161,19 @@ func (sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range deliveries {
 		counts[k] = v
 	}
+	sieve := sieveErrors
 	deliveriesMu.Unlock()
 	if s.Shared != nil {
-		if shared, err := s.Shared(); err != nil {
+		if shared, se, err := s.Shared(); err != nil {
 			failed("shared")
 		} else {
 			for k, v := range shared {
 				counts[k] += float64(v)
 			}
+			sieve += float64(se)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(descSieveErrors, prometheus.CounterValue, sieve)
 	for k, v := range counts {
 		ch <- prometheus.MustNewConstMetric(descDeliveries, prometheus.CounterValue, v, k[0], k[1])
 	}

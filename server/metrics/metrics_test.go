@@ -28,8 +28,8 @@ func TestHandler(t *testing.T) {
 		},
 		MigrationErrors: func() (int64, error) { return 0, io.ErrUnexpectedEOF },
 		CertExpiry:      func() (time.Time, bool) { return expiry, true },
-		Shared: func() (map[[2]string]int64, error) {
-			return map[[2]string]int64{{"deliver", Delivered}: 5, {"lmtp", Delivered}: 1}, nil
+		Shared: func() (map[[2]string]int64, int64, error) {
+			return map[[2]string]int64{{"deliver", Delivered}: 5, {"lmtp", Delivered}: 1}, 2, nil
 		},
 	})
 	defer SetSources(Sources{})
@@ -44,7 +44,7 @@ func TestHandler(t *testing.T) {
 		`mailmig_logins_total{protocol="imap",result="ok"} 1`,
 		`mailmig_deliveries_total{outcome="delivered",via="lmtp"} 2`,
 		`mailmig_deliveries_total{outcome="delivered",via="deliver"} 5`,
-		`mailmig_sieve_runtime_errors_total 1`,
+		`mailmig_sieve_runtime_errors_total 3`,
 		`mailmig_outbound_queue_messages 2`,
 		`mailmig_migration_users{state="queued"} 4`,
 		`mailmig_migration_copied_bytes 1000`,

@@ -323,10 +323,15 @@ func maps(m map[string]bool) map[string]bool {
 
 // args is a node's arguments sorted into tags and positionals.
 type args struct {
-	n     *node
-	tags  map[string]arg // the tag and, under tag+"=", its parameter
-	order []string
-	pos   []arg
+	n    *node
+	tags []tagArg
+	pos  []arg
+}
+
+type tagArg struct {
+	name       string
+	tag, param arg
+	group      string
 }
 
 // tagSpec says whether a tag takes a parameter and which extension
@@ -363,14 +368,10 @@ func mergeTags(ms ...map[string]tagSpec) map[string]tagSpec {
 // sortArgs checks a node's tags against spec and counts positionals
 // (min..max); what says "test" or "command" in messages.
 func (c *compiler) sortArgs(n *node, what string, spec map[string]tagSpec, minPos, maxPos int) (*args, error) {
-	a := &args{n: n, tags: map[string]arg{}}
-	groups := map[string]string{}
+	a := &args{n: n}
 	for i := 0; i < len(n.args); i++ {
 		x := n.args[i]
 		if x.kind != aTag {
-			if len(a.tags) > 0 && len(a.pos) == 0 && false {
-				break
-			}
 			a.pos = append(a.pos, x)
 			continue
 		}
@@ -381,17 +382,20 @@ func (c *compiler) sortArgs(n *node, what string, spec map[string]tagSpec, minPo
 		if !ok || (ts.ext != "" && !c.has(ts.ext)) {
 			return nil, cerr(x.pos, "unknown tagged argument ':%s' for the %s %s (reported only once at first occurence)", x.tag, n.name, what)
 		}
-		if _, dup := a.tags[x.tag]; dup {
+		if a.has(x.tag) {
 			return nil, cerr(x.pos, "encountered duplicate tagged argument ':%s' for the %s %s", x.tag, n.name, what)
 		}
 		if ts.group != "" && ts.group != x.tag {
-			if other, ok := groups[ts.group]; ok {
-				return nil, cerr(x.pos, "the %s %s cannot take both :%s and :%s", n.name, what, other, x.tag)
+			for _, o := range a.tags {
+				if o.group == ts.group {
+					return nil, cerr(x.pos, "the %s %s cannot take both :%s and :%s", n.name, what, o.name, x.tag)
+				}
 			}
-			groups[ts.group] = x.tag
 		}
-		a.tags[x.tag] = x
-		a.order = append(a.order, x.tag)
+		ta := tagArg{name: x.tag, tag: x}
+		if ts.group != x.tag {
+			ta.group = ts.group
+		}
 		if ts.param != aTag {
 			if i+1 >= len(n.args) || n.args[i+1].kind != ts.param {
 				kind := "string"
@@ -401,8 +405,9 @@ func (c *compiler) sortArgs(n *node, what string, spec map[string]tagSpec, minPo
 				return nil, cerr(x.pos, "the :%s tag for the %s %s requires a %s parameter", x.tag, n.name, what, kind)
 			}
 			i++
-			a.tags[x.tag+"="] = n.args[i]
+			ta.param = n.args[i]
 		}
+		a.tags = append(a.tags, ta)
 	}
 	if len(a.pos) < minPos || len(a.pos) > maxPos {
 		want := fmt.Sprint(minPos)
@@ -414,8 +419,31 @@ func (c *compiler) sortArgs(n *node, what string, spec map[string]tagSpec, minPo
 	return a, nil
 }
 
-func (a *args) has(tag string) bool  { _, ok := a.tags[tag]; return ok }
-func (a *args) param(tag string) arg { return a.tags[tag+"="] }
+func (a *args) find(tag string) *tagArg {
+	for i := range a.tags {
+		if a.tags[i].name == tag {
+			return &a.tags[i]
+		}
+	}
+	return nil
+}
+
+func (a *args) has(tag string) bool { return a.find(tag) != nil }
+
+func (a *args) param(tag string) arg {
+	if t := a.find(tag); t != nil {
+		return t.param
+	}
+	return arg{}
+}
+
+// tagPos is where tag was written.
+func (a *args) tagPos(tag string) pos {
+	if t := a.find(tag); t != nil {
+		return t.tag.pos
+	}
+	return a.n.pos
+}
 
 // str returns positional i as one string.
 func (c *compiler) posString(a *args, i int, what string) (*sval, error) {
@@ -670,12 +698,12 @@ func (c *compiler) command(n *node, depth int) (*command, error) {
 		}
 		cmd.kind = cDeleteheader
 		if a.has("last") && !a.has("index") {
-			return nil, cerr(a.tags["last"].pos, "the :last tag for the deleteheader command cannot be specified without the :index tag")
+			return nil, cerr(a.tagPos("last"), "the :last tag for the deleteheader command cannot be specified without the :index tag")
 		}
 		if a.has("index") {
 			cmd.index = int(a.param("index").num)
 			if cmd.index < 1 {
-				return nil, cerr(a.tags["index"].pos, "the :index tag requires a number greater than zero")
+				return nil, cerr(a.tagPos("index"), "the :index tag requires a number greater than zero")
 			}
 		}
 		cmd.last = a.has("last")

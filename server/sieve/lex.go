@@ -43,6 +43,10 @@ type token struct {
 	end  pos // just after the token
 }
 
+// singleTok maps the one-character tokens (tEOF: not one).
+var singleTok = [256]tokKind{'[': tLBracket, ']': tRBracket, '(': tLParen, ')': tRParen,
+	',': tComma, ';': tSemicolon, '{': tLBrace, '}': tRBrace}
+
 // lexer splits a script into tokens.
 type lexer struct {
 	src  string
@@ -76,7 +80,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // lex returns all tokens of src.
 func lex(src string) ([]token, error) {
 	lx := &lexer{src: src, line: 1, col: 1}
-	toks := make([]token, 0, len(src)/4)
+	toks := make([]token, 0, len(src)/16+8)
 	for {
 		t, err := lx.next()
 		if err != nil {
@@ -118,9 +122,7 @@ func (lx *lexer) next() (token, error) {
 func (lx *lexer) token() (token, error) {
 	p := lx.here()
 	c := lx.src[lx.i]
-	single := map[byte]tokKind{'[': tLBracket, ']': tRBracket, '(': tLParen, ')': tRParen,
-		',': tComma, ';': tSemicolon, '{': tLBrace, '}': tRBrace}
-	if k, ok := single[c]; ok {
+	if k := singleTok[c]; k != tEOF {
 		lx.adv(1)
 		return token{kind: k, pos: p}, nil
 	}

@@ -111,7 +111,7 @@ func (c *compiler) matcher(a *args, what string) (*matcher, error) {
 		m.cmp = name
 	}
 	if m.cmp == "i;ascii-numeric" && (m.typ == "contains" || m.typ == "matches" || m.typ == "regex") {
-		return nil, cerr(a.tags[m.typ].pos, "the specified :%s match type cannot be used with the i;ascii-numeric comparator", m.typ)
+		return nil, cerr(a.tagPos(m.typ), "the specified :%s match type cannot be used with the i;ascii-numeric comparator", m.typ)
 	}
 	return m, nil
 }
@@ -208,14 +208,7 @@ func (c *compiler) test(n *node) (*test, error) {
 			t.kind = tFalse
 		}
 	case "header", "address", "envelope":
-		spec := mergeTags(matchTags)
-		if n.name != "header" {
-			spec = mergeTags(spec, addrTags)
-		}
-		if n.name != "envelope" {
-			spec = mergeTags(spec, indexTags)
-		}
-		a, err := c.sortArgs(n, "test", spec, 2, 2)
+		a, err := c.sortArgs(n, "test", headerSpecs[n.name], 2, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -464,16 +457,23 @@ func (c *compiler) test(n *node) (*test, error) {
 
 func (c *compiler) index(t *test, a *args) error {
 	if a.has("last") && !a.has("index") {
-		return cerr(a.tags["last"].pos, "the :last tag for the %s test cannot be specified without the :index tag", a.n.name)
+		return cerr(a.tagPos("last"), "the :last tag for the %s test cannot be specified without the :index tag", a.n.name)
 	}
 	if a.has("index") {
 		t.index = int(a.param("index").num)
 		if t.index < 1 {
-			return cerr(a.tags["index"].pos, "the :index tag requires a number greater than zero")
+			return cerr(a.tagPos("index"), "the :index tag requires a number greater than zero")
 		}
 		t.last = a.has("last")
 	}
 	return nil
+}
+
+// headerSpecs are the tags of header, address and envelope.
+var headerSpecs = map[string]map[string]tagSpec{
+	"header":   mergeTags(matchTags, indexTags),
+	"address":  mergeTags(matchTags, addrTags, indexTags),
+	"envelope": mergeTags(matchTags, addrTags),
 }
 
 var dateParts = map[string]bool{"year": true, "month": true, "day": true, "date": true, "julian": true,

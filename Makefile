@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 export CGO_ENABLED ?= 0
 PKGS    := ./...
 
-.PHONY: all build man install deb test test-setup test-short lint fuzz bench bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore bench-web demo clean
+.PHONY: all build man install deb test test-setup test-short lint fuzz bench bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore bench-web demo clean bench-auth
 
 all: build
 
@@ -104,7 +104,11 @@ fuzz:
 	  done; \
 	done
 
-bench: bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore bench-web
+bench: bench-convert bench-imap bench-lmtp bench-migrate bench-submission bench-mailstore bench-web bench-auth
+
+# logins/s per password source; yescrypt against mkpasswd (docs/accounts.md)
+bench-auth:
+	bash scripts/bench-auth
 
 bench-convert:
 	bash scripts/bench-convert

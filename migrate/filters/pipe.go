@@ -93,6 +93,11 @@ func (c *converter) pipe(st *rcState, lv *level, r *procmailrc.Recipe) ([]string
 	}
 	if r.Action.Var != "" {
 		st.env.unknown(r.Action.Var)
+		delete(st.fields, r.Action.Var)
+		if m := formailXRE.FindStringSubmatch("`" + strings.TrimSpace(r.Action.Text) + "`"); m != nil && len(r.Conds) == 0 && !r.Has('b') {
+			st.fields[r.Action.Var] = m[1]
+			return []string{fmt.Sprintf("# $%s holds the %s field (formail -x)", r.Action.Var, m[1])}, ""
+		}
 		return []string{fmt.Sprintf("# $%s was set from the program %q: conditions using it were not converted", r.Action.Var, short(r.Action.Text))}, ""
 	}
 	name, args, ok := program(text)

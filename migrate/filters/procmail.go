@@ -15,7 +15,9 @@ import (
 
 // rcState is the conversion state of one procmail run.
 type rcState struct {
-	env      env
+	env env
+	// fields are variables holding `formail -xField:` (var → field).
+	fields   map[string]string
 	includes int
 	switched bool
 }
@@ -48,7 +50,7 @@ type recipeInfo struct {
 
 func (c *converter) procmail(path string, text []byte) error {
 	c.res.Sources = append(c.res.Sources, path)
-	st := &rcState{env: c.initialEnv()}
+	st := &rcState{env: c.initialEnv(), fields: map[string]string{}}
 	f, err := procmailrc.Parse(path, string(text))
 	if err != nil {
 		// The whole file is kept as a comment: procmail itself would have
@@ -123,6 +125,12 @@ func (c *converter) assign(st *rcState, lv *level, a *procmailrc.Assignment) {
 		if a.Name == "SWITCHRC" {
 			st.switched = true
 		}
+		return
+	}
+	delete(st.fields, a.Name)
+	if m := formailXRE.FindStringSubmatch(strings.TrimSpace(a.Value)); m != nil {
+		st.env.unknown(a.Name)
+		st.fields[a.Name] = m[1]
 		return
 	}
 	v, unk, prog := expand(a.Value, st.env, false)
@@ -792,9 +800,15 @@ func (c *converter) condition(st *rcState, r *procmailrc.Recipe, text string, li
 	return e, neg, "", ""
 }
 
+// formailXRE matches `formail -xField:` (also -c, quoted) as a value.
+var formailXRE = regexp.MustCompile("^[\"]?`\\s*formail\\s+(?:-c\\s+)?-x\\s*([!-9;-~]+):\\s*`[\"]?$")
+
 var varTestRE = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\s*\?\?\s*`)
 
 func (c *converter) varTest(st *rcState, r *procmailrc.Recipe, name, re string) (string, string) {
+	if field, ok := st.fields[name]; ok {
+		return c.fieldVarTest(r, field, re)
+	}
 	v, ok := st.env.get(name)
 	if !ok {
 		return "", fmt.Sprintf("it tested $%s, only known when mail arrives", name)
@@ -879,4 +893,30 @@ func (c *converter) address(a string) (string, error) {
 		a += "@" + c.o.Domain
 	}
 	return delivery.RedirectAddress(a)
+}
+
+// fieldVarTest converts "VAR ?? re" for VAR=`formail -xField:`.
+func (c *converter) fieldVarTest(r *procmailrc.Recipe, field, re string) (string, string) {
+	rx, err := procmailrc.ParseRegex(re, !r.Has('D'))
+	if err != nil {
+		return "", fmt.Sprintf("bad regular expression: %v", err)
+	}
+	ft, empty, err := rx.VarFieldTest(field)
+	if err != nil {
+		return "", fmt.Sprintf("the expression %q on the %s field: %v", re, field, err)
+	}
+	p, err := ft.Emit()
+	if err != nil {
+		return "", fmt.Sprintf("the expression %q on the %s field: %v", re, field, err)
+	}
+	cmp := ""
+	if r.Has('D') {
+		cmp = ":comparator \"i;octet\" "
+	}
+	c.require("regex")
+	e := fmt.Sprintf("header :regex %s%s %s", cmp, quote(ft.Names[0]), quote(p))
+	if empty {
+		e = anyof(fmt.Sprintf("not exists %s", quote(field)), e)
+	}
+	return e, ""
 }

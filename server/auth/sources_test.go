@@ -44,14 +44,14 @@ func TestChainCryptAndAccounts(t *testing.T) {
 	dir := t.TempDir()
 	shadow := filepath.Join(dir, "shadow")
 	lines := []string{
-		"carol:" + mkpasswd(t, "carol-pw", "-m", "yescrypt") + ":19000:0:99999:7:::",
+		"carol:" + mkpasswd(t, "carol-pw", "-m", "yescrypt", "-R", "1") + ":19000:0:99999:7:::",
 		"dave:" + mkpasswd(t, "dave-pw", "-m", "sha512crypt") + ":19000:0:99999:7:::",
 		"erin:" + mkpasswd(t, "erin-pw", "-m", "md5crypt") + ":19000:0:99999:7:::",
-		"frank:!" + mkpasswd(t, "frank-pw", "-m", "yescrypt") + ":19000:0:99999:7:::",
+		"frank:!" + mkpasswd(t, "frank-pw", "-m", "yescrypt", "-R", "1") + ":19000:0:99999:7:::",
 		"gina::19000:0:99999:7:::",
 		"hank:*:19000:0:99999:7:::",
-		"ivan:" + mkpasswd(t, "ivan-pw", "-m", "yescrypt") + ":19000:0:99999:7::1:",
-		"bob:" + mkpasswd(t, "shadow-bob", "-m", "yescrypt") + ":19000:0:99999:7:::",
+		"ivan:" + mkpasswd(t, "ivan-pw", "-m", "yescrypt", "-R", "1") + ":19000:0:99999:7::1:",
+		"bob:" + mkpasswd(t, "shadow-bob", "-m", "yescrypt", "-R", "1") + ":19000:0:99999:7:::",
 		"broken line",
 	}
 	if err := os.WriteFile(shadow, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -143,7 +143,7 @@ func TestUnknownCostsLikeWrong(t *testing.T) {
 	shadow := filepath.Join(t.TempDir(), "shadow")
 	var lines []string
 	for _, u := range []string{"a", "b", "c"} {
-		lines = append(lines, u+":"+mkpasswd(t, u+"-pw", "-m", "yescrypt")+":19000:0:99999:7:::")
+		lines = append(lines, u+":"+mkpasswd(t, u+"-pw", "-m", "yescrypt", "-R", "1")+":19000:0:99999:7:::")
 	}
 	os.WriteFile(shadow, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 	crypt, err := NewCryptSource(shadow, pwfile.Shadow, nil)
@@ -153,7 +153,7 @@ func TestUnknownCostsLikeWrong(t *testing.T) {
 	chain := &Chain{Sources: []Source{crypt}}
 	ctx := context.Background()
 	var wrong, unknown []time.Duration
-	for range 5 {
+	for range 3 {
 		t0 := time.Now()
 		chain.Authenticate(ctx, "a", "x")
 		t1 := time.Now()

@@ -27,6 +27,7 @@ type Message struct {
 	decodedCache map[string][]string
 	rawCache     map[string][]string
 	addrCache    map[string][]string
+	bodyCache    map[string][]string // by transform and content types
 }
 
 type field struct {
@@ -229,6 +230,19 @@ func (m *Message) BodyRaw() ([]byte, bool, error) { return m.body, m.hasSep, nil
 // :raw the undecoded body; :text the decoded text parts; :content the
 // decoded parts whose type matches.
 func (m *Message) bodyTexts(transform string, types []string) []string {
+	key := transform + "\x00" + strings.Join(types, "\x00")
+	if v, ok := m.bodyCache[key]; ok {
+		return v
+	}
+	v := m.computeBodyTexts(transform, types)
+	if m.bodyCache == nil {
+		m.bodyCache = map[string][]string{}
+	}
+	m.bodyCache[key] = v
+	return v
+}
+
+func (m *Message) computeBodyTexts(transform string, types []string) []string {
 	if transform == "raw" {
 		return []string{string(m.body)}
 	}

@@ -773,3 +773,32 @@ func (r *Regex) goPattern() string {
 	emitGo(&b, r.root, 0)
 	return b.String()
 }
+
+// VarFieldTest converts "VAR ?? re" where VAR holds the output of
+// `formail -xField:` (the field's contents after the colon, leading
+// blanks kept, one line per occurrence; procmail's ^ also matches at the
+// start of the variable) into a test on the field's value, under the
+// same one-space assumption as FieldTests. emptyMatches reports whether
+// the regex matches an empty variable (the field absent).
+func (r *Regex) VarFieldTest(field string) (ft FieldTest, emptyMatches bool, err error) {
+	if hasKind(r.root, kStart) || hasKind(r.root, kEnd) {
+		return FieldTest{}, false, fmt.Errorf("uses '^^'")
+	}
+	var any byteSet
+	any.addRange(1, 255)
+	any = any.without('\n')
+	n := alt(cat(star(setNode(any)), r.root), deriv(r.root, '\n', r.Fold))
+	v, err := valueRegex(n, r.Fold)
+	if err != nil {
+		return FieldTest{}, false, err
+	}
+	name := field
+	if r.Fold {
+		name = strings.ToLower(name)
+	}
+	if v == nil {
+		v = nodeNone
+	}
+	empty, err := r.MatchString("")
+	return FieldTest{Names: []string{name}, Fold: r.Fold, value: v}, empty, err
+}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"math/bits"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -273,6 +274,19 @@ func yescryptKDF(passwd, salt []byte, p YescryptParams) []byte {
 	return yescryptBody(passwd, salt, p.Flags, p.N, p.R, p.P, p.T)
 }
 
+// vPool keeps V buffers between hashes: allocating and zeroing 16 MiB
+// for every login costs as much as a fifth of the hash.
+var vPool sync.Pool
+
+func getBuf(n int) *[]uint64 {
+	if b, ok := vPool.Get().(*[]uint64); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]uint64, n)
+	return &b
+}
+
 func hmacSHA256(key, msg []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(msg)
@@ -293,8 +307,10 @@ func yescryptBody(passwd, salt []byte, flags uint32, N uint64, r, p, t uint32) [
 	for i := range B {
 		B[i] = binary.LittleEndian.Uint32(bBytes[4*i:])
 	}
-	V := make([]uint32, int(N)*s)
-	XY := make([]uint32, 2*s)
+	// V and XY need no zeroing: SMix1 writes V_i before any read of it.
+	buf := getBuf(int(N)*s/2 + s)
+	defer vPool.Put(buf)
+	V, XY := (*buf)[:int(N)*s/2], (*buf)[int(N)*s/2:int(N)*s/2+s]
 	smix(B, int(r), N, p, t, flags, V, XY, pw)
 
 	for i, w := range B {
@@ -310,11 +326,12 @@ func yescryptBody(passwd, salt []byte, flags uint32, N uint64, r, p, t uint32) [
 	return dk
 }
 
-// pwxCtx is one thread's S-boxes: three boxes of 512 64-bit entries each,
-// kept as pairs of 32-bit words, and the write position.
+// pwxCtx is one thread's S-boxes: three boxes of 512 64-bit entries
+// each (an entry is two consecutive words of the shuffled layout, low
+// word first), and the write position.
 type pwxCtx struct {
-	S          []uint32
-	s0, s1, s2 []uint32
+	S          []uint64
+	s0, s1, s2 []uint64
 	w          int
 }
 
@@ -334,8 +351,11 @@ func wrap(x, i uint64) uint64 {
 }
 
 // smix fills the S-boxes from B, then runs SMix1 and SMix2 on each of the
-// p blocks; passwd is updated with HMAC of the first block's tail.
-func smix(B []uint32, r int, N uint64, p, t, flags uint32, V, XY []uint32, passwd []byte) {
+// p blocks; passwd is updated with HMAC of the first block's tail. B is
+// little-endian words; V and XY hold blocks as 64-bit lanes (two
+// consecutive words of yescrypt's shuffled layout, low word first), 16r
+// lanes a block.
+func smix(B []uint32, r int, N uint64, p, t, flags uint32, V, XY []uint64, passwd []byte) {
 	s := 32 * r
 	nchunk := N / uint64(p)
 	nloopAll := nchunk
@@ -370,14 +390,16 @@ func smix(B []uint32, r int, N uint64, p, t, flags uint32, V, XY []uint32, passw
 			np = nchunk
 		}
 		Bp := B[int(i)*s : int(i+1)*s]
-		Vp := V[int(vchunk)*s:]
+		Vp := V[int(vchunk)*s/2:]
 		var ctx *pwxCtx
 		if flags&ycRW != 0 {
-			ctx = &pwxCtx{S: make([]uint32, sBytes/4)}
+			// SMix1 with r=1 and no flags fills the S-boxes; their
+			// entries are the lanes of the blocks it stores.
+			ctx = &pwxCtx{S: make([]uint64, sBytes/8)}
 			smix1(Bp[:32], 1, sBytes/128, 0, ctx.S, XY, nil)
-			ctx.s2 = ctx.S[0 : 2*sEntries]
-			ctx.s1 = ctx.S[2*sEntries : 4*sEntries]
-			ctx.s0 = ctx.S[4*sEntries : 6*sEntries]
+			ctx.s2 = ctx.S[0:sEntries]
+			ctx.s1 = ctx.S[sEntries : 2*sEntries]
+			ctx.s0 = ctx.S[2*sEntries : 3*sEntries]
 			if i == 0 {
 				var tail [64]byte
 				for k := 0; k < 16; k++ {
@@ -397,31 +419,38 @@ func smix(B []uint32, r int, N uint64, p, t, flags uint32, V, XY []uint32, passw
 	}
 }
 
-// load and store convert a block between its little-endian words and the
-// shuffled layout.
-func load(X, B []uint32, r int) {
+// load converts a block of little-endian words into lanes of the
+// shuffled layout (stored word i of each 64-byte sub-block is Salsa20's
+// word i*5 mod 16); store is its inverse.
+func load(X []uint64, B []uint32, r int) {
 	for k := 0; k < 2*r; k++ {
-		for i := 0; i < 16; i++ {
-			X[k*16+i] = B[k*16+i*5%16]
+		b := B[k*16 : k*16+16]
+		x := X[k*8 : k*8+8]
+		for l := 0; l < 8; l++ {
+			x[l] = uint64(b[(2*l)*5%16]) | uint64(b[(2*l+1)*5%16])<<32
 		}
 	}
 }
 
-func store(B, X []uint32, r int) {
+func store(B []uint32, X []uint64, r int) {
 	for k := 0; k < 2*r; k++ {
-		for i := 0; i < 16; i++ {
-			B[k*16+i*5%16] = X[k*16+i]
+		b := B[k*16 : k*16+16]
+		x := X[k*8 : k*8+8]
+		for l := 0; l < 8; l++ {
+			b[(2*l)*5%16], b[(2*l+1)*5%16] = uint32(x[l]), uint32(x[l]>>32)
 		}
 	}
 }
 
-func integerify(X []uint32, r int) uint64 {
-	x := X[(2*r-1)*16:]
-	return uint64(x[13])<<32 | uint64(x[0])
+// integerify reads Salsa20 words 0 and 1 of the last sub-block (stored
+// words 0 and 13).
+func integerify(X []uint64, r int) uint64 {
+	x := X[(2*r-1)*8:]
+	return uint64(uint32(x[6]>>32))<<32 | uint64(uint32(x[0]))
 }
 
-func smix1(B []uint32, r int, N uint64, flags uint32, V, XY []uint32, ctx *pwxCtx) {
-	s := 32 * r
+func smix1(B []uint32, r int, N uint64, flags uint32, V, XY []uint64, ctx *pwxCtx) {
+	s := 16 * r
 	X, Y := XY[:s], XY[s:2*s]
 	load(X, B, r)
 	for i := uint64(0); i < N; i++ {
@@ -439,11 +468,11 @@ func smix1(B []uint32, r int, N uint64, flags uint32, V, XY []uint32, ctx *pwxCt
 	store(B, X, r)
 }
 
-func smix2(B []uint32, r int, N, nloop uint64, flags uint32, V, XY []uint32, ctx *pwxCtx) {
+func smix2(B []uint32, r int, N, nloop uint64, flags uint32, V, XY []uint64, ctx *pwxCtx) {
 	if nloop == 0 {
 		return
 	}
-	s := 32 * r
+	s := 16 * r
 	X, Y := XY[:s], XY[s:2*s]
 	load(X, B, r)
 	for i := uint64(0); i < nloop; i++ {
@@ -462,18 +491,23 @@ func smix2(B []uint32, r int, N, nloop uint64, flags uint32, V, XY []uint32, ctx
 	store(B, X, r)
 }
 
-func xorBlock(dst, src []uint32) {
+func xorBlock(dst, src []uint64) {
+	src = src[:len(dst)]
 	for i := range dst {
 		dst[i] ^= src[i]
 	}
 }
 
 // salsa20 applies the Salsa20 core with the given number of rounds to a
-// shuffled 16-word block.
-func salsa20(B []uint32, rounds int) {
-	var x [16]uint32
+// shuffled 64-byte sub-block (eight lanes).
+func salsa20(B []uint64, rounds int) {
+	B = B[:8]
+	var w, x [16]uint32
+	for l := 0; l < 8; l++ {
+		w[2*l], w[2*l+1] = uint32(B[l]), uint32(B[l]>>32)
+	}
 	for i := 0; i < 16; i++ {
-		x[i*5%16] = B[i]
+		x[i*5%16] = w[i]
 	}
 	rl := bits.RotateLeft32
 	for i := 0; i < rounds; i += 2 {
@@ -513,70 +547,71 @@ func salsa20(B []uint32, rounds int) {
 		x[15] ^= rl(x[14]+x[13], 18)
 	}
 	for i := 0; i < 16; i++ {
-		B[i] += x[i*5%16]
+		w[i] += x[i*5%16]
+	}
+	for l := 0; l < 8; l++ {
+		B[l] = uint64(w[2*l]) | uint64(w[2*l+1])<<32
 	}
 }
 
 // blockmixSalsa8 is scrypt's BlockMix with Salsa20/8 on shuffled blocks.
-func blockmixSalsa8(B, Y []uint32, r int) {
-	var X [16]uint32
-	copy(X[:], B[(2*r-1)*16:])
+func blockmixSalsa8(B, Y []uint64, r int) {
+	var X [8]uint64
+	copy(X[:], B[(2*r-1)*8:])
 	for i := 0; i < 2*r; i++ {
-		xorBlock(X[:], B[i*16:(i+1)*16])
+		xorBlock(X[:], B[i*8:(i+1)*8])
 		salsa20(X[:], 8)
-		copy(Y[i*16:], X[:])
+		copy(Y[i*8:], X[:])
 	}
 	for i := 0; i < r; i++ {
-		copy(B[i*16:(i+1)*16], Y[(2*i)*16:])
-		copy(B[(i+r)*16:(i+r+1)*16], Y[(2*i+1)*16:])
+		copy(B[i*8:(i+1)*8], Y[(2*i)*8:])
+		copy(B[(i+r)*8:(i+r+1)*8], Y[(2*i+1)*8:])
 	}
 }
 
-// pwxform transforms one 64-byte block with the S-boxes.
-func pwxform(X []uint32, ctx *pwxCtx) {
-	s0, s1, s2 := ctx.s0, ctx.s1, ctx.s2
-	w := ctx.w
-	for i := 0; i < pwxRounds; i++ {
-		for j := 0; j < pwxGather; j++ {
-			lane := X[j*pwxSimple*2:]
-			xl, xh := lane[0], lane[1]
-			p0 := int(xl&sMask) / 8 * 2 // index in words of a pair of entries
-			p1 := int(xh&sMask) / 8 * 2
-			for k := 0; k < pwxSimple; k++ {
-				sv0 := uint64(s0[p0+2*k+1])<<32 | uint64(s0[p0+2*k])
-				sv1 := uint64(s1[p1+2*k+1])<<32 | uint64(s1[p1+2*k])
-				x := uint64(lane[2*k+1]) * uint64(lane[2*k])
-				x += sv0
-				x ^= sv1
-				lane[2*k], lane[2*k+1] = uint32(x), uint32(x>>32)
-				if i != 0 && i != pwxRounds-1 {
-					s2[2*w], s2[2*w+1] = uint32(x), uint32(x>>32)
-					w++
-				}
-			}
+// pwxform transforms one 64-byte block (eight 64-bit lanes: gather
+// groups of two) with the S-boxes. Rounds 1 to PWXrounds-2 also write
+// the lanes to S2.
+func pwxform(x *[8]uint64, ctx *pwxCtx) {
+	s0, s1, s2 := ctx.s0[:sEntries], ctx.s1[:sEntries], ctx.s2[:sEntries]
+	const m = sEntries - 1
+	round := func() {
+		for j := 0; j < 8; j += 2 {
+			// Entry indices of the pair: (x & Smask) / 8.
+			a, b := x[j], x[j+1]
+			p0 := int(uint32(a)&sMask) >> 3
+			p1 := int(uint32(a>>32)&sMask) >> 3
+			x[j] = ((a>>32)*(a&0xffffffff) + s0[p0&m]) ^ s1[p1&m]
+			x[j+1] = ((b>>32)*(b&0xffffffff) + s0[(p0+1)&m]) ^ s1[(p1+1)&m]
 		}
 	}
+	w := ctx.w
+	round()
+	for i := 1; i < pwxRounds-1; i++ {
+		round()
+		for k := 0; k < 8; k++ {
+			s2[(w+k)&m] = x[k]
+		}
+		w += 8
+	}
+	round()
 	ctx.s0, ctx.s1, ctx.s2 = s2, s0, s1
-	ctx.w = w & (sEntries - 1)
+	ctx.w = w & m
 }
 
 // blockmixPwxform is BlockMix_pwxform: pwxform over 64-byte sub-blocks,
 // then Salsa20/2 on the last one.
-func blockmixPwxform(B []uint32, ctx *pwxCtx, r int) {
-	r1 := 128 * r / 64
-	var X [pwxWords]uint32
-	copy(X[:], B[(r1-1)*pwxWords:])
+func blockmixPwxform(B []uint64, ctx *pwxCtx, r int) {
+	r1 := 2 * r
+	var X [8]uint64
+	copy(X[:], B[(r1-1)*8:])
 	for i := 0; i < r1; i++ {
-		if r1 > 1 {
-			xorBlock(X[:], B[i*pwxWords:(i+1)*pwxWords])
+		b := B[i*8 : i*8+8]
+		for k := range X {
+			X[k] ^= b[k]
 		}
-		pwxform(X[:], ctx)
-		copy(B[i*pwxWords:], X[:])
+		pwxform(&X, ctx)
+		copy(b, X[:])
 	}
-	i := (r1 - 1) * 64 / 64
-	salsa20(B[i*16:(i+1)*16], 2)
-	for i++; i < 2*r; i++ {
-		xorBlock(B[i*16:(i+1)*16], B[(i-1)*16:i*16])
-		salsa20(B[i*16:(i+1)*16], 2)
-	}
+	salsa20(B[(r1-1)*8:r1*8], 2)
 }

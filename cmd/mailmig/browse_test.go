@@ -62,15 +62,23 @@ func (tm *tmuxSession) screen() string {
 // waitFor waits until the screen shows text, up to 20 s.
 func (tm *tmuxSession) waitFor(text string) string {
 	tm.t.Helper()
+	return tm.waitForAny(text)
+}
+
+// waitForAny waits until the screen shows one of texts, up to 20 s.
+func (tm *tmuxSession) waitForAny(texts ...string) string {
+	tm.t.Helper()
 	var s string
 	for i := 0; i < 200; i++ {
 		s = tm.screen()
-		if strings.Contains(s, text) {
-			return s
+		for _, text := range texts {
+			if strings.Contains(s, text) {
+				return s
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tm.t.Fatalf("screen never showed %q:\n%s", text, s)
+	tm.t.Fatalf("screen never showed %q:\n%s", texts, s)
 	return s
 }
 
@@ -146,4 +154,61 @@ set confirmappend=no
 		t.Errorf("mutt did not open projects/2009/foo:\n%s", scr)
 	}
 	tm.keys("q")
+}
+
+// TestAlpineBrowsesNestedFolders: alpine's folder list walks projects/
+// and 2009/ and opens foo, as a new user would after the migration.
+func TestAlpineBrowsesNestedFolders(t *testing.T) {
+	alpine := requireTool(t, "alpine")
+	dir := t.TempDir()
+	createUser(t, dir, "alice", "alice-pw")
+	s := startServe(t, dir)
+	addr := s.Addr("imap")
+	browseTree(t, addr)
+	home := t.TempDir()
+	host := "{" + addr + "/imap/norsh/notls/user=alice}"
+	rc := filepath.Join(home, ".pinerc")
+	os.WriteFile(rc, []byte(fmt.Sprintf(`personal-name=Alice
+user-domain=example.org
+inbox-path=%sINBOX
+folder-collections="Mail" %s[]
+feature-list=quit-without-confirm,
+	disable-password-caching,
+	skip-welcome-screen
+`, host, host)), 0o600)
+	tm := startTmux(t, []string{"HOME=" + home, "TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, alpine, "-p", rc, "-d", "0")
+	// A first start greets the user; then INBOX asks for the password.
+	scr := tm.waitForAny("PASSWORD", "GREETING TEXT")
+	if strings.Contains(scr, "GREETING TEXT") {
+		tm.keys("E")
+		tm.waitFor("PASSWORD")
+	}
+	tm.keys("alice-pw", "Enter")
+	if scr := tm.waitForAny("Preserve password", "Folder: INBOX"); strings.Contains(scr, "Preserve password") {
+		tm.keys("N")
+	}
+	tm.waitFor("Folder: INBOX")
+	tm.keys("L")
+	scr = tm.waitFor("projects")
+	if !strings.Contains(scr, "lists") {
+		t.Errorf("folder list lacks lists:\n%s", scr)
+	}
+	for _, step := range []struct{ entry, next string }{{"projects", "2009"}, {"2009", "foo"}} {
+		tm.keys("W", step.entry, "Enter")
+		time.Sleep(300 * time.Millisecond)
+		tm.keys("Enter")
+		tm.waitFor(step.next)
+	}
+	tm.keys("W", "foo", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	tm.keys("Enter")
+	// A second connection for the folder may ask for the password again.
+	if scr := tm.waitForAny("deep in projects/2009/foo", "ENTER PASSWORD"); !strings.Contains(scr, "deep in") {
+		tm.keys("alice-pw", "Enter")
+		if scr := tm.waitForAny("deep in projects/2009/foo", "Preserve password"); !strings.Contains(scr, "deep in") {
+			tm.keys("N")
+		}
+	}
+	scr = tm.waitFor("deep in projects/2009/foo")
+	t.Logf("alpine in projects/2009/foo:\n%s", scr)
 }

@@ -141,6 +141,9 @@ func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Op
 	}
 	size := fi.Size()
 	res.OldSize = size
+	if err := notMbox(f, size); err != nil {
+		return &TemporaryError{fmt.Errorf("spool: %s: %w", l.path, err)}
+	}
 	l.recordSize(size)
 	prefix, err := separator(f, size)
 	if err != nil {
@@ -179,6 +182,30 @@ func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Op
 	}
 	res.Offset = size + int64(len(prefix))
 	res.Bytes = int64(len(data))
+	return nil
+}
+
+// ErrForeignFormat: the spool is an mbx or MMDF folder (UW-IMAP sites kept
+// shared INBOXes in mbx); appending mbox text would corrupt it, so nothing
+// is appended (a temporary error: the MTA keeps the message queued).
+var ErrForeignFormat = errors.New("the spool is not an mbox file (mbx or MMDF): mailmig appends to mbox spools only; nothing appended")
+
+// notMbox returns ErrForeignFormat for a file starting as mbx or MMDF.
+func notMbox(f interface {
+	ReadAt([]byte, int64) (int, error)
+}, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	var head [7]byte
+	n, err := f.ReadAt(head[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	h := string(head[:n])
+	if strings.HasPrefix(h, "*mbx*\r\n") || strings.HasPrefix(h, "\x01\x01\x01\x01\n") {
+		return ErrForeignFormat
+	}
 	return nil
 }
 

@@ -479,3 +479,23 @@ func FuzzParseLock(f *testing.F) {
 		}
 	})
 }
+
+// An INBOX kept in mbx or MMDF (UW-IMAP sites did so for shared INBOXes)
+// is never appended mbox text: the append fails temporarily, the file is
+// unchanged and no lock is left.
+func TestAppendRefusesMbxAndMMDF(t *testing.T) {
+	for _, head := range []string{"*mbx*\r\n6b15c63700000000\r\n", "\x01\x01\x01\x01\nFrom a Wed Oct  7 12:00:00 2009\n\nx\n\x01\x01\x01\x01\n"} {
+		p := filepath.Join(t.TempDir(), "alice")
+		os.WriteFile(p, []byte(head), 0o600)
+		_, err := Append(context.Background(), p, "b@c", date, []byte("S: b\n\nbody\n"), Options{})
+		if !errors.Is(err, ErrForeignFormat) || !IsTemporary(err) {
+			t.Fatalf("append to %q: %v, want a temporary ErrForeignFormat", head[:5], err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != head {
+			t.Errorf("file changed: %q", got)
+		}
+		if _, err := os.Stat(LockPath(p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("dot-lock left behind: %v", err)
+		}
+	}
+}

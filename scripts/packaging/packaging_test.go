@@ -177,6 +177,21 @@ func TestDebInstallPurge(t *testing.T) {
 		t.Errorf("bash completion of 'mailmig ser': %q", out)
 	}
 
+	// Reinstalling (an upgrade's path through postinst) keeps the
+	// postmaster's configuration, its content and its mode.
+	edited := "# the site's own\n[server]\nhostname = \"mail.site.example\"\n"
+	if err := os.WriteFile("/etc/mailmig/mailmig.toml", []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod("/etc/mailmig/mailmig.toml", 0o600)
+	dpkg(t, "--force-confold", "-i", deb)
+	if b, _ := os.ReadFile("/etc/mailmig/mailmig.toml"); string(b) != edited {
+		t.Errorf("reinstall replaced the edited configuration:\n%s", b)
+	}
+	if out := must(t, "stat", "-c", "%a", "/etc/mailmig/mailmig.toml"); strings.TrimSpace(out) != "600" {
+		t.Errorf("reinstall changed the configuration's mode to %s", out)
+	}
+
 	dpkg(t, "--purge", "mailmig")
 	purged = true
 	if out, _ := run(t, time.Minute, "", "dpkg-query", "-W", "-f", "${Status}", "mailmig"); strings.Contains(out, "installed") {

@@ -151,6 +151,13 @@ func newGSSAPI(e *env) (*gssapi.Acceptor, error) {
 	if !k.GSSAPI {
 		return nil, nil
 	}
+	return kerberosAcceptor(e)
+}
+
+// kerberosAcceptor verifies tickets for this server's services (SASL
+// GSSAPI, the web page's single sign-on) with [auth.kerberos] keytab.
+func kerberosAcceptor(e *env) (*gssapi.Acceptor, error) {
+	k := e.cfg.Auth.Kerberos
 	kt, err := keytab.Load(k.Keytab)
 	if err != nil {
 		return nil, fmt.Errorf("[auth.kerberos] keytab for GSSAPI: %w", err)

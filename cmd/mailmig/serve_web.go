@@ -24,7 +24,16 @@ func startWeb(ctx context.Context, e *env) (func(context.Context) error, error) 
 	if e.tls == nil {
 		return nil, errors.New("the web page needs a TLS certificate ([tls] cert, key) or no [web] listeners")
 	}
-	srv, err := web.New(webOptions(e))
+	var err error
+	o := webOptions(e)
+	if e.cfg.Web.Kerberos {
+		if o.Kerberos = e.gssapi; o.Kerberos == nil {
+			if o.Kerberos, err = kerberosAcceptor(e); err != nil {
+				return nil, fmt.Errorf("[web] kerberos: %w", err)
+			}
+		}
+	}
+	srv, err := web.New(o)
 	if err != nil {
 		return nil, err
 	}

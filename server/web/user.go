@@ -85,21 +85,37 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	s.render(w, http.StatusOK, "login.html", nil, page{Title: "Log in"})
+	s.renderLogin(w, http.StatusOK, "")
+}
+
+// loginData is what the login form shows besides the password fields.
+type loginData struct {
+	Kerberos bool // single sign-on offered at /login/kerberos
+}
+
+// renderLogin shows the login form, with errText above it if not empty.
+func (s *Server) renderLogin(w http.ResponseWriter, status int, errText string) {
+	s.render(w, status, "login.html", nil, page{Title: "Log in", Error: errText,
+		Data: loginData{Kerberos: s.opts.Kerberos != nil}})
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	user := strings.TrimSpace(r.PostFormValue("user"))
 	pass := r.PostFormValue("password")
 	if user == "" || pass == "" || len(user) > 256 || len(pass) > 1024 {
-		s.render(w, http.StatusUnauthorized, "login.html", nil, page{Title: "Log in", Error: "Enter your user name and password."})
+		s.renderLogin(w, http.StatusUnauthorized, "Enter your user name and password.")
 		return
 	}
 	if err := s.opts.Auth.Authenticate(r.Context(), remoteIP(r), user, pass); err != nil {
 		s.log.Info("web: login failed", "user", user, "remote", remoteIP(r))
-		s.render(w, http.StatusUnauthorized, "login.html", nil, page{Title: "Log in", Error: "Wrong user name or password, or too many attempts: wait a little and try again."})
+		s.renderLogin(w, http.StatusUnauthorized, "Wrong user name or password, or too many attempts: wait a little and try again.")
 		return
 	}
+	s.startSession(w, r, user, "password")
+}
+
+// startSession logs user in after a proved password or ticket.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user, method string) {
 	// A fresh session id at every login: an id planted before the login
 	// (session fixation) is never promoted.
 	if old := s.sessions.get(r); old != nil {
@@ -107,7 +123,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := s.sessions.create(user)
 	s.setCookie(w, sess)
-	s.log.Info("web: login", "user", user, "remote", remoteIP(r))
+	s.log.Info("web: login", "user", user, "remote", remoteIP(r), "method", method)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"mailmig/mailstore"
+	"mailmig/server/auth/gssapi"
 	"mailmig/server/sieve"
 	"mailmig/state"
 )
@@ -104,6 +105,9 @@ type Options struct {
 	// ACLChanged, if set, is called after the page changed a folder's ACL
 	// (the IMAP server drops its cached shared-folder lists).
 	ACLChanged func()
+	// Kerberos, if set, offers single sign-on at /login/kerberos (HTTP
+	// Negotiate, RFC 4559) with tickets for HTTP/<host> from its keytab.
+	Kerberos *gssapi.Acceptor
 	// SessionTTL is how long a login lasts without activity (default 30m).
 	SessionTTL time.Duration
 	// MaxBody bounds a request body (default 1 MB).
@@ -207,6 +211,7 @@ func (s *Server) routes() {
 
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.login)
+	m.HandleFunc("GET /login/kerberos", s.kerberosLogin)
 	m.HandleFunc("POST /logout", s.user(s.logout))
 
 	m.HandleFunc("GET /{$}", s.user(s.home))

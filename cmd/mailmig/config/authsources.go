@@ -37,6 +37,9 @@ func (c *Config) validateAuthSources(bad func(key, format string, a ...any) erro
 	if k := c.Auth.Kerberos; k.GSSAPI && (k.Realm == "" || k.Keytab == "") {
 		return bad("auth.kerberos.gssapi", "needs realm and keytab")
 	}
+	if k := c.Auth.Kerberos; c.Web.Kerberos && (k.Realm == "" || k.Keytab == "") {
+		return bad("web.kerberos", "needs [auth.kerberos] realm and keytab")
+	}
 	return nil
 }
 

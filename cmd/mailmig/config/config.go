@@ -265,6 +265,9 @@ type Web struct {
 	// [migration] postmaster account.
 	Postmasters []string `toml:"postmasters"`
 	SessionTTL  Duration `toml:"session_ttl"`
+	// Kerberos offers single sign-on (HTTP Negotiate/SPNEGO) at
+	// /login/kerberos with HTTP/<host> keys from [auth.kerberos] keytab.
+	Kerberos bool `toml:"kerberos"`
 }
 
 // WebHost is the web page's host name.

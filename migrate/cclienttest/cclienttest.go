@@ -376,3 +376,29 @@ func Expunge(t testing.TB, path string) {
 		t.Fatalf("cclienttest: expunge %s: %v: %s", path, err, out)
 	}
 }
+
+// RealworldDir finds ../shared/realworld-mbox beside the repository (the
+// repository is X/main or X/wt/NAME, shared/ is X/shared; in CI the clone
+// sits beside a copy of shared/) by walking up from the working directory,
+// or takes $MAILMIG_REALWORLD. A missing directory fails the test.
+func RealworldDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("MAILMIG_REALWORLD"); d != "" {
+		return d
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		cand := filepath.Join(d, "shared", "realworld-mbox")
+		if st, err := os.Stat(filepath.Join(cand, "SOURCES.md")); err == nil && st.Mode().IsRegular() {
+			return cand
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	t.Fatalf("shared/realworld-mbox not found beside the repository (above %s); set MAILMIG_REALWORLD", wd)
+	return ""
+}

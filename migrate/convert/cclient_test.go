@@ -22,31 +22,8 @@ import (
 	"mailmig/migrate/mix"
 )
 
-// realworldDir finds ../shared/realworld-mbox beside the repository (the
-// repository is X/main or X/wt/NAME, shared/ is X/shared; in CI the clone
-// sits beside a copy of shared/), or $MAILMIG_REALWORLD. A missing
-// directory fails the test.
-func realworldDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("MAILMIG_REALWORLD"); d != "" {
-		return d
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		cand := filepath.Join(d, "shared", "realworld-mbox")
-		if st, err := os.Stat(filepath.Join(cand, "SOURCES.md")); err == nil && st.Mode().IsRegular() {
-			return cand
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	t.Fatalf("shared/realworld-mbox not found beside the repository (above %s); set MAILMIG_REALWORLD", wd)
-	return ""
-}
+// realworldDir is ../shared/realworld-mbox (cclienttest.RealworldDir).
+func realworldDir(t testing.TB) string { return cclienttest.RealworldDir(t) }
 
 // copyKeepTime copies a file, keeping its mtime (UIDVALIDITY and MMDF
 // dates may depend on it).

@@ -456,6 +456,20 @@ if date :index 1 :last :is "received" "year" "2001" { fileinto :create "Old"; }`
 		{name: "rfc5173 content text/plain", script: `require ["body", "fileinto", "mailbox"]; if body :content "text/plain" :contains "invoice" { fileinto :create "Plain"; }`, msg: multi},
 		{name: "rfc5490 :create", script: `require ["fileinto", "mailbox"]; fileinto :create "Created";`},
 		{name: "comparator unicode-casemap", script: `require ["comparator-i;unicode-casemap", "fileinto", "mailbox"]; if header :contains :comparator "i;unicode-casemap" "subject" "GRÜSSE" { fileinto :create "Fold"; } else { fileinto :create "NoFold"; }`, msg: msg("Subject: grüsse"), known: "unicode-casemap"},
+		// Edge cases.
+		{name: "edge: :is empty on absent header", script: reqAll + `if header :is "x-absent" "" { fileinto :create "Empty"; } else { fileinto :create "Absent"; }`},
+		{name: "edge: :contains empty on present header", script: reqAll + `if header :contains "subject" "" { fileinto :create "Any"; }`},
+		{name: "edge: undefined variable", script: reqAll + `if string :is "${nothing}" "" { fileinto :create "Undef"; }`},
+		{name: "edge: address without domain", script: reqAll + `if address :localpart :is "from" "bob" { fileinto :create "Local"; } if address :domain :is "from" "" { fileinto :create "NoDomain"; }`, msg: msg("From: bob")},
+		{name: "edge: undisclosed recipients", script: reqAll + `if address :count "eq" :comparator "i;ascii-numeric" "to" "0" { fileinto :create "None"; }
+if address :all :matches "to" "*" { fileinto :create "all-${1}"; }`, msg: msg("To: undisclosed-recipients:;")},
+		{name: "edge: address without domain :all", script: reqAll + `if address :all :is "cc" "bob" { fileinto :create "Raw"; }`, msg: msg("Cc: bob")},
+		{name: "edge: matches question mark", script: reqAll + `if header :matches "subject" "h?llo" { fileinto :create "Q"; }`},
+		{name: "edge: match variables after failed test", script: reqAll + `if header :matches "subject" "h*" { } if header :matches "subject" "zzz*" { } fileinto :create "v-${1}";`},
+		{name: "edge: set with match variable", script: reqAll + `if header :matches "from" "* <*@*>" { set "who" "${1}"; } fileinto :create "${who}";`},
+		{name: "edge: keep after discard", script: `discard; keep;`},
+		{name: "edge: fileinto INBOX and keep", script: `require "fileinto"; fileinto "INBOX"; keep;`},
+		{name: "edge: deleteheader then test", script: reqAll + `deleteheader "subject"; if not exists "subject" { fileinto :create "Gone"; }`},
 		// Documented difference.
 		{name: "fileinto Junk reaches the site's junk", script: `require ["fileinto", "mailbox"]; fileinto :create "Junk";`, known: "junk"},
 	}

@@ -869,16 +869,39 @@ func testValue(cfg *TestConfig, m *Message, virus, percent bool) string {
 
 // Addresses.
 
+// invalidAddr marks a header value that is not an address list: as in
+// pigeonhole, it is one item whose :all is the raw value and which has no
+// local part or domain.
+const invalidAddr = "\x00"
+
 // parseAddressList reads a header's addresses as pigeonhole does, lenient
-// about groups and display names: the addr-specs, in order.
+// about groups and display names: the addr-specs, in order; a value that
+// is not a list of addresses is one invalid item (invalidAddr + value).
 func parseAddressList(h string) []string {
-	if as, err := mail.ParseAddressList(h); err == nil {
+	if as, err := mail.ParseAddressList(h); err == nil && len(as) > 0 {
 		out := make([]string, 0, len(as))
 		for _, a := range as {
 			out = append(out, a.Address)
 		}
 		return out
 	}
+	out := lenientAddresses(h)
+	for _, a := range out {
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || at == len(a)-1 {
+			out = nil
+			break
+		}
+	}
+	if len(out) == 0 {
+		if v := strings.TrimSpace(h); v != "" {
+			return []string{invalidAddr + v}
+		}
+	}
+	return out
+}
+
+func lenientAddresses(h string) []string {
 	var out []string
 	for _, part := range splitAddresses(h) {
 		part = strings.TrimSpace(part)
@@ -954,6 +977,9 @@ func stripComments(s string) string {
 // :user/:detail with "+" as the separator); ok is false when the part
 // does not exist (no domain, no detail).
 func addressPart(a, part string) (string, bool) {
+	if raw, ok := strings.CutPrefix(a, invalidAddr); ok {
+		return raw, part == "all"
+	}
 	at := strings.LastIndexByte(a, '@')
 	local, domain := a, ""
 	if at >= 0 {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"crypto/tls"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mailmig/server/auth/kerberos/kdctest"
 )
@@ -119,5 +123,71 @@ func TestWebKerberosCurl(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q\n%s", want, log)
 		}
+	}
+}
+
+// TestWebPasswordSources: the page's login asks the same password
+// sources as IMAP, in the configured order: mailmig's own account, a
+// yescrypt hash from a shadow file made by Debian's mkpasswd, and a
+// Kerberos password checked against a real MIT KDC; wrong passwords,
+// locked accounts and unknown users get no session.
+func TestWebPasswordSources(t *testing.T) {
+	dir := t.TempDir()
+	createUser(t, dir, "acct", "acct-pw")
+	shadow := filepath.Join(dir, "shadow")
+	if err := os.WriteFile(shadow, []byte(
+		"cuser:"+mkpasswdHash(t, "cuser-pw", "-m", "yescrypt")+":19000:0:99999:7:::\n"+
+			"clocked:!"+mkpasswdHash(t, "clocked-pw", "-m", "sha512crypt")+":19000:0:99999:7:::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kdc := kdctest.Start(t, "TEST.MAILMIG")
+	kdc.AddUser("kuser", "kuser-pw")
+	keytab := kdc.AddServices(filepath.Join(dir, "mail.keytab"), "imap/localhost")
+	s := startServeConfig(t, dir, `
+[auth]
+fail_delay = "20ms"
+max_delay = "20ms"
+sources = ["accounts", "crypt", "kerberos"]
+rehash = false
+
+[auth.crypt]
+file = "`+shadow+`"
+
+[auth.kerberos]
+realm = "TEST.MAILMIG"
+krb5_conf = "`+kdc.Krb5Conf+`"
+keytab = "`+keytab+`"
+
+[metrics]
+listen = ""
+`)
+	base := "https://" + s.Addr("web")
+	for _, c := range []struct {
+		user, pw string
+		ok       bool
+	}{
+		{"acct", "acct-pw", true}, {"acct", "wrong", false},
+		{"cuser", "cuser-pw", true}, {"cuser", "wrong", false}, {"clocked", "clocked-pw", false},
+		{"kuser", "kuser-pw", true}, {"kuser", "wrong", false},
+		{"nobody", "any-pw", false},
+	} {
+		c := c
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 30 * time.Second}
+		resp, err := client.PostForm(base+"/login", url.Values{"user": {c.user}, "password": {c.pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		session := false
+		for _, ck := range resp.Cookies() {
+			session = session || (ck.Name == "__Host-mailmig" && ck.Value != "")
+		}
+		if got := resp.StatusCode == http.StatusSeeOther && session; got != c.ok {
+			t.Errorf("%s/%s: %s (session %v), want ok=%v", c.user, c.pw, resp.Status, session, c.ok)
+		}
+	}
+	if log := s.Log(); strings.Contains(log, "cuser-pw") || strings.Contains(log, "kuser-pw") {
+		t.Error("a password reached the log")
 	}
 }

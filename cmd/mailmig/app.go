@@ -45,6 +45,7 @@ confirmation mail and reply to it to stop delivery to the old mbox;
 			quotaCommand(),
 			configCommand(),
 			aliasCommand(),
+			tlsCommand(),
 			gendocCommand(),
 			whoCommand(),
 			kickCommand(),

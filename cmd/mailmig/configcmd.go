@@ -6,6 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mailmig/server/tlsconf"
+
 	"mailmig/cmd/mailmig/config"
 )
 
@@ -28,7 +30,11 @@ func configCommand() *cli.Command {
 				Name:      "check",
 				Usage:     "validate a configuration file",
 				ArgsUsage: "[FILE]",
-				Description: `Checks FILE (default: --config) and names the bad key and its line.
+				Description: `Checks FILE (default: --config) and names the bad key and its line, then
+the TLS certificate as clients will see it: readable, the key matching,
+the chain complete and in order up to a trusted root (system store or
+[tls] ca_file), the names users are told covered, not expiring within 30
+days (warning). An error exits 1.
 
 Examples:
    mailmig config check /etc/mailmig/mailmig.toml
@@ -38,8 +44,20 @@ Examples:
 					if path == "" {
 						path = c.String("config")
 					}
-					if _, err := config.Load(path, false); err != nil {
+					cfg, err := config.Load(path, false)
+					if err != nil {
 						return err
+					}
+					// The certificate, as clients will see it (issue 9.6).
+					findings, present := checkTLSFiles(cfg)
+					if !present {
+						fmt.Fprintf(c.App.Writer, "WARNING: no certificate at %s: TLS listeners and STARTTLS will not start\n", cfg.TLS.Cert)
+					}
+					for _, f := range findings {
+						fmt.Fprintln(c.App.Writer, f.String())
+					}
+					if tlsconf.HasErrors(findings) {
+						return cli.Exit(fmt.Sprintf("%s: the TLS certificate has errors", path), 1)
 					}
 					fmt.Fprintf(c.App.Writer, "%s: OK\n", path)
 					return nil

@@ -201,6 +201,12 @@ func (e *env) loadTLS() error {
 		return err
 	}
 	e.tlsReload = r
+	if r.MinVersion, err = tlsconf.ParseMinVersion(cfg.TLS.MinVersion); err != nil {
+		return err
+	}
+	if r.MinVersion < tls.VersionTLS12 {
+		e.log.Warn("tls.min_version below 1.2: TLS 1.0/1.1 are broken and offered only for old clients", "min_version", cfg.TLS.MinVersion)
+	}
 	e.tls = r.Config()
 	return nil
 }

@@ -108,6 +108,7 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	e.checkPostmaster()
+	logTLSFindings(e, e.cfg)
 	e.log.Info("mailmig serving", "listeners", e.addrs, "version", version)
 	// Type=notify: systemd counts the service as started only now.
 	if err := notify.Ready("serving"); err != nil {
@@ -149,6 +150,7 @@ func (e *env) reload(c *cli.Context) {
 			e.log.Error("reload: certificate", "err", err)
 		}
 	}
+	logTLSFindings(e, cfg)
 	e.mu.Lock()
 	hooks := append([]func(*config.Config){}, e.reloads...)
 	e.mu.Unlock()

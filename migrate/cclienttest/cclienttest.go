@@ -9,7 +9,8 @@
 //   - csrc/dump.c (written for mailmig) links c-client, opens the mailbox
 //     read-write (as uw-imapd did: c-client creates keywords only then) with c-client's drivers (unix, mmdf, mbx, mix, ...: the
 //     same detection as uw-imapd) and prints what c-client serves. It is
-//     compiled with gcc once per test binary (Build); the headers come
+//     compiled with gcc once per version of dump.c into the temporary
+//     directory and shared by the test processes (Build); the headers come
 //     from libc-client2007e-dev (scripts/test-packages).
 //   - c-client refuses absolute mailbox names for a process that did not
 //     log in, so Dump copies the mailbox into a fresh directory that
@@ -25,7 +26,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -65,20 +68,37 @@ func Build(t testing.TB) string {
 			buildErr = fmt.Errorf("cclienttest: gcc: %v (scripts/test-packages)", err)
 			return
 		}
-		dir, err := os.MkdirTemp("", "cclient-dump-")
+		// One binary per version of dump.c, shared by the test processes
+		// (built under a unique name, then renamed into place).
+		sum := sha256.Sum256(dumpSource)
+		dir := filepath.Join(os.TempDir(), "mailmig-cclient-dump-"+hex.EncodeToString(sum[:6]))
+		bin := filepath.Join(dir, "cclient-dump")
+		if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
+			buildBin = bin
+			return
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		work, err := os.MkdirTemp(dir, "build-")
 		if err != nil {
 			buildErr = err
 			return
 		}
-		src := filepath.Join(dir, "dump.c")
+		defer os.RemoveAll(work)
+		src := filepath.Join(work, "dump.c")
 		if err := os.WriteFile(src, dumpSource, 0o644); err != nil {
 			buildErr = err
 			return
 		}
-		bin := filepath.Join(dir, "cclient-dump")
-		out, err := exec.Command(gcc, "-O", "-o", bin, "-I/usr/include/c-client", src, "-lc-client").CombinedOutput()
+		out, err := exec.Command(gcc, "-O", "-o", filepath.Join(work, "cclient-dump"), "-I/usr/include/c-client", src, "-lc-client").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("cclienttest: gcc: %v: %s", err, out)
+			return
+		}
+		if err := os.Rename(filepath.Join(work, "cclient-dump"), bin); err != nil {
+			buildErr = err
 			return
 		}
 		if err := os.Chmod(dir, 0o755); err != nil {

@@ -3,6 +3,7 @@ package imap
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -149,6 +150,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
+	start, startOff := p.pos, p.off
 	ret, esort, err := parseEsortReturn(p)
 	if err != nil {
 		return err
@@ -188,6 +190,17 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 	withModSeq := prog.usesModSeq()
 	if withModSeq {
 		c.enableCondstore()
+	}
+	// A plain SORT's answer may be kept (resultcache.go); ESORT's names
+	// the tag.
+	fc := sortCacheFor(s.folder, snap.UIDValidity)
+	rk, cacheable := c.resultKeyFor(snap, &prog, fmt.Sprintf("SORT %v %s", uid, p.line[start:]))
+	cacheable = cacheable && !esort && p.off == startOff
+	if cacheable {
+		if out, ok := fc.cachedAnswer(rk); ok {
+			c.w.raw(out).crlf()
+			return c.ok(tag, "", "SORT completed", uid)
+		}
 	}
 	hits := c.evalSearch(snap, &prog, withModSeq)
 	if err := c.sortHits(ctx, snap, hits, crit); err != nil {
@@ -231,14 +244,20 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		}
 		c.w.crlf()
 	} else {
-		c.w.raw("* SORT")
+		var b strings.Builder
+		b.Grow(len(nums) * 7)
+		b.WriteString("* SORT")
 		for _, n := range nums {
-			c.w.sp().num(n)
+			b.WriteByte(' ')
+			b.WriteString(uitoa(n))
 		}
 		if withModSeq && len(hits) > 0 {
-			c.w.raw(" (MODSEQ ").num64(int64(maxModSeq)).raw(")")
+			fmt.Fprintf(&b, " (MODSEQ %d)", maxModSeq)
 		}
-		c.w.crlf()
+		if cacheable {
+			fc.keepAnswer(rk, b.String())
+		}
+		c.w.raw(b.String()).crlf()
 	}
 	return c.ok(tag, "", "SORT completed", uid)
 }

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -136,4 +137,58 @@ func FuzzThreadReferences(f *testing.F) {
 			t.Fatalf("ORDEREDSUBJECT: %d of %d in %q", got, len(nodes), b.String())
 		}
 	})
+}
+
+// TestSortThreadAnswerCache: a kept SORT or THREAD answer is reused only
+// while the folder and the session's view are unchanged, and never for
+// UID and sequence numbers alike.
+func TestSortThreadAnswerCache(t *testing.T) {
+	old := minCachedResult
+	minCachedResult = 1
+	defer func() { minCachedResult = old }()
+	ts := startServer(t)
+	rc := dialRaw(t, ts.addr)
+	rc.send("l LOGIN alice pw-alice\r\n")
+	rc.until("l ")
+	for i := 0; i < 6; i++ {
+		msg := fmt.Sprintf("Subject: s%d\r\nMessage-ID: <%d@x>\r\nReferences: <%d@x>\r\nDate: Wed, 07 Oct 2009 12:%02d:00 +0000\r\n\r\nx\r\n", i%2, i, i/2, 59-i)
+		rc.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
+		rc.until("a ")
+	}
+	rc.send("s SELECT INBOX\r\ne STORE 1 +FLAGS (\\Deleted)\r\nx EXPUNGE\r\n")
+	rc.until("x ")
+	answer := func(cmd string) string {
+		t.Helper()
+		rc.send("c " + cmd + "\r\n")
+		lines := rc.until("c ")
+		if !strings.HasPrefix(lines[len(lines)-1], "c OK") {
+			t.Fatalf("%s: %v", cmd, lines)
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "* SORT") || strings.HasPrefix(l, "* THREAD") {
+				return l
+			}
+		}
+		t.Fatalf("%s: no answer in %v", cmd, lines)
+		return ""
+	}
+	for _, cmd := range []string{"SORT (DATE) UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL"} {
+		first := answer(cmd)
+		if again := answer(cmd); again != first {
+			t.Errorf("%s: %q then %q", cmd, first, again)
+		}
+		if u := answer("UID " + cmd); u == first {
+			t.Errorf("UID %s answered like %s: %q", cmd, cmd, u)
+		}
+	}
+	sorted, threaded := answer("SORT (DATE) UTF-8 ALL"), answer("THREAD REFERENCES UTF-8 ALL")
+	msg := "Subject: s0\r\nMessage-ID: <new@x>\r\nReferences: <1@x>\r\nDate: Wed, 07 Oct 2009 11:00:00 +0000\r\n\r\nx\r\n"
+	rc.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
+	rc.until("a ")
+	if got := answer("SORT (DATE) UTF-8 ALL"); got == sorted || !strings.HasPrefix(got, "* SORT 6 ") {
+		t.Errorf("after an APPEND SORT says %q (before %q)", got, sorted)
+	}
+	if got := answer("THREAD REFERENCES UTF-8 ALL"); got == threaded || !strings.Contains(got, "6") {
+		t.Errorf("after an APPEND THREAD says %q (before %q)", got, threaded)
+	}
 }

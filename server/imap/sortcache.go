@@ -37,6 +37,7 @@ type folderSortCache struct {
 	uidValidity uint32
 	info        map[uint32]threadInfo
 	used        time.Time
+	results     []cachedResult // resultcache.go
 }
 
 // sortCaches are the caches of all folders, process-wide (keyed by the
@@ -77,7 +78,7 @@ func sortCacheFor(f *mailstore.Folder, uidValidity uint32) *folderSortCache {
 	defer fc.mu.Unlock()
 	fc.used = time.Now()
 	if fc.uidValidity != uidValidity {
-		fc.uidValidity, fc.info = uidValidity, map[uint32]threadInfo{}
+		fc.uidValidity, fc.info, fc.results = uidValidity, map[uint32]threadInfo{}, nil
 	}
 	return fc
 }

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -30,6 +31,7 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
+	start, startOff := p.pos, p.off
 	alg, err := p.atom()
 	if err != nil {
 		return err
@@ -69,6 +71,15 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 	if prog.usesModSeq() {
 		c.enableCondstore()
 	}
+	fc := sortCacheFor(s.folder, snap.UIDValidity)
+	rk, cacheable := c.resultKeyFor(snap, &prog, fmt.Sprintf("THREAD %v %s", uid, p.line[start:]))
+	cacheable = cacheable && p.off == startOff // no literals
+	if cacheable {
+		if out, ok := fc.cachedAnswer(rk); ok {
+			c.w.raw(out).crlf()
+			return c.ok(tag, "", "THREAD completed", uid)
+		}
+	}
 	hits := c.evalSearch(snap, &prog, false)
 	infos, err := c.threadInfos(ctx, snap, hits)
 	if err != nil {
@@ -91,10 +102,13 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 	default:
 		roots = threadOrderedSubject(nodes)
 	}
-	c.w.raw("* THREAD ")
 	var b strings.Builder
+	b.WriteString("* THREAD ")
 	for _, r := range roots {
 		writeThread(&b, r, true)
+	}
+	if cacheable {
+		fc.keepAnswer(rk, b.String())
 	}
 	c.w.raw(b.String()).crlf()
 	return c.ok(tag, "", "THREAD completed", uid)

@@ -35,6 +35,9 @@ func Load(certFile, keyFile string) (*Reloader, error) {
 
 // Reloader holds the current certificate.
 type Reloader struct {
+	// MinVersion is the lowest version offered (0 = TLS 1.2); set it
+	// before Config.
+	MinVersion        uint16
 	certFile, keyFile string
 	mu                sync.RWMutex
 	cert              *tls.Certificate
@@ -54,8 +57,12 @@ func (r *Reloader) Reload() error {
 
 // Config returns a server configuration using the current certificate.
 func (r *Reloader) Config() *tls.Config {
+	minVersion := r.MinVersion
+	if minVersion == 0 {
+		minVersion = tls.VersionTLS12
+	}
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: minVersion,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			r.mu.RLock()
 			defer r.mu.RUnlock()

@@ -193,6 +193,12 @@ type Connections struct {
 type TLS struct {
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
+	// MinVersion is the lowest TLS version offered ("1.2"; "1.0" and
+	// "1.1" for old clients, with a warning at start).
+	MinVersion string `toml:"min_version"`
+	// CAFile is a PEM bundle of extra trusted roots for the checks (a
+	// private CA); empty = the system store.
+	CAFile string `toml:"ca_file"`
 }
 
 // Client is what users are told to configure.
@@ -581,6 +587,11 @@ func (c *Config) validate(path, text string) error {
 	case "", "attention", "warn":
 	default:
 		return bad("migration.over_quota", `must be "attention" or "warn", not %q`, c.Migration.OverQuota)
+	}
+	switch c.TLS.MinVersion {
+	case "", "1.0", "1.1", "1.2", "1.3":
+	default:
+		return bad("tls.min_version", `must be "1.0", "1.1", "1.2" or "1.3", not %q`, c.TLS.MinVersion)
 	}
 	for _, a := range c.Aliases.Postmaster {
 		if a == "" || strings.ContainsAny(a, "@ ,") {

@@ -32,6 +32,9 @@ func emitTop(n *node) string {
 
 // Emit returns the ERE for the value, anchored, or an error.
 func (f FieldTest) Emit() (string, error) {
+	if f.value.size() > maxNodeSize {
+		return "", fmt.Errorf("%w: the expression is too complex", ErrUnsupported)
+	}
 	e := &emitter{}
 	e.b.WriteString("^")
 	if f.value.kind != kEmpty {

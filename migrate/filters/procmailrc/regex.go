@@ -56,16 +56,46 @@ func (s byteSet) count() int {
 func (s byteSet) without(c byte) byteSet { s[c>>6] &^= 1 << (c & 63); return s }
 func (s byteSet) only(c byte) bool       { return s.has(c) && s.count() == 1 }
 
-// node is a regex tree node.
+// node is a regex tree node. Nodes are never changed after they are
+// made, and derivatives share subtrees (the tree is a DAG): key and size
+// are memoized per node so that neither walks shared parts twice.
 type node struct {
 	kind nodeKind
 	set  byteSet
 	subs []*node
+	k    string   // memoized key
+	sz   int      // memoized tree size (0 = not computed)
+	nul  int8     // memoized nullable: 0 unknown, 1 no, 2 yes
+	fst  *byteSet // memoized first set
 }
 
+// maxNodeSize bounds the tree size of expressions the converter works
+// with; bigger ones (derivatives can grow quickly) are refused.
+const maxNodeSize = 20000
+
+// size is the number of nodes of the tree (shared subtrees counted each
+// time, capped).
+func (n *node) size() int {
+	if n.sz > 0 {
+		return n.sz
+	}
+	s := 1
+	for _, c := range n.subs {
+		s += c.size()
+		if s > 1<<30 {
+			s = 1 << 30
+			break
+		}
+	}
+	n.sz = s
+	return s
+}
+
+// The shared leaves have their memo fields set here: they are read
+// concurrently and must never be written.
 var (
-	nodeNone  = &node{kind: kNone}
-	nodeEmpty = &node{kind: kEmpty}
+	nodeNone  = &node{kind: kNone, k: "!", sz: 1, nul: 1, fst: &byteSet{}}
+	nodeEmpty = &node{kind: kEmpty, k: "e", sz: 1, nul: 2, fst: &byteSet{}}
 )
 
 func setNode(s byteSet) *node { return &node{kind: kSet, set: s} }
@@ -141,11 +171,20 @@ func star(n *node) *node {
 	return &node{kind: kStar, subs: []*node{n}}
 }
 
-// key is a canonical string of the tree (for deduplication).
+// key is a canonical string of the tree (for deduplication); trees
+// over maxNodeSize get an identity key instead.
 func (n *node) key() string {
+	if n.k != "" {
+		return n.k
+	}
+	if n.size() > maxNodeSize {
+		n.k = fmt.Sprintf("#%p", n)
+		return n.k
+	}
 	var b strings.Builder
 	n.writeKey(&b)
-	return b.String()
+	n.k = b.String()
+	return n.k
 }
 
 func (n *node) writeKey(b *strings.Builder) {
@@ -162,7 +201,7 @@ func (n *node) writeKey(b *strings.Builder) {
 		fmt.Fprintf(b, "[%x%x%x%x]", n.set[0], n.set[1], n.set[2], n.set[3])
 	case kStar:
 		b.WriteString("*(")
-		n.subs[0].writeKey(b)
+		b.WriteString(n.subs[0].key())
 		b.WriteString(")")
 	case kCat, kAlt:
 		if n.kind == kCat {
@@ -174,7 +213,7 @@ func (n *node) writeKey(b *strings.Builder) {
 			if i > 0 {
 				b.WriteString(",")
 			}
-			s.writeKey(b)
+			b.WriteString(s.key())
 		}
 		b.WriteString(")")
 	}
@@ -407,6 +446,16 @@ func setMatch(s byteSet, c byte, fold bool) bool {
 }
 
 func nullable(n *node) bool {
+	if n.nul == 0 {
+		n.nul = 1
+		if nullableStep(n) {
+			n.nul = 2
+		}
+	}
+	return n.nul == 2
+}
+
+func nullableStep(n *node) bool {
 	switch n.kind {
 	case kEmpty, kSplit, kStar, kStart, kEnd:
 		return true
@@ -429,6 +478,19 @@ func nullable(n *node) bool {
 
 // deriv returns the regex matching {s : c+s in L(n)}.
 func deriv(n *node, c byte, fold bool) *node {
+	return derivMemo(n, c, fold, map[*node]*node{})
+}
+
+func derivMemo(n *node, c byte, fold bool, memo map[*node]*node) *node {
+	if r, ok := memo[n]; ok {
+		return r
+	}
+	r := derivStep(n, c, fold, memo)
+	memo[n] = r
+	return r
+}
+
+func derivStep(n *node, c byte, fold bool, memo map[*node]*node) *node {
 	switch n.kind {
 	case kSet:
 		if setMatch(n.set, c, fold) {
@@ -438,15 +500,15 @@ func deriv(n *node, c byte, fold bool) *node {
 	case kAlt:
 		var out []*node
 		for _, s := range n.subs {
-			out = append(out, deriv(s, c, fold))
+			out = append(out, derivMemo(s, c, fold, memo))
 		}
 		return alt(out...)
 	case kStar:
-		return cat(deriv(n.subs[0], c, fold), n)
+		return cat(derivMemo(n.subs[0], c, fold, memo), n)
 	case kCat:
 		var out []*node
 		for i, s := range n.subs {
-			out = append(out, cat(append([]*node{deriv(s, c, fold)}, n.subs[i+1:]...)...))
+			out = append(out, cat(append([]*node{derivMemo(s, c, fold, memo)}, n.subs[i+1:]...)...))
 			if !nullable(s) {
 				break
 			}
@@ -458,6 +520,14 @@ func deriv(n *node, c byte, fold bool) *node {
 
 // first returns the bytes a match of n can start with.
 func first(n *node) byteSet {
+	if n.fst == nil {
+		f := firstStep(n)
+		n.fst = &f
+	}
+	return *n.fst
+}
+
+func firstStep(n *node) byteSet {
 	var s byteSet
 	switch n.kind {
 	case kSet:
@@ -527,19 +597,29 @@ func (r *Regex) FieldTests() ([]FieldTest, error) {
 	byValue := map[string]*FieldTest{}
 	var order []string
 	queue := []item{{"", startState}}
-	steps := 0
+	seenAt := map[string][]string{}
+	steps, names := 0, 0
 	for len(queue) > 0 {
 		it := queue[0]
 		queue = queue[1:]
-		if steps++; steps > 4000 {
+		if steps++; steps > 2000 {
 			return nil, fmt.Errorf("names too many header fields")
 		}
 		if it.n.kind == kNone {
 			continue
 		}
-		if len(it.n.key()) > 20000 {
+		if it.n.size() > maxNodeSize {
 			return nil, fmt.Errorf("is too complex to convert")
 		}
+		// A state met again after a longer name loops: the expression
+		// names infinitely many fields.
+		k := it.n.key()
+		for _, prev := range seenAt[k] {
+			if strings.HasPrefix(it.name, prev) && it.name != prev {
+				return nil, fmt.Errorf("matches header field names of any length (%q...)", it.name)
+			}
+		}
+		seenAt[k] = append(seenAt[k], it.name)
 		if nullable(it.n) {
 			// The match can end inside the field name: it matches any
 			// field starting with this prefix.
@@ -563,6 +643,9 @@ func (r *Regex) FieldTests() ([]FieldTest, error) {
 			if c == ':' {
 				if it.name == "" {
 					continue
+				}
+				if names++; names > 64 {
+					return nil, fmt.Errorf("names too many header fields")
 				}
 				v := deriv(it.n, ':', r.Fold)
 				if v.kind == kNone {
@@ -652,7 +735,11 @@ func valueRegex(v *node, fold bool) (*node, error) {
 	if v.kind == kNone {
 		return nil, nil
 	}
-	p, e := noNL(v), endNL(v)
+	if v.size() > maxNodeSize {
+		return nil, fmt.Errorf("is too complex to convert")
+	}
+	m := &nlMemo{no: map[*node]*node{}, end: map[*node]*node{}}
+	p, e := m.noNL(v), m.endNL(v)
 	var out *node
 	switch {
 	case e.kind == kNone:
@@ -668,8 +755,29 @@ func valueRegex(v *node, fold bool) (*node, error) {
 	return out, nil
 }
 
-// noNL is n restricted to strings without a newline.
-func noNL(n *node) *node {
+// nlMemo memoizes noNL and endNL per node (the trees are DAGs).
+type nlMemo struct{ no, end map[*node]*node }
+
+func (m *nlMemo) noNL(n *node) *node {
+	if r, ok := m.no[n]; ok {
+		return r
+	}
+	r := noNLStep(n, m)
+	m.no[n] = r
+	return r
+}
+
+func (m *nlMemo) endNL(n *node) *node {
+	if r, ok := m.end[n]; ok {
+		return r
+	}
+	r := endNLStep(n, m)
+	m.end[n] = r
+	return r
+}
+
+// noNLStep is n restricted to strings without a newline.
+func noNLStep(n *node, m *nlMemo) *node {
 	switch n.kind {
 	case kSet:
 		s := n.set.without('\n')
@@ -680,17 +788,17 @@ func noNL(n *node) *node {
 	case kCat:
 		var out []*node
 		for _, s := range n.subs {
-			out = append(out, noNL(s))
+			out = append(out, m.noNL(s))
 		}
 		return cat(out...)
 	case kAlt:
 		var out []*node
 		for _, s := range n.subs {
-			out = append(out, noNL(s))
+			out = append(out, m.noNL(s))
 		}
 		return alt(out...)
 	case kStar:
-		return star(noNL(n.subs[0]))
+		return star(m.noNL(n.subs[0]))
 	}
 	return n
 }
@@ -711,11 +819,11 @@ func nextLineOK(rest *node) bool {
 	return true
 }
 
-// endNL is the set of s (without newline) such that s followed by a
+// endNLStep is the set of s (without newline) such that s followed by a
 // newline starts a string of L(n) that a header can continue: what
 // follows the newline is taken to be accepted (the next field), as the
 // macros' "$([^>]|$)" expects.
-func endNL(n *node) *node {
+func endNLStep(n *node, m *nlMemo) *node {
 	switch n.kind {
 	case kSet:
 		if n.set.has('\n') {
@@ -727,25 +835,25 @@ func endNL(n *node) *node {
 		for i, s := range n.subs {
 			pre := make([]*node, 0, i+1)
 			for _, q := range n.subs[:i] {
-				pre = append(pre, noNL(q))
+				pre = append(pre, m.noNL(q))
 			}
 			if !nextLineOK(cat(n.subs[i+1:]...)) {
 				continue
 			}
-			out = append(out, cat(append(pre, endNL(s))...))
+			out = append(out, cat(append(pre, m.endNL(s))...))
 		}
 		return alt(out...)
 	case kAlt:
 		var out []*node
 		for _, s := range n.subs {
-			out = append(out, endNL(s))
+			out = append(out, m.endNL(s))
 		}
 		return alt(out...)
 	case kStar:
 		if !nextLineOK(n) {
 			return nodeNone
 		}
-		return cat(star(noNL(n.subs[0])), endNL(n.subs[0]))
+		return cat(star(m.noNL(n.subs[0])), m.endNL(n.subs[0]))
 	}
 	return nodeNone
 }
@@ -801,4 +909,58 @@ func (r *Regex) VarFieldTest(field string) (ft FieldTest, emptyMatches bool, err
 	}
 	empty, err := r.MatchString("")
 	return FieldTest{Names: []string{name}, Fold: r.Fold, value: v}, empty, err
+}
+
+// FromTests converts an expression that starts with "^From" followed by
+// something that can match the From: field's colon and the blank of the
+// From_ line ("^From.*peter", procmailex(5)'s first examples): procmail
+// searches both lines. It returns the From: field test (nil if the
+// expression cannot match it), a POSIX ERE for the envelope sender as the
+// From_ line shows it (matches reaching into the line's date are not
+// converted; "" if none), and whether the From_ line of the null sender
+// ("From MAILER-DAEMON ...") matches. Other fields whose names start with
+// "From" are not tested.
+func (r *Regex) FromTests() (ft *FieldTest, sender string, nullSender bool, err error) {
+	if hasKind(r.root, kStart) || hasKind(r.root, kEnd) {
+		return nil, "", false, fmt.Errorf("uses '^^'")
+	}
+	f := first(r.root)
+	if nullable(r.root) || !f.only('\n') {
+		return nil, "", false, errUnbounded
+	}
+	s := deriv(r.root, '\n', r.Fold)
+	for _, c := range []byte("From") {
+		s = deriv(s, c, r.Fold)
+	}
+	if s.kind == kNone || nullable(s) {
+		return nil, "", false, fmt.Errorf("does not name the From: field or the From_ line")
+	}
+	if v := deriv(s, ':', r.Fold); v.kind != kNone {
+		val, err := valueRegex(v, r.Fold)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if val != nil {
+			name := "From"
+			if r.Fold {
+				name = "from"
+			}
+			ft = &FieldTest{Names: []string{name}, Fold: r.Fold, value: val}
+		}
+	}
+	if e := deriv(s, ' ', r.Fold); e.kind != kNone {
+		if e.size() > maxNodeSize {
+			return nil, "", false, fmt.Errorf("is too complex to convert")
+		}
+		m := &nlMemo{no: map[*node]*node{}, end: map[*node]*node{}}
+		p := m.noNL(e)
+		if p.kind != kNone {
+			sender = emitTop(p)
+		}
+		nullSender, err = r.MatchString("From MAILER-DAEMON  Sun Dec  6 10:00:01 2026\n")
+		if err != nil {
+			return nil, "", false, err
+		}
+	}
+	return ft, sender, nullSender, nil
 }

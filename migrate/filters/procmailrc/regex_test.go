@@ -3,6 +3,7 @@ package procmailrc
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func fieldTests(t *testing.T, src string, fold bool) string {
@@ -67,6 +68,36 @@ func TestMacros(t *testing.T) {
 		t.Log(got)
 		if strings.HasPrefix(got, "ERR") {
 			t.Errorf("%s: %s", mac, got)
+		}
+	}
+}
+
+// TestPathologicalBounded: expressions whose derivatives grow quickly
+// are converted or refused within a bounded time (a user's rcfile must not
+// stall the migration).
+func TestPathologicalBounded(t *testing.T) {
+	for _, re := range []string{
+		`^Subject:(.*a.*b.*c.*d.*e.*f.*g.*h.*i.*j)*x`,
+		`^(((a*)*)*)*:`,
+		`^(To|Cc|(a|b|c|d)*(e|f)*)+:.*x`,
+		`^(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p)*(q|r)*:(.*[^a].*[^b].*[^c])*$`,
+		`^Subject:((.*x)*(.*y)*)*(.*z)*$([^>]|$)`,
+		strings.Repeat("(", 150) + "^a:" + strings.Repeat(")*", 150),
+	} {
+		start := time.Now()
+		r, err := ParseRegex(re, true)
+		if err != nil {
+			continue
+		}
+		if fts, err := r.FieldTests(); err == nil {
+			for _, ft := range fts {
+				ft.Emit()
+			}
+		}
+		r.VarFieldTest("Subject")
+		r.BodyPattern()
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%q took %v", re, d)
 		}
 	}
 }

@@ -50,3 +50,22 @@ var ErrAccountExists = errors.New("state: account already exists")
 func DummyCheck(password string) {
 	CheckPassword(dummyHash(), password)
 }
+
+// LockAccount locks (a "!" before the hash, as passwd -l does) or
+// unlocks an account; a locked account never authenticates.
+func (d *DB) LockAccount(ctx context.Context, user string, lock bool) error {
+	q := `UPDATE accounts SET hash = '!' || hash, changed_at = ? WHERE user = ? AND hash NOT LIKE '!%'`
+	if !lock {
+		q = `UPDATE accounts SET hash = substr(hash, 2), changed_at = ? WHERE user = ? AND hash LIKE '!%'`
+	}
+	res, err := d.sql.ExecContext(ctx, q, unix(d.now()), user)
+	if err != nil {
+		return fmt.Errorf("state: lock %s: %w", user, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := d.PasswordHash(ctx, user); err != nil {
+			return err
+		}
+	}
+	return nil
+}

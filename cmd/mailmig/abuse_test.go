@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -512,6 +513,10 @@ max_per_user_ip = 20
 // (the default max_per_ip is 1000) are all greeted and held within the
 // memory seen before the limits (69 MB in the review).
 func TestManyIdleConnections(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 5200 {
+		t.Fatalf("this test holds 5000 connections: the open-file limit must allow it (have %+v, %v)", lim, err)
+	}
 	dir := t.TempDir()
 	s := startServeConfig(t, dir, abuseConfig(""))
 	addr := s.Addr("imap")

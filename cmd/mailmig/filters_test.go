@@ -95,6 +95,9 @@ func TestMigrateFilters(t *testing.T) {
 	if !strings.Contains(st, "migrated.sieve") || !strings.Contains(st, "not converted") || !strings.Contains(st, "save-attachments") {
 		t.Errorf("status dora:\n%s", st)
 	}
+	if js := mustMailmig(t, data, "status", "--json", "dora"); !strings.Contains(js, `"filters"`) || !strings.Contains(js, "save-attachments") {
+		t.Errorf("status --json dora has no filters:\n%s", js)
+	}
 	if st := mustMailmig(t, data, "status", "erin"); !strings.Contains(st, "NOT active") {
 		t.Errorf("status erin:\n%s", st)
 	}

@@ -199,7 +199,8 @@ func mailboxResync(c *cli.Context, e *env, user, _ string) error {
 			if err != nil {
 				return fmt.Errorf("%s: folder %q: %w", user, fi.Name, err)
 			}
-			// A full rescan of cur/ and new/, whatever the stamps say.
+			// This process has nothing cached: cur/ and new/ are read in
+			// full and compared with dovecot-uidlist.
 			if _, err := f.Refresh(c.Context); err != nil {
 				return fmt.Errorf("%s: folder %q: %w", user, fi.Name, err)
 			}

@@ -93,6 +93,8 @@ func tryLogin(c *loginClient, mech, user, pass string) (string, error) {
 func TestPasswordSourcesTable(t *testing.T) {
 	dir := t.TempDir()
 	createUser(t, dir, "acct", "acct-pw")
+	createUser(t, dir, "alocked", "alocked-pw")
+	mustMailmig(t, dir, "user", "lock", "alocked")
 
 	shadow := filepath.Join(dir, "shadow")
 	os.WriteFile(shadow, []byte(strings.Join([]string{
@@ -146,7 +148,7 @@ listen = ""
 
 	type cred struct{ user, pw, want string }
 	sources := map[string][]cred{
-		"accounts": {{"acct", "acct-pw", "ok"}, {"acct", "wrong", "failed"}},
+		"accounts": {{"acct", "acct-pw", "ok"}, {"acct", "wrong", "failed"}, {"alocked", "alocked-pw", "failed"}},
 		"crypt":    {{"cuser", "cuser-pw", "ok"}, {"cuser", "wrong", "failed"}, {"clocked", "clocked-pw", "failed"}},
 		"kerberos": {{"kuser", "kuser-pw", "ok"}, {"kuser", "wrong", "failed"}, {"klocked", "klocked-pw", "failed"}},
 		"none":     {{"nobody", "any-pw", "failed"}},
@@ -164,13 +166,19 @@ listen = ""
 		}
 	}
 	log := s.Log()
-	for _, want := range []string{"user=clocked mech=password reason=\"crypt: auth: account locked", "user=klocked mech=password reason=\"kerberos: auth: account locked", "user=nobody mech=password reason=\"unknown user\""} {
+	for _, want := range []string{"user=alocked mech=password reason=\"accounts: auth: account locked", "user=clocked mech=password reason=\"crypt: auth: account locked", "user=klocked mech=password reason=\"kerberos: auth: account locked", "user=nobody mech=password reason=\"unknown user\""} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
 	if strings.Contains(log, "kuser-pw") || strings.Contains(log, "cuser-pw") {
 		t.Error("a password reached the log")
+	}
+	// Unlocked, the account's password works again.
+	mustMailmig(t, dir, "user", "unlock", "alocked")
+	cl := &loginClient{proto: "imap", addr: addrs["imap"], local: "127.0.0.1", tls: tc}
+	if got, err := tryLogin(cl, "imap-login", "alocked", "alocked-pw"); err != nil || got != "ok" {
+		t.Errorf("after unlock: %q %v", got, err)
 	}
 }
 

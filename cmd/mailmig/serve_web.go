@@ -116,6 +116,9 @@ func (b *webBackend) SetPassword(ctx context.Context, user, password string) err
 	return b.e.db.SetPassword(ctx, user, password)
 }
 
+// GlobalBefore is [sieve] global_before.
+func (b *webBackend) GlobalBefore() bool { return b.e.cfg.Sieve.GlobalBefore }
+
 // GlobalScript is the site's global Sieve text as the delivery runs it.
 func (b *webBackend) GlobalScript() string {
 	s := b.e.cfg.Sieve

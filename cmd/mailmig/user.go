@@ -137,6 +137,34 @@ Examples:
 				},
 			},
 			userImportCommand(),
+			{
+				Name:      "lock",
+				Usage:     "lock an account (its password stops working; mail is still delivered)",
+				ArgsUsage: "USER",
+				Description: `Example:
+   mailmig user lock alice`,
+				Action: accountAction(func(c *cli.Context, e *env, user string) error {
+					if err := e.db.LockAccount(c.Context, user, true); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: account locked\n", user)
+					return nil
+				}),
+			},
+			{
+				Name:      "unlock",
+				Usage:     "unlock a locked account",
+				ArgsUsage: "USER",
+				Description: `Example:
+   mailmig user unlock alice`,
+				Action: accountAction(func(c *cli.Context, e *env, user string) error {
+					if err := e.db.LockAccount(c.Context, user, false); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: account unlocked\n", user)
+					return nil
+				}),
+			},
 		},
 	}
 }

@@ -11,14 +11,16 @@ var extensionCaps = []string{
 	"SORT=DISPLAY",      // RFC 5957, sort.go
 	"THREAD=REFERENCES", // RFC 5256, thread.go
 	"THREAD=ORDEREDSUBJECT",
-	"THREAD=REFS", // dovecot's, thread.go
-	"ESORT",       // RFC 5267, sort.go
-	"WITHIN",      // RFC 5032, within.go
+	"THREAD=REFS",      // dovecot's, thread.go
+	"ESORT",            // RFC 5267, sort.go
+	"WITHIN",           // RFC 5032, within.go
+	"COMPRESS=DEFLATE", // RFC 4978, compress.go
 }
 
 func init() {
 	handlers["SORT"] = handler{states: selectedS, fn: (*conn).cmdSort, noExpunge: true}
 	handlers["THREAD"] = handler{states: selectedS, fn: (*conn).cmdThread, noExpunge: true}
+	handlers["COMPRESS"] = handler{states: authd, fn: (*conn).cmdCompress}
 	uidCommands["SORT"] = true
 	uidCommands["THREAD"] = true
 }

@@ -37,6 +37,7 @@ func (b *testBackend) Quota(string) (int64, int64)                       { retur
 func (b *testBackend) CanChangePassword(context.Context, string) bool    { return true }
 func (b *testBackend) SetPassword(context.Context, string, string) error { return nil }
 func (b *testBackend) GlobalScript() string                              { return "keep;" }
+func (b *testBackend) GlobalBefore() bool                                { return false }
 
 type testMigration struct{ db *state.DB }
 

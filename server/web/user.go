@@ -237,6 +237,10 @@ type filtersData struct {
 	ForeignName string
 	Global      string
 	Vacation    bool
+	// GlobalBefore: the site runs its spam rule before everyone's rules;
+	// otherwise SpamKept says whether the user's script includes it.
+	GlobalBefore bool
+	SpamKept     bool
 }
 
 func (s *Server) filtersPage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -245,8 +249,10 @@ func (s *Server) filtersPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		s.fail(w, sess, err)
 		return
 	}
-	d := filtersData{Foreign: string(foreign), ForeignName: fname, Global: s.opts.Backend.GlobalScript()}
+	d := filtersData{Foreign: string(foreign), ForeignName: fname, Global: s.opts.Backend.GlobalScript(),
+		GlobalBefore: s.opts.Backend.GlobalBefore()}
 	if set != nil {
+		d.SpamKept = !set.NoSpamRule
 		d.Rules = set.Rules
 		d.Vacation = set.Vacation != nil && !set.Vacation.Disabled
 	}
@@ -420,6 +426,31 @@ func (s *Server) ruleSave(w http.ResponseWriter, r *http.Request, sess *session)
 }
 
 // ruleAction moves, enables, disables or deletes rule i.
+// filtersSpam keeps or turns off the site's spam rule in the user's own
+// script (the include at its top).
+func (s *Server) filtersSpam(w http.ResponseWriter, r *http.Request, sess *session) {
+	set, ok := s.ownRules(w, r, sess)
+	if !ok {
+		return
+	}
+	msg := "The site's spam rule is on again: spam goes to the spam folder."
+	switch r.PostFormValue("do") {
+	case "off":
+		set.NoSpamRule = true
+		msg = "The site's spam rule is off for you: messages marked as spam stay in your INBOX unless a rule of yours files them."
+	case "on":
+		set.NoSpamRule = false
+	default:
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	if err := s.saveRules(sess, set); err != nil {
+		s.fail(w, sess, err)
+		return
+	}
+	s.redirect(w, r, sess, "/filters", msg)
+}
+
 func (s *Server) ruleAction(w http.ResponseWriter, r *http.Request, sess *session) {
 	set, ok := s.ownRules(w, r, sess)
 	if !ok {

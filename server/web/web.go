@@ -62,6 +62,10 @@ type Backend interface {
 	SetPassword(ctx context.Context, user, password string) error
 	// GlobalScript is the site's spam rule as Sieve text, shown to users.
 	GlobalScript() string
+	// GlobalBefore says the site runs its global script before every
+	// user's own ([sieve] global_before); otherwise the page's scripts
+	// include it themselves unless the user turned it off.
+	GlobalBefore() bool
 }
 
 // Migration is the postmaster's view of the queue; the same operations
@@ -220,6 +224,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /filters/save", s.user(s.ruleSave))
 	m.HandleFunc("POST /filters/action", s.user(s.ruleAction))
 	m.HandleFunc("POST /filters/replace", s.user(s.filtersReplace))
+	m.HandleFunc("POST /filters/spam", s.user(s.filtersSpam))
 	m.HandleFunc("GET /vacation", s.user(s.vacationPage))
 	m.HandleFunc("POST /vacation", s.user(s.vacationSave))
 	m.HandleFunc("GET /folders", s.user(s.foldersPage))

@@ -85,10 +85,14 @@ func TestRuleShapesLikePigeonhole(t *testing.T) {
 		return Rule{Name: "r", Conditions: conds, Actions: acts}
 	}
 	into := Action{Kind: ActFileinto, Arg: "Filed", Create: true}
+	const spam = "From: Bob <bob@example.org>\nTo: alice@example.com\nMessage-ID: <w2@example.org>\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nSubject: cheap\nX-Spam-Level: ******\n\nBuy.\n"
 	shapes := []struct {
 		name string
 		set  Set
 	}{
+		{"site spam rule kept", Set{}},
+		{"site spam rule off", Set{NoSpamRule: true}},
+		{"site spam rule, then the user's rule", Set{Rules: []Rule{rule([]Condition{cond(FieldFrom, OpContains, "bob", false)}, into)}}},
 		{"from contains", Set{Rules: []Rule{rule([]Condition{cond(FieldFrom, OpContains, "bob", false)}, into)}}},
 		{"from is (address)", Set{Rules: []Rule{rule([]Condition{cond(FieldFrom, OpIs, "bob@example.org", false)}, into)}}},
 		{"to wildcard", Set{Rules: []Rule{rule([]Condition{cond(FieldTo, OpMatches, "*@example.com", false)}, into)}}},
@@ -117,8 +121,14 @@ func TestRuleShapesLikePigeonhole(t *testing.T) {
 		{"vacation form", Set{Vacation: &Vacation{Subject: "Away", Days: 2, Text: "I am away."}}},
 	}
 	const m = "From: Bob <bob@example.org>\nTo: alice@example.com\nMessage-ID: <w1@example.org>\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nSubject: hello\nX-Mailer: mutt 2.2\n\nHello Alice,\nthe body.\n"
+	// The cases about the site's spam rule get a message it files.
+	spamCase := map[string]bool{"site spam rule kept": true, "site spam rule off": true, "site spam rule, then the user's rule": true}
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
+			m := m
+			if spamCase[sh.name] {
+				m = spam
+			}
 			script := string(sh.set.Script())
 			if err := sieve.Validate([]byte(script)); err != nil {
 				t.Fatalf("the form wrote a script mailmig refuses: %v\n%s", err, script)
@@ -182,6 +192,10 @@ func TestRuleShapesLikePigeonhole(t *testing.T) {
 			if !slices.Equal(gotStored, refStored) || !slices.Equal(got, refSent) || gotReject != refReject {
 				t.Errorf("script:\n%s\nmailmig: stored %v sent %v reject %q\npigeonhole: stored %v sent %v reject %q\n%s",
 					script, gotStored, got, gotReject, refStored, refSent, refReject, ref.Output)
+			}
+			inJunk := slices.ContainsFunc(gotStored, func(x string) bool { return strings.HasPrefix(x, "junk ") })
+			if spamCase[sh.name] && inJunk == sh.set.NoSpamRule {
+				t.Errorf("spam stored %v with NoSpamRule=%v", gotStored, sh.set.NoSpamRule)
 			}
 			_ = os.Remove
 		})

@@ -2,7 +2,8 @@
 // rule form of the old site: "IF all/any of From/To/Subject contains …,
 // size less/greater than … THEN file into / forward to / reject / discard
 // …") and turns them into a normal Sieve script (RFC 5228 with fileinto,
-// reject, copy, imap4flags, regex, vacation and mailbox).
+// reject, copy, imap4flags, regex, vacation, mailbox and include for the
+// site's spam rule).
 //
 // The script carries its own rule list in comments, one `# rule: JSON`
 // line before each rule (as Roundcube's managesieve plugin keeps its
@@ -105,7 +106,19 @@ type Rule struct {
 type Set struct {
 	Vacation *Vacation
 	Rules    []Rule
+	// NoSpamRule leaves out the site's spam rule. By default the script
+	// starts with `include :global "spam"` (RFC 6609), so a user who
+	// makes rules here keeps the site's spam filing even where the site
+	// runs its global script only for users without one.
+	NoSpamRule bool
 }
+
+// Spam rule lines: which one the script carries says whether the site's
+// rule is kept.
+const (
+	spamKept = "# spam rule: the site's, kept\ninclude :global \"spam\";\n"
+	spamOff  = "# spam rule: off\n"
+)
 
 // Vacation is the automatic reply (RFC 5230), sent at most once per Days
 // to each sender, between Start and End when they are set (RFC 5260
@@ -319,6 +332,12 @@ func parseSize(v string) (string, error) {
 func (s *Set) Script() []byte {
 	var body bytes.Buffer
 	need := map[string]bool{}
+	if s.NoSpamRule {
+		body.WriteString("\n" + spamOff)
+	} else {
+		need["include"] = true
+		body.WriteString("\n" + spamKept)
+	}
 	if v := s.Vacation; v != nil {
 		enc, _ := json.Marshal(v)
 		fmt.Fprintf(&body, "\n# vacation: %s\n", base64.RawURLEncoding.EncodeToString(enc))
@@ -549,7 +568,7 @@ func Parse(script []byte) (*Set, error) {
 	if !bytes.HasPrefix(script, []byte(Header+"\n")) {
 		return nil, ErrForeign
 	}
-	s := &Set{}
+	s := &Set{NoSpamRule: bytes.Contains(script, []byte("\n"+spamOff))}
 	for _, line := range bytes.Split(script, []byte("\n")) {
 		if enc, ok := bytes.CutPrefix(line, []byte("# vacation: ")); ok {
 			raw, err := base64.RawURLEncoding.DecodeString(string(enc))

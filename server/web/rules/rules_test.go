@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"mailmig/server/sieve"
+	"mailmig/server/sieve/pigeonholetest"
 )
 
 // formRules is one rule of every shape the form makes.
@@ -97,8 +98,8 @@ func TestScriptsCompile(t *testing.T) {
 	}
 }
 
-// worldDir is a temporary directory nobody can enter (pigeonhole's tools
-// run as nobody).
+// worldDir is a temporary directory everybody can enter (pigeonhole's
+// tools run as nobody).
 func worldDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "rules-pigeonhole-")
@@ -109,6 +110,9 @@ func worldDir(t *testing.T) string {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
+	// dovecot.conf with dir/global as sieve_global holding the site's
+	// spam rule, which the page's scripts include.
+	pigeonholetest.Conf(t, dir)
 	return dir
 }
 

@@ -217,6 +217,21 @@ func TestMetricsAndQueue(t *testing.T) {
 	if _, errOut, code := runMailmig(t, dir, "queue", "flush"); code != 75 || !strings.Contains(errOut, "mailmig serve is not running") {
 		t.Errorf("queue flush without server: exit %d: %s", code, errOut)
 	}
+	// delete without a server works on the spool itself.
+	q := &outbound.Queue{Dir: filepath.Join(dir, "outbound"), Hostname: "localhost"}
+	id2, err := q.Enqueue(t.Context(), "", []string{"x@remote.example"}, strings.NewReader("Subject: bounce\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := mustMailmig(t, dir, "queue", "list"); !strings.Contains(out, id2) || !strings.Contains(out, "<>") {
+		t.Errorf("queue list of a bounce:\n%s", out)
+	}
+	if out := mustMailmig(t, dir, "queue", "delete", "--json", id2); !strings.Contains(out, id2) {
+		t.Errorf("queue delete --json without server: %q", out)
+	}
+	if n, _ := q.Len(); n != 0 {
+		t.Errorf("%d entries left after delete without server", n)
+	}
 }
 
 // TestWhoKick: `mailmig who` lists the IMAP and submission sessions that

@@ -849,6 +849,11 @@ func (c *converter) regexTest(r *procmailrc.Recipe, area, re string) (string, st
 		}
 		fts, err := rx.FieldTests()
 		if err != nil {
+			// "^From.*x" reads the From: field and the From_ line.
+			if e, ok := c.fromTests(rx, cmp); ok {
+				parts = append(parts, e)
+				goto body
+			}
 			return "", fmt.Sprintf("the expression %q %v; it has no Sieve form", re, err)
 		}
 		c.require("regex")
@@ -867,6 +872,7 @@ func (c *converter) regexTest(r *procmailrc.Recipe, area, re string) (string, st
 			c.note("header conditions read the field's value after one space following the colon, as mailers write it")
 		}
 	}
+body:
 	if area == "B" || area == "HB" {
 		rx, err := procmailrc.ParseRegex(re, fold)
 		if err != nil {
@@ -919,4 +925,32 @@ func (c *converter) fieldVarTest(r *procmailrc.Recipe, field, re string) (string
 		e = anyof(fmt.Sprintf("not exists %s", quote(field)), e)
 	}
 	return e, ""
+}
+
+// fromTests converts "^From..." expressions that read the From: field and
+// the From_ line (procmailrc.Regex.FromTests).
+func (c *converter) fromTests(rx *procmailrc.Regex, cmp string) (string, bool) {
+	ft, sender, null, err := rx.FromTests()
+	if err != nil || (ft == nil && sender == "" && !null) {
+		return "", false
+	}
+	var parts []string
+	if ft != nil {
+		p, err := ft.Emit()
+		if err != nil {
+			return "", false
+		}
+		c.require("regex")
+		parts = append(parts, fmt.Sprintf("header :regex %s%s %s", cmp, quote(ft.Names[0]), quote(p)))
+	}
+	if sender != "" {
+		c.require("envelope", "regex")
+		parts = append(parts, allof("not envelope :is \"from\" \"\"", fmt.Sprintf("envelope :regex %s\"from\" %s", cmp, quote(sender))))
+	}
+	if null {
+		c.require("envelope")
+		parts = append(parts, "envelope :is \"from\" \"\"")
+	}
+	c.note("\"^From...\" conditions test the From: field and the envelope sender (procmail's From_ line); fields named From-something are not tested")
+	return anyof(parts...), true
 }

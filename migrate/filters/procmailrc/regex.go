@@ -910,3 +910,57 @@ func (r *Regex) VarFieldTest(field string) (ft FieldTest, emptyMatches bool, err
 	empty, err := r.MatchString("")
 	return FieldTest{Names: []string{name}, Fold: r.Fold, value: v}, empty, err
 }
+
+// FromTests converts an expression that starts with "^From" followed by
+// something that can match the From: field's colon and the blank of the
+// From_ line ("^From.*peter", procmailex(5)'s first examples): procmail
+// searches both lines. It returns the From: field test (nil if the
+// expression cannot match it), a POSIX ERE for the envelope sender as the
+// From_ line shows it (matches reaching into the line's date are not
+// converted; "" if none), and whether the From_ line of the null sender
+// ("From MAILER-DAEMON ...") matches. Other fields whose names start with
+// "From" are not tested.
+func (r *Regex) FromTests() (ft *FieldTest, sender string, nullSender bool, err error) {
+	if hasKind(r.root, kStart) || hasKind(r.root, kEnd) {
+		return nil, "", false, fmt.Errorf("uses '^^'")
+	}
+	f := first(r.root)
+	if nullable(r.root) || !f.only('\n') {
+		return nil, "", false, errUnbounded
+	}
+	s := deriv(r.root, '\n', r.Fold)
+	for _, c := range []byte("From") {
+		s = deriv(s, c, r.Fold)
+	}
+	if s.kind == kNone || nullable(s) {
+		return nil, "", false, fmt.Errorf("does not name the From: field or the From_ line")
+	}
+	if v := deriv(s, ':', r.Fold); v.kind != kNone {
+		val, err := valueRegex(v, r.Fold)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if val != nil {
+			name := "From"
+			if r.Fold {
+				name = "from"
+			}
+			ft = &FieldTest{Names: []string{name}, Fold: r.Fold, value: val}
+		}
+	}
+	if e := deriv(s, ' ', r.Fold); e.kind != kNone {
+		if e.size() > maxNodeSize {
+			return nil, "", false, fmt.Errorf("is too complex to convert")
+		}
+		m := &nlMemo{no: map[*node]*node{}, end: map[*node]*node{}}
+		p := m.noNL(e)
+		if p.kind != kNone {
+			sender = emitTop(p)
+		}
+		nullSender, err = r.MatchString("From MAILER-DAEMON  Sun Dec  6 10:00:01 2026\n")
+		if err != nil {
+			return nil, "", false, err
+		}
+	}
+	return ft, sender, nullSender, nil
+}

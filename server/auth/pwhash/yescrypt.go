@@ -454,6 +454,12 @@ func smix1(B []uint32, r int, N uint64, flags uint32, V, XY []uint64, ctx *pwxCt
 	X, Y := XY[:s], XY[s:2*s]
 	load(X, B, r)
 	for i := uint64(0); i < N; i++ {
+		if flags&ycRW != 0 && i > 1 && ctx != nil {
+			// V_i = X and X ^= V_j fused into the block mix.
+			j := wrap(integerify(X, r), i)
+			blockmixPwxformXor(X, V[int(j)*s:int(j+1)*s], false, V[int(i)*s:int(i+1)*s], ctx, r)
+			continue
+		}
 		copy(V[int(i)*s:int(i+1)*s], X)
 		if flags&ycRW != 0 && i > 1 {
 			j := wrap(integerify(X, r), i)
@@ -478,15 +484,17 @@ func smix2(B []uint32, r int, N, nloop uint64, flags uint32, V, XY []uint64, ctx
 	for i := uint64(0); i < nloop; i++ {
 		j := integerify(X, r) & (N - 1)
 		Vj := V[int(j)*s : int(j+1)*s]
+		if ctx != nil {
+			// X ^= V_j (and V_j = X when read-write) fused into the
+			// block mix.
+			blockmixPwxformXor(X, Vj, flags&ycRW != 0, nil, ctx, r)
+			continue
+		}
 		xorBlock(X, Vj)
 		if flags&ycRW != 0 {
 			copy(Vj, X)
 		}
-		if ctx != nil {
-			blockmixPwxform(X, ctx, r)
-		} else {
-			blockmixSalsa8(X, Y, r)
-		}
+		blockmixSalsa8(X, Y, r)
 	}
 	store(B, X, r)
 }
@@ -571,30 +579,33 @@ func blockmixSalsa8(B, Y []uint64, r int) {
 
 // pwxform transforms one 64-byte block (eight 64-bit lanes: gather
 // groups of two) with the S-boxes. Rounds 1 to PWXrounds-2 also write
-// the lanes to S2.
+// the lanes to S2. The lanes live in local variables (registers).
 func pwxform(x *[8]uint64, ctx *pwxCtx) {
 	s0, s1, s2 := ctx.s0[:sEntries], ctx.s1[:sEntries], ctx.s2[:sEntries]
 	const m = sEntries - 1
-	round := func() {
-		for j := 0; j < 8; j += 2 {
-			// Entry indices of the pair: (x & Smask) / 8.
-			a, b := x[j], x[j+1]
-			p0 := int(uint32(a)&sMask) >> 3
-			p1 := int(uint32(a>>32)&sMask) >> 3
-			x[j] = ((a>>32)*(a&0xffffffff) + s0[p0&m]) ^ s1[p1&m]
-			x[j+1] = ((b>>32)*(b&0xffffffff) + s0[(p0+1)&m]) ^ s1[(p1+1)&m]
-		}
+	x0, x1, x2, x3, x4, x5, x6, x7 := x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
+	// pair transforms one gather group: p0 and p1 are entry indices,
+	// (x & Smask) / 8 of the group's first lane's low and high words.
+	pair := func(a, b uint64) (uint64, uint64) {
+		p0 := int(uint32(a)&sMask) >> 3
+		p1 := int(uint32(a>>32)&sMask) >> 3
+		a = ((a>>32)*(a&0xffffffff) + s0[p0&m]) ^ s1[p1&m]
+		b = ((b>>32)*(b&0xffffffff) + s0[(p0+1)&m]) ^ s1[(p1+1)&m]
+		return a, b
 	}
 	w := ctx.w
-	round()
-	for i := 1; i < pwxRounds-1; i++ {
-		round()
-		for k := 0; k < 8; k++ {
-			s2[(w+k)&m] = x[k]
+	for i := 0; i < pwxRounds; i++ {
+		x0, x1 = pair(x0, x1)
+		x2, x3 = pair(x2, x3)
+		x4, x5 = pair(x4, x5)
+		x6, x7 = pair(x6, x7)
+		if i != 0 && i != pwxRounds-1 {
+			t := s2[w&m : w&m+8]
+			t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7] = x0, x1, x2, x3, x4, x5, x6, x7
+			w += 8
 		}
-		w += 8
 	}
-	round()
+	x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7] = x0, x1, x2, x3, x4, x5, x6, x7
 	ctx.s0, ctx.s1, ctx.s2 = s2, s0, s1
 	ctx.w = w & m
 }
@@ -614,4 +625,37 @@ func blockmixPwxform(B []uint64, ctx *pwxCtx, r int) {
 		copy(b, X[:])
 	}
 	salsa20(B[(r1-1)*8:r1*8], 2)
+}
+
+// blockmixPwxformXor is blockmixPwxform(B ^ V), with B ^ V also stored
+// into V when writeV, and B as it was into save (SMix1's V_i) when set:
+// SMix's copy, XOR and read-write store done in the same pass.
+func blockmixPwxformXor(B, V []uint64, writeV bool, save []uint64, ctx *pwxCtx, r int) {
+	r1 := 2 * r
+	last := (r1 - 1) * 8
+	V = V[:len(B)]
+	if save != nil {
+		save = save[:len(B)]
+	}
+	var X [8]uint64
+	for k := 0; k < 8; k++ {
+		X[k] = B[last+k] ^ V[last+k]
+	}
+	for i := 0; i < r1; i++ {
+		b := B[i*8 : i*8+8]
+		v := V[i*8 : i*8+8]
+		if save != nil {
+			copy(save[i*8:i*8+8], b)
+		}
+		for k := 0; k < 8; k++ {
+			t := b[k] ^ v[k]
+			if writeV {
+				v[k] = t
+			}
+			X[k] ^= t
+		}
+		pwxform(&X, ctx)
+		copy(b, X[:])
+	}
+	salsa20(B[last:last+8], 2)
 }

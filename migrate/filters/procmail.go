@@ -154,6 +154,17 @@ func (c *converter) assign(st *rcState, lv *level, a *procmailrc.Assignment) {
 		}
 	case "HOST":
 		c.note("%s line %d sets HOST; procmail stopped reading the file on a host of another name; mailmig assumes this was the host", filepath.Base(lv.file), a.Line)
+	case "TRAP":
+		if strings.TrimSpace(v) != "" || prog {
+			c.problem(lv.file, a.Line, "TRAP ran %q when procmail ended; it does not run on the new server", short(a.Value))
+			c.line("# NOT CONVERTED (%s line %d): TRAP=%s", filepath.Base(lv.file), a.Line, a.Value)
+			st.env.set(a.Name, v)
+			return
+		}
+	}
+	if prog {
+		c.problem(lv.file, a.Line, "your rcfile ran the program %q when mail arrived (to set $%s); it does not run on the new server", short(a.Value), a.Name)
+		c.line("# NOT CONVERTED (%s line %d): %s=%s", filepath.Base(lv.file), a.Line, a.Name, a.Value)
 	}
 	if prog || unk != "" {
 		st.env.unknown(a.Name)

@@ -15,6 +15,7 @@ var extensionCaps = []string{
 	"ESORT",            // RFC 5267, sort.go
 	"WITHIN",           // RFC 5032, within.go
 	"COMPRESS=DEFLATE", // RFC 4978, compress.go
+	"LIST-MYRIGHTS",    // RFC 8440, listrights.go
 }
 
 func init() {

@@ -17,6 +17,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		return err
 	}
 	var selSubscribed, selSpecialUse, retSubscribed, retSpecialUse, recursive bool
+	var retMyRights bool // RFC 8440, listrights.go
 	var statusItems []string
 	if !lsub && p.take('(') {
 		for !p.take(')') {
@@ -93,6 +94,8 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 			case "SPECIAL-USE":
 				retSpecialUse = true
 			case "CHILDREN":
+			case "MYRIGHTS":
+				retMyRights = true
 			case "STATUS":
 				if err := p.sp(); err != nil {
 					return err
@@ -203,6 +206,9 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 				_ = c.writeStatus(m, statusItems)
 				m.release()
 			}
+		}
+		if retMyRights {
+			c.listMyRights(e.name, attrs)
 		}
 	}
 	return c.ok(tag, "", resp+" completed", true)

@@ -47,7 +47,8 @@ func smtpStep(t *testing.T, c net.Conn, r *bufio.Reader, cmd, want string) strin
 
 // TestLMTPSpoolMemory: ten LMTP clients each half-send a 45 MB message
 // over the unix socket and stall; the server keeps them in temporary
-// files, not in memory (the review saw 865 MB). A complete message beyond
+// files, not in memory (the review saw 865 MB); so do ten submission
+// clients. A complete message beyond
 // the threshold is stored byte for byte. The socket is mode 0660 with the
 // MTA's group.
 func TestLMTPSpoolMemory(t *testing.T) {
@@ -109,6 +110,46 @@ func TestLMTPSpoolMemory(t *testing.T) {
 	t.Logf("RSS before %d KB, with 10 half-sent 45 MB messages %d KB", before, during)
 	if during-before > 64<<10 {
 		t.Fatalf("10 half-sent 45 MB messages added %d KB of RSS; want flat (< 64 MB)", during-before)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+
+	// Submission spools the same way (loopback may relay in this world).
+	before = rssKB(t, pid)
+	conns = nil
+	for i := 0; i < 10; i++ {
+		c, err := net.Dial("tcp", s.Addr("submission"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+		r := bufio.NewReader(c)
+		smtpStep(t, c, r, "", "220")
+		smtpStep(t, c, r, "EHLO test\r\n", "250")
+		smtpStep(t, c, r, "MAIL FROM:<bob@example.org>\r\n", "250")
+		smtpStep(t, c, r, "RCPT TO:<alice@example.org>\r\n", "250")
+		smtpStep(t, c, r, "DATA\r\n", "354")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetWriteDeadline(time.Now().Add(2 * time.Minute))
+			io.WriteString(c, "Subject: half\r\n\r\n")
+			for j := 0; j < 45; j++ {
+				if _, err := io.WriteString(c, chunk); err != nil {
+					t.Errorf("sending: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond)
+	during = rssKB(t, pid)
+	t.Logf("submission: RSS before %d KB, with 10 half-sent 45 MB messages %d KB", before, during)
+	if during-before > 64<<10 {
+		t.Fatalf("submission: 10 half-sent 45 MB messages added %d KB of RSS; want flat (< 64 MB)", during-before)
 	}
 	for _, c := range conns {
 		c.Close()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -103,10 +104,12 @@ func newLogger(level, format string) *slog.Logger {
 		l = slog.LevelError
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	mk := func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, opts) }
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, opts) }
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	// Under systemd each line carries its level for the journal (journal.go).
+	return slog.New(newHandler(os.Stderr, journalStream(), mk))
 }
 
 // loadBase reads the configuration and opens the state database.

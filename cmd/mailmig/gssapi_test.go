@@ -16,7 +16,7 @@ import (
 // service principals in a keytab, and serve with GSSAPI on.
 type gssapiWorld struct {
 	dir, keytab string
-	kdc         *kdctest.KDC
+	kdc, other  *kdctest.KDC
 	srv         *served
 	ca          string
 }
@@ -29,6 +29,11 @@ func startGSSAPIWorld(t *testing.T, extra string) *gssapiWorld {
 	w.kdc.AddUser("bob", "bob-pw")
 	w.kdc.AddUser("alice/admin", "admin-pw")
 	w.keytab = w.kdc.AddServices(filepath.Join(w.dir, "mail.keytab"), "imap/localhost", "smtp/localhost", "sieve/localhost")
+	// A second realm whose imap/localhost key the keytab holds too (a
+	// server shared with another realm): its users are not accepted.
+	w.other = kdctest.Start(t, "OTHER.REALM")
+	w.other.AddUser("alice", "other-pw")
+	w.other.AddServices(w.keytab, "imap/localhost")
 	w.srv = startServeConfig(t, w.dir, `
 [auth.kerberos]
 realm = "TEST.MAILMIG"
@@ -116,6 +121,16 @@ func TestGSSAPIIMAPPython(t *testing.T) {
 	if out, code := w.pythonIMAP(t, spoofEnv); code != 1 {
 		t.Errorf("spoofed KDC's ticket: exit %d\n%s", code, out)
 	}
+	// alice@OTHER.REALM with a valid ticket for imap/localhost@OTHER.REALM
+	// (the keytab has its key) is not alice@TEST.MAILMIG.
+	cc2 := filepath.Join(t.TempDir(), "ccache")
+	if err := w.other.Kinit("alice", "other-pw", cc2); err != nil {
+		t.Fatal(err)
+	}
+	otherEnv := append(os.Environ(), "KRB5_CONFIG="+w.other.Krb5Conf, "KRB5CCNAME=FILE:"+cc2)
+	if out, code := w.pythonIMAP(t, otherEnv); code != 1 {
+		t.Errorf("other realm's ticket: exit %d\n%s", code, out)
+	}
 	// Before TLS the capability list offers no GSSAPI (nor PLAIN).
 	conn, err := net.Dial("tcp", w.srv.Addr("imap"))
 	if err != nil {
@@ -127,7 +142,7 @@ func TestGSSAPIIMAPPython(t *testing.T) {
 		t.Errorf("greeting before TLS: %s", greeting)
 	}
 	log := w.srv.Log()
-	for _, want := range []string{"AP-REQ refused", "user=alice mech=GSSAPI", "may not act as \\\"bob\\\"", "alice/admin@TEST.MAILMIG is not a user principal"} {
+	for _, want := range []string{"AP-REQ refused", "realm OTHER.REALM not accepted", "user=alice mech=GSSAPI", "may not act as \\\"bob\\\"", "alice/admin@TEST.MAILMIG is not a user principal"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}

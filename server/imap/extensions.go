@@ -16,6 +16,7 @@ var extensionCaps = []string{
 	"WITHIN",           // RFC 5032, within.go
 	"COMPRESS=DEFLATE", // RFC 4978, compress.go
 	"LIST-MYRIGHTS",    // RFC 8440, listrights.go
+	"PREVIEW",          // RFC 8970, preview.go
 }
 
 func init() {

@@ -104,8 +104,12 @@ func (r *Runner) Run(ctx context.Context, workers int, poll time.Duration) error
 		}
 		if err != nil {
 			r.log().Error("queue pass", "err", err)
-		} else if pass.Worked > 0 {
+		} else if pass.Worked > pass.Waiting {
+			// Only a pass that moved someone is news; users waiting for a
+			// reply are visited every poll (issue 9 item 11).
 			r.log().Info("queue pass", "users", pass.Worked, "done", pass.Done, "waiting", pass.Waiting, "failed", pass.Failed)
+		} else if pass.Worked > 0 {
+			r.log().Debug("queue pass", "users", pass.Worked, "waiting", pass.Waiting)
 		}
 		t := time.NewTimer(poll)
 		select {

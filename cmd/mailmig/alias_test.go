@@ -34,6 +34,7 @@ func TestAliasesEverywhere(t *testing.T) {
 	must(t, os.WriteFile(aliasFile, []byte(testAliases), 0o644))
 	cfg := "[aliases]\nfile = \"" + aliasFile + "\"\n[submission]\nsmarthost_starttls = false\nlisteners = [\n  { address = \"127.0.0.1:0\", tls = \"starttls\", trusted = false },\n]\n"
 	s := startServeConfig(t, dir, cfg, "--smarthost", sink.Addr)
+	waitLog(t, s, "mailmig serving") // signal handlers installed
 	if strings.Contains(s.Log(), "postmaster@ is not deliverable") {
 		t.Errorf("postmaster reported undeliverable:\n%s", s.Log())
 	}

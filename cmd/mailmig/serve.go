@@ -157,7 +157,8 @@ func (e *env) reload(c *cli.Context) {
 	for _, h := range hooks {
 		h(cfg)
 	}
-	e.log.Info("configuration reloaded", "path", cfg.Path, "note", "listener addresses change only on restart")
+	e.logReloadDiff(e.cfg, cfg)
+	e.log.Info("configuration reloaded", "path", cfg.Path, "note", "settings not listed as applied need a restart")
 }
 
 // writeAddrs writes the bound listener addresses as JSON beside the data

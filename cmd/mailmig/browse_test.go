@@ -128,8 +128,9 @@ set header_cache=""
 set message_cachedir=""
 set move=no
 set confirmappend=no
+set imap_deflate=yes
 `, addr)), 0o600)
-	tm := startTmux(t, []string{"HOME=" + home, "TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, mutt, "-n", "-F", rc)
+	tm := startTmux(t, []string{"HOME=" + home, "TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, mutt, "-n", "-d", "2", "-F", rc)
 	tm.waitFor("Mutt")
 	tm.keys("c")
 	tm.waitFor("Open mailbox")
@@ -148,12 +149,24 @@ set confirmappend=no
 	tm.keys("/", "foo", "Enter")
 	time.Sleep(300 * time.Millisecond)
 	tm.keys("Enter")
+	t.Cleanup(func() {
+		if t.Failed() {
+			dbg, _ := os.ReadFile(filepath.Join(home, ".muttdebug0"))
+			t.Logf("DEBUG %s", dbg[max(0, len(dbg)-4000):])
+		}
+	})
 	scr = tm.waitFor("deep in projects/2009/foo")
 	t.Logf("mutt in projects/2009/foo:\n%s", scr)
 	if !strings.Contains(scr, "projects/2009/foo") {
 		t.Errorf("mutt did not open projects/2009/foo:\n%s", scr)
 	}
 	tm.keys("q")
+	// imap_deflate is on: the walk above went through COMPRESS=DEFLATE
+	// (RFC 4978), whose commands mutt ends with zlib's partial flush.
+	dbg, err := os.ReadFile(filepath.Join(home, ".muttdebug0"))
+	if err != nil || !strings.Contains(string(dbg), "COMPRESS DEFLATE") {
+		t.Errorf("mutt's debug log shows no COMPRESS DEFLATE (%v)", err)
+	}
 }
 
 // TestAlpineBrowsesNestedFolders: alpine's folder list walks projects/

@@ -55,8 +55,6 @@ type conn struct {
 	condstore bool
 	// condstoreEnabled is set by ENABLE CONDSTORE (RFC 5161).
 	condstoreEnabled bool
-	// compressed is set once COMPRESS DEFLATE is active (RFC 4978).
-	compressed bool
 	// shownUID's flags were just written with modseq shownModseq
 	// (modseq_state.go).
 	shownUID    uint32

@@ -21,7 +21,7 @@ var extensionCaps = []string{
 func init() {
 	handlers["SORT"] = handler{states: selectedS, fn: (*conn).cmdSort, noExpunge: true}
 	handlers["THREAD"] = handler{states: selectedS, fn: (*conn).cmdThread, noExpunge: true}
-	handlers["COMPRESS"] = handler{states: authd, fn: (*conn).cmdCompress}
 	uidCommands["SORT"] = true
 	uidCommands["THREAD"] = true
+	handlers["COMPRESS"] = handler{states: authd, fn: (*conn).cmdCompress} // compress.go
 }

@@ -26,6 +26,8 @@ type writer struct {
 	// utf8 is set after ENABLE UTF8=ACCEPT or IMAP4rev2: quoted strings
 	// may then carry UTF-8.
 	utf8 bool
+	// deflate is set after COMPRESS DEFLATE (compress.go).
+	deflate *deflateWriter
 }
 
 func (w *writer) raw(s string) *writer {
@@ -72,6 +74,9 @@ func (w *writer) num64(n int64) *writer {
 func (w *writer) flush() error {
 	if w.err == nil {
 		w.err = w.w.Flush()
+	}
+	if w.err == nil && w.deflate != nil {
+		w.err = w.deflate.flush()
 	}
 	return w.err
 }

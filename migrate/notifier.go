@@ -52,6 +52,10 @@ type Notifier struct {
 	// ("accounts", "crypt", "kerberos"), so the mails say which password
 	// to use; nil or "" leaves the sentence out.
 	PasswordSource func(ctx context.Context, user string) string
+	// SpamFolder names the user's folder that spam goes to (the site's
+	// spam folder resolved against the user's folders: an existing Junk
+	// or Spam is used); nil or "" leaves the sentence out.
+	SpamFolder func(user string) string
 }
 
 // sent reports whether the mail of kind was recorded as sent, and whether
@@ -84,6 +88,9 @@ func (n *Notifier) data(e *state.Entry) (*notify.Data, error) {
 	}
 	if n.PasswordSource != nil {
 		d.Password = n.PasswordSource(context.Background(), e.User)
+	}
+	if n.SpamFolder != nil {
+		d.SpamFolder = n.SpamFolder(e.User)
 	}
 	for _, f := range rep.Folders {
 		d.Folders = append(d.Folders, notify.Folder{Name: f.New, Messages: f.Messages, Bytes: f.Bytes})

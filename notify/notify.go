@@ -93,6 +93,9 @@ type Data struct {
 	// ("accounts", "crypt", "kerberos"; "" = not said).
 	Password string
 	Filters  Filters // the converted procmail/.forward/vacation filters
+	// SpamFolder is the user's folder the site's spam rule files into
+	// (an existing Junk/Spam folder of theirs; "" = not said).
+	SpamFolder string
 }
 
 // Filters is what became of the user's old filters (empty Script: the

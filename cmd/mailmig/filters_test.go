@@ -105,7 +105,7 @@ func TestMigrateFilters(t *testing.T) {
 		t.Errorf("events dora:\n%s", ev)
 	}
 	conf := findMail(t, filepath.Join(data, "mail", "dora", "Maildir"), "mailmig.confirm.")
-	if conf == nil || !strings.Contains(string(conf), "could not be converted") || !strings.Contains(string(conf), "save-attachments") {
+	if conf == nil || !strings.Contains(string(conf), "could not be converted") || !strings.Contains(string(conf), "~/.procmailrc line 6") || !strings.Contains(string(conf), "save-attachments") {
 		t.Errorf("confirmation mail does not list the rule that was not converted:\n%s", conf)
 	}
 

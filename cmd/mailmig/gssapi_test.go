@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mailmig/server/auth/kerberos/kdctest"
 )
@@ -187,7 +188,9 @@ func TestGSSAPICyrusClients(t *testing.T) {
 		{"submissions", "smtptest", []string{"-s", "-p", subs, "-m", "GSSAPI", "-a", "alice", "-l", "0", "localhost"}, "QUIT\r\n", []string{"Authenticated."}},
 		{"managesieve", "sivtest", []string{"-t", "", "-p", sieve, "-m", "GSSAPI", "-a", "alice", "-l", "0", "localhost"}, "LISTSCRIPTS\r\nLOGOUT\r\n", []string{"Authenticated."}},
 	} {
+		t0 := time.Now()
 		out, code := cyrusTest(t, env, tc.tool, tc.args, tc.input)
+		t.Logf("%s: %v", tc.name, time.Since(t0))
 		for _, want := range tc.want {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s: exit %d, output lacks %q:\n%s", tc.name, code, want, out)

@@ -123,3 +123,21 @@ func overQuota(e *env, user string) (bool, string, error) {
 	}
 	return false, "", nil
 }
+
+// spamFolderOf tells the confirmation mail where the site's spam rule
+// files a user's spam: the site's spam folder resolved against the
+// user's folders (an existing Junk or Spam of theirs; issue 9 item 9).
+func spamFolderOf(e *env) func(user string) string {
+	return func(user string) string {
+		root, err := e.maildirFor(user)
+		if err != nil {
+			return ""
+		}
+		st, err := mailstore.Open(root, mailstore.Options{Logger: e.log})
+		if err != nil {
+			return ""
+		}
+		defer st.Close()
+		return mailstore.ResolveFolder(st, e.cfg.Sieve.SpamFolder, e.cfg.Sieve.SpamFolder)
+	}
+}

@@ -181,6 +181,7 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 		Postmaster: pm, Language: cfg.Migration.Language,
 		Present:        inboxHasMessageID(e.maildirFor),
 		PasswordSource: passwordSourceOf(e),
+		SpamFolder:     spamFolderOf(e),
 	}
 	return &migrate.Runner{
 		DB: e.db,

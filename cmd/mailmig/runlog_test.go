@@ -77,3 +77,38 @@ func TestReloadSaysWhatNeedsARestart(t *testing.T) {
 		t.Errorf("spam after the reload went elsewhere: Spam = %v", got)
 	}
 }
+
+// TestConfirmationSaysWhereSpamGoes (issue 9 item 9): a user who had a
+// "Spam" folder is told spam goes there, and it does.
+func TestConfirmationSaysWhereSpamGoes(t *testing.T) {
+	data := t.TempDir()
+	trees := migWorld(t, data, 20<<10, "sam")
+	must(t, os.MkdirAll(filepath.Join(trees["sam"].Home, "mail"), 0o755))
+	must(t, os.WriteFile(filepath.Join(trees["sam"].Home, "mail", "Spam"), []byte(siteMbox), 0o600))
+	mustMailmig(t, data, "enqueue", "--folders", "sam")
+	mustRun(t, data)
+	if st := queueStates(t, data)["sam"]; !strings.HasPrefix(st, "confirm") {
+		t.Fatalf("sam: %q", st)
+	}
+	root := filepath.Join(data, "mail", "sam", "Maildir")
+	found := false
+	for _, m := range maildirMessages(t, root) {
+		if strings.Contains(string(m.data), `spam goes to your folder "Spam"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the confirmation does not say spam goes to Spam")
+	}
+	before := len(mailIn(t, data, "sam", "Spam"))
+	msg := "From: spammer@example.net\nTo: sam@example.org\nSubject: cheap\nX-Spam-Level: **********\n\nbuy\n"
+	if code, _ := deliverMsg(t, data, "sam", msg); code != 0 {
+		t.Fatalf("deliver: %d", code)
+	}
+	if after := len(mailIn(t, data, "sam", "Spam")); after != before+1 {
+		t.Errorf("Spam had %d messages, now %d: spam went elsewhere", before, after)
+	}
+	if got := mailIn(t, data, "sam", "junk"); len(got) != 0 {
+		t.Errorf("a second spam folder junk appeared: %v", got)
+	}
+}

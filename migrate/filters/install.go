@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"mailmig/migrate"
@@ -68,6 +69,10 @@ func (in *Installer) Install(ctx context.Context, e *state.Entry, p *paths.User,
 	}
 	out := &migrate.FiltersReport{Sources: res.Sources, Notes: res.Notes}
 	for _, pr := range res.Problems {
+		// The user reads "~/.procmailrc line 12: ...".
+		if rel, err := filepath.Rel(p.Home, pr.File); err == nil && !strings.HasPrefix(rel, "..") {
+			pr.File = "~/" + rel
+		}
 		out.Problems = append(out.Problems, pr.String())
 	}
 	if res.Empty() {

@@ -109,7 +109,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			need = needFull
 		case "RFC822.HEADER", "ENVELOPE":
 			need = max(need, needHeader)
-		case "BODYSTRUCTURE", "BODY", "BINARY.SIZE[]":
+		case "BODYSTRUCTURE", "BODY", "BINARY.SIZE[]", "PREVIEW":
 			need = needFull
 		case "FLAGS":
 			hasFlags = true
@@ -402,6 +402,8 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 			h = textproto.Header{}
 		}
 		w.raw("ENVELOPE ").envelopeRaw(h)
+	case "PREVIEW":
+		w.raw("PREVIEW ").str(preview(content))
 	case "BODYSTRUCTURE":
 		w.raw("BODYSTRUCTURE ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), true)
 	case "BODY":

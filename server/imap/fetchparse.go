@@ -76,6 +76,9 @@ func parseFetchItem(p *parser) (fetchItem, error) {
 	case "FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
 		"RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ":
 		return fetchItem{kind: a, name: a}, nil
+	case "PREVIEW":
+		// RFC 8970 (preview.go).
+		return fetchItem{kind: a, name: a}, parsePreviewMods(p)
 	case "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE":
 	default:
 		p.pos = start

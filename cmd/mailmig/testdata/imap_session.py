@@ -94,7 +94,11 @@ while seen is None:
 out["idle_exists"] = seen
 out["idle_latency"] = time.monotonic() - start
 M.send(b"DONE\r\n")
+# Untagged updates (the new message's "* 1 RECENT", RFC 3501 §7.3.2) may
+# come before the tagged reply.
 done = M.readline()
+while done.startswith(b"* "):
+    done = M.readline()
 out["idle_done"] = done.decode().strip()
 P.logout()
 

@@ -112,3 +112,41 @@ func BenchmarkKerberosLogin(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 }
+
+// TestKDCDownStopsChain: with the KDC unreachable the kerberos source
+// answers an internal error, and a chain with kerberos first does not fall
+// through to a later source (fail closed).
+func TestKDCDownStopsChain(t *testing.T) {
+	kdc := kdctest.Start(t, realm)
+	kdc.AddUser("alice", "alice-pw")
+	kt := kdc.AddServices(filepath.Join(kdc.Dir, "mail.keytab"), "imap/localhost")
+	src, err := New(realm, kdc.Krb5Conf, kt, "imap/localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kdc.Stop()
+	later := &fixedSource{}
+	chain := &auth.Chain{Sources: []auth.Source{src, later}}
+	err = chain.Authenticate(context.Background(), "alice", "alice-pw")
+	if err == nil || errors.Is(err, state.ErrBadPassword) || errors.Is(err, auth.ErrUnknownUser) || !strings.HasPrefix(err.Error(), "kerberos: ") {
+		t.Errorf("KDC down: %v", err)
+	}
+	if later.asked {
+		t.Error("the chain fell through to the next source while the KDC was down")
+	}
+	if _, err := chain.Status(context.Background(), "alice"); err == nil {
+		t.Error("Status with the KDC down: no error")
+	}
+}
+
+type fixedSource struct{ asked bool }
+
+func (*fixedSource) Name() string { return "fixed" }
+func (f *fixedSource) Verify(context.Context, string, string) error {
+	f.asked = true
+	return nil
+}
+func (f *fixedSource) Status(context.Context, string) (bool, bool, string, error) {
+	f.asked = true
+	return true, true, "", nil
+}

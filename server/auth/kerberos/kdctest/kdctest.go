@@ -25,7 +25,20 @@ type KDC struct {
 	Krb5Conf string
 	kdcConf  string
 	cmd      *exec.Cmd
+	done     chan struct{}
 	t        testing.TB
+}
+
+// Stop ends the KDC (by PID) and waits for it; Start's cleanup calls it
+// too.
+func (k *KDC) Stop() {
+	select {
+	case <-k.done:
+		return
+	default:
+	}
+	k.cmd.Process.Kill()
+	<-k.done
 }
 
 // freePort finds a port free for both TCP and UDP on 127.0.0.1.
@@ -114,9 +127,9 @@ func Start(t testing.TB, realm string) *KDC {
 	}
 	done := make(chan struct{})
 	go func() { k.cmd.Wait(); close(done) }()
+	k.done = done
 	t.Cleanup(func() {
-		k.cmd.Process.Kill() // by PID
-		<-done
+		k.Stop()
 		out.Close()
 	})
 	for i := 0; ; i++ {

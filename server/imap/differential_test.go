@@ -57,7 +57,9 @@ func dovecotSession(t *testing.T, cmds []string, seed string) [][]string {
 		"namespace shared {\n  type = shared\n  separator = /\n  prefix = shared/%%u/\n  location = maildir:"+filepath.Join(dir, "%%u", "Maildir")+
 		"\n  subscriptions = no\n  list = children\n}\n"+
 		// RFC 4314 ACLs in dovecot-acl files, as mailmig keeps them.
-		"mail_plugins = acl\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\nplugin {\n  acl = vfile\n}\n"), 0o644)
+		"mail_plugins = acl\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\nplugin {\n  acl = vfile\n}\n"+
+		// RFC 5464 METADATA (metadata_test.go).
+		"imap_metadata = yes\nmail_attribute_dict = file:"+filepath.Join(dir, "%u", "dovecot-attributes")+"\n"), 0o644)
 	args := []string{dovecotIMAP, "-c", conf}
 	cmd := exec.Command(args[0], args[1:]...)
 	if os.Geteuid() == 0 {
@@ -253,7 +255,7 @@ func splitByTag(t *testing.T, transcript string, cmds []string) [][]string {
 			// it only after CONDSTORE is enabled. Its value is ours.
 			selecting && strings.HasPrefix(l, "* OK [HIGHESTMODSEQ "):
 		case strings.HasPrefix(l, "* "), strings.HasPrefix(l, "+ "):
-			pending = append(pending, normValues(normFetch(normAttrs(l))))
+			pending = append(pending, normMetadata(normValues(normFetch(normAttrs(l)))))
 		case i < n && strings.HasPrefix(l, fmt.Sprintf("t%d ", i)):
 			slices.Sort(pending)
 			out[i] = append(pending, normValues(normStatus(strings.TrimPrefix(l, fmt.Sprintf("t%d ", i)))))

@@ -16,6 +16,7 @@ var extensionCaps = []string{
 	"WITHIN",           // RFC 5032, within.go
 	"COMPRESS=DEFLATE", // RFC 4978, compress.go
 	"LIST-MYRIGHTS",    // RFC 8440, listrights.go
+	"METADATA",         // RFC 5464, metadata.go
 	"PREVIEW",          // RFC 8970, preview.go
 }
 
@@ -24,5 +25,7 @@ func init() {
 	handlers["THREAD"] = handler{states: selectedS, fn: (*conn).cmdThread, noExpunge: true}
 	uidCommands["SORT"] = true
 	uidCommands["THREAD"] = true
-	handlers["COMPRESS"] = handler{states: authd, fn: (*conn).cmdCompress} // compress.go
+	handlers["COMPRESS"] = handler{states: authd, fn: (*conn).cmdCompress}       // compress.go
+	handlers["GETMETADATA"] = handler{states: authd, fn: (*conn).cmdGetMetadata} // metadata.go
+	handlers["SETMETADATA"] = handler{states: authd, fn: (*conn).cmdSetMetadata}
 }

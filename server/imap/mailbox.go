@@ -203,6 +203,7 @@ func (c *conn) cmdDelete(tag string, p *parser, _ bool) error {
 	if err := m.store.DeleteFolder(m.folder); err != nil {
 		return c.storeErr("DELETE", m, err)
 	}
+	c.metadataMoved(m.store.Root(), m.folder, "") // metadata.go
 	// RFC 3501 §6.3.4 / RFC 9051 §6.3.4: the subscription stays (LSUB and
 	// LIST (SUBSCRIBED) then show the name \NonExistent), as in dovecot.
 	return c.ok(tag, "", "DELETE completed", true)
@@ -246,6 +247,7 @@ func (c *conn) cmdRename(tag string, p *parser, _ bool) error {
 	if err := from.store.RenameFolder(from.folder, to.folder); err != nil {
 		return c.storeErr("RENAME", from, err)
 	}
+	c.metadataMoved(from.store.Root(), from.folder, to.folder) // metadata.go
 	return c.ok(tag, "", "RENAME completed", true)
 }
 

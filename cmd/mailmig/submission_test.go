@@ -292,7 +292,10 @@ func TestSubmissionBounce(t *testing.T) {
 	send("frank@remote.test", "refused at once")
 	dsn = waitMaildir(t, dir, "alice", 10*time.Second, "Undelivered Mail Returned to Sender", "frank@remote.test")
 	mustContain(t, "bounce", dsn,
-		smarthost+" refused the message: 550 5.1.1 no such user here",
+		// The relay by the name it greets with, not the address dialled
+		// (issue 9 item 11).
+		"sink.test refused the message: 550 5.1.1 no such user here",
+		"Remote-MTA: dns; sink.test",
 		"Status: 5.1.1",
 		"Diagnostic-Code: smtp; 550 5.1.1 no such user here")
 }

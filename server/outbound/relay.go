@@ -88,7 +88,7 @@ func (s *Smarthost) send(ctx context.Context, helo, from string, rcpts []string,
 	if s.Addr == "" {
 		return failAll(failure{Text: "no smarthost is configured for remote recipients", At: now})
 	}
-	c, err := s.dial(ctx, helo)
+	c, name, err := s.dial(ctx, helo)
 	if err != nil {
 		// Failing to greet, secure or authenticate is the relay's (or our
 		// configuration's) problem, not the message's: always retried.
@@ -98,7 +98,14 @@ func (s *Smarthost) send(ctx context.Context, helo, from string, rcpts []string,
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 
-	fail := func(err error) failure { return classify(err, s.Addr, "", time.Now()) }
+	// Bounces name the relay as it names itself in its greeting
+	// (RFC 5321 §4.2: "220 relay.example.net ..."), as Postfix does, not
+	// by the address we dialled.
+	remote := s.Addr
+	if name != "" {
+		remote = name
+	}
+	fail := func(err error) failure { return classify(err, remote, "", time.Now()) }
 	if err := c.Mail(from, nil); err != nil {
 		return failAll(fail(fmt.Errorf("MAIL FROM:<%s>: %w", from, err)))
 	}
@@ -138,11 +145,11 @@ func (s *Smarthost) send(ctx context.Context, helo, from string, rcpts []string,
 }
 
 // dial connects, greets and secures/authenticates the session as configured.
-func (s *Smarthost) dial(ctx context.Context, helo string) (*smtp.Client, error) {
+func (s *Smarthost) dial(ctx context.Context, helo string) (*smtp.Client, string, error) {
 	d := net.Dialer{Timeout: s.timeout()}
 	conn, err := d.DialContext(ctx, "tcp", s.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to smarthost %s: %w", s.Addr, err)
+		return nil, "", fmt.Errorf("connect to smarthost %s: %w", s.Addr, err)
 	}
 	tc := s.TLSConfig
 	if tc == nil {
@@ -155,38 +162,42 @@ func (s *Smarthost) dial(ctx context.Context, helo string) (*smtp.Client, error)
 		}
 	}
 	var c *smtp.Client
+	g := &greetConn{}
 	switch strings.ToLower(s.TLS) {
 	case "implicit", "tls":
-		c = smtp.NewClient(tls.Client(conn, tc))
+		g.Conn = tls.Client(conn, tc)
+		c = smtp.NewClient(g)
 	case "starttls", "":
-		c, err = smtp.NewClientStartTLS(conn, tc)
+		g.Conn = conn
+		c, err = smtp.NewClientStartTLS(g, tc)
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("STARTTLS with smarthost %s: %w", s.Addr, err)
+			return nil, "", fmt.Errorf("STARTTLS with smarthost %s: %w", s.Addr, err)
 		}
 	case "none":
-		c = smtp.NewClient(conn)
+		g.Conn = conn
+		c = smtp.NewClient(g)
 	default:
 		conn.Close()
-		return nil, fmt.Errorf("smarthost %s: unknown tls mode %q", s.Addr, s.TLS)
+		return nil, "", fmt.Errorf("smarthost %s: unknown tls mode %q", s.Addr, s.TLS)
 	}
 	c.CommandTimeout = s.timeout()
 	c.SubmissionTimeout = 10 * s.timeout()
 	if err := c.Hello(helo); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("EHLO to smarthost %s: %w", s.Addr, err)
+		return nil, "", fmt.Errorf("EHLO to smarthost %s: %w", s.Addr, err)
 	}
 	if s.Username != "" {
 		if _, ok := c.TLSConnectionState(); !ok {
 			c.Close()
-			return nil, fmt.Errorf("smarthost %s: refusing to send credentials without TLS", s.Addr)
+			return nil, "", fmt.Errorf("smarthost %s: refusing to send credentials without TLS", s.Addr)
 		}
 		if err := c.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("AUTH as %s at smarthost %s: %w", s.Username, s.Addr, err)
+			return nil, "", fmt.Errorf("AUTH as %s at smarthost %s: %w", s.Username, s.Addr, err)
 		}
 	}
-	return c, nil
+	return c, g.name(), nil
 }
 
 // formatReply renders a failure's SMTP reply for humans and DSNs.
@@ -199,4 +210,42 @@ func formatReply(f failure) string {
 		s += " " + f.Enhanced
 	}
 	return s + " " + f.Text
+}
+
+// greetConn records the server's first line (its greeting) as it is read.
+type greetConn struct {
+	net.Conn
+	line []byte
+	done bool
+}
+
+func (g *greetConn) Read(p []byte) (int, error) {
+	n, err := g.Conn.Read(p)
+	for _, b := range p[:n] {
+		if g.done {
+			break
+		}
+		if b == '\n' {
+			g.done = true
+			break
+		}
+		if len(g.line) < 512 {
+			g.line = append(g.line, b)
+		}
+	}
+	return n, err
+}
+
+// name is the host name in a "220 NAME ..." or "220-NAME ..." greeting
+// ("" when there is none).
+func (g *greetConn) name() string {
+	l := strings.TrimRight(string(g.line), "\r")
+	if len(l) < 5 || !strings.HasPrefix(l, "220") || (l[3] != ' ' && l[3] != '-') {
+		return ""
+	}
+	f := strings.Fields(l[4:])
+	if len(f) == 0 || strings.ContainsAny(f[0], "<>()\"'") {
+		return ""
+	}
+	return f[0]
 }

@@ -405,6 +405,8 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		return err
 	}
 	var ret []string
+	var partial partialRange
+	var err error
 	esearch, saveRes := false, false
 	save := p.pos
 	if a := strings.ToUpper(p.word("")); a == "RETURN" {
@@ -424,6 +426,12 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			o = strings.ToUpper(o)
 			switch o {
 			case "MIN", "MAX", "ALL", "COUNT":
+				ret = append(ret, o)
+			case "PARTIAL":
+				// RFC 5267 §4.4 (partial.go).
+				if partial, err = parsePartial(p); err != nil {
+					return err
+				}
 				ret = append(ret, o)
 			case "SAVE":
 				saveRes = true
@@ -519,6 +527,9 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 					c.w.raw(" ALL ").raw(set.String())
 				}
 			}
+		}
+		if slices.Contains(ret, "PARTIAL") {
+			partial.write(c.w, hits, false)
 		}
 		if slices.Contains(ret, "COUNT") {
 			c.w.raw(" COUNT ").num(uint32(len(hits)))

@@ -114,35 +114,41 @@ func convertKeys(keys []searchKey, cs string) error {
 
 // parseEsortReturn reads ESORT's "RETURN (...)" (RFC 5267 §3.2, the
 // options of RFC 4731), if there.
-func parseEsortReturn(p *parser) (ret []string, esort bool, err error) {
+func parseEsortReturn(p *parser) (ret []string, partial partialRange, esort bool, err error) {
 	save := p.pos
 	if strings.ToUpper(p.word("")) != "RETURN" {
 		p.pos = save
-		return nil, false, nil
+		return nil, partial, false, nil
 	}
 	if err := p.sp(); err != nil {
-		return nil, false, err
+		return nil, partial, false, err
 	}
 	if err := p.expect('('); err != nil {
-		return nil, false, err
+		return nil, partial, false, err
 	}
 	for !p.take(')') {
 		p.take(' ')
 		o, err := p.atom()
 		if err != nil {
-			return nil, false, err
+			return nil, partial, false, err
 		}
 		switch o = strings.ToUpper(o); o {
 		case "MIN", "MAX", "ALL", "COUNT":
 			ret = append(ret, o)
+		case "PARTIAL":
+			// RFC 5267 §4.4 (partial.go).
+			if partial, err = parsePartial(p); err != nil {
+				return nil, partial, false, err
+			}
+			ret = append(ret, o)
 		default:
-			return nil, false, errBad("unknown RETURN option %s", o)
+			return nil, partial, false, errBad("unknown RETURN option %s", o)
 		}
 	}
 	if len(ret) == 0 {
 		ret = []string{"ALL"}
 	}
-	return ret, true, p.sp()
+	return ret, partial, true, p.sp()
 }
 
 // RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY, RFC 5267 §3 ESORT.
@@ -151,7 +157,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		return err
 	}
 	start, startOff := p.pos, p.off
-	ret, esort, err := parseEsortReturn(p)
+	ret, partial, esort, err := parseEsortReturn(p)
 	if err != nil {
 		return err
 	}
@@ -231,6 +237,9 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 					c.w.raw(" ALL ").raw(orderedSet(nums))
 				}
 			}
+		}
+		if slices.Contains(ret, "PARTIAL") {
+			partial.write(c.w, nums, true)
 		}
 		if slices.Contains(ret, "COUNT") {
 			c.w.raw(" COUNT ").num(uint32(len(nums)))

@@ -39,8 +39,8 @@ import (
 	"time"
 
 	"mailmig/migrate/paths"
-	"mailmig/notify"
 	"mailmig/migrate/spool"
+	"mailmig/notify"
 	"mailmig/state"
 )
 

@@ -18,6 +18,7 @@ var extensionCaps = []string{
 	"LIST-MYRIGHTS",    // RFC 8440, listrights.go
 	"METADATA",         // RFC 5464, metadata.go
 	"PREVIEW",          // RFC 8970, preview.go
+	"CATENATE",         // RFC 4469, catenate.go
 }
 
 func init() {

@@ -135,12 +135,15 @@ func (n *Notifier) SendOnce(ctx context.Context, e *state.Entry, kind notify.Kin
 }
 
 // SendFinal sends the final mail unless it was sent already.
-func (n *Notifier) SendFinal(ctx context.Context, e *state.Entry, carried int64) error {
+// carried counts late messages in folders of the first copy; newFolders
+// are folders the first copy did not have.
+func (n *Notifier) SendFinal(ctx context.Context, e *state.Entry, carried int64, newFolders ...notify.Folder) error {
 	d, err := n.data(e)
 	if err != nil {
 		return err
 	}
 	d.Carried = carried
+	d.NewFolders = newFolders
 	return n.send(ctx, e, mailFinal, d, "")
 }
 

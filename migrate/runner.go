@@ -40,6 +40,7 @@ import (
 
 	"mailmig/migrate/paths"
 	"mailmig/migrate/spool"
+	"mailmig/notify"
 	"mailmig/state"
 )
 
@@ -459,14 +460,29 @@ func (r *Runner) cutoverStep(ctx context.Context, e *state.Entry, log *slog.Logg
 		return r.fail(ctx, e, "final incremental copy", err)
 	}
 	carried := int64(0)
+	var newFolders []notify.Folder
 	if rep != nil {
 		carried = rep.Messages
+		// Folders the first copy did not have are named as such, not
+		// counted as mail that arrived late (issue 9 item 8).
+		if first, err := ParseReport(e.Report); err == nil {
+			had := map[string]bool{}
+			for _, f := range first.Folders {
+				had[f.New] = true
+			}
+			for _, f := range rep.Folders {
+				if !had[f.New] && f.Messages > 0 {
+					newFolders = append(newFolders, notify.Folder{Name: f.New, Messages: f.Messages, Bytes: f.Bytes})
+					carried -= f.Messages
+				}
+			}
+		}
 		if err := r.DB.Log(ctx, e.User, "carried-over", r.workerBase(), fmt.Sprintf("%d messages, %d bytes after the copy", rep.Messages, rep.Bytes)); err != nil {
 			return stepFailed, err
 		}
 	}
 	if r.Notifier != nil {
-		if err := r.Notifier.SendFinal(ctx, e, carried); err != nil {
+		if err := r.Notifier.SendFinal(ctx, e, carried, newFolders...); err != nil {
 			return r.fail(ctx, e, "send final mail", err)
 		}
 	}

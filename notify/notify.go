@@ -96,6 +96,10 @@ type Data struct {
 	// SpamFolder is the user's folder the site's spam rule files into
 	// (an existing Junk/Spam folder of theirs; "" = not said).
 	SpamFolder string
+	// NewFolders were not part of the first copy (created on the old
+	// server during the dual window) and were copied at cutover; Carried
+	// then counts only the late mail in folders copied before.
+	NewFolders []Folder
 }
 
 // Filters is what became of the user's old filters (empty Script: the

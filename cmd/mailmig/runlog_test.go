@@ -112,3 +112,44 @@ func TestConfirmationSaysWhereSpamGoes(t *testing.T) {
 		t.Errorf("a second spam folder junk appeared: %v", got)
 	}
 }
+
+// TestFinalMailNamesNewFolders (issue 9 item 8): a folder made on the old
+// server after the copy is named in the final mail as copied now, not
+// counted as mail that reached the old mailbox after the copy; late INBOX
+// mail is counted as such.
+func TestFinalMailNamesNewFolders(t *testing.T) {
+	data := t.TempDir()
+	trees := migWorld(t, data, 20<<10, "fay")
+	mustMailmig(t, data, "enqueue", "--folders", "fay")
+	mustRun(t, data)
+	if st := queueStates(t, data)["fay"]; !strings.HasPrefix(st, "confirm") {
+		t.Fatalf("fay: %q", st)
+	}
+	must(t, os.MkdirAll(filepath.Join(trees["fay"].Home, "mail"), 0o755))
+	must(t, os.WriteFile(filepath.Join(trees["fay"].Home, "mail", "Later"), []byte(siteMbox), 0o600))
+	f, err := os.OpenFile(filepath.Join(data, "old", "spool", "fay"), os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	_, err = f.WriteString("From late@example.net Sat Jan  3 01:05:34 2009\n" + mailWithID("late-one") + "\n")
+	must(t, err)
+	must(t, f.Close())
+	mustMailmig(t, data, "stop", "fay")
+	mustRun(t, data)
+	if st := queueStates(t, data)["fay"]; !strings.HasPrefix(st, "done") {
+		t.Fatalf("fay after cutover: %q", st)
+	}
+	var final string
+	for _, m := range maildirMessages(t, filepath.Join(data, "mail", "fay", "Maildir")) {
+		if strings.Contains(string(m.data), "is complete") {
+			final = string(m.data)
+		}
+	}
+	if final == "" {
+		t.Fatal("no final mail")
+	}
+	final = strings.ReplaceAll(final, "\r\n", "\n")
+	mustContain(t, "final mail", final, "1 message(s) that reached the old\nmailbox after the copy",
+		"These folders were not part of the first copy", "Later", "2 messages")
+	if strings.Contains(final, "3 message(s)") {
+		t.Errorf("the new folder's messages were counted as late mail:\n%s", final)
+	}
+}

@@ -105,7 +105,12 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 		} else {
 			p.pos = save
 		}
-		binary := p.peek() == '~'
+		utf8Data, err := c.appendUTF8Open(p) // RFC 6855 §4, utf8accept.go
+		if err != nil {
+			undo()
+			return err
+		}
+		binary := p.peek() == '~' && !utf8Data
 		size, nonSync, err := p.literalHeader()
 		if err != nil {
 			undo()
@@ -192,6 +197,10 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 		}
 		if err := p.nextLine(); err != nil {
 			return &ioError{err}
+		}
+		if err := appendUTF8Close(p, utf8Data); err != nil {
+			undo()
+			return err
 		}
 		if appendErr != nil {
 			undo()

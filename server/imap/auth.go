@@ -194,8 +194,8 @@ func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
 				enabled = append(enabled, "CONDSTORE")
 			}
 		case "UTF8=ACCEPT":
-			if !c.w.utf8 {
-				c.w.utf8 = true
+			if !c.utf8Accept {
+				c.utf8Accept, c.w.utf8 = true, true
 				enabled = append(enabled, "UTF8=ACCEPT")
 			}
 		}

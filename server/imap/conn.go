@@ -59,6 +59,8 @@ type conn struct {
 	// (modseq_state.go).
 	shownUID    uint32
 	shownModseq uint64
+	// utf8Accept is set by ENABLE UTF8=ACCEPT (RFC 6855, utf8accept.go).
+	utf8Accept bool
 	// qresync is set by ENABLE QRESYNC (RFC 7162 §3.2.3).
 	qresync bool
 	// cmdName is the running command's name (after UID), for handlers

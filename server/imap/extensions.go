@@ -17,6 +17,7 @@ var extensionCaps = []string{
 	"COMPRESS=DEFLATE", // RFC 4978, compress.go
 	"LIST-MYRIGHTS",    // RFC 8440, listrights.go
 	"METADATA",         // RFC 5464, metadata.go
+	"UTF8=ACCEPT",      // RFC 6855, utf8accept.go
 	"PREVIEW",          // RFC 8970, preview.go
 	"CATENATE",         // RFC 4469, catenate.go
 }

@@ -457,6 +457,9 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		if err != nil {
 			return err
 		}
+		if err := c.utf8Charset(cs); err != nil {
+			return err
+		}
 		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
 			return errNo(imap.ResponseCodeBadCharset, "only UTF-8 and US-ASCII")
 		}

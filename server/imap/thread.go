@@ -44,6 +44,9 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 		return err
 	}
 	cs, err := parseCharsetArg(p)
+	if err == nil {
+		err = c.utf8Charset(cs) // RFC 6855 §3, utf8accept.go
+	}
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func browseTree(t *testing.T, addr string) {
 	t.Helper()
 	c := imapLogin(t, addr, "alice", "alice-pw")
 	defer c.Close()
-	for _, f := range []string{"lists/debian-devel", "projects/2009/foo"} {
+	for _, f := range []string{"lists/debian/devel", "projects/2009/foo"} {
 		if err := c.Create(f, nil).Wait(); err != nil {
 			t.Fatal(err)
 		}
@@ -105,22 +105,24 @@ func browseTree(t *testing.T, addr string) {
 	// leaves them.
 }
 
-// TestMuttBrowsesNestedFolders: mutt's folder browser walks projects/,
-// 2009/ and opens foo.
+// TestMuttBrowsesNestedFolders: mutt's folder browser, over IMAPS that
+// checks the certificate of the --data world (ssl_ca_certificates_file)
+// and with COMPRESS=DEFLATE, walks lists/, debian/ and opens devel.
 func TestMuttBrowsesNestedFolders(t *testing.T) {
 	mutt := requireTool(t, "mutt")
 	dir := t.TempDir()
 	createUser(t, dir, "alice", "alice-pw")
 	s := startServe(t, dir)
-	addr := s.Addr("imap")
-	browseTree(t, addr)
+	browseTree(t, s.Addr("imap"))
+	addr := s.Addr("imaps")
 	home := t.TempDir()
 	rc := filepath.Join(home, "muttrc")
-	os.WriteFile(rc, []byte(fmt.Sprintf(`set folder="imap://alice@%s/"
+	os.WriteFile(rc, []byte(fmt.Sprintf(`set folder="imaps://%s/"
 set spoolfile="+INBOX"
+set imap_user="alice"
 set imap_pass="alice-pw"
-set ssl_starttls=no
-set ssl_force_tls=no
+set ssl_force_tls=yes
+set ssl_ca_certificates_file="%s"
 set imap_list_subscribed=no
 set mail_check=1000
 set sort=date
@@ -129,7 +131,7 @@ set message_cachedir=""
 set move=no
 set confirmappend=no
 set imap_deflate=yes
-`, addr)), 0o600)
+`, addr, filepath.Join(dir, "tls", "cert.pem"))), 0o600)
 	tm := startTmux(t, []string{"HOME=" + home, "TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, mutt, "-n", "-d", "2", "-F", rc)
 	tm.waitFor("Mutt")
 	tm.keys("c")
@@ -139,26 +141,26 @@ set imap_deflate=yes
 	if !strings.Contains(scr, "lists") {
 		t.Errorf("top level lacks lists:\n%s", scr)
 	}
-	// Into projects/, then 2009/, then open foo.
-	for _, step := range []struct{ entry, next string }{{"projects", "2009"}, {"2009", "foo"}} {
+	// Into lists/, then debian/, then open devel.
+	for _, step := range []struct{ entry, next string }{{"lists", "debian"}, {"debian", "devel"}} {
 		tm.keys("/", step.entry, "Enter")
 		time.Sleep(300 * time.Millisecond)
 		tm.keys("Enter")
 		tm.waitFor(step.next)
 	}
-	tm.keys("/", "foo", "Enter")
+	tm.keys("/", "devel", "Enter")
 	time.Sleep(300 * time.Millisecond)
 	tm.keys("Enter")
 	t.Cleanup(func() {
 		if t.Failed() {
 			dbg, _ := os.ReadFile(filepath.Join(home, ".muttdebug0"))
-			t.Logf("DEBUG %s", dbg[max(0, len(dbg)-4000):])
+			t.Logf("mutt's debug log ends:\n%s", dbg[max(0, len(dbg)-4000):])
 		}
 	})
-	scr = tm.waitFor("deep in projects/2009/foo")
-	t.Logf("mutt in projects/2009/foo:\n%s", scr)
-	if !strings.Contains(scr, "projects/2009/foo") {
-		t.Errorf("mutt did not open projects/2009/foo:\n%s", scr)
+	scr = tm.waitFor("deep in lists/debian/devel")
+	t.Logf("mutt in lists/debian/devel:\n%s", scr)
+	if !strings.Contains(scr, "lists/debian/devel") {
+		t.Errorf("mutt did not open lists/debian/devel:\n%s", scr)
 	}
 	tm.keys("q")
 	// imap_deflate is on: the walk above went through COMPRESS=DEFLATE
@@ -170,16 +172,20 @@ set imap_deflate=yes
 }
 
 // TestAlpineBrowsesNestedFolders: alpine's folder list walks projects/
-// and 2009/ and opens foo, as a new user would after the migration.
+// and 2009/ and opens foo, as a new user would after the migration, over
+// IMAPS whose certificate (the --data world's) c-client validates
+// through SSL_CERT_FILE.
 func TestAlpineBrowsesNestedFolders(t *testing.T) {
 	alpine := requireTool(t, "alpine")
 	dir := t.TempDir()
 	createUser(t, dir, "alice", "alice-pw")
 	s := startServe(t, dir)
-	addr := s.Addr("imap")
-	browseTree(t, addr)
+	browseTree(t, s.Addr("imap"))
+	addr := s.Addr("imaps")
 	home := t.TempDir()
-	host := "{" + addr + "/imap/norsh/notls/user=alice}"
+	// c-client matches the certificate's DNS names, not its IP
+	// addresses: the self-signed certificate names localhost.
+	host := "{" + strings.Replace(addr, "127.0.0.1", "localhost", 1) + "/imap/norsh/ssl/user=alice}"
 	rc := filepath.Join(home, ".pinerc")
 	os.WriteFile(rc, []byte(fmt.Sprintf(`personal-name=Alice
 user-domain=example.org
@@ -189,7 +195,8 @@ feature-list=quit-without-confirm,
 	disable-password-caching,
 	skip-welcome-screen
 `, host, host)), 0o600)
-	tm := startTmux(t, []string{"HOME=" + home, "TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, alpine, "-p", rc, "-d", "0")
+	tm := startTmux(t, []string{"HOME=" + home, "TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
+		"SSL_CERT_FILE=" + filepath.Join(dir, "tls", "cert.pem")}, alpine, "-p", rc, "-d", "0")
 	// A first start greets the user; then INBOX asks for the password.
 	scr := tm.waitForAny("PASSWORD", "GREETING TEXT")
 	if strings.Contains(scr, "GREETING TEXT") {

@@ -74,6 +74,37 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 			undo()
 			return err
 		}
+		if save := p.pos; strings.EqualFold(p.word(""), "CATENATE") {
+			// RFC 4469 (catenate.go): the message is built in memory.
+			if n == 0 {
+				if err := c.need(m, 'i'); err != nil {
+					return errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right")
+				}
+				rights = c.rights(m)
+				if f, err = m.store.Folder(m.folder); err != nil {
+					if errors.Is(err, mailstore.ErrNoSuchFolder) {
+						return errNo(imap.ResponseCodeTryCreate, "no such mailbox")
+					}
+					return c.storeErr("APPEND", m, err)
+				}
+			}
+			data, err := c.catenateParts(p)
+			if err != nil {
+				undo()
+				if _, ok := err.(*syntaxError); !ok {
+					// The rest of the command may hold literals.
+					if serr := c.skipLiterals(p); serr != nil {
+						return serr
+					}
+				}
+				return err
+			}
+			total += int64(len(data))
+			pending = append(pending, pendingMessage{data: data, flags: allowedFlags(flags, rights), date: date})
+			continue
+		} else {
+			p.pos = save
+		}
 		utf8Data, err := c.appendUTF8Open(p) // RFC 6855 §4, utf8accept.go
 		if err != nil {
 			undo()

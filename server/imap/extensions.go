@@ -19,6 +19,7 @@ var extensionCaps = []string{
 	"METADATA",         // RFC 5464, metadata.go
 	"UTF8=ACCEPT",      // RFC 6855, utf8accept.go
 	"PREVIEW",          // RFC 8970, preview.go
+	"CATENATE",         // RFC 4469, catenate.go
 }
 
 func init() {

@@ -359,9 +359,17 @@ func (r *Runner) copyStep(ctx context.Context, e *state.Entry, log *slog.Logger)
 	if r.Progress != nil {
 		r.Progress.Begin(e.User, SourceBytes(p, e.CopyFolders))
 	}
+	var saved time.Time
 	rep, err := r.Copier.Copy(ctx, e, p, false, func(b, m int64) {
 		if r.Progress != nil {
 			r.Progress.Update(e.User, b, m)
+		}
+		// `mailmig status` shows the copy under way (at most once a second).
+		if time.Since(saved) >= time.Second {
+			saved = time.Now()
+			if err := r.DB.CopyProgress(ctx, e.User, b, m); err != nil {
+				log.Warn("recording copy progress", "err", err)
+			}
 		}
 	})
 	if errors.Is(err, ErrOverLimit) {
@@ -478,6 +486,10 @@ func (r *Runner) cutoverStep(ctx context.Context, e *state.Entry, log *slog.Logg
 			}
 		}
 		if err := r.DB.Log(ctx, e.User, "carried-over", r.workerBase(), fmt.Sprintf("%d messages, %d bytes after the copy", rep.Messages, rep.Bytes)); err != nil {
+			return stepFailed, err
+		}
+		// status's figures include this pass (issue 9 item 8).
+		if err := r.DB.AddCarried(ctx, e.User, rep.Bytes, rep.Messages, int64(len(newFolders))); err != nil {
 			return stepFailed, err
 		}
 	}

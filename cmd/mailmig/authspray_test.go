@@ -273,8 +273,11 @@ listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }]
 	p50, p99 := lat[len(lat)/2], lat[(len(lat)-1)*99/100]
 	t.Logf("%d real logins in %v while the spray had %d wrong passwords checked (%d refused unchecked): p50 %v, p99 %v, max %v",
 		len(lat), elapsed.Round(time.Millisecond), during, limited.Load(), p50, p99, lat[len(lat)-1])
-	// The spray kept the checker busy the whole time (at least 20 checks a second).
-	if float64(during) < 20*elapsed.Seconds() {
+	// The spray kept the checker busy the whole time: at least 10 checks
+	// a second (argon2id in 4 slots on 2 cores makes 40-80 a second when
+	// the machine is quiet; other test packages running beside this one
+	// halve that, which is load on the checker too, not a lighter spray).
+	if float64(during) < 10*elapsed.Seconds() {
 		t.Errorf("only %d spray checks in %v: the test did not load the checker", during, elapsed)
 	}
 	if p99 >= time.Second {

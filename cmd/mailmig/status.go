@@ -137,24 +137,35 @@ func summaryJSON(s *state.Summary) statusSummary {
 		out.BytesPerSec = float64(s.DoneBytes) / s.DoneSeconds
 	}
 	if eta, ok := estimate(s); ok {
-		out.EstimatedLeft = eta.Round(time.Second).String()
+		out.EstimatedLeft = eta.String()
 	}
 	return out
 }
 
 // estimate guesses the copy time left: pending users times the average
-// size of the users copied so far, at the measured throughput.
+// size of the users copied so far, at the measured throughput. There is
+// no estimate without pending users or without a basis (a finished copy
+// that took measurable time); with pending users it is never below 1s.
 func estimate(s *state.Summary) (time.Duration, bool) {
 	copied := 0
 	for _, st := range []state.State{state.Confirm, state.Cutover, state.Done} {
 		copied += s.Users[st]
 	}
-	if copied == 0 || s.DoneSeconds <= 0 || s.DoneBytes == 0 {
+	if s.PendingUsers == 0 || copied == 0 || s.DoneSeconds < 0.001 || s.DoneBytes == 0 {
 		return 0, false
 	}
 	avg := float64(s.DoneBytes) / float64(copied)
 	rate := float64(s.DoneBytes) / s.DoneSeconds
-	return time.Duration(float64(s.PendingUsers) * avg / rate * float64(time.Second)), true
+	eta := time.Duration(float64(s.PendingUsers) * avg / rate * float64(time.Second)).Round(time.Second)
+	return max(eta, time.Second), true
+}
+
+// etaText is the estimate as the summary prints it.
+func etaText(d time.Duration) string {
+	if d < time.Minute {
+		return "less than a minute"
+	}
+	return "about " + d.Round(time.Minute).String()
 }
 
 func printTable(w io.Writer, entries []*state.Entry, now time.Time) {
@@ -165,7 +176,15 @@ func printTable(w io.Writer, entries []*state.Entry, now time.Time) {
 		if e.StopRequested && e.State != state.Done {
 			st += " (stop asked)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.User, st, ago(now, e.StateSince), e.Folders, e.Messages, humanBytes(e.Bytes), oneLine(e.LastError, 60))
+		size := humanBytes(e.Bytes)
+		if e.State == state.Copying {
+			// Figures so far (the runner records them as it copies).
+			size = "copying"
+			if e.Bytes > 0 {
+				size = humanBytes(e.Bytes) + " so far"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.User, st, ago(now, e.StateSince), e.Folders, e.Messages, size, oneLine(e.LastError, 60))
 	}
 	tw.Flush()
 }
@@ -186,8 +205,10 @@ func printSummary(w io.Writer, s *state.Summary) {
 	if s.DoneSeconds > 0 {
 		fmt.Fprintf(w, "; copy throughput %s/s", humanBytes(int64(float64(s.DoneBytes)/s.DoneSeconds)))
 	}
-	if eta, ok := estimate(s); ok && s.PendingUsers > 0 {
-		fmt.Fprintf(w, "; about %s left for %d users", eta.Round(time.Second), s.PendingUsers)
+	if eta, ok := estimate(s); ok {
+		fmt.Fprintf(w, "; %s left for %d users", etaText(eta), s.PendingUsers)
+	} else if s.PendingUsers > 0 {
+		fmt.Fprintf(w, "; %d users still to copy (no estimate yet)", s.PendingUsers)
 	}
 	fmt.Fprintln(w)
 }

@@ -139,7 +139,9 @@ type FolderReport struct {
 	// KeptOnce were in the new store already by dual delivery.
 	Copied         int `json:"copied"`
 	AlreadyPresent int `json:"already_present"`
-	KeptOnce       int `json:"kept_once"`
+	// CopiedBytes is the size of the Copied messages as stored.
+	CopiedBytes int64 `json:"copied_bytes"`
+	KeptOnce    int   `json:"kept_once"`
 	// Renumbered messages got a new UID (no usable X-UID), with reasons.
 	Renumbered []Skipped `json:"renumbered,omitempty"`
 	// UIDValidity and UIDNext of the new folder.

@@ -198,11 +198,13 @@ func (cp *copier) one(ctx context.Context, m *mbox.Message) error {
 			return err
 		}
 		fr.Copied++
+		fr.CopiedBytes += ch.n
 	default:
 		if err := cp.add(ctx, io.TeeReader(r, ch), -1, &uid, flags, m); err != nil {
 			return err
 		}
 		fr.Copied++
+		fr.CopiedBytes += ch.n
 	}
 	fk := flagKey(flags)
 	if v, ok := cp.flagKeys[fk]; ok {

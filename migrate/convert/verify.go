@@ -284,6 +284,7 @@ func (c *converter) incremental(ctx context.Context, s *source, r msgReader, m *
 			}
 			added[uid] = expect{sum: sum, check: ch.check.Sum64(), flags: flagKey(flags), size: ch.n}
 			fr.Copied++
+			fr.CopiedBytes += ch.n
 		}
 		fr.Messages++
 		fr.Bytes += ch.n

@@ -161,21 +161,13 @@ func fromConvert(rep *convert.Report, incremental bool) *migrate.Report {
 	for _, f := range rep.Folders {
 		fr := migrate.FolderReport{Source: f.Source, Old: f.OldName, New: f.Name, Messages: int64(f.Messages), Bytes: f.Bytes}
 		if incremental {
-			// Only what this pass carried over.
-			fr.Messages = int64(f.Copied)
+			// Only what this pass carried over, sized as stored.
+			fr.Messages, fr.Bytes = int64(f.Copied), f.CopiedBytes
 		}
 		out.Folders = append(out.Folders, fr)
 		out.Messages += fr.Messages
 		out.Bytes += fr.Bytes
 		out.Duplicates += int64(f.KeptOnce)
-	}
-	if incremental {
-		out.Bytes = 0
-		for _, f := range rep.Folders {
-			if f.Messages > 0 && f.Copied > 0 {
-				out.Bytes += f.Bytes * int64(f.Copied) / int64(f.Messages)
-			}
-		}
 	}
 	for _, rn := range rep.RenamingList() {
 		out.Renamed = append(out.Renamed, migrate.Rename{Old: rn.Old, New: rn.New})

@@ -269,6 +269,7 @@ func idle(args []string) error {
 	conns := fs.Int("conns", 1000, "connections")
 	par := fs.Int("parallel", 16, "connections set up at once")
 	hold := fs.Duration("hold", 30*time.Second, "how long to hold the connections")
+	compress := fs.Bool("compress", false, "COMPRESS=DEFLATE after login (compress.go)")
 	fs.Parse(args)
 	start := time.Now()
 	clients := make([]*client, *conns)
@@ -287,6 +288,9 @@ func idle(args []string) error {
 				c, err := dial(*addr)
 				if err == nil {
 					err = c.login(userName(i%*users), *pass)
+				}
+				if err == nil && *compress {
+					err = c.compress()
 				}
 				if err == nil {
 					_, err = c.cmd("SELECT INBOX")
@@ -308,6 +312,7 @@ func idle(args []string) error {
 					return
 				}
 				c.nc.SetDeadline(time.Time{})
+				c.r = nil // nothing more is read (and the inflater is freed)
 				clients[i] = c
 			}
 		}()

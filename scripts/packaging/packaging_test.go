@@ -81,7 +81,7 @@ func TestDebInstallPurge(t *testing.T) {
 	// As under `make test` (which sets CGO_ENABLED=1 for the race
 	// detector): the packaged binary must still be static.
 	t.Setenv("CGO_ENABLED", "1")
-	out, err := run(t, 5*time.Minute, root, "make", "deb", "BUILDDIR="+build, "BIN="+filepath.Join(build, "mailmig"), "VERSION=9.8.7-test")
+	out, err := run(t, 10*time.Minute, root, "make", "deb", "BUILDDIR="+build, "BIN="+filepath.Join(build, "mailmig"), "VERSION=9.8.7-test")
 	if err != nil {
 		t.Fatalf("make deb: %v\n%s", err, out)
 	}
@@ -229,7 +229,7 @@ func TestMakeInstallPrefix(t *testing.T) {
 	}
 	const mine = "# the site's own\n[server]\nhostname = \"mail.site.example\"\n"
 	os.WriteFile(conf, []byte(mine), 0o640)
-	out, err := run(t, 5*time.Minute, root, "make", "install", "DESTDIR="+dest, "PREFIX=/usr/local",
+	out, err := run(t, 10*time.Minute, root, "make", "install", "DESTDIR="+dest, "PREFIX=/usr/local",
 		"BUILDDIR="+build, "BIN="+filepath.Join(build, "mailmig"))
 	if err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)

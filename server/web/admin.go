@@ -54,13 +54,26 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, sess *session
 	if sum.DoneSeconds > 0 {
 		rate := float64(sum.DoneBytes) / sum.DoneSeconds
 		d.Rate = fmt.Sprintf("%.1f MB/s", rate/1e6)
-		if sum.PendingUsers > 0 && sum.Total > sum.PendingUsers {
-			perUser := float64(sum.DoneBytes) / float64(sum.Total-sum.PendingUsers)
-			eta := time.Duration(perUser * float64(sum.PendingUsers) / rate * float64(time.Second))
-			d.ETA = "about " + eta.Round(time.Minute).String() + " of copying left"
-		}
 	}
+	d.ETA = etaText(sum)
 	s.render(w, http.StatusOK, "admin.html", sess, page{Title: "Migration", Data: d})
+}
+
+// etaText estimates the copying left: pending users times the average
+// size of the users past copying, at the measured rate. No estimate
+// without a basis (a finished copy that took measurable time); never
+// "0s" while users are pending (issue 9 item 8).
+func etaText(sum *state.Summary) string {
+	if sum.PendingUsers == 0 || sum.Total <= sum.PendingUsers || sum.DoneSeconds < 0.001 || sum.DoneBytes == 0 {
+		return ""
+	}
+	rate := float64(sum.DoneBytes) / sum.DoneSeconds
+	perUser := float64(sum.DoneBytes) / float64(sum.Total-sum.PendingUsers)
+	eta := time.Duration(perUser * float64(sum.PendingUsers) / rate * float64(time.Second))
+	if eta < time.Minute {
+		return "less than a minute of copying left"
+	}
+	return "about " + eta.Round(time.Minute).String() + " of copying left"
 }
 
 type adminUserData struct {

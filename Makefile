@@ -70,7 +70,7 @@ deb:
 	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \
 	  -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_STAGE) | cut -f1)/" \
 	  scripts/deb/control > $(DEB_STAGE)/DEBIAN/control
-	dpkg-deb --root-owner-group --build $(DEB_STAGE) $(DEB)
+	dpkg-deb --root-owner-group -Zgzip --build $(DEB_STAGE) $(DEB)
 	@echo $(DEB)
 
 # The full suite: race detector (needs cgo), shuffled order, and the

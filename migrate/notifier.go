@@ -84,7 +84,7 @@ func (n *Notifier) data(e *state.Entry) (*notify.Data, error) {
 	d := &notify.Data{
 		User: e.User, Address: e.User + "@" + n.Domain,
 		Messages: rep.Messages, Bytes: rep.Bytes,
-		Client: n.Client, Postmaster: n.Postmaster,
+		Client: n.Client, Postmaster: n.Postmaster, OverQuota: rep.OverQuota,
 	}
 	if n.PasswordSource != nil {
 		d.Password = n.PasswordSource(context.Background(), e.User)

@@ -25,6 +25,9 @@ type Report struct {
 	// Filters is what became of the user's procmail, .forward and
 	// vacation filters (nil: no filter step ran).
 	Filters *FiltersReport `json:"filters,omitempty"`
+	// OverQuota is set when the copy took the user over quota and the
+	// run went on (Runner.OverQuotaWarn): the usage, for the mail.
+	OverQuota string `json:"over_quota,omitempty"`
 }
 
 // FiltersReport is the filter conversion of the copying step

@@ -410,6 +410,15 @@ func (r *Runner) copyStep(ctx context.Context, e *state.Entry, log *slog.Logger)
 			if err := r.DB.Log(ctx, e.User, "over-quota", r.workerBase(), detail); err != nil {
 				return stepFailed, err
 			}
+			// The confirmation says so (issue 9 item 7).
+			rep.OverQuota = detail
+			js, err := rep.JSON()
+			if err != nil {
+				return stepFailed, err
+			}
+			if err := r.DB.Progress(ctx, e.User, rep.Bytes, rep.Messages, int64(len(rep.Folders)), js); err != nil {
+				return stepFailed, err
+			}
 		}
 	}
 	if err := r.transition(ctx, e, state.Confirm, fmt.Sprintf("copied %d messages, %d bytes, %d folders", rep.Messages, rep.Bytes, len(rep.Folders))); err != nil {

@@ -100,6 +100,10 @@ type Data struct {
 	// server during the dual window) and were copied at cutover; Carried
 	// then counts only the late mail in folders copied before.
 	NewFolders []Folder
+	// OverQuota is set when the copy took the user over quota and the
+	// site lets the migration go on (migration.over_quota = "warn"):
+	// "N KB used of M KB (P%)".
+	OverQuota string
 }
 
 // Filters is what became of the user's old filters (empty Script: the

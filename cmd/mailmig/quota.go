@@ -19,19 +19,27 @@ func quotaCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "quota",
 		Usage:     "show a user's quota usage (KB used, limit, percent, per folder)",
-		ArgsUsage: "USER",
+		ArgsUsage: "[USER]",
 		// recalc is the only subcommand; any other word is a USER.
 		Subcommands: []*cli.Command{quotaRecalcCommand()},
 		Description: `Prints the user's storage against the quota (the account's override, else
 limits.quota) the way the old check_inbox did: KB used, KB limit, percent,
 message count, then one line per folder.
 
+Without USER, any user gets their own report (the user name of their
+uid) from the running server over the control socket, without access to
+the store or the state database (see docs/deploying.md).
+
 Examples:
+   mailmig quota
    mailmig quota alice
    mailmig --config /etc/mailmig/mailmig.toml quota bob`,
 		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return ownQuota(c)
+			}
 			if c.NArg() != 1 {
-				return cli.Exit("usage: mailmig quota USER", 2)
+				return cli.Exit("usage: mailmig quota [USER]", 2)
 			}
 			e, err := loadBase(c)
 			if err != nil {

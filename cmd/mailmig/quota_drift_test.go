@@ -107,4 +107,22 @@ func TestQuotaFollowsTheMigration(t *testing.T) {
 	if ev := mm("events", "rex"); !strings.Contains(ev, "over-quota") {
 		t.Errorf("no over-quota event:\n%s", ev)
 	}
+	// The confirmation rex got says so, with the figures quinn's did not.
+	for u, want := range map[string]bool{"rex": true, "quinn": false} {
+		var confirm string
+		for _, m := range maildirMessages(t, filepath.Join(data, "mail", u, "Maildir")) {
+			if strings.Contains(string(m.data), "Subject: Your mailbox has moved") {
+				confirm = strings.ReplaceAll(string(m.data), "\r\n", "\n")
+			}
+		}
+		if confirm == "" {
+			t.Fatalf("%s: no confirmation in the new store", u)
+		}
+		if got := strings.Contains(confirm, "OVER ITS QUOTA after the copy: "); got != want {
+			t.Errorf("%s: over-quota warning in the confirmation = %v, want %v:\n%s", u, got, want, confirm)
+		}
+		if want {
+			mustContain(t, "rex's confirmation", confirm, "of 50 KB (", "new mail to you may be refused")
+		}
+	}
 }

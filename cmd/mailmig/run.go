@@ -88,8 +88,9 @@ Examples:
 			if workers <= 0 {
 				workers = e.cfg.Migration.Workers
 			}
+			var bars *barReporter
 			if !c.Bool("no-progress") && term.IsTerminal(int(os.Stderr.Fd())) {
-				bars := newBarReporter(os.Stderr, workers)
+				bars = newBarReporter(os.Stderr, workers)
 				if list, err := e.db.List(c.Context); err == nil && c.Bool("once") {
 					for _, ent := range list {
 						switch ent.State {
@@ -100,7 +101,8 @@ Examples:
 				}
 				r.Progress = bars
 				// Only warnings between the bars.
-				quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+				defer bars.Close()
+				quiet := slog.New(slog.NewTextHandler(bars, &slog.HandlerOptions{Level: slog.LevelWarn}))
 				r.Logger = quiet
 				if cp, ok := r.Copier.(*copier.Convert); ok {
 					cp.Logger = quiet
@@ -119,6 +121,9 @@ Examples:
 			defer stop()
 			if c.Bool("once") {
 				pass, err := r.RunOnce(ctx, workers)
+				if bars != nil {
+					bars.Close() // before the summary line
+				}
 				if err != nil {
 					return err
 				}

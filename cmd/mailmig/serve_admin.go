@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -219,11 +220,13 @@ type controlReply struct {
 	Error    string             `json:"error,omitempty"`
 	Sessions []sessions.Session `json:"sessions,omitempty"`
 	Count    int                `json:"count"`
+	Text     string             `json:"text,omitempty"` // quota: the report
 }
 
-// startControl listens on [control] socket for the admin commands; only
-// root and serve's own user may connect (SO_PEERCRED), and the socket
-// is 0600.
+// startControl listens on [control] socket for the admin commands. The
+// socket is 0666 so that users can ask for their own quota (op "quota",
+// control_quota.go); every other operation is for root and serve's own
+// user only (SO_PEERCRED).
 func startControl(ctx context.Context, e *env) (func(context.Context) error, error) {
 	path := e.cfg.Control.Socket
 	if path == "" {
@@ -242,7 +245,7 @@ func startControl(ctx context.Context, e *env) (func(context.Context) error, err
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, 0o666); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -265,38 +268,47 @@ func startControl(ctx context.Context, e *env) (func(context.Context) error, err
 	}, nil
 }
 
-// peerAllowed reports whether the connecting process runs as root or as
-// this server's user.
-func peerAllowed(c *net.UnixConn) bool {
+// peerUID returns the uid of the connecting process (SO_PEERCRED) and
+// whether it runs as root or as this server's user.
+func peerUID(c *net.UnixConn) (uid uint32, admin, ok bool) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return false
+		return 0, false, false
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil || cerr != nil {
-		return false
+		return 0, false, false
 	}
-	return cred.Uid == 0 || int(cred.Uid) == os.Getuid()
+	return cred.Uid, cred.Uid == 0 || int(cred.Uid) == os.Getuid(), true
 }
 
 func (e *env) serveControl(c *net.UnixConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	enc := json.NewEncoder(c)
-	if !peerAllowed(c) {
-		enc.Encode(controlReply{Error: "permission denied: only root and the server's user may use the control socket"})
+	uid, admin, ok := peerUID(c)
+	if !ok {
+		enc.Encode(controlReply{Error: "permission denied: no peer credentials"})
 		return
 	}
-	line, err := bufio.NewReader(c).ReadBytes('\n')
+	line, err := bufio.NewReader(io.LimitReader(c, 4096)).ReadBytes('\n')
 	if err != nil {
 		return
 	}
 	var req controlRequest
 	if err := json.Unmarshal(line, &req); err != nil {
 		enc.Encode(controlReply{Error: "bad request: " + err.Error()})
+		return
+	}
+	if req.Op == "quota" {
+		enc.Encode(e.controlQuota(req, uid, admin))
+		return
+	}
+	if !admin {
+		enc.Encode(controlReply{Error: "permission denied: only root and the server's user may use the control socket (users may ask for their own quota)"})
 		return
 	}
 	enc.Encode(e.control(req))

@@ -13,6 +13,11 @@ import (
 // server's answers are inflated with compress/flate until IDLE is
 // running, after which the client reads nothing more.
 
+// mixedCompress turns COMPRESS on for the mixed load's clients (their
+// commands are stored blocks too: what is measured is the server's
+// compressing of its answers and inflating of the commands).
+var mixedCompress bool
+
 // storedWriter writes each Write as one non-final stored block (RFC 1951
 // §3.2.4); blocks are byte-aligned, so each is readable on arrival.
 type storedWriter struct{ w io.Writer }

@@ -367,6 +367,7 @@ func mixed(args []string) error {
 	pass := fs.String("pass", "pw", "password of every user")
 	clients := fs.Int("clients", 10, "concurrent clients (one user each, round-robin)")
 	dur := fs.Duration("duration", 20*time.Second, "how long to run")
+	fs.BoolVar(&mixedCompress, "compress", false, "COMPRESS=DEFLATE after login (compress.go)")
 	fs.Parse(args)
 	st := &stats{count: map[string]int{}, lat: map[string][]time.Duration{}}
 	deadline := time.Now().Add(*dur)
@@ -417,6 +418,11 @@ func runClient(addr, user, pass string, seed int, deadline time.Time, st *stats)
 		}
 		if err := c.login(user, pass); err != nil {
 			return nil, fmt.Errorf("login %s: %w", user, err)
+		}
+		if mixedCompress {
+			if err := c.compress(); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := c.cmd("SELECT INBOX"); err != nil {
 			return nil, err

@@ -114,7 +114,7 @@ func (b *barReporter) queueBar() *progressbar.ProgressBar {
 }
 
 func (b *barReporter) queueText(user string, messages int64) string {
-	return fmt.Sprintf("queue: %d copied; %s %d msgs", b.done, user, messages)
+	return fmt.Sprintf("%squeue: %d copied; %s %d msgs", b.prefix(), b.done, user, messages)
 }
 
 func (b *barReporter) Update(user string, bytes, messages int64) {

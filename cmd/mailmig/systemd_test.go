@@ -177,7 +177,7 @@ func TestSysusersTmpfiles(t *testing.T) {
 		mode os.FileMode
 		uid  int
 	}{
-		{"run/mailmig", 0o750, uid}, {"var/lib/mailmig", 0o750, uid},
+		{"run/mailmig", 0o751, uid}, {"var/lib/mailmig", 0o750, uid},
 		{"var/spool/mailmig/outbound", 0o750, uid}, {"srv/mail", 0o750, uid},
 		{"etc/mailmig/tls", 0o750, 0},
 	} {

@@ -165,30 +165,10 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 	if err != nil {
 		return err
 	}
-	if err := p.sp(); err != nil {
-		return err
-	}
-	cs, err := parseCharsetArg(p)
-	if err == nil {
-		err = c.utf8Charset(cs) // RFC 6855 §3, utf8accept.go
-	}
+	prog, err := c.charsetSearchProgram(p)
 	if err != nil {
 		return err
 	}
-	if err := p.sp(); err != nil {
-		return err
-	}
-	keys, err := parseSearchKeys(p, 0)
-	if err != nil {
-		return err
-	}
-	if err := convertKeys(keys, cs); err != nil {
-		return err
-	}
-	if err := p.end(); err != nil {
-		return err
-	}
-	prog := searchKey{op: "AND", sub: keys}
 	s := c.sel
 	ctx, cancel := c.ctx()
 	defer cancel()
@@ -459,4 +439,34 @@ func firstAddress(v string) (envAddr, bool) {
 		return a, true
 	}
 	return envAddr{}, false
+}
+
+// charsetSearchProgram reads what SORT and THREAD share after their own
+// arguments (RFC 5256 §3): SP charset SP search-key..., to the end of the
+// command, as one AND program with the keys converted from the charset.
+func (c *conn) charsetSearchProgram(p *parser) (searchKey, error) {
+	if err := p.sp(); err != nil {
+		return searchKey{}, err
+	}
+	cs, err := parseCharsetArg(p)
+	if err == nil {
+		err = c.utf8Charset(cs) // RFC 6855 §3, utf8accept.go
+	}
+	if err != nil {
+		return searchKey{}, err
+	}
+	if err := p.sp(); err != nil {
+		return searchKey{}, err
+	}
+	keys, err := parseSearchKeys(p, 0)
+	if err != nil {
+		return searchKey{}, err
+	}
+	if err := convertKeys(keys, cs); err != nil {
+		return searchKey{}, err
+	}
+	if err := p.end(); err != nil {
+		return searchKey{}, err
+	}
+	return searchKey{op: "AND", sub: keys}, nil
 }

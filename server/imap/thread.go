@@ -40,30 +40,10 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 	if alg != "REFERENCES" && alg != "ORDEREDSUBJECT" && alg != "REFS" {
 		return errBad("unknown thread algorithm %s", alg)
 	}
-	if err := p.sp(); err != nil {
-		return err
-	}
-	cs, err := parseCharsetArg(p)
-	if err == nil {
-		err = c.utf8Charset(cs) // RFC 6855 §3, utf8accept.go
-	}
+	prog, err := c.charsetSearchProgram(p)
 	if err != nil {
 		return err
 	}
-	if err := p.sp(); err != nil {
-		return err
-	}
-	keys, err := parseSearchKeys(p, 0)
-	if err != nil {
-		return err
-	}
-	if err := convertKeys(keys, cs); err != nil {
-		return err
-	}
-	if err := p.end(); err != nil {
-		return err
-	}
-	prog := searchKey{op: "AND", sub: keys}
 	s := c.sel
 	ctx, cancel := c.ctx()
 	defer cancel()

@@ -55,19 +55,9 @@ func (c *conn) authenticateGSSAPI(cmd *Command) bool {
 		if c.flush() != nil {
 			return true
 		}
-		c.nc.SetReadDeadline(time.Now().Add(time.Minute))
-		s, atom, err := c.r.ReadString()
-		c.nc.SetReadDeadline(time.Time{})
-		var se *SyntaxError
-		switch {
-		case errors.As(err, &se):
-			c.reply("NO", "", "syntax error: "+se.Msg)
-			return false
-		case err != nil:
-			return true
-		case atom && s == "*":
-			c.reply("NO", "", "authentication cancelled")
-			return false
+		s, ended, quit := c.readSASLResponse()
+		if ended {
+			return quit
 		}
 		if resp, err = base64.StdEncoding.DecodeString(s); err != nil {
 			c.reply("NO", "", "invalid base64 in authentication response")

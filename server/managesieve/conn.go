@@ -382,19 +382,9 @@ func (c *conn) cmdAuthenticate(cmd *Command) bool {
 		if c.flush() != nil {
 			return true
 		}
-		c.nc.SetReadDeadline(time.Now().Add(time.Minute))
-		s, atom, err := c.r.ReadString()
-		c.nc.SetReadDeadline(time.Time{})
-		var se *SyntaxError
-		switch {
-		case errors.As(err, &se):
-			c.reply("NO", "", "syntax error: "+se.Msg)
-			return false
-		case err != nil:
-			return true
-		case atom && s == "*":
-			c.reply("NO", "", "authentication cancelled")
-			return false
+		s, ended, quit := c.readSASLResponse()
+		if ended {
+			return quit
 		}
 		resp = s
 	}
@@ -458,4 +448,25 @@ func (c *conn) authenticated(user string) bool {
 	c.s.log().Info("managesieve: authenticated", "remote", c.remote, "user", user, "tls", c.tls)
 	c.reply("OK", "", "authenticated")
 	return false
+}
+
+// readSASLResponse reads the client's answer to an AUTHENTICATE challenge
+// (RFC 5804 §2.1: a string, or "*" to cancel) within a minute. ended says
+// the command is over (a NO was sent, or the connection must close: quit).
+func (c *conn) readSASLResponse() (resp string, ended, quit bool) {
+	c.nc.SetReadDeadline(time.Now().Add(time.Minute))
+	s, atom, err := c.r.ReadString()
+	c.nc.SetReadDeadline(time.Time{})
+	var se *SyntaxError
+	switch {
+	case errors.As(err, &se):
+		c.reply("NO", "", "syntax error: "+se.Msg)
+		return "", true, false
+	case err != nil:
+		return "", true, true
+	case atom && s == "*":
+		c.reply("NO", "", "authentication cancelled")
+		return "", true, false
+	}
+	return s, false, false
 }

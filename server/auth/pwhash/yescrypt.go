@@ -617,12 +617,12 @@ func blockmixPwxform(B []uint64, ctx *pwxCtx, r int) {
 	var X [8]uint64
 	copy(X[:], B[(r1-1)*8:])
 	for i := 0; i < r1; i++ {
-		b := B[i*8 : i*8+8]
+		b := (*[8]uint64)(B[i*8 : i*8+8])
 		for k := range X {
 			X[k] ^= b[k]
 		}
 		pwxform(&X, ctx)
-		copy(b, X[:])
+		*b = X
 	}
 	salsa20(B[(r1-1)*8:r1*8], 2)
 }
@@ -642,10 +642,12 @@ func blockmixPwxformXor(B, V []uint64, writeV bool, save []uint64, ctx *pwxCtx, 
 		X[k] = B[last+k] ^ V[last+k]
 	}
 	for i := 0; i < r1; i++ {
-		b := B[i*8 : i*8+8]
-		v := V[i*8 : i*8+8]
+		// Fixed-size array views: the 64-byte copies compile to moves
+		// instead of calls to memmove.
+		b := (*[8]uint64)(B[i*8 : i*8+8])
+		v := (*[8]uint64)(V[i*8 : i*8+8])
 		if save != nil {
-			copy(save[i*8:i*8+8], b)
+			*(*[8]uint64)(save[i*8 : i*8+8]) = *b
 		}
 		for k := 0; k < 8; k++ {
 			t := b[k] ^ v[k]
@@ -655,7 +657,7 @@ func blockmixPwxformXor(B, V []uint64, writeV bool, save []uint64, ctx *pwxCtx, 
 			X[k] ^= t
 		}
 		pwxform(&X, ctx)
-		copy(b, X[:])
+		*b = X
 	}
 	salsa20(B[last:last+8], 2)
 }

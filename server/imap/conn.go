@@ -67,7 +67,9 @@ type conn struct {
 	// shared by several commands.
 	cmdName string
 	sel     *selected
-	line    []byte // reused command line buffer
+	// notify is the active NOTIFY SET (notify_session.go), or nil.
+	notify *notifyState
+	line   []byte // reused command line buffer
 
 	// start is when the connection was accepted (PreAuthTimeout).
 	start time.Time
@@ -189,6 +191,11 @@ func (c *conn) serve() {
 			c.bye("server shutting down")
 			return
 		}
+		if c.notify != nil && c.state != stateNotAuth {
+			if err := c.notifyWait(); err != nil {
+				return
+			}
+		}
 		line, err := c.readCommandLine()
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
@@ -229,6 +236,9 @@ func (c *conn) cleanup() {
 		c.releaseUser()
 	}
 	c.unselect()
+	if c.notify != nil {
+		c.notify.stop()
+	}
 	if c.store != nil {
 		c.srv.stores.release(c.user)
 		c.store = nil
@@ -295,6 +305,7 @@ func init() {
 		"STORE":        {states: selectedS, fn: (*conn).cmdStore, noExpunge: true},
 		"COPY":         {states: selectedS, fn: (*conn).cmdCopy},
 		"MOVE":         {states: selectedS, fn: (*conn).cmdCopy},
+		"NOTIFY":       {states: authd, fn: (*conn).cmdNotify},
 	}
 }
 

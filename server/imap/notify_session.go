@@ -1,0 +1,267 @@
+package imap
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"mailmig/mailstore"
+)
+
+// notifyState is a session's active NOTIFY SET (RFC 5465 §3): the
+// request, the watches of the non-selected folders it covers, and the
+// folders changed since the client was last told.
+type notifyState struct {
+	req    *notifyRequest
+	stops  []func()
+	mu     sync.Mutex
+	dirty  map[string]bool
+	signal chan struct{}
+}
+
+func (n *notifyState) stop() {
+	for _, s := range n.stops {
+		s()
+	}
+	n.stops = nil
+}
+
+// selectedGroup returns the event group for the selected mailbox, if any.
+func (r *notifyRequest) selectedGroup() *notifyGroup {
+	for i := range r.groups {
+		if strings.HasPrefix(r.groups[i].filter.kind, "selected") {
+			return &r.groups[i]
+		}
+	}
+	return nil
+}
+
+// covers tells whether the personal folder name is matched by a
+// non-selected filter with message events (RFC 5465 §6).
+func (r *notifyRequest) covers(name string) bool {
+	for _, g := range r.groups {
+		if g.events.none || !g.events.has("MessageNew") {
+			continue
+		}
+		switch g.filter.kind {
+		case "personal":
+			return true
+		case "inboxes":
+			// RFC 5465 §6: mailboxes that may receive new mail; on
+			// this server that is INBOX (Sieve fileinto targets are
+			// not known in advance).
+			if strings.EqualFold(name, "INBOX") {
+				return true
+			}
+		case "mailboxes":
+			for _, m := range g.filter.mailboxes {
+				if m == name || (strings.EqualFold(m, "INBOX") && strings.EqualFold(name, "INBOX")) {
+					return true
+				}
+			}
+		case "subtree":
+			for _, m := range g.filter.mailboxes {
+				if m == name || strings.HasPrefix(name, m+string(delim)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// RFC 5465 §3: NOTIFY SET replaces the client's notification request,
+// NOTIFY NONE ends it.
+func (c *conn) cmdNotify(tag string, p *parser, _ bool) error {
+	req, err := parseNotify(p)
+	if err != nil {
+		return err
+	}
+	if c.notify != nil {
+		c.notify.stop()
+		c.notify = nil
+	}
+	if req.none {
+		return c.ok(tag, "", "NOTIFY completed", true)
+	}
+	n := &notifyState{req: req, dirty: map[string]bool{}, signal: make(chan struct{}, 1)}
+	folders, err := c.store.Folders()
+	if err != nil {
+		return c.storeErr("NOTIFY", &mbox{name: "INBOX", owner: c.user, folder: "INBOX", store: c.store, c: c}, err)
+	}
+	for _, fi := range folders {
+		if !req.covers(fi.Name) {
+			continue
+		}
+		name := fi.Name
+		ch, stop := c.store.Watch(name)
+		done := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case _, ok := <-ch:
+					if !ok {
+						return
+					}
+					n.mu.Lock()
+					n.dirty[name] = true
+					n.mu.Unlock()
+					select {
+					case n.signal <- struct{}{}:
+					default:
+					}
+				case <-done:
+					return
+				}
+			}
+		}()
+		n.stops = append(n.stops, func() { close(done); stop() })
+		// RFC 5465 §3.1: STATUS sends the current state of each
+		// non-selected mailbox the request covers.
+		if req.status && !c.isSelected(name) {
+			if err := c.writeStatus(&mbox{name: name, owner: c.user, folder: name, store: c.store, c: c}, notifyStatusItems(c, true)); err != nil {
+				n.stop()
+				return err
+			}
+		}
+	}
+	c.notify = n
+	return c.ok(tag, "", "NOTIFY completed", true)
+}
+
+func (c *conn) isSelected(folder string) bool {
+	return c.sel != nil && c.sel.mb.owner == c.user && c.sel.mb.folder == folder
+}
+
+// notifyStatusItems are the STATUS items of a non-selected mailbox's
+// notification (RFC 5465 §5.2-§5.4); UIDVALIDITY only in the answer to
+// NOTIFY SET STATUS, as dovecot does.
+func notifyStatusItems(c *conn, initial bool) []string {
+	items := []string{"MESSAGES", "UIDNEXT", "UNSEEN"}
+	if initial {
+		items = []string{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+	}
+	if c.condstore || c.condstoreEnabled {
+		items = append(items, "HIGHESTMODSEQ")
+	}
+	return items
+}
+
+// notifyWait sends notifications while the client is silent between
+// commands (RFC 5465 §3: "at any time"), until a byte of the next
+// command arrives or the read fails; the command is then read as usual.
+func (c *conn) notifyWait() error {
+	n := c.notify
+	peeked := make(chan struct{})
+	go func() {
+		c.br.Peek(1)
+		close(peeked)
+	}()
+	var events <-chan mailstore.Change
+	g := n.req.selectedGroup()
+	if c.sel != nil && g != nil && !g.events.none {
+		stopPoll := c.srv.pollers.watch(c.sel.folder)
+		defer stopPoll()
+		events = c.sel.events
+	}
+	for {
+		select {
+		case <-peeked:
+			return nil
+		case ch, ok := <-events:
+			if !ok {
+				events = nil
+			} else if ch.Kind == mailstore.ChangeFolderDeleted || ch.Kind == mailstore.ChangeUIDValidity {
+				c.sel.gone = true
+			}
+			time.Sleep(10 * time.Millisecond)
+			c.sel.changed()
+			var last uint32
+			if n := len(c.sel.uids); n > 0 {
+				last = c.sel.uids[n-1]
+			}
+			// selected-delayed: no EXPUNGE until a command allows it
+			// (RFC 5465 §6).
+			c.sendUpdates(g.filter.kind == "selected")
+			if c.sel != nil && len(g.events.fetchAtts) > 0 {
+				c.notifyFetchNew(last, g.events.fetchAtts)
+			}
+			if err := c.w.flush(); err != nil {
+				<-peeked
+				return &ioError{err}
+			}
+			if c.state == stateLogout {
+				c.nc.Close()
+				<-peeked
+				return &ioError{errGone}
+			}
+		case <-n.signal:
+			time.Sleep(10 * time.Millisecond)
+			n.mu.Lock()
+			names := make([]string, 0, len(n.dirty))
+			for k := range n.dirty {
+				names = append(names, k)
+			}
+			clear(n.dirty)
+			n.mu.Unlock()
+			for _, name := range names {
+				if c.isSelected(name) {
+					continue
+				}
+				c.writeStatus(&mbox{name: name, owner: c.user, folder: name, store: c.store, c: c}, notifyStatusItems(c, false))
+			}
+			if err := c.w.flush(); err != nil {
+				<-peeked
+				return &ioError{err}
+			}
+		case <-c.closingCh:
+			<-peeked
+			return nil
+		}
+	}
+}
+
+// notifyFetchNew sends MessageNew's fetch-att for the messages of the
+// view above UID last (RFC 5465 §5.2), after their EXISTS.
+func (c *conn) notifyFetchNew(last uint32, items []fetchItem) {
+	s := c.sel
+	ctx, cancel := c.ctx()
+	defer cancel()
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return
+	}
+	for _, u := range s.uids {
+		if u <= last {
+			continue
+		}
+		mi, ok := snap.Lookup(u)
+		if !ok {
+			continue
+		}
+		var content []byte
+		for _, it := range items {
+			if it.kind != "UID" && it.kind != "FLAGS" && it.kind != "MODSEQ" && it.kind != "INTERNALDATE" && it.kind != "RFC822.SIZE" {
+				if content, err = c.readContent(s.folder, mi, false, nil); err != nil {
+					c.log.Warn("imap: read message", "mailbox", s.mb.name, "uid", u, "err", err)
+					return
+				}
+				break
+			}
+		}
+		c.w.raw("* ").num(s.seqOf(u)).raw(" FETCH (")
+		for i, it := range items {
+			if i > 0 {
+				c.w.sp()
+			}
+			if it.kind == "UID" {
+				c.w.raw("UID ").num(u)
+				continue
+			}
+			if err := c.fetchItem(it, &mi, content); err != nil {
+				return
+			}
+		}
+		c.w.raw(")").crlf()
+	}
+}

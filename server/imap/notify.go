@@ -6,9 +6,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-// RFC 5465 NOTIFY: the request grammar (§8) and its checks (§5, §6).
-// Only the parsing and validation exist so far; the command is not
-// registered and NOTIFY is not announced (see docs/imap.md).
+// RFC 5465 NOTIFY: the request grammar (§8) and its checks (§5, §6);
+// delivery is in notify_session.go. The command is accepted but NOTIFY
+// is not announced in CAPABILITY: TestNotifyDovecot still differs from
+// dovecot (see docs/imap.md).
 
 // notifyFilter is one event-group's mailbox filter (RFC 5465 §6).
 type notifyFilter struct {

@@ -18,6 +18,7 @@ var extensionCaps = []string{
 	"LIST-MYRIGHTS",    // RFC 8440, listrights.go
 	"METADATA",         // RFC 5464, metadata.go
 	"UTF8=ACCEPT",      // RFC 6855, utf8accept.go
+	"NOTIFY",           // RFC 5465, notify.go
 	"PREVIEW",          // RFC 8970, preview.go
 	"CATENATE",         // RFC 4469, catenate.go
 }

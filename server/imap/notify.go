@@ -7,9 +7,7 @@ import (
 )
 
 // RFC 5465 NOTIFY: the request grammar (§8) and its checks (§5, §6);
-// delivery is in notify_session.go. The command is accepted but NOTIFY
-// is not announced in CAPABILITY: TestNotifyDovecot still differs from
-// dovecot (see docs/imap.md).
+// delivery is in notify_session.go (see docs/imap.md).
 
 // notifyFilter is one event-group's mailbox filter (RFC 5465 §6).
 type notifyFilter struct {
@@ -48,10 +46,12 @@ type notifyRequest struct {
 
 // notifySupported lists the events this server can deliver, in the
 // order they are named in a BADEVENT response code (RFC 5465 §5.9).
-var notifySupported = []string{"MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange"}
+// MailboxName and SubscriptionChange are refused with BADEVENT until the
+// mailstore reports creations, renames and subscriptions.
+var notifySupported = []string{"MessageNew", "MessageExpunge", "FlagChange"}
 
 // knownNotifyEvents are the events RFC 5465 §5 and RFC 5464 define.
-var knownNotifyEvents = append([]string{"AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange"}, notifySupported...)
+var knownNotifyEvents = append([]string{"MailboxName", "SubscriptionChange", "AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange"}, notifySupported...)
 
 // parseNotify parses the arguments of NOTIFY after the command name
 // (RFC 5465 §8): "NONE" or "SET" [SP "STATUS"] SP event-group *(SP event-group).

@@ -94,6 +94,21 @@ func (c *conn) cmdNotify(tag string, p *parser, _ bool) error {
 			continue
 		}
 		name := fi.Name
+		m := &mbox{name: name, owner: c.user, folder: name, store: c.store, c: c}
+		// Load the folder before watching it: a first load reports
+		// what it finds as changes, which are no news to the client.
+		// RFC 5465 §3.1: STATUS sends the current state of each
+		// non-selected mailbox the request covers.
+		if req.status && !c.isSelected(name) {
+			if err := c.writeStatus(m, notifyStatusItems(c, true)); err != nil {
+				n.stop()
+				return err
+			}
+		} else if f, err := c.store.Folder(name); err == nil {
+			ctx, cancel := c.ctx()
+			c.srv.modseq.tracker(f).snapshot(ctx, f)
+			cancel()
+		}
 		ch, stop := c.store.Watch(name)
 		done := make(chan struct{})
 		go func() {
@@ -116,14 +131,6 @@ func (c *conn) cmdNotify(tag string, p *parser, _ bool) error {
 			}
 		}()
 		n.stops = append(n.stops, func() { close(done); stop() })
-		// RFC 5465 §3.1: STATUS sends the current state of each
-		// non-selected mailbox the request covers.
-		if req.status && !c.isSelected(name) {
-			if err := c.writeStatus(&mbox{name: name, owner: c.user, folder: name, store: c.store, c: c}, notifyStatusItems(c, true)); err != nil {
-				n.stop()
-				return err
-			}
-		}
 	}
 	c.notify = n
 	return c.ok(tag, "", "NOTIFY completed", true)

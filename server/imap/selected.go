@@ -430,7 +430,14 @@ func (c *conn) flagUpdates(old, cur *mailstore.Snapshot, skip map[uint32]bool) {
 			if seq == 0 {
 				continue
 			}
-			c.w.raw("* ").num(seq).raw(" FETCH (UID ").num(b.UID).raw(" FLAGS ")
+			c.w.raw("* ").num(seq).raw(" FETCH (")
+			if c.notify == nil || c.qresync {
+				// Under NOTIFY, a FlagChange FETCH carries FLAGS only
+				// unless QRESYNC needs the UID (RFC 7162 §3.2.4), as in
+				// dovecot (TestNotifyDovecot).
+				c.w.raw("UID ").num(b.UID).sp()
+			}
+			c.w.raw("FLAGS ")
 			c.writeFlags(b)
 			c.writeModSeq(b.UID)
 			c.w.raw(")").crlf()

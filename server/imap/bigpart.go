@@ -114,6 +114,9 @@ func findPart(header textproto.Header, body io.Reader, path []int) (string, text
 			}
 			continue
 		}
+		if partNum < 1 {
+			return "", textproto.Header{}, nil
+		}
 		mr := textproto.NewMultipartReader(body, typeParams["boundary"])
 		for j := 1; j <= partNum; j++ {
 			p, err := mr.NextPart()

@@ -64,8 +64,8 @@ func TestSearchUpdate(t *testing.T) {
 			t.Errorf("%s: got %q, want ESEARCH/NOUPDATE lines %q", cmd, got, want)
 		}
 	}
-	expect(a, "B01 UID SEARCH RETURN (UPDATE) UNSEEN", `* ESEARCH (TAG "B01") UID ALL 1:2`)
-	expect(a, "B02 SEARCH RETURN (UPDATE) ALL", `* ESEARCH (TAG "B02") ALL 1:2`, `B02 OK [NOUPDATE "B02"] SEARCH completed, no updates`)
+	expect(a, "B01 UID SEARCH RETURN (UPDATE) UNSEEN", `* ESEARCH (TAG "B01") UID`)
+	expect(a, "B02 SEARCH RETURN (UPDATE) ALL", `* ESEARCH (TAG "B02")`, `B02 OK [NOUPDATE "B02"] SEARCH completed, no updates`)
 	expect(a, "B03 UID SEARCH RETURN (UPDATE COUNT) ALL", `* ESEARCH (TAG "B03") UID COUNT 2`, `B03 OK [NOUPDATE "B03"] SEARCH completed, no updates`)
 
 	app(b)

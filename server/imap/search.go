@@ -441,7 +441,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 				return errBad("unknown RETURN option %s", o)
 			}
 		}
-		if len(ret) == 0 && !saveRes {
+		if len(ret) == 0 && !saveRes && !update {
 			ret = []string{"ALL"}
 		}
 		if err := p.sp(); err != nil {
@@ -512,7 +512,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		}
 	}
 	if esearch || c.rev2 {
-		if len(ret) == 0 {
+		if len(ret) == 0 && !update {
 			ret = []string{"ALL"}
 		}
 		c.w.raw(`* ESEARCH (TAG `).str(tag).raw(")")

@@ -331,6 +331,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		return
 	}
 	if snap == s.base && len(s.uids) == len(snap.Messages) {
+		c.sendSearchUpdates() // the session's own STORE moved base along
 		return
 	}
 	if allowExpunge {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -81,6 +83,34 @@ func TestBigMessageStreamSameAnswers(t *testing.T) {
 			}
 		}
 		t.Fatalf("streamed answer differs in length: %d vs %d lines", len(wl), len(gl))
+	}
+	// At the threshold itself: each message exactly at BigMessage
+	// (streamed) and one byte below it (in memory), in one FETCH 1:*
+	// with the others on either side.
+	root, err := mem.srv.opts.MaildirFor("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "cur", "*"))
+	more, _ := filepath.Glob(filepath.Join(root, "new", "*"))
+	files = append(files, more...)
+	if len(files) != len(msgs) {
+		t.Fatalf("%d message files in %s, want %d", len(files), root, len(msgs))
+	}
+	for _, name := range files {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, th := range []int64{fi.Size(), fi.Size() + 1} {
+			at := startServer(t, func(o *Options, _ *ListenerOptions) {
+				o.Limits.BigMessage = th
+				o.MaildirFor = mem.srv.opts.MaildirFor
+			})
+			if got := run(at.addr); got != want {
+				t.Errorf("BigMessage = %d (file %s of %d bytes): answers differ from the in-memory path", th, filepath.Base(name), fi.Size())
+			}
+		}
 	}
 }
 

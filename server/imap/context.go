@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"mailmig/mailstore"
 )
 
 // CONTEXT=SEARCH's update notifications (RFC 5267 §4.2–4.5): a UID SEARCH
@@ -13,10 +15,11 @@ import (
 // (selected.go sendUpdates, i.e. after any command and during IDLE), the
 // program is evaluated again and the difference is announced as
 //
-//	* ESEARCH (TAG "t") UID REMOVEFROM (0 set)
-//	* ESEARCH (TAG "t") UID ADDTO (0 set)
+//	* ESEARCH (TAG "t") UID REMOVEFROM (0 set) ADDTO (0 set)
 //
-// (position 0: SEARCH results are unordered, §4.3). Kept small on purpose:
+// (position 0: SEARCH results are unordered, §4.3); expunged messages
+// leave the results in a REMOVEFROM before their EXPUNGE responses. Both
+// as dovecot 2.3 writes them (TestSearchUpdateDovecot). Kept small on purpose:
 // UPDATE is granted only to UID SEARCH whose other return options are ALL
 // or none, and to at most maxSearchUpdates searches per session; anything
 // else completes with OK [NOUPDATE "tag"] (§4.2) and is answered once.
@@ -85,20 +88,53 @@ func (c *conn) sendSearchUpdates() {
 		}
 		added, removed := updateDiff(u.uids, cur)
 		u.uids = cur
-		for _, r := range []struct {
-			name string
-			uids []uint32
-		}{{"REMOVEFROM", removed}, {"ADDTO", added}} {
-			if len(r.uids) == 0 {
-				continue
-			}
-			var set imap.UIDSet
-			for _, x := range r.uids {
-				set.AddNum(imap.UID(x))
-			}
-			c.w.raw(`* ESEARCH (TAG `).str(u.tag).raw(") UID ").raw(r.name).raw(" (0 ").raw(set.String()).raw(")").crlf()
-		}
+		c.writeSearchUpdate(u.tag, removed, added)
 	}
+}
+
+// sendExpungedFromSearches announces, before the EXPUNGE responses, that
+// the messages about to be expunged left the UPDATE results (as dovecot
+// orders them; snap is the snapshot without them).
+func (c *conn) sendExpungedFromSearches(snap *mailstore.Snapshot) {
+	for _, u := range c.sel.updates {
+		var kept, gone []uint32
+		j := 0
+		for _, uid := range u.uids {
+			for j < len(snap.Messages) && snap.Messages[j].UID < uid {
+				j++
+			}
+			if j < len(snap.Messages) && snap.Messages[j].UID == uid {
+				kept = append(kept, uid)
+			} else {
+				gone = append(gone, uid)
+			}
+		}
+		u.uids = kept
+		c.writeSearchUpdate(u.tag, gone, nil)
+	}
+}
+
+// writeSearchUpdate writes one ESEARCH response with REMOVEFROM and ADDTO
+// (§4.3, §4.4), nothing when both are empty.
+func (c *conn) writeSearchUpdate(tag string, removed, added []uint32) {
+	if len(removed) == 0 && len(added) == 0 {
+		return
+	}
+	c.w.raw(`* ESEARCH (TAG `).str(tag).raw(") UID")
+	for _, r := range []struct {
+		name string
+		uids []uint32
+	}{{"REMOVEFROM", removed}, {"ADDTO", added}} {
+		if len(r.uids) == 0 {
+			continue
+		}
+		var set imap.UIDSet
+		for _, x := range r.uids {
+			set.AddNum(imap.UID(x))
+		}
+		c.w.raw(" ").raw(r.name).raw(" (0 ").raw(set.String()).raw(")")
+	}
+	c.w.crlf()
 }
 
 // RFC 5267 §4.5 CANCELUPDATE "tag" *(SP "tag").

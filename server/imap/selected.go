@@ -335,6 +335,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		return
 	}
 	if allowExpunge {
+		c.sendExpungedFromSearches(snap)
 		// Messages in the view but gone from the snapshot.
 		j := 0
 		kept := s.uids[:0:0]

@@ -85,6 +85,15 @@ func TestSearchUpdate(t *testing.T) {
 	b.until("e ")
 	app(b)
 	expect(a, "n2 NOOP", `* ESEARCH (TAG "B01") UID REMOVEFROM (0 2)`, `* ESEARCH (TAG "B01") UID REMOVEFROM (0 1) ADDTO (0 4)`)
+	// During IDLE too (§4.3: whenever the server may send updates).
+	a.send("i IDLE\r\n")
+	a.until("+ ")
+	app(b)
+	if l := a.until("* ESEARCH"); l[len(l)-1] != `* ESEARCH (TAG "B01") UID ADDTO (0 5)` {
+		t.Errorf("during IDLE: %q", l)
+	}
+	a.send("DONE\r\n")
+	a.until("i OK")
 	expect(a, "x CANCELUPDATE \"B01\"")
 	app(b)
 	expect(a, "n3 NOOP")

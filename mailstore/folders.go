@@ -160,9 +160,9 @@ func (s *Store) RenameFolder(oldName, newName string) error {
 	if oldDir == s.root || newDir == s.root {
 		return fmt.Errorf("rename %s to %s: %w", oldName, newName, ErrInboxOp)
 	}
-	if _, err := os.Stat(oldDir); err != nil {
-		return fmt.Errorf("rename %s: %w", oldName, ErrNoSuchFolder)
-	}
+	// A hierarchy level that is no folder of its own (lists in
+	// lists/debian/devel) renames its children, as dovecot does.
+	_, statErr := os.Stat(oldDir)
 	if _, err := os.Lstat(newDir); err == nil {
 		return fmt.Errorf("rename %s to %s: %w", oldName, newName, ErrFolderExists)
 	}
@@ -191,6 +191,9 @@ func (s *Store) RenameFolder(oldName, newName string) error {
 			return fmt.Errorf("rename %s to %s: %s: %w", oldName, newName, toName, ErrFolderExists)
 		}
 		moves = append(moves, mv{n, to, fromName, toName})
+	}
+	if statErr != nil && len(moves) == 0 {
+		return fmt.Errorf("rename %s: %w", oldName, ErrNoSuchFolder)
 	}
 	subs, err := s.Subscriptions()
 	if err != nil {

@@ -259,7 +259,7 @@ func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.
 		// Deferring the mail for ever would be worse than the duplicate
 		// a kill could cause: deliver as before, without the journal.
 		r.log().Warn("deliver journal unavailable, delivering without it", "user", user, "err", err)
-		j = &journal{old: map[string][2]int64{}, begin: map[string]time.Time{}, newStore: map[string]bool{}}
+		j = emptyJournal()
 	}
 	defer j.close()
 	key, hash := messageKey(msg)
@@ -321,6 +321,89 @@ func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.
 	}
 	if r.Delivered != nil {
 		r.Delivered(p, msg)
+	}
+	return nil
+}
+
+// emptyJournal stands in for a journal that could not be opened.
+func emptyJournal() *journal {
+	return &journal{old: map[string][2]int64{}, begin: map[string]time.Time{}, newStore: map[string]bool{}}
+}
+
+// deliverOld is the old-only delivery of a queued user under the spool
+// lock l, journaled as the old half of deliverBoth: a retry after a kill
+// that came after the append finds the copy and does not append it again.
+func (r *Router) deliverOld(l *spool.Locked, env delivery.Envelope, p *paths.User, msg []byte, opts spool.Options) error {
+	user := env.User
+	j, err := openJournal(p.Maildir, r.now(), opts.NoFsync)
+	if err != nil {
+		r.log().Warn("deliver journal unavailable, delivering without it", "user", user, "err", err)
+		j = emptyJournal()
+	}
+	defer j.close()
+	key, hash := messageKey(msg)
+	if j.oldDone(l.File(), key, hash) {
+		r.log().Info("old copy already delivered by an interrupted attempt", "user", user, "key", key)
+		return nil
+	}
+	ar, err := l.Append(env.From, r.now(), msg, opts)
+	if err != nil {
+		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
+	if err := j.record("old", key, ar.Offset, ar.Bytes-(ar.Offset-ar.OldSize)); err != nil {
+		if rerr := l.Rollback(ar, opts); rerr != nil {
+			r.log().Error("the old copy could not be taken back", "user", user, "err", err, "rollback_err", rerr)
+			return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w (old copy kept: %v)", user, err, rerr))
+		}
+		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
+	l.Committed()
+	return nil
+}
+
+// deliverNew is the new-only delivery (a user who is done, or a server
+// account outside the queue), journaled as the new half of deliverBoth
+// in the user's Maildir (Router.Maildir): "begin" before the store, "new"
+// after; a retry skips a message recorded "new", and after a "begin"
+// without "new" looks in the Maildir for the copy the killed attempt may
+// have written. Without a Maildir or a journal it delivers as before.
+func (r *Router) deliverNew(ctx context.Context, env delivery.Envelope, msg []byte) error {
+	user := env.User
+	if r.Maildir == nil {
+		return r.NewStore(ctx, env, msg)
+	}
+	md, err := r.Maildir(user)
+	if err != nil || md == "" {
+		r.log().Warn("deliver journal: no Maildir, delivering without it", "user", user, "err", err)
+		return r.NewStore(ctx, env, msg)
+	}
+	j, err := openJournal(md, r.now(), r.Spool.NoFsync)
+	if err != nil {
+		r.log().Warn("deliver journal unavailable, delivering without it", "user", user, "err", err)
+		return r.NewStore(ctx, env, msg)
+	}
+	defer j.close()
+	key, hash := messageKey(msg)
+	if j.newStore[key] {
+		r.log().Info("new copy already stored by an interrupted attempt", "user", user, "key", key)
+		return nil
+	}
+	if t, ok := j.begin[key]; ok && storedSince(md, hash, t) {
+		r.log().Info("new copy already stored by an interrupted attempt", "user", user, "key", key)
+		if err := j.record("new", key); err != nil {
+			r.log().Warn("deliver journal", "user", user, "err", err)
+		}
+		return nil
+	}
+	if err := j.record("begin", key); err != nil {
+		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
+	if err := r.NewStore(ctx, env, msg); err != nil {
+		return err
+	}
+	if err := j.record("new", key); err != nil {
+		// Stored: a retry finds the copy through the "begin" line.
+		r.log().Warn("deliver journal", "user", user, "err", err)
 	}
 	return nil
 }

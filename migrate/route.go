@@ -91,6 +91,10 @@ type Router struct {
 	// creates (the user and group mail, as local(8)); nil leaves the
 	// file to the process's uid.
 	SpoolOwner func(user string) (uid, gid int, err error)
+	// Maildir, if set, names user's new Maildir root, where the deliver
+	// journal (DeliverJournal) of the new-only route lives; nil delivers
+	// that route without the journal.
+	Maildir func(user string) (string, error)
 	// Now dates the From_ line (time.Now if nil).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -159,7 +163,7 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: queue: %w", user, err))
 	}
 	if RouteFor(e) == RouteNew {
-		return &Delivered{Route: RouteNew}, r.NewStore(ctx, env, msg)
+		return &Delivered{Route: RouteNew}, r.deliverNew(ctx, env, msg)
 	}
 	p, err := r.Paths(user)
 	if err != nil {
@@ -183,11 +187,25 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 	res := &Delivered{Route: route}
 	if route == RouteNew {
 		l.Unlock()
-		return res, r.NewStore(ctx, env, msg)
+		return res, r.deliverNew(ctx, env, msg)
 	}
 	if route == RouteBoth && p.Maildir != "" {
 		// Journaled: exactly once per side across kills and retries.
 		if err := r.deliverBoth(ctx, l, env, p, msg, opts); err != nil {
+			return nil, err
+		}
+		res.LockHeld = l.Held()
+		if err := l.Unlock(); err != nil {
+			r.log().Warn("unlock old INBOX", "user", user, "err", err)
+		}
+		if r.OnLock != nil {
+			r.OnLock(res.LockHeld)
+		}
+		return res, nil
+	}
+	if route == RouteOld && p.Maildir != "" {
+		// Journaled too: a kill after the append is not a second copy.
+		if err := r.deliverOld(l, env, p, msg, opts); err != nil {
 			return nil, err
 		}
 		res.LockHeld = l.Held()
@@ -240,7 +258,7 @@ func (r *Router) notQueued(ctx context.Context, env delivery.Envelope, msg []byt
 			return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: accounts: %w", user, err))
 		}
 		if ok {
-			return &Delivered{Route: RouteNew}, r.NewStore(ctx, env, msg)
+			return &Delivered{Route: RouteNew}, r.deliverNew(ctx, env, msg)
 		}
 	}
 	if perr == nil {

@@ -48,6 +48,9 @@ Examples:
 					if err != nil {
 						return err
 					}
+					for _, w := range cfg.Warnings() {
+						fmt.Fprintf(c.App.Writer, "WARNING: %s\n", w)
+					}
 					// The certificate, as clients will see it (issue 9.6).
 					findings, present := checkTLSFiles(cfg)
 					if !present {

@@ -169,6 +169,7 @@ func newRouter(e *env) *migrate.Router {
 		Domain:           e.cfg.Server.Domains[0],
 		ControlLocalPart: e.cfg.Migration.ControlLocalPart,
 		Now:              e.db.Now,
+		Maildir:          e.cfg.MaildirFor,
 		Delivered:        recordDelivered(e),
 		SpoolOwner:       spoolOwner,
 		Aliases: func(name string) ([]string, []string, bool, error) {

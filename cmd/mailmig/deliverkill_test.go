@@ -25,6 +25,45 @@ func TestDeliverKilledAnywhere(t *testing.T) {
 	migWorld(t, data, 20<<10, "jo")
 	mustMailmig(t, data, "enqueue", "jo")
 	mustRun(t, data)
+	killDeliveries(t, data, "both")
+}
+
+// TestDeliverKilledAnywhereOldOnly: the same for a queued user (old mbox
+// only): each message exactly once in the old mbox, none in the new store.
+func TestDeliverKilledAnywhereOldOnly(t *testing.T) {
+	data := t.TempDir()
+	migWorld(t, data, 20<<10, "jo")
+	mustMailmig(t, data, "enqueue", "jo")
+	wantStates(t, data, map[string]string{"jo": "queued"})
+	killDeliveries(t, data, "old")
+}
+
+// TestDeliverKilledAnywhereNewOnly: the same for a user who is done (new
+// store only): each message exactly once in the new store, none added to
+// the old mbox.
+func TestDeliverKilledAnywhereNewOnly(t *testing.T) {
+	data := t.TempDir()
+	migWorld(t, data, 20<<10, "jo")
+	mustMailmig(t, data, "enqueue", "--deadline", "2009-10-15", "jo") // forced: cutover by the clock
+	mustRun(t, data)
+	mustRun(t, data, clockOffsetEnv+"=49h")
+	wantStates(t, data, map[string]string{"jo": "done"})
+	killDeliveries(t, data, "new")
+}
+
+// killDeliveries delivers 3 + 30 messages to jo, the 30 each first killed
+// at a random point of a delivery and then retried as an MTA does, and
+// checks each message is exactly once on each side route puts it on
+// ("both", "old" or "new").
+func killDeliveries(t *testing.T, data, route string) {
+	t.Helper()
+	spoolPath := filepath.Join(data, "old", "spool", "jo")
+	spoolBefore, _ := os.ReadFile(spoolPath)
+	maildirPath := filepath.Join(data, "mail", "jo", "Maildir")
+	newBefore := map[string]int{}
+	if route == "new" {
+		newBefore = storeIDs(t, maildirPath)
+	}
 	pad := strings.Repeat("padding line to make the append and the store take a moment\r\n", 4000) // ~250 KB
 	msgOf := func(id string) string { return mailWithID(id) + pad }
 	deliver := func(id string, killAfter time.Duration) (killed bool, code int, log string) {
@@ -107,24 +146,42 @@ func TestDeliverKilledAnywhere(t *testing.T) {
 			t.Fatalf("retries of %s never succeeded", id)
 		}
 	}
-	t.Logf("one delivery takes %v; %d of 30 deliveries killed before they finished; retries found %d old and %d new copies of killed attempts",
-		full, kills, retriesSawOld, retriesSawNew)
+	t.Logf("route %s: one delivery takes %v; %d of 30 deliveries killed before they finished; retries found %d old and %d new copies of killed attempts",
+		route, full, kills, retriesSawOld, retriesSawNew)
 	if kills < 10 {
 		t.Fatalf("only %d kills landed before the delivery finished: the test did not test much", kills)
 	}
-	spool, err := os.ReadFile(filepath.Join(data, "old", "spool", "jo"))
+	spool, err := os.ReadFile(spoolPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	oldIDs := countIDs(spool)
-	newIDs := storeIDs(t, filepath.Join(data, "mail", "jo", "Maildir"))
+	var newIDs map[string]int
+	if route == "old" {
+		newIDs = map[string]int{}
+		if _, err := os.Stat(filepath.Join(maildirPath, "cur")); err == nil {
+			newIDs = storeIDs(t, maildirPath)
+		}
+	} else {
+		newIDs = storeIDs(t, maildirPath)
+	}
+	wantOld, wantNew := 1, 1
+	switch route {
+	case "old":
+		wantNew = 0
+	case "new":
+		wantOld = 0
+		if !bytes.Equal(spool, spoolBefore) {
+			t.Errorf("old mbox changed by new-only deliveries")
+		}
+	}
 	for _, id := range ids {
-		if oldIDs[id] != 1 || newIDs[id] != 1 {
-			t.Errorf("%s: %d times in the old mbox, %d times in the new store; want 1 and 1", id, oldIDs[id], newIDs[id])
+		if oldIDs[id] != wantOld || newIDs[id]-newBefore[id] != wantNew {
+			t.Errorf("%s: %d times in the old mbox, %d times in the new store; want %d and %d", id, oldIDs[id], newIDs[id]-newBefore[id], wantOld, wantNew)
 		}
 	}
 	// No message was cut: every copy in the old mbox ends with its padding.
-	if n := strings.Count(string(spool), "take a moment\n"); n < len(ids)*4000 {
+	if n := strings.Count(string(spool[len(spoolBefore):]), "take a moment\n"); route != "new" && n < len(ids)*4000 {
 		t.Errorf("old mbox holds %d padding lines, want at least %d: a copy was truncated", n, len(ids)*4000)
 	}
 }

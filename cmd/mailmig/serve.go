@@ -69,6 +69,9 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	defer e.Close()
+	for _, w := range e.cfg.Warnings() {
+		e.log.Warn(w)
+	}
 
 	logFileLimit(e)
 	ctx, cancel := context.WithCancel(context.Background())

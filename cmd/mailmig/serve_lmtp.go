@@ -44,6 +44,7 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		MaxMessageBytes: int64(e.cfg.Limits.MessageSize),
 		Logger:          e.log.With("component", "lmtp"),
 		SpoolThreshold:  int64(e.cfg.Connections.SpoolThreshold),
+		WriteTimeout:    e.cfg.Connections.WriteTimeout.D(),
 	}
 	var lns []net.Listener
 	fail := func(err error) (func(context.Context) error, error) {

@@ -53,6 +53,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			SenderAlias:       e.aliases.SoleUser,
 			Local:             submissionDelivery{e},
 			SpoolThreshold:    int64(e.cfg.Connections.SpoolThreshold),
+			WriteTimeout:      e.cfg.Connections.WriteTimeout.D(),
 			UserIP:            e.protoLimits("submission").userIP,
 			Log:               e.log.With("component", "submission", "listener", ln.Addr().String()),
 		}

@@ -115,19 +115,9 @@ type bigFetch struct {
 	header []byte // CRLF header with its blank line, nil until read
 }
 
-// bigStreamable reports whether every item can be answered by bigFetch;
-// body parts ("BODY[1.2]") and BINARY still read the message whole.
+// bigStreamable reports whether every item can be answered by bigFetch
+// (all can since body parts and BINARY stream too, bigpart.go).
 func bigStreamable(items []fetchItem) bool {
-	for _, it := range items {
-		switch it.kind {
-		case "BODY[]":
-			if len(it.section.Part) > 0 || it.section.Specifier == imap.PartSpecifierMIME {
-				return false
-			}
-		case "BINARY[]", "BINARY.SIZE[]":
-			return false
-		}
-	}
 	return true
 }
 
@@ -230,7 +220,12 @@ func (b *bigFetch) item(it fetchItem) error {
 			c.w.raw("BODYSTRUCTURE ").bodyStructure(bs, true)
 		}
 		return nil
+	case "BINARY[]", "BINARY.SIZE[]":
+		return b.section(it)
 	case "RFC822", "RFC822.TEXT", "BODY[]":
+		if it.kind == "BODY[]" && (len(it.section.Part) > 0 || it.section.Specifier == imap.PartSpecifierMIME) {
+			return b.section(it)
+		}
 		size, err := b.crlfSize()
 		if err != nil {
 			return c.storeErr("FETCH", c.sel.mb, err)

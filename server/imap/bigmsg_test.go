@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -25,7 +27,8 @@ func TestBigMessageStreamSameAnswers(t *testing.T) {
 			"preamble\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Language: de, en\r\n\r\nhello needle\r\nsecond line\r\n" +
 			"--XX\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=m.eml\r\n\r\n" +
 			"From: c@d.test\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n--YY\r\nContent-Type: text/plain\r\n\r\ninner text\r\n--YY\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--YY--\r\n" +
-			"--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--XX--\r\nepilogue\r\n",
+			"--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n" +
+			"--XX\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nq=3Dp soft=\r\nbreak =00nul\r\n--XX--\r\nepilogue\r\n",
 		"From: e@f.test\r\nSubject: nul\r\n\r\nwith a \x00 NUL and a lone\rCR\r\nand " + strings.Repeat("long line ", 500) + "\r\n",
 		"Subject: only a header\r\n\r\n",
 	}
@@ -48,6 +51,10 @@ func TestBigMessageStreamSameAnswers(t *testing.T) {
 		"e FETCH 1:* (BODY.PEEK[]<5.40> BODY.PEEK[TEXT]<0.7> BODY.PEEK[]<100000.5>)\r\n" +
 		"f FETCH 1:* (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER.FIELDS.NOT (Subject)] RFC822.HEADER)\r\n" +
 		"g FETCH 1:* (BODY.PEEK[TEXT] RFC822 RFC822.TEXT)\r\n" +
+		"p FETCH 1:* (BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[2.TEXT] BODY.PEEK[2.HEADER] BODY.PEEK[2.2.1] BODY.PEEK[1]<3.4> BODY.PEEK[9])\r\n" +
+		"q FETCH 1:* (BODY.PEEK[2.HEADER.FIELDS (Subject)] BODY.PEEK[2.2.HEADER] BODY.PEEK[1.TEXT] BODY.PEEK[2.2.2.MIME]<2.10>)\r\n" +
+		"r FETCH 1:* (BINARY.PEEK[1] BINARY.PEEK[3] BINARY.PEEK[4] BINARY.PEEK[4]<2.5> BINARY.PEEK[3]<2.2> BINARY.PEEK[]<0.9> BINARY.PEEK[7])\r\n" +
+		"s FETCH 1:* (BINARY.SIZE[1] BINARY.SIZE[3] BINARY.SIZE[4] BINARY.SIZE[] BINARY.SIZE[8])\r\n" +
 		"h SEARCH BODY needle\r\ni SEARCH BODY NEEDLE\r\nj SEARCH TEXT \"mixed needle\"\r\nk SEARCH TEXT nothere\r\n" +
 		"l SEARCH BODY \"lone\rCR\"\r\nm SEARCH OR BODY inner SUBJECT nul\r\nn SEARCH LARGER 1000\r\n" +
 		"z LOGOUT\r\n"
@@ -63,7 +70,9 @@ func TestBigMessageStreamSameAnswers(t *testing.T) {
 		return string(b)
 	}
 	want, got := run(mem.addr), run(stream.addr)
-	if !strings.Contains(want, "h OK") || !strings.Contains(want, "BODYSTRUCTURE") {
+	if !strings.Contains(want, "h OK") || !strings.Contains(want, "BODYSTRUCTURE") ||
+		!strings.Contains(want, "s OK") || !strings.Contains(want, "BINARY[3] ~{6}") ||
+		!strings.Contains(want, "BINARY[4] ~{18}") || !strings.Contains(want, "BINARY.SIZE[4] 18") {
 		t.Fatalf("in-memory session failed:\n%s", want)
 	}
 	if got != want {
@@ -74,6 +83,34 @@ func TestBigMessageStreamSameAnswers(t *testing.T) {
 			}
 		}
 		t.Fatalf("streamed answer differs in length: %d vs %d lines", len(wl), len(gl))
+	}
+	// At the threshold itself: each message exactly at BigMessage
+	// (streamed) and one byte below it (in memory), in one FETCH 1:*
+	// with the others on either side.
+	root, err := mem.srv.opts.MaildirFor("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "cur", "*"))
+	more, _ := filepath.Glob(filepath.Join(root, "new", "*"))
+	files = append(files, more...)
+	if len(files) != len(msgs) {
+		t.Fatalf("%d message files in %s, want %d", len(files), root, len(msgs))
+	}
+	for _, name := range files {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, th := range []int64{fi.Size(), fi.Size() + 1} {
+			at := startServer(t, func(o *Options, _ *ListenerOptions) {
+				o.Limits.BigMessage = th
+				o.MaildirFor = mem.srv.opts.MaildirFor
+			})
+			if got := run(at.addr); got != want {
+				t.Errorf("BigMessage = %d (file %s of %d bytes): answers differ from the in-memory path", th, filepath.Base(name), fi.Size())
+			}
+		}
 	}
 }
 

@@ -11,16 +11,17 @@ var extensionCaps = []string{
 	"SORT=DISPLAY",      // RFC 5957, sort.go
 	"THREAD=REFERENCES", // RFC 5256, thread.go
 	"THREAD=ORDEREDSUBJECT",
-	"THREAD=REFS",      // dovecot's, thread.go
-	"ESORT",            // RFC 5267, sort.go
-	"WITHIN",           // RFC 5032, within.go
-	"COMPRESS=DEFLATE", // RFC 4978, compress.go
-	"LIST-MYRIGHTS",    // RFC 8440, listrights.go
-	"METADATA",         // RFC 5464, metadata.go
-	"UTF8=ACCEPT",      // RFC 6855, utf8accept.go
-	"NOTIFY",           // RFC 5465, notify.go
-	"PREVIEW",          // RFC 8970, preview.go
-	"CATENATE",         // RFC 4469, catenate.go
+	"THREAD=REFS",        // dovecot's, thread.go
+	"ESORT",              // RFC 5267, sort.go
+	"WITHIN",             // RFC 5032, within.go
+	"COMPRESS=DEFLATE",   // RFC 4978, compress.go
+	"LIST-MYRIGHTS",      // RFC 8440, listrights.go
+	"METADATA",           // RFC 5464, metadata.go
+	"UTF8=ACCEPT",        // RFC 6855, utf8accept.go
+	"PREVIEW",            // RFC 8970, preview.go
+	"CATENATE",           // RFC 4469, catenate.go
+	"CREATE-SPECIAL-USE", // RFC 6154 §3, createspecialuse.go
+	"NOTIFY",             // RFC 5465, notify.go
 }
 
 func init() {

@@ -47,6 +47,8 @@ func FuzzSession(f *testing.F) {
 		"c THREAD REFERENCES UTF-8 ALL\r\nd UID THREAD ORDEREDSUBJECT US-ASCII 1:*\r\ne THREAD REFS UTF-8 ALL\r\n",
 		"c APPEND INBOX CATENATE (TEXT {3+}\r\nab\n URL \"/INBOX/;UID=1/;SECTION=1.MIME\")\r\nd APPEND INBOX CATENATE (URL \"imap://x@y/%%/;UID=1\")\r\n",
 		"c SEARCH RETURN (PARTIAL 1:2 COUNT) OLDER 5\r\nd SORT RETURN (PARTIAL 2:9) (SIZE) UTF-8 YOUNGER 9\r\ne FETCH 1:* (PREVIEW (LAZY))\r\nf LIST \"\" * RETURN (MYRIGHTS)\r\n",
+		"c CREATE J (USE (\\Junk \\Sent))\r\nd CREATE K (USE ())\r\ne CREATE L (USE (\\X) FOO)\r\nf LIST (SPECIAL-USE) \"\" *\r\n",
+		"c UID SEARCH RETURN (UPDATE) UNSEEN\r\nd SEARCH RETURN (UPDATE COUNT) ALL\r\ne CANCELUPDATE \"c\" \"x\"\r\nf CANCELUPDATE\r\ng CANCELUPDATE c\r\n",
 		"c APPEND INBOX (\\Seen) {3+}\r\nabc \"01-Jan-2020 00:00:00 +0000\" ~{4+}\r\na\x00bc\r\n",
 	} {
 		f.Add(s)

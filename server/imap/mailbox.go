@@ -166,7 +166,7 @@ func (c *conn) mailboxArg(p *parser) (*mbox, error) {
 
 // RFC 9051 §6.3.4
 func (c *conn) cmdCreate(tag string, p *parser, _ bool) error {
-	m, err := c.createArg(p)
+	m, uses, err := c.createArg(p)
 	if err != nil {
 		return err
 	}
@@ -177,8 +177,20 @@ func (c *conn) cmdCreate(tag string, p *parser, _ bool) error {
 	if err := c.need(m, 'k'); err != nil {
 		return err
 	}
+	// RFC 6154 §3: the uses are checked before the mailbox is made.
+	if uses, err = checkUses(uses, m.owner == c.user); err != nil {
+		return err
+	}
 	if err := m.store.CreateFolder(m.folder); err != nil {
 		return c.storeErr("CREATE", m, err)
+	}
+	if len(uses) > 0 {
+		if err := c.storeUses(m.store.Root(), m.folder, uses); err != nil {
+			// RFC 6154 §3: the mailbox is not left without its use.
+			c.log.Error("imap: CREATE special use", "user", c.user, "err", err)
+			m.store.DeleteFolder(m.folder)
+			return errNo(imap.ResponseCodeCannot, "cannot store the special use")
+		}
 	}
 	return c.ok(tag, "", "CREATE completed", true)
 }
@@ -318,9 +330,12 @@ func (c *conn) allMailboxes(withShared bool) ([]listEntry, error) {
 	for _, fi := range infos {
 		have[fi.Name] = true
 	}
+	stored := storedUses(c.store.Root()) // createspecialuse.go
 	for _, fi := range infos {
 		e := listEntry{name: fi.Name, subscribed: fi.Subscribed}
-		if su := mailstore.DefaultSpecialUse(fi.Name, c.srv.opts.SpamFolder); su != "" {
+		if su, ok := stored[fi.Name]; ok {
+			e.attrs = append(e.attrs, su...)
+		} else if su := mailstore.DefaultSpecialUse(fi.Name, c.srv.opts.SpamFolder); su != "" {
 			e.attrs = append(e.attrs, su)
 		}
 		out = append(out, e)

@@ -11,8 +11,8 @@ import (
 // RETURN (PARTIAL lo:hi) answers the lo-th to hi-th results (1-based, in
 // sequence order for SEARCH, in sort order for SORT) as
 // "PARTIAL (lo:hi set)", NIL when the range holds none. The update
-// notifications of CONTEXT (ADDTO, REMOVEFROM) are not implemented, so
-// CONTEXT=SEARCH is not announced.
+// notifications (ADDTO, REMOVEFROM) are in context.go; UPDATE together
+// with PARTIAL is refused there with NOUPDATE.
 
 type partialRange struct{ lo, hi uint32 }
 

@@ -407,7 +407,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 	var ret []string
 	var partial partialRange
 	var err error
-	esearch, saveRes := false, false
+	esearch, saveRes, update := false, false, false
 	save := p.pos
 	if a := strings.ToUpper(p.word("")); a == "RETURN" {
 		esearch = true
@@ -435,11 +435,13 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 				ret = append(ret, o)
 			case "SAVE":
 				saveRes = true
+			case "UPDATE":
+				update = true // RFC 5267 §4.2 (context.go)
 			default:
 				return errBad("unknown RETURN option %s", o)
 			}
 		}
-		if len(ret) == 0 && !saveRes {
+		if len(ret) == 0 && !saveRes && !update {
 			ret = []string{"ALL"}
 		}
 		if err := p.sp(); err != nil {
@@ -510,7 +512,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		}
 	}
 	if esearch || c.rev2 {
-		if len(ret) == 0 {
+		if len(ret) == 0 && !update {
 			ret = []string{"ALL"}
 		}
 		c.w.raw(`* ESEARCH (TAG `).str(tag).raw(")")
@@ -550,6 +552,12 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			c.w.raw(" (MODSEQ ").num64(int64(maxModSeq)).raw(")")
 		}
 		c.w.crlf()
+	}
+	if update {
+		if !c.canUpdate(uid, ret) {
+			return c.ok(tag, imap.ResponseCode(`NOUPDATE "`+tag+`"`), "SEARCH completed, no updates", uid)
+		}
+		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: hitUIDs})
 	}
 	return c.ok(tag, "", "SEARCH completed", uid)
 }

@@ -42,6 +42,8 @@ type selected struct {
 	searchRes []uint32
 	// announced are the keywords the client was told of in FLAGS.
 	announced []string
+	// updates are the active RETURN (UPDATE) searches (context.go).
+	updates []*searchUpdate
 }
 
 // snapshot returns the folder's current snapshot, taken at most once per
@@ -329,9 +331,11 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		return
 	}
 	if snap == s.base && len(s.uids) == len(snap.Messages) {
+		c.sendSearchUpdates() // the session's own STORE moved base along
 		return
 	}
 	if allowExpunge {
+		c.sendExpungedFromSearches(snap)
 		// Messages in the view but gone from the snapshot.
 		j := 0
 		kept := s.uids[:0:0]
@@ -383,6 +387,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		c.flagUpdates(s.base, snap, nil)
 		s.base = snap
 	}
+	c.sendSearchUpdates()
 }
 
 // checkBelowView logs a message the store shows with a UID below the

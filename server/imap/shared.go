@@ -25,29 +25,34 @@ func isReservedName(folder string) bool {
 // createArg parses CREATE's mailbox argument (RFC 9051 §6.3.4) and
 // resolves it, refusing the names of the shared namespace that are no
 // other user's folder.
-func (c *conn) createArg(p *parser) (*mbox, error) {
+func (c *conn) createArg(p *parser) (*mbox, []string, error) {
 	if err := p.sp(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	raw, err := p.mailbox()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	uses, err := createUses(p) // createspecialuse.go
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := p.end(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	name, err := c.decodeName(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if name+string(delim) == sharedPrefix {
-		return nil, errNo(imap.ResponseCodeCannot, "Mailbox can't be created")
+		return nil, nil, errNo(imap.ResponseCodeCannot, "Mailbox can't be created")
 	}
 	if strings.HasPrefix(name, sharedPrefix) {
 		owner, folder, _ := strings.Cut(name[len(sharedPrefix):], string(delim))
 		if owner == "" || folder == "" || owner == c.user || !c.isUser(owner) {
-			return nil, errNo(imap.ResponseCodeNoPerm, "Permission denied")
+			return nil, nil, errNo(imap.ResponseCodeNoPerm, "Permission denied")
 		}
 	}
-	return c.resolve(name)
+	m, err := c.resolve(name)
+	return m, uses, err
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailmig/server/delivery"
+	"mailmig/server/listen"
 	"mailmig/server/msgspool"
 )
 
@@ -59,6 +60,9 @@ type Server struct {
 	MaxRecipients int
 	// Timeout bounds reads and writes on a connection (0 = 5 minutes).
 	Timeout time.Duration
+	// WriteTimeout bounds each write to a client that does not read
+	// (0 = Timeout).
+	WriteTimeout time.Duration
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
 	// SpoolThreshold: a message arriving beyond this many bytes waits in
@@ -100,6 +104,9 @@ func (s *Server) init() {
 			t = 5 * time.Minute
 		}
 		srv.ReadTimeout, srv.WriteTimeout = t, t
+		if s.WriteTimeout > 0 {
+			srv.WriteTimeout = s.WriteTimeout
+		}
 		srv.EnableSMTPUTF8 = true
 		srv.ErrorLog = slogAdapter{s.Logger}
 		s.srv = srv
@@ -109,7 +116,7 @@ func (s *Server) init() {
 // Serve accepts LMTP connections on ln until Close/Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(listen.CloseOnWriteError(ln))
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}

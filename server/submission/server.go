@@ -176,7 +176,7 @@ func (s *Server) log() *slog.Logger {
 // already does TLS would hide the TLS state from the session).
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
-	ln = &trackingListener{Listener: ln, s: s}
+	ln = &trackingListener{Listener: listen.CloseOnWriteError(ln), s: s}
 	if s.ImplicitTLS {
 		if s.TLSConfig == nil {
 			return errors.New("submission: implicit TLS listener without a certificate")

@@ -789,3 +789,13 @@ func (c *Config) validateConnections(bad func(key, format string, a ...any) erro
 	}
 	return nil
 }
+
+// Warnings lists settings that are accepted but unwise; `config check`
+// prints them and `serve` logs them at start.
+func (c *Config) Warnings() []string {
+	var w []string
+	if d := c.Connections.IdleTimeout.D(); d > 0 && d < 30*time.Minute {
+		w = append(w, fmt.Sprintf("connections.idle_timeout = %s is below 30 minutes, the minimum RFC 9051 §5.4 asks of an IMAP server after login", d))
+	}
+	return w
+}

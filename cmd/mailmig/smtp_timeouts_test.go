@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestIdleTimeoutWarning: an idle_timeout below RFC 9051 §5.4's 30
+// minutes is accepted with a warning by `config check` and at serve
+// start; the default gives none.
+func TestIdleTimeoutWarning(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	os.WriteFile(path, []byte("[connections]\nidle_timeout = \"10m\"\n"), 0o644)
+	out, errOut, code := runMailmig(t, "", "config", "check", path)
+	if code != 0 || !strings.Contains(out, "WARNING: connections.idle_timeout = 10m0s is below 30 minutes") {
+		t.Fatalf("config check: exit %d, %q %q", code, out, errOut)
+	}
+	os.WriteFile(path, []byte("[connections]\nidle_timeout = \"30m\"\n"), 0o644)
+	if out, errOut, code := runMailmig(t, "", "config", "check", path); code != 0 || strings.Contains(out, "idle_timeout") {
+		t.Fatalf("config check of 30m: exit %d, %q %q", code, out, errOut)
+	}
+	s := startServeConfig(t, t.TempDir(), abuseConfig("[connections]\nidle_timeout = \"5m\"\n"))
+	if !strings.Contains(s.Log(), "idle_timeout = 5m0s is below 30 minutes") {
+		t.Fatalf("serve logged no warning:\n%s", s.Log())
+	}
+}
+
+// TestSMTPNonReadingClients: submission and LMTP clients that pipeline commands
+// and never read their answers are disconnected after [connections]
+// write_timeout (go-smtp's WriteTimeout), and the server's memory is
+// returned.
+func TestSMTPNonReadingClients(t *testing.T) {
+	dir := t.TempDir()
+	s := startServeConfig(t, dir, abuseConfig("[connections]\nwrite_timeout = \"1s\"\n"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(s.Log())
+		}
+	})
+	pid := s.cmd.Process.Pid
+	base := rssKB(t, pid)
+	// Each RSET answers ~40 bytes: 300000 of them (2.1 MB sent) ask for
+	// ~12 MB of answers, more than the loopback socket buffers hold.
+	cmds := strings.Repeat("RSET\r\n", 300000)
+	var conns []*rawConn
+	for i := 0; i < 10; i++ {
+		kind := []string{"submission", "lmtp"}[i%2] // LMTP's TCP listener too
+		r := dialRaw(t, s.Addr(kind), false)
+		r.until("220 ")
+		go func(r *rawConn) {
+			r.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			io.WriteString(r.nc, cmds) // fails once the server closes
+		}(r)
+		conns = append(conns, r)
+	}
+	time.Sleep(5 * time.Second)
+	for i, r := range conns {
+		r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := io.Copy(io.Discard, r.br)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("client %d: reading after the stall: %v (got %d bytes): not disconnected", i, err, n)
+		}
+		if n >= int64(300000*len("250 2.0.0 Session reset\r\n")) {
+			t.Fatalf("client %d: received all %d bytes: never stalled", i, n)
+		}
+		t.Logf("client %d: %d bytes, then %v", i, n, err)
+		r.nc.Close()
+	}
+	time.Sleep(2 * time.Second)
+	after := rssKB(t, pid)
+	t.Logf("RSS before %d KB, after the stalled clients %d KB", base, after)
+	if after-base > 30<<10 {
+		t.Fatalf("stalled clients left %d KB behind", after-base)
+	}
+	// The servers still answer.
+	for _, kind := range []string{"submission", "lmtp"} {
+		r := dialRaw(t, s.Addr(kind), false)
+		r.until("220 ")
+		r.send("NOOP\r\n")
+		r.until("250 ")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // FuzzParseNotify: any NOTIFY argument line parses or fails cleanly.
@@ -25,4 +27,30 @@ func FuzzParseNotify(f *testing.F) {
 			t.Fatalf("%q: SET without event groups accepted", line)
 		}
 	})
+}
+
+// TestParseNotifyBadEvent: events RFC 5465/5464 define but this server
+// does not send are NO [BADEVENT (supported)] (RFC 5465 §5.9), not BAD.
+// dovecot sends MailboxName, so this is not a case for TestNotifyDovecot.
+func TestParseNotifyBadEvent(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{" SET (personal (MailboxName))", "NO [BADEVENT (MessageNew MessageExpunge FlagChange)]"},
+		{" SET (selected (MessageNew MessageExpunge AnnotationChange))", "NO [BADEVENT (MessageNew MessageExpunge FlagChange)]"},
+		{" SET (personal (SubscriptionChange))", "NO [BADEVENT (MessageNew MessageExpunge FlagChange)]"},
+		{" SET (selected (MessageNew MessageExpunge FlagChange))", ""},
+		{" SET (selected (Bogus))", "BAD"},
+	} {
+		p := &parser{r: bufio.NewReader(strings.NewReader("")), line: []byte(tc.line)}
+		_, err := parseNotify(p)
+		got := ""
+		if err != nil {
+			got = "BAD"
+			if se, ok := err.(*respErr); ok && se.typ == imap.StatusResponseTypeNo {
+				got = "NO [" + string(se.code) + "]"
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%q: got %q (%v), want %q", tc.line, got, err, tc.want)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"mailmig/mailstore"
 	"mailmig/server/sieve"
 	"mailmig/server/sieve/pigeonholetest"
 )
@@ -63,42 +61,7 @@ func headerFields(raw string) string {
 }
 
 func storeOutcome(t *testing.T, root string) []string {
-	t.Helper()
-	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	infos, err := s.Folders()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, fi := range infos {
-		f, err := s.Folder(fi.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := f.Snapshot(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range snap.Messages {
-			var fl []string
-			for _, x := range m.Flags {
-				if !strings.EqualFold(x, `\Recent`) {
-					fl = append(fl, strings.ToLower(x))
-				}
-			}
-			slices.Sort(fl)
-			b, err := os.ReadFile(m.Path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmt.Sprintf("%s %v | %s", fi.Name, fl, headerFields(string(b))))
-		}
-	}
-	slices.Sort(out)
-	return out
+	return pigeonholetest.StoredCopies(t, root, func(b []byte) string { return headerFields(string(b)) })
 }
 
 // vacationSummary is a vacation reply's subject and its text (transfer

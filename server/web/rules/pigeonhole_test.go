@@ -3,7 +3,6 @@ package rules
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -32,42 +31,6 @@ func (r *recSender) Send(_ context.Context, from string, to []string, msg io.Rea
 		r.to = append(r.to, from+">"+t)
 	}
 	return nil
-}
-
-// folderFlags lists "folder [flags]" per stored copy of the Maildir.
-func folderFlags(t *testing.T, root string) []string {
-	t.Helper()
-	s, err := mailstore.Open(root, mailstore.Options{NoFsync: true, CreateRoot: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	infos, err := s.Folders()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, fi := range infos {
-		f, err := s.Folder(fi.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := f.Snapshot(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range snap.Messages {
-			var fl []string
-			for _, x := range m.Flags {
-				if x != `\Recent` {
-					fl = append(fl, strings.ToLower(x))
-				}
-			}
-			slices.Sort(fl)
-			out = append(out, fmt.Sprintf("%s %v", fi.Name, fl))
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TestRuleShapesLikePigeonhole: every rule shape the web form writes
@@ -137,7 +100,7 @@ func TestRuleShapesLikePigeonhole(t *testing.T) {
 			if ref.CompileError != "" {
 				t.Fatalf("pigeonhole refuses the form's script:\n%s\n%s", ref.CompileError, script)
 			}
-			refStored := folderFlags(t, ref.Maildir)
+			refStored := pigeonholetest.StoredCopies(t, ref.Maildir, nil)
 			var refSent []string
 			refReject := ""
 			for _, s := range ref.Sent {
@@ -186,7 +149,7 @@ func TestRuleShapesLikePigeonhole(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			gotStored := folderFlags(t, filepath.Join(root, "alice", "Maildir"))
+			gotStored := pigeonholetest.StoredCopies(t, filepath.Join(root, "alice", "Maildir"), nil)
 			got := slices.Clone(snd.to)
 			slices.Sort(got)
 			if !slices.Equal(gotStored, refStored) || !slices.Equal(got, refSent) || gotReject != refReject {

@@ -84,23 +84,7 @@ func TestBigMessageMemory(t *testing.T) {
 	}
 	for _, cm := range cmds {
 		start := time.Now()
-		c.send(cm.cmd)
-		tag := cm.cmd[:2]
-		var got []string
-		for {
-			l, err := c.line(2 * time.Minute)
-			if err != nil {
-				t.Fatalf("%s: %v", cm.what, err)
-			}
-			got = append(got, l)
-			if strings.HasPrefix(l, tag) {
-				break
-			}
-		}
-		all := strings.Join(got, "\n")
-		if !strings.HasPrefix(got[len(got)-1], tag+"OK") || !strings.Contains(all, cm.want) {
-			t.Fatalf("%s: %.600q, want %q", cm.what, all, cm.want)
-		}
+		all := c.commandWants(t, cm.what, cm.cmd, cm.want)
 		if cm.what == "FETCH BODY[]<end-60.100>" && !strings.Contains(all, "needle at the very end") {
 			t.Fatalf("end of the message: %q", all)
 		}
@@ -121,4 +105,29 @@ func TestBigMessageMemory(t *testing.T) {
 	}
 	c.until("l OK")
 	check("FETCH BODY[] (2.5 GB sent)", start)
+}
+
+// commandWants sends one tagged IMAP command (its tag: the first two
+// bytes) and reads to its tagged reply, which must be OK, with want
+// somewhere in the lines; it returns them joined.
+func (c *rawConn) commandWants(t *testing.T, what, cmd, want string) string {
+	t.Helper()
+	c.send(cmd)
+	tag := cmd[:2]
+	var got []string
+	for {
+		l, err := c.line(2 * time.Minute)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got = append(got, l)
+		if strings.HasPrefix(l, tag) {
+			break
+		}
+	}
+	all := strings.Join(got, "\n")
+	if !strings.HasPrefix(got[len(got)-1], tag+"OK") || !strings.Contains(all, want) {
+		t.Fatalf("%s: %.600q, want %q", what, all, want)
+	}
+	return all
 }

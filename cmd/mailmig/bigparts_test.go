@@ -63,23 +63,7 @@ func TestBigMessagePartsMemory(t *testing.T) {
 	}
 	for _, cm := range cmds {
 		start := time.Now()
-		c.send(cm.cmd)
-		tag := cm.cmd[:2]
-		var got []string
-		for {
-			l, err := c.line(2 * time.Minute)
-			if err != nil {
-				t.Fatalf("%s: %v", cm.what, err)
-			}
-			got = append(got, l)
-			if strings.HasPrefix(l, tag) {
-				break
-			}
-		}
-		all := strings.Join(got, "\n")
-		if !strings.HasPrefix(got[len(got)-1], tag+"OK") || !strings.Contains(all, cm.want) {
-			t.Fatalf("%s: %.600q, want %q", cm.what, all, cm.want)
-		}
+		c.commandWants(t, cm.what, cm.cmd, cm.want)
 		peak := vmHWMKB(t, pid)
 		t.Logf("%-30s peak RSS %6d KB (+%d KB) in %v", cm.what, peak, peak-base, time.Since(start).Round(time.Millisecond))
 		if peak-base > 64<<10 {

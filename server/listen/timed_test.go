@@ -98,7 +98,8 @@ func TestTimedConn(t *testing.T) {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("read ended with %v, want a timeout", err)
 			}
-			if el < tc.atLeast || el > tc.atMost {
+			// atMost plus slack for a loaded machine.
+			if el < tc.atLeast || el > tc.atMost+5*unit {
 				t.Fatalf("read ended after %v, want %v..%v", el, tc.atLeast, tc.atMost)
 			}
 			if want := tc.why; (want == "" && len(why) != 0) || (want != "" && (len(why) != 1 || why[0] != want)) {

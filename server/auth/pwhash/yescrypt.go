@@ -22,6 +22,7 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -328,11 +329,32 @@ func yescryptBody(passwd, salt []byte, flags uint32, N uint64, r, p, t uint32) [
 
 // pwxCtx is one thread's S-boxes: three boxes of 512 64-bit entries
 // each (an entry is two consecutive words of the shuffled layout, low
-// word first), and the write position.
+// word first), which of the three is S0, S1 and S2, and the write
+// position in S2. S is 16-byte aligned: the assembly reads an entry pair
+// as one 128-bit operand.
 type pwxCtx struct {
-	S          []uint64
-	s0, s1, s2 []uint64
-	w          int
+	S []uint64
+	pwxState
+}
+
+// pwxState is the part of pwxCtx that changes with every pwxform, as the
+// assembly reads and writes it: byte offsets in S of S0, S1 and S2, and
+// the byte offset of the next write in S2.
+type pwxState struct {
+	s0, s1, s2, w uintptr
+}
+
+// newPwxCtx allocates the S-boxes, 16-byte aligned. S2 comes first, as
+// SMix1 on the S-box area leaves S2, S1, S0 in that order.
+func newPwxCtx() *pwxCtx {
+	buf := make([]uint64, 3*sEntries+1)
+	if uintptr(unsafe.Pointer(&buf[0]))%16 != 0 {
+		buf = buf[1:]
+	}
+	return &pwxCtx{
+		S:        buf[: 3*sEntries : 3*sEntries],
+		pwxState: pwxState{s0: 2 * sEntries * 8, s1: sEntries * 8, s2: 0},
+	}
 }
 
 func p2floor(x uint64) uint64 {
@@ -395,11 +417,8 @@ func smix(B []uint32, r int, N uint64, p, t, flags uint32, V, XY []uint64, passw
 		if flags&ycRW != 0 {
 			// SMix1 with r=1 and no flags fills the S-boxes; their
 			// entries are the lanes of the blocks it stores.
-			ctx = &pwxCtx{S: make([]uint64, sBytes/8)}
+			ctx = newPwxCtx()
 			smix1(Bp[:32], 1, sBytes/128, 0, ctx.S, XY, nil)
-			ctx.s2 = ctx.S[0:sEntries]
-			ctx.s1 = ctx.S[sEntries : 2*sEntries]
-			ctx.s0 = ctx.S[2*sEntries : 3*sEntries]
 			if i == 0 {
 				var tail [64]byte
 				for k := 0; k < 16; k++ {
@@ -581,7 +600,9 @@ func blockmixSalsa8(B, Y []uint64, r int) {
 // groups of two) with the S-boxes. Rounds 1 to PWXrounds-2 also write
 // the lanes to S2. The lanes live in local variables (registers).
 func pwxform(x *[8]uint64, ctx *pwxCtx) {
-	s0, s1, s2 := ctx.s0[:sEntries], ctx.s1[:sEntries], ctx.s2[:sEntries]
+	s0 := ctx.S[ctx.s0/8:][:sEntries]
+	s1 := ctx.S[ctx.s1/8:][:sEntries]
+	s2 := ctx.S[ctx.s2/8:][:sEntries]
 	const m = sEntries - 1
 	x0, x1, x2, x3, x4, x5, x6, x7 := x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
 	// pair transforms one gather group: p0 and p1 are entry indices,
@@ -593,7 +614,7 @@ func pwxform(x *[8]uint64, ctx *pwxCtx) {
 		b = ((b>>32)*(b&0xffffffff) + s0[(p0+1)&m]) ^ s1[(p1+1)&m]
 		return a, b
 	}
-	w := ctx.w
+	w := int(ctx.w / 8)
 	for i := 0; i < pwxRounds; i++ {
 		x0, x1 = pair(x0, x1)
 		x2, x3 = pair(x2, x3)
@@ -606,58 +627,64 @@ func pwxform(x *[8]uint64, ctx *pwxCtx) {
 		}
 	}
 	x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7] = x0, x1, x2, x3, x4, x5, x6, x7
-	ctx.s0, ctx.s1, ctx.s2 = s2, s0, s1
-	ctx.w = w & m
+	ctx.s0, ctx.s1, ctx.s2 = ctx.s2, ctx.s0, ctx.s1
+	ctx.w = uintptr(w&m) * 8
+}
+
+// pwxBlocksGeneric is pwxBlocks in Go: for each 64-byte sub-block B_i,
+// t = B_i ^ V_i (t = B_i when V is nil), V_i = t when writeV, save_i =
+// B_i as it was when save is set; X ^= t, pwxform(X), B_i = X.
+func pwxBlocksGeneric(ctx *pwxCtx, X *[8]uint64, B, V, save []uint64, writeV bool) {
+	if V != nil {
+		V = V[:len(B)]
+	}
+	if save != nil {
+		save = save[:len(B)]
+	}
+	for i := 0; i+8 <= len(B); i += 8 {
+		// Fixed-size array views: the 64-byte copies compile to moves
+		// instead of calls to memmove.
+		b := (*[8]uint64)(B[i : i+8])
+		t := *b
+		if save != nil {
+			*(*[8]uint64)(save[i : i+8]) = t
+		}
+		if V != nil {
+			v := (*[8]uint64)(V[i : i+8])
+			for k := range t {
+				t[k] ^= v[k]
+			}
+			if writeV {
+				*v = t
+			}
+		}
+		for k := range X {
+			X[k] ^= t[k]
+		}
+		pwxform(X, ctx)
+		*b = *X
+	}
 }
 
 // blockmixPwxform is BlockMix_pwxform: pwxform over 64-byte sub-blocks,
 // then Salsa20/2 on the last one.
 func blockmixPwxform(B []uint64, ctx *pwxCtx, r int) {
-	r1 := 2 * r
-	var X [8]uint64
-	copy(X[:], B[(r1-1)*8:])
-	for i := 0; i < r1; i++ {
-		b := (*[8]uint64)(B[i*8 : i*8+8])
-		for k := range X {
-			X[k] ^= b[k]
-		}
-		pwxform(&X, ctx)
-		*b = X
-	}
-	salsa20(B[(r1-1)*8:r1*8], 2)
+	last := (2*r - 1) * 8
+	X := *(*[8]uint64)(B[last : last+8])
+	pwxBlocks(ctx, &X, B[:2*r*8], nil, nil, false)
+	salsa20(B[last:last+8], 2)
 }
 
 // blockmixPwxformXor is blockmixPwxform(B ^ V), with B ^ V also stored
 // into V when writeV, and B as it was into save (SMix1's V_i) when set:
 // SMix's copy, XOR and read-write store done in the same pass.
 func blockmixPwxformXor(B, V []uint64, writeV bool, save []uint64, ctx *pwxCtx, r int) {
-	r1 := 2 * r
-	last := (r1 - 1) * 8
-	V = V[:len(B)]
-	if save != nil {
-		save = save[:len(B)]
-	}
+	last := (2*r - 1) * 8
+	B, V = B[:2*r*8], V[:2*r*8]
 	var X [8]uint64
-	for k := 0; k < 8; k++ {
+	for k := range X {
 		X[k] = B[last+k] ^ V[last+k]
 	}
-	for i := 0; i < r1; i++ {
-		// Fixed-size array views: the 64-byte copies compile to moves
-		// instead of calls to memmove.
-		b := (*[8]uint64)(B[i*8 : i*8+8])
-		v := (*[8]uint64)(V[i*8 : i*8+8])
-		if save != nil {
-			*(*[8]uint64)(save[i*8 : i*8+8]) = *b
-		}
-		for k := 0; k < 8; k++ {
-			t := b[k] ^ v[k]
-			if writeV {
-				v[k] = t
-			}
-			X[k] ^= t
-		}
-		pwxform(&X, ctx)
-		*b = X
-	}
+	pwxBlocks(ctx, &X, B, V, save, writeV)
 	salsa20(B[last:last+8], 2)
 }

@@ -526,59 +526,65 @@ func xorBlock(dst, src []uint64) {
 }
 
 // salsa20 applies the Salsa20 core with the given number of rounds to a
-// shuffled 64-byte sub-block (eight lanes).
+// shuffled 64-byte sub-block (eight lanes). Salsa20's word j is stored
+// word j*13 mod 16 (the inverse of the shuffle's i*5 mod 16), low half of
+// lane k/2 for an even stored word k, high half for an odd one; the
+// words are read into locals straight from there.
 func salsa20(B []uint64, rounds int) {
 	B = B[:8]
-	var w, x [16]uint32
-	for l := 0; l < 8; l++ {
-		w[2*l], w[2*l+1] = uint32(B[l]), uint32(B[l]>>32)
-	}
-	for i := 0; i < 16; i++ {
-		x[i*5%16] = w[i]
-	}
+	b0, b1, b2, b3, b4, b5, b6, b7 := B[0], B[1], B[2], B[3], B[4], B[5], B[6], B[7]
+	w0, w1, w2, w3 := uint32(b0), uint32(b6>>32), uint32(b5), uint32(b3>>32)
+	w4, w5, w6, w7 := uint32(b2), uint32(b0>>32), uint32(b7), uint32(b5>>32)
+	w8, w9, w10, w11 := uint32(b4), uint32(b2>>32), uint32(b1), uint32(b7>>32)
+	w12, w13, w14, w15 := uint32(b6), uint32(b4>>32), uint32(b3), uint32(b1>>32)
+	x0, x1, x2, x3, x4, x5, x6, x7 := w0, w1, w2, w3, w4, w5, w6, w7
+	x8, x9, x10, x11, x12, x13, x14, x15 := w8, w9, w10, w11, w12, w13, w14, w15
 	rl := bits.RotateLeft32
 	for i := 0; i < rounds; i += 2 {
 		// columns
-		x[4] ^= rl(x[0]+x[12], 7)
-		x[8] ^= rl(x[4]+x[0], 9)
-		x[12] ^= rl(x[8]+x[4], 13)
-		x[0] ^= rl(x[12]+x[8], 18)
-		x[9] ^= rl(x[5]+x[1], 7)
-		x[13] ^= rl(x[9]+x[5], 9)
-		x[1] ^= rl(x[13]+x[9], 13)
-		x[5] ^= rl(x[1]+x[13], 18)
-		x[14] ^= rl(x[10]+x[6], 7)
-		x[2] ^= rl(x[14]+x[10], 9)
-		x[6] ^= rl(x[2]+x[14], 13)
-		x[10] ^= rl(x[6]+x[2], 18)
-		x[3] ^= rl(x[15]+x[11], 7)
-		x[7] ^= rl(x[3]+x[15], 9)
-		x[11] ^= rl(x[7]+x[3], 13)
-		x[15] ^= rl(x[11]+x[7], 18)
+		x4 ^= rl(x0+x12, 7)
+		x8 ^= rl(x4+x0, 9)
+		x12 ^= rl(x8+x4, 13)
+		x0 ^= rl(x12+x8, 18)
+		x9 ^= rl(x5+x1, 7)
+		x13 ^= rl(x9+x5, 9)
+		x1 ^= rl(x13+x9, 13)
+		x5 ^= rl(x1+x13, 18)
+		x14 ^= rl(x10+x6, 7)
+		x2 ^= rl(x14+x10, 9)
+		x6 ^= rl(x2+x14, 13)
+		x10 ^= rl(x6+x2, 18)
+		x3 ^= rl(x15+x11, 7)
+		x7 ^= rl(x3+x15, 9)
+		x11 ^= rl(x7+x3, 13)
+		x15 ^= rl(x11+x7, 18)
 		// rows
-		x[1] ^= rl(x[0]+x[3], 7)
-		x[2] ^= rl(x[1]+x[0], 9)
-		x[3] ^= rl(x[2]+x[1], 13)
-		x[0] ^= rl(x[3]+x[2], 18)
-		x[6] ^= rl(x[5]+x[4], 7)
-		x[7] ^= rl(x[6]+x[5], 9)
-		x[4] ^= rl(x[7]+x[6], 13)
-		x[5] ^= rl(x[4]+x[7], 18)
-		x[11] ^= rl(x[10]+x[9], 7)
-		x[8] ^= rl(x[11]+x[10], 9)
-		x[9] ^= rl(x[8]+x[11], 13)
-		x[10] ^= rl(x[9]+x[8], 18)
-		x[12] ^= rl(x[15]+x[14], 7)
-		x[13] ^= rl(x[12]+x[15], 9)
-		x[14] ^= rl(x[13]+x[12], 13)
-		x[15] ^= rl(x[14]+x[13], 18)
+		x1 ^= rl(x0+x3, 7)
+		x2 ^= rl(x1+x0, 9)
+		x3 ^= rl(x2+x1, 13)
+		x0 ^= rl(x3+x2, 18)
+		x6 ^= rl(x5+x4, 7)
+		x7 ^= rl(x6+x5, 9)
+		x4 ^= rl(x7+x6, 13)
+		x5 ^= rl(x4+x7, 18)
+		x11 ^= rl(x10+x9, 7)
+		x8 ^= rl(x11+x10, 9)
+		x9 ^= rl(x8+x11, 13)
+		x10 ^= rl(x9+x8, 18)
+		x12 ^= rl(x15+x14, 7)
+		x13 ^= rl(x12+x15, 9)
+		x14 ^= rl(x13+x12, 13)
+		x15 ^= rl(x14+x13, 18)
 	}
-	for i := 0; i < 16; i++ {
-		w[i] += x[i*5%16]
-	}
-	for l := 0; l < 8; l++ {
-		B[l] = uint64(w[2*l]) | uint64(w[2*l+1])<<32
-	}
+	lane := func(lo, hi uint32) uint64 { return uint64(lo) | uint64(hi)<<32 }
+	B[0] = lane(x0+w0, x5+w5)
+	B[1] = lane(x10+w10, x15+w15)
+	B[2] = lane(x4+w4, x9+w9)
+	B[3] = lane(x14+w14, x3+w3)
+	B[4] = lane(x8+w8, x13+w13)
+	B[5] = lane(x2+w2, x7+w7)
+	B[6] = lane(x12+w12, x1+w1)
+	B[7] = lane(x6+w6, x11+w11)
 }
 
 // blockmixSalsa8 is scrypt's BlockMix with Salsa20/8 on shuffled blocks.

@@ -436,7 +436,10 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			case "SAVE":
 				saveRes = true
 			case "UPDATE":
-				update = true // RFC 5267 §4.2 (context.go)
+				update = true // RFC 5267 §4.3 (context.go)
+			case "CONTEXT":
+				// RFC 5267 §4.2: a hint a server may ignore; alone
+				// it still means ALL (as dovecot has it).
 			default:
 				return errBad("unknown RETURN option %s", o)
 			}
@@ -479,6 +482,11 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		return err
 	}
 	prog := searchKey{op: "AND", sub: keys}
+	if update {
+		if err := c.checkUpdateTag(tag); err != nil {
+			return err
+		}
+	}
 	s := c.sel
 	ctx, cancel := c.ctx()
 	defer cancel()

@@ -2,13 +2,17 @@ package imap
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"mailmig/mailstore/dovecottest"
 )
 
 // OBJECTID (RFC 8474) has no reference implementation here: Debian's
@@ -419,5 +423,100 @@ func TestObjectIDsSurviveRestart(t *testing.T) {
 	}
 	if a, b := ids(rebuilt), ids(before); !slices.Equal(a, b) {
 		t.Errorf("after the uidlist was rebuilt: %v, before %v", a, b)
+	}
+}
+
+// TestObjectIDMailboxIDRaceDovecot: a folder whose dovecot-uidlist has no
+// mailbox GUID (written by an old dovecot) gets one on first use, and
+// IMAP sessions asking at the same moment, together with a second store
+// on the same tree (another process: mailmig deliver, the converter), all
+// get the same MAILBOXID. Debian's doveadm, on a copy of the Maildir,
+// reports that value as the folder's guid (and every other folder's
+// MAILBOXID as its guid) and logs no complaint about the tree.
+func TestObjectIDMailboxIDRaceDovecot(t *testing.T) {
+	ts := startServer(t)
+	maildir := filepath.Join(ts.dir, "alice", "Maildir")
+	st := ts.store(t, "alice")
+	for _, n := range []string{"old", "new"} {
+		if err := st.CreateFolder(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := filepath.Join(maildir, ".old")
+	if err := os.WriteFile(filepath.Join(old, "cur", "1700000000.M1P1.host:2,S"), []byte("Subject: old\n\nx\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "dovecot-uidlist"), []byte("3 V1700000000 N2\n1 :1700000000.M1P1.host\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const sessions = 4
+	got := make([]string, sessions+1)
+	conns := make([]*rawConn, sessions)
+	for i := range conns {
+		conns[i] = dialRaw(t, ts.addr)
+		conns[i].send("l LOGIN alice pw-alice\r\n")
+		conns[i].until("l ")
+	}
+	re := regexp.MustCompile(`^\* STATUS old \(MAILBOXID \(([0-9a-f]{32})\)\)`)
+	done := make(chan struct{})
+	for i, rc := range conns {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			rc.send("s STATUS old (MAILBOXID)\r\n")
+			for _, l := range rc.until("s ") {
+				if m := re.FindStringSubmatch(l); m != nil {
+					got[i] = m[1]
+				}
+			}
+		}()
+	}
+	go func() {
+		defer func() { done <- struct{}{} }()
+		other := ts.store(t, "alice")
+		f, err := other.Folder("old")
+		if err == nil {
+			got[sessions], err = f.MailboxGUID(t.Context())
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	for range sessions + 1 {
+		<-done
+	}
+	for _, g := range got {
+		if g == "" || g != got[0] {
+			t.Fatalf("MAILBOXIDs of racing sessions and store: %q", got)
+		}
+	}
+	ours := map[string]string{"old": got[0]}
+	for _, n := range []string{"INBOX", "new"} {
+		rc := conns[0]
+		rc.send("t STATUS " + n + " (MAILBOXID)\r\n")
+		for _, l := range rc.until("t ") {
+			if m := regexp.MustCompile(`^\* STATUS \S+ \(MAILBOXID \((\S+)\)\)`).FindStringSubmatch(l); m != nil {
+				ours[n] = m[1]
+			}
+		}
+	}
+	cp := filepath.Join(t.TempDir(), "Maildir")
+	if out, err := exec.Command("cp", "-a", maildir, cp).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	out, err := dovecottest.New(t, cp).Run("-f", "json", "mailbox", "status", "guid", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]string
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(rows) != len(ours) {
+		t.Errorf("dovecot lists %v, we have %v", rows, ours)
+	}
+	for _, r := range rows {
+		if ours[r["mailbox"]] != r["guid"] {
+			t.Errorf("%s: MAILBOXID %q, dovecot's guid %q", r["mailbox"], ours[r["mailbox"]], r["guid"])
+		}
 	}
 }

@@ -139,6 +139,9 @@ type folderState struct {
 	// keeps \Recent in its index, not by new/, so such messages are
 	// recent too (recent.go). Kept in memory only.
 	recentCur map[string]struct{}
+	// needGUID makes assignLocked rewrite a uidlist whose header has no
+	// valid mailbox GUID (MailboxGUID, mailboxguid.go).
+	needGUID bool
 }
 
 // markRecentCur records key, just put in cur/, as recent.
@@ -500,10 +503,11 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 			return err
 		}
 	}
-	if len(add) == 0 && ul.UIDValidity != 0 {
+	guidOK := !st.needGUID || validGUID(ul.GUID)
+	if len(add) == 0 && ul.UIDValidity != 0 && guidOK {
 		return nil
 	}
-	if st.canAppendUIDs(listSt) {
+	if st.canAppendUIDs(listSt) && guidOK {
 		return f.appendUIDs(add)
 	}
 	// Rewrite, dropping entries of files no longer on disk. The
@@ -535,7 +539,7 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 	if ul.UIDValidity == 0 {
 		ul.UIDValidity = newUIDValidity(s.now())
 	}
-	if ul.GUID == "" {
+	if !validGUID(ul.GUID) {
 		ul.GUID = newGUID()
 	}
 	var entries []uidEntry

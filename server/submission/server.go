@@ -114,6 +114,11 @@ type Server struct {
 	// ReadTimeout and WriteTimeout bound each client read and write
 	// (10 minutes and 1 minute if zero).
 	ReadTimeout, WriteTimeout time.Duration
+	// PreAuthTimeout closes a connection that has not authenticated (nor,
+	// from a trusted network, begun a transaction) this long after
+	// connecting; CommandTimeout one whose command line, once started,
+	// has not arrived complete within it (listen.TimeLimit). Zero: none.
+	PreAuthTimeout, CommandTimeout time.Duration
 	// Debug, if set, receives a wire trace. It records credentials.
 	Debug io.Writer
 
@@ -177,6 +182,10 @@ func (s *Server) log() *slog.Logger {
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	ln = &trackingListener{Listener: listen.CloseOnWriteError(ln), s: s}
+	ln = listen.TimeLimit(ln, listen.Timeouts{PreAuth: s.PreAuthTimeout, Command: s.CommandTimeout,
+		Expired: func(c net.Conn, why string) {
+			s.log().Info("submission: connection timed out", "remote", c.RemoteAddr().String(), "bound", why)
+		}})
 	if s.ImplicitTLS {
 		if s.TLSConfig == nil {
 			return errors.New("submission: implicit TLS listener without a certificate")

@@ -133,6 +133,9 @@ func (ss *session) login(user, pass string) error {
 
 func (ss *session) loggedIn(user string) {
 	ss.user = user
+	if tc := listen.FindTimed(ss.conn.Conn()); tc != nil {
+		tc.Authenticated()
+	}
 	sessions.LoggedIn(ss.conn.Conn(), user) // mailmig who / kick
 	ss.s.log().Info("submission: authenticated", "remote", ss.remote, "user", user, "tls", ss.tls)
 }
@@ -176,6 +179,11 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			return smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "sender address <%s> is not owned by %s", from, ss.user)
 		}
 	case ss.trusted:
+		// A trusted network's client needs no AUTH: its first
+		// transaction ends the pre-authentication bound.
+		if tc := listen.FindTimed(ss.conn.Conn()); tc != nil {
+			tc.Authenticated()
+		}
 	default:
 		return smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "authentication required")
 	}
@@ -223,6 +231,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	if len(ss.rcpts) == 0 {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "RCPT TO first")
+	}
+	if tc := listen.FindTimed(ss.conn.Conn()); tc != nil {
+		tc.BeginData() // message lines are no command lines
 	}
 	// Bare CR and LF become CRLF before anything is relayed (SMTP
 	// smuggling: "\r.\r" must not end DATA at a lenient receiver).

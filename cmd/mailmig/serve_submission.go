@@ -41,6 +41,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 		}
 		s := &submission.Server{
 			GSSAPI:            e.gssapi,
+			GSSAPIWithoutTLS:  e.cfg.Auth.Kerberos.GSSAPIWithoutTLS,
 			Hostname:          e.cfg.Server.Hostname,
 			TLSConfig:         e.tls,
 			ImplicitTLS:       l.TLS == config.TLSImplicit,

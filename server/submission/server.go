@@ -95,6 +95,9 @@ type Server struct {
 	// wherever PLAIN is offered (go-smtp: after TLS or on trusted
 	// listeners).
 	GSSAPI *gssapi.Acceptor
+	// GSSAPIWithoutTLS offers GSSAPI (alone) before TLS too; PLAIN and
+	// LOGIN still need TLS unless AllowInsecureAuth.
+	GSSAPIWithoutTLS bool
 	// UserExists reports whether a local account exists (nil: all do).
 	UserExists func(ctx context.Context, user string) (bool, error)
 	// Local delivers local recipients.
@@ -141,7 +144,9 @@ func (s *Server) init() {
 		srv := smtp.NewServer(backend{s})
 		srv.Domain = s.Hostname
 		srv.TLSConfig = s.TLSConfig
-		srv.AllowInsecureAuth = s.AllowInsecureAuth
+		// go-smtp offers AUTH before TLS only with AllowInsecureAuth;
+		// the session then narrows the mechanisms (insecureMechs).
+		srv.AllowInsecureAuth = s.AllowInsecureAuth || (s.GSSAPI != nil && s.GSSAPIWithoutTLS)
 		srv.MaxMessageBytes = s.maxBytes()
 		srv.MaxRecipients = s.MaxRecipients
 		if srv.MaxRecipients == 0 {

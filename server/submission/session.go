@@ -69,18 +69,33 @@ func humanSize(n int64) string {
 }
 
 // AuthMechanisms implements smtp.AuthSession. go-smtp offers them only
-// over TLS or on a listener with AllowInsecureAuth (RFC 4954 §4).
+// over TLS or on a listener with AllowInsecureAuth (RFC 4954 §4); with
+// only GSSAPIWithoutTLS, a connection without TLS is offered GSSAPI alone.
 func (ss *session) AuthMechanisms() []string {
+	if !ss.passwordAllowed() {
+		return []string{"GSSAPI"}
+	}
 	if ss.s.GSSAPI != nil {
 		return []string{sasl.Plain, sasl.Login, "GSSAPI"}
 	}
 	return []string{sasl.Plain, sasl.Login}
 }
 
+// passwordAllowed reports whether PLAIN and LOGIN may be used: over TLS,
+// or on a trusted listener.
+func (ss *session) passwordAllowed() bool {
+	_, isTLS := ss.conn.TLSConnectionState()
+	return isTLS || ss.s.AllowInsecureAuth
+}
+
 // Auth implements smtp.AuthSession (RFC 4954).
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if ss.user != "" {
 		return nil, smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "already authenticated")
+	}
+	if m := strings.ToUpper(mech); (m == sasl.Plain || m == sasl.Login) && !ss.passwordAllowed() {
+		// RFC 4954 §6: 538 for a mechanism that needs encryption.
+		return nil, smtpErr(538, smtp.EnhancedCode{5, 7, 11}, "encryption required for %s: use STARTTLS first", m)
 	}
 	check := func(identity, user, pass string) error {
 		if identity != "" && identity != user {

@@ -275,6 +275,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		}
 		c.w.raw(b.String()).crlf()
 	}
+	releaseLargeSort(len(hits))
 	if er.update {
 		// CONTEXT=SORT (RFC 5267 §4.3, context.go).
 		if !c.canUpdateSort(uid) {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 )
 
@@ -265,31 +266,36 @@ const redirectMark = "X-Sieve-Redirected-From"
 
 // redirect sends body on to addr with the original envelope sender
 // (RFC 5228 §4.2).
-func (d *Deliverer) redirect(ctx context.Context, env Envelope, addr string, body []byte) error {
+func (d *Deliverer) redirect(ctx context.Context, env Envelope, addr string, body msgspool.Source) error {
 	if d.Sender == nil {
 		return errors.New("no Sender configured")
 	}
-	m := sieve.NewMessage(body)
+	head, err := msgspool.HeaderPrefix(body)
+	if err != nil {
+		return err
+	}
+	m := sieve.NewMessageAt(head, body, body.Size())
 	vals, _ := m.HeaderGet(redirectMark)
 	for _, v := range vals {
 		if strings.EqualFold(strings.Trim(v, "<> "), env.To) {
 			return fmt.Errorf("redirect loop: already redirected from %s", env.To)
 		}
 	}
-	eol := "\n"
-	if bytes.Contains(body[:min(len(body), 2000)], []byte("\r\n")) {
-		eol = "\r\n"
+	eol, err := lineEnd(body, head)
+	if err != nil {
+		return err
 	}
-	out := make([]byte, 0, len(body)+100)
+	out := make([]byte, 0, len(head)+100)
 	out = append(out, redirectMark+": <"+env.To+">"+eol...)
 	// The local Return-Path is not part of the message sent on: the
 	// next hop's delivery adds its own (RFC 5321 §4.4).
-	fields, rest := splitHeader(body)
+	fields, rest := splitHeader(head)
 	for _, f := range fields {
 		if f.name != "return-path" {
 			out = append(out, f.raw...)
 		}
 	}
 	out = append(out, rest...)
-	return d.Sender.Send(ctx, env.From, []string{addr}, bytes.NewReader(out))
+	msg := msgspool.Concat(msgspool.Bytes(out), msgspool.Section(body, int64(len(head))))
+	return d.Sender.Send(ctx, env.From, []string{addr}, msgspool.NewReader(msg))
 }

@@ -3,12 +3,14 @@ package sieve
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/htmlindex"
@@ -18,7 +20,7 @@ import (
 // order (unfolded) and the raw body.
 type Message struct {
 	fields []field
-	body   []byte
+	body   *lazyBody
 	size   int
 	hasSep bool
 
@@ -58,10 +60,49 @@ func (f field) decoded() string {
 	return f.value
 }
 
+// lazyBody is the body: what followed the header in the parsed prefix
+// (head), then the rest of the message in src from off to end, read into
+// memory only when a body test asks for it (bounded by the delivery's
+// message size limit).
+type lazyBody struct {
+	head     []byte
+	src      io.ReaderAt
+	off, end int64
+	once     sync.Once
+	all      []byte
+	err      error
+}
+
+func (b *lazyBody) bytes() ([]byte, error) {
+	b.once.Do(func() {
+		if b.src == nil || b.end <= b.off {
+			b.all = b.head
+			return
+		}
+		all := make([]byte, int64(len(b.head))+b.end-b.off)
+		copy(all, b.head)
+		if _, err := b.src.ReadAt(all[len(b.head):], b.off); err != nil && err != io.EOF {
+			b.err = fmt.Errorf("sieve: read message body: %w", err)
+		}
+		b.all = all
+	})
+	return b.all, b.err
+}
+
 // NewMessage parses raw (CRLF or LF line ends). It never fails: lines
 // that are not header fields end the header, as most MUAs treat them.
 func NewMessage(raw []byte) *Message {
-	m := &Message{fields: make([]field, 0, 16), size: len(raw)}
+	return NewMessageAt(raw, nil, int64(len(raw)))
+}
+
+// NewMessageAt parses a message of size bytes in src of which head is a
+// prefix holding at least the whole header section (up to its empty
+// line, as msgspool.HeaderPrefix returns it); the body stays in src and
+// is read only when a body test runs. src may be nil when head is the
+// whole message.
+func NewMessageAt(head []byte, src io.ReaderAt, size int64) *Message {
+	m := &Message{fields: make([]field, 0, 16), size: int(size)}
+	raw := head
 	rest := raw
 	var name, orig string
 	var val []byte
@@ -104,7 +145,7 @@ func NewMessage(raw []byte) *Message {
 		val = append([]byte(nil), line[c+1:]...)
 	}
 	flush()
-	m.body = rest
+	m.body = &lazyBody{head: rest, src: src, off: int64(len(head)), end: size}
 	return m
 }
 
@@ -224,7 +265,10 @@ func (m *Message) HeaderGet(key string) ([]string, error) {
 func (m *Message) MessageSize() int { return m.size }
 
 // BodyRaw returns the body and whether the message had one.
-func (m *Message) BodyRaw() ([]byte, bool, error) { return m.body, m.hasSep, nil }
+func (m *Message) BodyRaw() ([]byte, bool, error) {
+	b, err := m.body.bytes()
+	return b, m.hasSep, err
+}
 
 // bodyTexts returns what the body test matches against (RFC 5173 §5):
 // :raw the undecoded body; :text the decoded text parts; :content the
@@ -243,8 +287,12 @@ func (m *Message) bodyTexts(transform string, types []string) []string {
 }
 
 func (m *Message) computeBodyTexts(transform string, types []string) []string {
+	body, err := m.body.bytes()
+	if err != nil {
+		return nil
+	}
 	if transform == "raw" {
-		return []string{string(m.body)}
+		return []string{string(body)}
 	}
 	ct := ""
 	cte := ""
@@ -261,7 +309,7 @@ func (m *Message) computeBodyTexts(transform string, types []string) []string {
 		}
 	}
 	var parts []part
-	collectParts(ct, cte, m.body, 0, &parts)
+	collectParts(ct, cte, body, 0, &parts)
 	var out []string
 	for _, p := range parts {
 		if transform == "text" {
@@ -321,7 +369,7 @@ func collectParts(ct, cte string, body []byte, depth int, out *[]part) {
 				icte = f.value
 			}
 		}
-		collectParts(ict, icte, inner.body, depth+1, out)
+		collectParts(ict, icte, inner.body.head, depth+1, out)
 		return
 	}
 	*out = append(*out, part{ctype: mt, text: decodePart(body, cte, params["charset"])})

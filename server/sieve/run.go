@@ -680,6 +680,9 @@ func (r *run) test(f *frame, t *test) (bool, error) {
 		}
 		return r.matchValues(f, t.m, vals, t.keys)
 	case tBody:
+		if _, err := r.msg.body.bytes(); err != nil {
+			return false, err // the spooled message could not be read
+		}
 		vals := r.msg.bodyTexts(t.transform, t.ctypes)
 		return r.matchValues(f, t.m, vals, t.keys)
 	case tDate, tCurrentdate:

@@ -1,9 +1,12 @@
 // Package msgspool takes in a message arriving over LMTP or submission
 // DATA: in memory up to a threshold, in an unlinked temporary file beyond
 // it, so that clients sending big messages slowly (or never finishing
-// them) hold no memory. It also normalises bare CR and bare LF to CRLF in
-// submitted mail (the SMTP smuggling vector, cf. Postfix's
-// smtpd_forbid_bare_newline), see Normalize.
+// them) hold no memory. Delivery then reads it as a Source (an
+// io.ReaderAt and a size; Concat puts trace fields in front without a
+// copy), so a complete big message is streamed, never held whole. It
+// also normalises bare CR and bare LF to CRLF in submitted mail (the SMTP
+// smuggling vector, cf. Postfix's smtpd_forbid_bare_newline), see
+// Normalize.
 package msgspool
 
 import (

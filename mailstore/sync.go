@@ -134,6 +134,9 @@ type folderState struct {
 	// a UID unless checkAll (first load, uidlist replaced).
 	fresh    map[string]struct{}
 	checkAll bool
+	// needGUID makes assignLocked rewrite a uidlist whose header has no
+	// valid mailbox GUID (MailboxGUID, mailboxguid.go).
+	needGUID bool
 }
 
 // errBrokenUIDList marks a dovecot-uidlist that does not parse.
@@ -478,10 +481,11 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 			return err
 		}
 	}
-	if len(add) == 0 && ul.UIDValidity != 0 {
+	guidOK := !st.needGUID || validGUID(ul.GUID)
+	if len(add) == 0 && ul.UIDValidity != 0 && guidOK {
 		return nil
 	}
-	if st.canAppendUIDs(listSt) {
+	if st.canAppendUIDs(listSt) && guidOK {
 		return f.appendUIDs(add)
 	}
 	// Rewrite, dropping entries of files no longer on disk. The
@@ -513,7 +517,7 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 	if ul.UIDValidity == 0 {
 		ul.UIDValidity = newUIDValidity(s.now())
 	}
-	if ul.GUID == "" {
+	if !validGUID(ul.GUID) {
 		ul.GUID = newGUID()
 	}
 	var entries []uidEntry

@@ -198,8 +198,7 @@ func (d *Deliverer) now() time.Time {
 
 // Deliver delivers msg (the whole message, CRLF or LF line ends) for one
 // recipient. msg is read, never held whole: the header for Sieve, the
-// rest streamed into each stored or sent copy (a Sieve body test reads
-// the body into memory). On success the message is stored (fsynced), discarded,
+// rest streamed into each stored or sent copy and through body tests. On success the message is stored (fsynced), discarded,
 // redirected or otherwise handled as the scripts said; on error nothing
 // was stored and the error says how to answer (SMTPStatus, ExitCode).
 func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg msgspool.Source) (*Result, error) {
@@ -234,13 +233,12 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg msgspool.Sour
 	if err != nil {
 		return nil, err
 	}
-	// Only the header is read into memory; the body stays in msg (a body
-	// test reads it, bounded by MaxMessageBytes).
-	head, err := msgspool.HeaderPrefix(msg)
+	// Only the header is read into memory; the body stays in msg (body
+	// tests stream it).
+	m, err := sieve.NewMessageReader(msg, msg.Size())
 	if err != nil {
 		return nil, Temporary(wrapUser(env.User, "read message", err))
 	}
-	m := sieve.NewMessageAt(head, msg, msg.Size())
 	out, scriptErr := d.runScripts(ctx, env, m, cs)
 	res := &Result{ScriptErr: scriptErr}
 	switch {
@@ -291,7 +289,11 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg msgspool.Sour
 	}
 	body := msg
 	if len(out.HeaderEdits) > 0 {
-		if body, err = applyHeaderEdits(msg, head, out.HeaderEdits); err != nil {
+		head, err := msgspool.HeaderPrefix(msg)
+		if err == nil {
+			body, err = applyHeaderEdits(msg, head, out.HeaderEdits)
+		}
+		if err != nil {
 			return nil, Temporary(wrapUser(env.User, "read message", err))
 		}
 	}

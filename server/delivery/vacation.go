@@ -274,7 +274,10 @@ func (d *Deliverer) redirect(ctx context.Context, env Envelope, addr string, bod
 	if err != nil {
 		return err
 	}
-	m := sieve.NewMessageAt(head, body, body.Size())
+	m, err := sieve.NewMessageReader(body, body.Size())
+	if err != nil {
+		return err
+	}
 	vals, _ := m.HeaderGet(redirectMark)
 	for _, v := range vals {
 		if strings.EqualFold(strings.Trim(v, "<> "), env.To) {

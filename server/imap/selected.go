@@ -164,6 +164,11 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 			}
 		}
 	}
+	// RFC 8474 §4.2 (objectid.go); a SELECT does not fail for it.
+	mailboxID, err := f.MailboxGUID(ctx)
+	if err != nil {
+		c.log.Warn("imap: SELECT mailbox id", "user", c.user, "mailbox", m.name, "err", err)
+	}
 	sel := &selected{mb: m, folder: f, readOnly: readOnly, rights: rights, base: snap, ms: ms}
 	sel.uids = make([]uint32, len(snap.Messages))
 	for i := range snap.Messages {
@@ -194,6 +199,10 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 	c.w.raw("* OK [UIDVALIDITY ").num(snap.UIDValidity).raw("] UIDs valid").crlf()
 	c.w.raw("* OK [UIDNEXT ").num(snap.UIDNext).raw("] predicted next UID").crlf()
 	c.w.raw("* OK [HIGHESTMODSEQ ").num64(int64(ms.highestModSeq())).raw("] highest").crlf()
+	if mailboxID != "" {
+		// RFC 8474 §4.2.
+		c.w.status("", imap.StatusResponseTypeOK, mailboxIDCode(mailboxID), "Ok")
+	}
 	if qr != nil && qr.uidValidity == snap.UIDValidity {
 		c.qresyncSelect(qr, snap)
 	}

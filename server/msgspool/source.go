@@ -107,8 +107,10 @@ func Prefix(s Source, n int64) ([]byte, error) {
 
 // MaxHeader bounds how much of a message HeaderPrefix reads: a header
 // section longer than this (no real mail has one) is cut at the last line
-// end before it, and the rest of it is taken for body.
-const MaxHeader = 1 << 20
+// end before it, and the rest of it is taken for body. It is Sieve's
+// bound too (sieve.MaxHeaderBytes), so editheader sees the fields the
+// script saw.
+const MaxHeader = 8 << 20
 
 // HeaderPrefix returns the start of s up to and including its first empty
 // line (LF or CRLF), which ends the header section (RFC 5322 §2.1): every

@@ -117,22 +117,24 @@ const MaxHeader = 8 << 20
 // header parser stops there or earlier. Without an empty line it is all of
 // s, but at most MaxHeader bytes, cut after the last LF when there is one.
 func HeaderPrefix(s Source) ([]byte, error) {
-	const chunk = 4 << 10
 	var buf []byte
 	off := int64(0)
 	scanned := 0 // bytes of buf known not to end the header
 	for off < s.Size() && len(buf) < MaxHeader {
-		n := min(int64(chunk), s.Size()-off, int64(MaxHeader-len(buf)))
+		// 4 KiB first (most headers), then doubling.
+		n := min(max(4<<10, int64(len(buf))), s.Size()-off, int64(MaxHeader-len(buf)))
 		buf = append(buf, make([]byte, n)...)
 		if _, err := s.ReadAt(buf[off:off+n], off); err != nil && err != io.EOF {
 			return nil, fmt.Errorf("msgspool: read header: %w", err)
 		}
-		off += n
 		if end := headerEnd(buf, scanned); end >= 0 {
 			return buf[:end:end], nil
 		}
-		// Rescan the last line, which may continue.
-		scanned = max(bytes.LastIndexByte(buf, '\n')+1, 0)
+		// Rescan from the last line's start, which may continue.
+		if i := bytes.LastIndexByte(buf[off:], '\n'); i >= 0 {
+			scanned = int(off) + i + 1
+		}
+		off += n
 	}
 	if off < s.Size() {
 		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {

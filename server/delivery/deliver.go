@@ -42,6 +42,10 @@ type deliverState struct {
 
 	// scriptErrors counts deliveries whose scripts failed (ScriptErrors).
 	scriptErrors atomic.Uint64
+
+	// vacLocks serialise vacation replies per user, handle and sender.
+	vacMu    sync.Mutex
+	vacLocks map[string]*vacLock
 }
 
 // ScriptErrors is the number of deliveries so far whose Sieve scripts

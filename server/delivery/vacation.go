@@ -169,6 +169,11 @@ func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message
 	if v.SecondsGiven {
 		period = time.Duration(v.Seconds) * time.Second // RFC 6131
 	}
+	// Parallel deliveries to one user from one sender (LMTP delivers
+	// connections and recipients concurrently) look up and record the
+	// reply under one lock, so only one of them answers.
+	unlock := d.state.vacationLock(env.User + "\x00" + handle + "\x00" + strings.ToLower(v.Sender))
+	defer unlock()
 	if period > 0 {
 		seen, err := d.state.vacation.VacationSeen(ctx, env.User, handle, strings.ToLower(v.Sender), now.Add(-period))
 		if err != nil {
@@ -301,4 +306,34 @@ func (d *Deliverer) redirect(ctx context.Context, env Envelope, addr string, bod
 	out = append(out, rest...)
 	msg := msgspool.Concat(msgspool.Bytes(out), msgspool.Section(body, int64(len(head))))
 	return d.Sender.Send(ctx, env.From, []string{addr}, msgspool.NewReader(msg))
+}
+
+// vacationLock takes the lock of one (user, handle, sender) and returns
+// its release; locks not held by anyone are dropped.
+func (st *deliverState) vacationLock(key string) func() {
+	st.vacMu.Lock()
+	if st.vacLocks == nil {
+		st.vacLocks = map[string]*vacLock{}
+	}
+	l := st.vacLocks[key]
+	if l == nil {
+		l = &vacLock{}
+		st.vacLocks[key] = l
+	}
+	l.users++
+	st.vacMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		st.vacMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(st.vacLocks, key)
+		}
+		st.vacMu.Unlock()
+	}
+}
+
+type vacLock struct {
+	mu    sync.Mutex
+	users int // holders and waiters
 }

@@ -278,9 +278,9 @@ func (ss *session) Data(r io.Reader) error {
 			ss.s.log().Info("submission: bare CR or LF normalised to CRLF", "remote", ss.remote, "count", bare)
 		}
 	}
-	var body []byte
+	var head []byte
 	if err == nil {
-		body, err = spooled.Bytes()
+		head, err = msgspool.HeaderPrefix(spooled)
 	}
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
@@ -296,7 +296,9 @@ func (ss *session) Data(r io.Reader) error {
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "%s: error reading the message", ss.s.Hostname)
 	}
 	id := newID()
-	msg := ss.prepare(id, body)
+	// The spooled message is only read: what is queued and delivered is
+	// the fields prepare adds, then it.
+	msg := msgspool.Concat(msgspool.Bytes(ss.prepare(id, head)), spooled)
 	ctx := ss.s.ctx
 	log := ss.s.log().With("id", id, "remote", ss.remote, "user", ss.user, "from", ss.from)
 
@@ -309,11 +311,11 @@ func (ss *session) Data(r io.Reader) error {
 	// Remote recipients first: once they are queued, the message is
 	// accepted, and local failures can be handed to the queue too.
 	if len(remote) > 0 {
-		if err := ss.s.Outbound.Send(ctx, ss.from, remote, bytes.NewReader(msg)); err != nil {
+		if err := ss.s.Outbound.Send(ctx, ss.from, remote, msgspool.NewReader(msg)); err != nil {
 			log.Error("submission: queue for relay", "rcpts", remote, "err", err)
 			return ss.errTemp()
 		}
-		log.Info("submission: queued for relay", "rcpts", remote, "bytes", len(msg))
+		log.Info("submission: queued for relay", "rcpts", remote, "bytes", msg.Size())
 	}
 	accepted := len(remote) > 0
 	var failed []string
@@ -353,16 +355,18 @@ func (ss *session) Data(r io.Reader) error {
 		log.Error("submission: no outgoing queue for failed local recipients", "rcpts", failed)
 		return ss.errTemp()
 	}
-	if err := ss.s.Outbound.Send(ctx, ss.from, failed, bytes.NewReader(msg)); err != nil {
+	if err := ss.s.Outbound.Send(ctx, ss.from, failed, msgspool.NewReader(msg)); err != nil {
 		log.Error("submission: queue failed local recipients", "rcpts", failed, "err", err)
 		return ss.errTemp()
 	}
 	return nil
 }
 
-// prepare adds the trace field (RFC 5321 §4.4) and, as RFC 6409 §8
-// allows, Date and Message-ID when the client left them out.
-func (ss *session) prepare(id string, body []byte) []byte {
+// prepare returns the fields to put before the message: the trace field
+// (RFC 5321 §4.4) and, as RFC 6409 §8 allows, Date and Message-ID when
+// the client left them out. head is the message's header section
+// (msgspool.HeaderPrefix).
+func (ss *session) prepare(id string, head []byte) []byte {
 	with := "ESMTP"
 	if ss.tls {
 		with += "S"
@@ -374,14 +378,13 @@ func (ss *session) prepare(id string, body []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (mailmig) with %s id %s;\r\n\t%s\r\n",
 		sanitize(ss.conn.Hostname()), ss.remote, ss.s.Hostname, with, id, now.Format(time.RFC1123Z))
-	hdr := header(body)
+	hdr := header(head)
 	if !hasField(hdr, "date") {
 		fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
 	}
 	if !hasField(hdr, "message-id") {
 		fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", id, ss.s.Hostname)
 	}
-	b.Write(body)
 	return b.Bytes()
 }
 

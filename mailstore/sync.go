@@ -134,9 +134,31 @@ type folderState struct {
 	// a UID unless checkAll (first load, uidlist replaced).
 	fresh    map[string]struct{}
 	checkAll bool
+	// recentCur holds keys this process put in cur/ (APPEND or COPY
+	// with flags) that no session has claimed as \Recent yet: dovecot
+	// keeps \Recent in its index, not by new/, so such messages are
+	// recent too (recent.go). Kept in memory only.
+	recentCur map[string]struct{}
 	// needGUID makes assignLocked rewrite a uidlist whose header has no
 	// valid mailbox GUID (MailboxGUID, mailboxguid.go).
 	needGUID bool
+}
+
+// markRecentCur records key, just put in cur/, as recent.
+func (st *folderState) markRecentCur(key string) {
+	if st.recentCur == nil {
+		st.recentCur = map[string]struct{}{}
+	}
+	st.recentCur[key] = struct{}{}
+}
+
+// recent reports whether the file of key in sub is \Recent.
+func (st *folderState) recent(sub, key string) bool {
+	if sub == "new" {
+		return true
+	}
+	_, ok := st.recentCur[key]
+	return ok
 }
 
 // errBrokenUIDList marks a dovecot-uidlist that does not parse.

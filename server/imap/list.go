@@ -356,7 +356,13 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 			c.condstore = true
 			c.w.num64(int64(ms.highestModSeq()))
 		case "RECENT":
-			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.Recent }))
+			// Of the selected mailbox, the session's own \Recent
+			// messages count too, as dovecot counts its view's.
+			var own map[uint32]bool
+			if c.sel != nil && c.sel.mb.owner == m.owner && c.sel.mb.folder == m.folder {
+				own = c.sel.recent
+			}
+			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.Recent || own[mi.UID] }))
 		case "SIZE":
 			// RFC 8438: at least the sum of RFC822.SIZE, which counts
 			// CRLF line ends (W= in the file name).

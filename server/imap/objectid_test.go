@@ -208,7 +208,9 @@ func TestObjectIDRFCExamples(t *testing.T) {
 			"* 2 FETCH (EMAILID ({M2}) THREADID ({T1}))",
 			"* 3 FETCH (EMAILID ({M3}) THREADID ({T2}))",
 		}, tagged: "OK ...", exact: true},
-		{cmd: "move 2 renamed", untagged: []string{"* OK [COPYUID ... 2 1] ...", "* 2 EXPUNGE"}, tagged: "OK ...", exact: true},
+		// The session held 3 \Recent messages: moving one away lowers the
+		// count, which dovecot announces (testdata/twosessions).
+		{cmd: "move 2 renamed", untagged: []string{"* OK [COPYUID ... 2 1] ...", "* 2 EXPUNGE", "* 2 RECENT"}, tagged: "OK ...", exact: true},
 		{cmd: "fetch 1:* (emailid threadid)", untagged: []string{
 			"* 1 FETCH (EMAILID ({M1}) THREADID ({T1}))",
 			"* 2 FETCH (EMAILID ({M3}) THREADID ({T2}))",

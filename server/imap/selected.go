@@ -343,6 +343,9 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		c.sendSearchUpdates() // the session's own STORE moved base along
 		return
 	}
+	// An expunged \Recent message lowers the session's RECENT count,
+	// which dovecot announces.
+	recentDropped := false
 	if allowExpunge {
 		c.sendExpungedFromSearches(snap)
 		// Messages in the view but gone from the snapshot.
@@ -356,6 +359,10 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			if j < len(snap.Messages) && snap.Messages[j].UID == uid {
 				kept = append(kept, uid)
 				continue
+			}
+			if s.recent[uid] {
+				delete(s.recent, uid)
+				recentDropped = true
 			}
 			if c.qresync {
 				// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
@@ -388,7 +395,12 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			s.uids = append(s.uids, snap.Messages[i].UID)
 		}
 		c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
-		c.claimNewRecent(ctx, snap, start)
+		if c.claimNewRecent(ctx, snap, start) {
+			recentDropped = false // the count sent is the new one
+		}
+	}
+	if recentDropped && !c.rev2 {
+		c.w.raw("* ").num(c.sel.recentCount()).raw(" RECENT").crlf()
 	}
 	// Flag changes between base and snap, for messages of the view.
 	if snap != s.base {

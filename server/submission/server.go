@@ -30,6 +30,7 @@ import (
 	"mailmig/server/auth/gssapi"
 	"mailmig/server/delivery"
 	"mailmig/server/listen"
+	"mailmig/server/msgspool"
 	"net"
 	"net/netip"
 	"sync"
@@ -56,7 +57,7 @@ type Envelope struct {
 // server/delivery to it). An error that is an *smtp.SMTPError is the
 // reply for that recipient; any other error answers 451.
 type Deliverer interface {
-	Deliver(ctx context.Context, env Envelope, msg []byte) error
+	Deliver(ctx context.Context, env Envelope, msg msgspool.Source) error
 }
 
 // Sender queues mail for remote recipients (server/outbound implements it).
@@ -95,6 +96,9 @@ type Server struct {
 	// wherever PLAIN is offered (go-smtp: after TLS or on trusted
 	// listeners).
 	GSSAPI *gssapi.Acceptor
+	// GSSAPIWithoutTLS offers GSSAPI (alone) before TLS too; PLAIN and
+	// LOGIN still need TLS unless AllowInsecureAuth.
+	GSSAPIWithoutTLS bool
 	// UserExists reports whether a local account exists (nil: all do).
 	UserExists func(ctx context.Context, user string) (bool, error)
 	// Local delivers local recipients.
@@ -141,7 +145,9 @@ func (s *Server) init() {
 		srv := smtp.NewServer(backend{s})
 		srv.Domain = s.Hostname
 		srv.TLSConfig = s.TLSConfig
-		srv.AllowInsecureAuth = s.AllowInsecureAuth
+		// go-smtp offers AUTH before TLS only with AllowInsecureAuth;
+		// the session then narrows the mechanisms (insecureMechs).
+		srv.AllowInsecureAuth = s.AllowInsecureAuth || (s.GSSAPI != nil && s.GSSAPIWithoutTLS)
 		srv.MaxMessageBytes = s.maxBytes()
 		srv.MaxRecipients = s.MaxRecipients
 		if srv.MaxRecipients == 0 {

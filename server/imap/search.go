@@ -381,12 +381,18 @@ func (k *searchKey) match(m *searchMsg) bool {
 			return m.streamContains(k.value, true)
 		}
 		_, body := splitHeader(m.msg())
-		return containsFold(string(body), k.value)
+		if containsFold(string(body), k.value) {
+			return true
+		}
+		return hasTransferEncoding(m.msg()) && decodedContains(m.msg(), k.value)
 	case "TEXT":
 		if m.stream != nil {
 			return m.streamContains(k.value, false)
 		}
-		return containsFold(string(m.msg()), k.value)
+		if containsFold(string(m.msg()), k.value) {
+			return true
+		}
+		return hasTransferEncoding(m.msg()) && decodedContains(m.msg(), k.value)
 	}
 	return false
 }

@@ -147,7 +147,8 @@ func (s *Store) forgetFolder(dir string) {
 
 // RenameFolder renames folder oldName and its children to newName (IMAP
 // RENAME). Renaming INBOX is not supported (ErrInboxOp). Subscriptions
-// follow. UIDs and UIDVALIDITY are kept.
+// stay under the old names, as dovecot keeps them (RFC 9051 §6.3.9
+// leaves it open). UIDs and UIDVALIDITY are kept.
 func (s *Store) RenameFolder(oldName, newName string) error {
 	oldDir, oldName, err := s.dirOf(oldName)
 	if err != nil {
@@ -195,28 +196,17 @@ func (s *Store) RenameFolder(oldName, newName string) error {
 	if statErr != nil && len(moves) == 0 {
 		return fmt.Errorf("rename %s: %w", oldName, ErrNoSuchFolder)
 	}
-	subs, err := s.Subscriptions()
-	if err != nil {
-		return err
-	}
 	for _, m := range moves {
 		if err := os.Rename(filepath.Join(s.root, m.from), filepath.Join(s.root, m.to)); err != nil {
 			return fmt.Errorf("rename %s to %s: %w", m.fromName, m.toName, err)
 		}
 		s.forgetFolder(filepath.Join(s.root, m.from))
 		s.hub.Publish(s.root, Change{Kind: ChangeFolderDeleted, Folder: m.fromName})
-		for i, sub := range subs {
-			if sub == m.fromName {
-				subs[i] = m.toName
-			}
-		}
 	}
 	if !s.opts.NoFsync {
-		if err := syncDir(s.root); err != nil {
-			return err
-		}
+		return syncDir(s.root)
 	}
-	return s.SetSubscriptions(subs)
+	return nil
 }
 
 // Folder returns the folder with IMAP name name ("INBOX" case-insensitive

@@ -81,6 +81,17 @@ func (c *conn) cmdNotify(tag string, p *parser, _ bool) error {
 		c.notify.stop()
 		c.notify = nil
 	}
+	// RFC 5465 §3.1: NOTIFY NONE means no interest in any event, and a
+	// NOTIFY SET without a selected filter is the same as
+	// (selected NONE). dovecot then sends no EXISTS, RECENT or EXPUNGE
+	// (without MessageNew) and no flag FETCH (without FlagChange) for
+	// the selected mailbox, not even on NOOP; its view still follows
+	// the mailbox. So does this server (testdata/notify/none.txt).
+	c.notifyNoCounts, c.notifyNoFlags = true, true
+	if g := req.selectedGroup(); g != nil && !g.events.none {
+		c.notifyNoCounts = !g.events.has("MessageNew")
+		c.notifyNoFlags = !g.events.has("FlagChange")
+	}
 	if req.none {
 		return c.ok(tag, "", "NOTIFY completed", true)
 	}

@@ -46,8 +46,7 @@ func newNotifyPeer(w io.Writer, r *bufio.Reader) *notifyPeer {
 }
 
 // do sends cmd and returns the responses up to its tagged one.
-func (p *notifyPeer) do(t *testing.T, cmd string) []string {
-	t.Helper()
+func (p *notifyPeer) do(cmd string) ([]string, error) {
 	p.n++
 	tag := fmt.Sprintf("n%d ", p.n)
 	fmt.Fprintf(p.w, "%s%s\r\n", tag, cmd)
@@ -57,22 +56,27 @@ func (p *notifyPeer) do(t *testing.T, cmd string) []string {
 		select {
 		case l, ok := <-p.lines:
 			if !ok {
-				t.Fatalf("connection closed during %q: %q", cmd, out)
+				return out, fmt.Errorf("connection closed during %q: %q", cmd, out)
 			}
 			out = append(out, l)
 			if strings.HasPrefix(l, tag) {
-				return out
+				return out, nil
 			}
 		case <-timeout:
-			t.Fatalf("no reply to %q: %q", cmd, out)
+			return out, fmt.Errorf("no reply to %q: %q", cmd, out)
 		}
 	}
 }
 
-// wait returns what arrives within d.
-func (p *notifyPeer) wait(d time.Duration) []string {
+// wait returns what arrives unasked: everything until quiet has passed
+// without a line once something came, or most if nothing does; never
+// less than least.
+func (p *notifyPeer) wait(least, most, quiet time.Duration) []string {
 	var out []string
-	timeout := time.After(d)
+	start := time.Now()
+	deadline := time.NewTimer(most)
+	defer deadline.Stop()
+	var lull <-chan time.Time
 	for {
 		select {
 		case l, ok := <-p.lines:
@@ -80,8 +84,13 @@ func (p *notifyPeer) wait(d time.Duration) []string {
 				return out
 			}
 			out = append(out, l)
-		case <-timeout:
+			lull = time.After(max(quiet, least-time.Since(start)))
+		case <-lull:
 			return out
+		case <-deadline.C:
+			if lull == nil {
+				return out
+			}
 		}
 	}
 }
@@ -118,8 +127,22 @@ func normNotify(resp []string) []string {
 // notifyValidityRE finds UIDVALIDITY values (they are times of creation).
 var notifyValidityRE = regexp.MustCompile(`(APPENDUID|UIDVALIDITY|COPYUID) \d+`)
 
-func runNotifyScript(t *testing.T, steps []string, a, b *notifyPeer) [][]string {
-	t.Helper()
+// notifyTiming bounds "A wait": how long it lasts at least, at most
+// when nothing comes, and the lull after a line that ends it.
+type notifyTiming struct{ least, most, quiet time.Duration }
+
+// dovecot re-arms its watch of the selected mailbox a second after a
+// command or a notification and then checks every second
+// (mailbox_idle_check_interval); a change made before the watch is back
+// waits for the next one. Its Maildir sync also compares directory times
+// by the second. So a wait on dovecot lasts at least 1.1 s and until
+// 1.2 s passed without a line; mailmig (PollInterval 100 ms) is quicker.
+var (
+	notifyDovecot = notifyTiming{least: 1100 * time.Millisecond, most: 3500 * time.Millisecond, quiet: 1200 * time.Millisecond}
+	notifyMailmig = notifyTiming{most: 1200 * time.Millisecond, quiet: 400 * time.Millisecond}
+)
+
+func runNotifyScript(steps []string, a, b *notifyPeer, tm notifyTiming, maildir string) ([][]string, error) {
 	var out [][]string
 	for _, s := range steps {
 		who, cmd, _ := strings.Cut(s, " ")
@@ -128,14 +151,46 @@ func runNotifyScript(t *testing.T, steps []string, a, b *notifyPeer) [][]string 
 			p = b
 		}
 		var resp []string
-		if cmd == "wait" {
-			resp = p.wait(3 * time.Second)
-		} else {
-			resp = p.do(t, expandLiterals(cmd))
+		switch {
+		case who == "X":
+			// A change made beside the server (converter, deliver):
+			// "X mkdir NAME" makes a Maildir++ folder directory.
+			if err := outsideChange(maildir, cmd); err != nil {
+				return out, err
+			}
+		case cmd == "wait":
+			resp = p.wait(tm.least, tm.most, tm.quiet)
+		default:
+			var err error
+			if resp, err = p.do(expandLiterals(cmd)); err != nil {
+				return out, err
+			}
 		}
 		out = append(out, normNotify(resp))
 	}
-	return out
+	return out, nil
+}
+
+// outsideChange carries out an "X" step on the Maildir directly.
+func outsideChange(maildir, cmd string) error {
+	verb, arg, _ := strings.Cut(cmd, " ")
+	switch verb {
+	case "mkdir":
+		dir := filepath.Join(maildir, "."+strings.ReplaceAll(arg, "/", "."))
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(dir, sub), 0o777); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "maildirfolder"), nil, 0o666); err != nil {
+			return err
+		}
+		if os.Geteuid() == 0 {
+			filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error { return os.Lchown(p, 65534, 65534) })
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown outside change %q", cmd)
 }
 
 // expandLiterals turns <<TEXT>> (with \r\n escapes) into a non-
@@ -228,8 +283,16 @@ func TestNotifyDovecot(t *testing.T) {
 			os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
 				// Both servers look for other processes' changes often (startServer: PollInterval 100ms).
 				"mailbox_idle_check_interval = 1 secs\n"), 0o644)
-			theirs := runNotifyScript(t, steps, dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf))
-
+			// The two runs are independent: dovecot's in a goroutine,
+			// mailmig's here, to halve the wall time.
+			dA, dB := dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf)
+			var theirs [][]string
+			var theirErr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				theirs, theirErr = runNotifyScript(steps, dA, dB, notifyDovecot, filepath.Join(dir, "alice", "Maildir"))
+			}()
 			ts := startServer(t)
 			login := func() *notifyPeer {
 				rc := dialRaw(t, ts.addr)
@@ -238,7 +301,11 @@ func TestNotifyDovecot(t *testing.T) {
 				rc.until("l ")
 				return newNotifyPeer(rc.nc, rc.r)
 			}
-			ours := runNotifyScript(t, steps, login(), login())
+			ours, ourErr := runNotifyScript(steps, login(), login(), notifyMailmig, filepath.Join(ts.dir, "alice", "Maildir"))
+			<-done
+			if theirErr != nil || ourErr != nil {
+				t.Fatalf("dovecot: %v; mailmig: %v", theirErr, ourErr)
+			}
 			for i, s := range steps {
 				if a, b := strings.Join(ours[i], "\n"), strings.Join(theirs[i], "\n"); a != b {
 					t.Errorf("step %d %q:\nmailmig:\n%s\ndovecot:\n%s", i+1, s, a, b)

@@ -43,6 +43,9 @@ func (c *conn) claimNewRecent(ctx context.Context, snap *mailstore.Snapshot, new
 	for _, u := range claimed {
 		s.recent[u] = true
 	}
+	if c.notifyNoCounts {
+		return // NOTIFY without MessageNew for the selected mailbox
+	}
 	n := uint32(0)
 	for _, u := range s.uids {
 		if s.recent[u] {

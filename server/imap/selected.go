@@ -348,6 +348,11 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 				kept = append(kept, uid)
 				continue
 			}
+			if c.notifyNoCounts {
+				// NOTIFY without MessageExpunge for the selected
+				// mailbox: the view shrinks unannounced, as in dovecot.
+				continue
+			}
 			if c.qresync {
 				// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
 				vanished.AddNum(imap.UID(uid))
@@ -378,7 +383,9 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		for i := start; i < len(snap.Messages); i++ {
 			s.uids = append(s.uids, snap.Messages[i].UID)
 		}
-		c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
+		if !c.notifyNoCounts {
+			c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
+		}
 		c.claimNewRecent(ctx, snap, start)
 	}
 	// Flag changes between base and snap, for messages of the view.
@@ -417,6 +424,9 @@ func (c *conn) checkBelowView(snap *mailstore.Snapshot, last uint32) {
 // differ between old and cur, except those in skip (already reported).
 func (c *conn) flagUpdates(old, cur *mailstore.Snapshot, skip map[uint32]bool) {
 	s := c.sel
+	if c.notifyNoFlags {
+		return // NOTIFY without FlagChange for the selected mailbox
+	}
 	i, j := 0, 0
 	for i < len(old.Messages) && j < len(cur.Messages) {
 		a, b := &old.Messages[i], &cur.Messages[j]

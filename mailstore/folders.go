@@ -99,6 +99,7 @@ func (s *Store) CreateFolder(name string) error {
 		return err
 	}
 	_, err = s.Folder(name)
+	s.hub.publishList(s.root, Change{Kind: ChangeFolderCreated, Folder: name})
 	return err
 }
 
@@ -123,6 +124,7 @@ func (s *Store) DeleteFolder(name string) error {
 	}
 	s.forgetFolder(dir)
 	s.hub.Publish(s.root, Change{Kind: ChangeFolderDeleted, Folder: name})
+	s.hub.publishList(s.root, Change{Kind: ChangeFolderDeleted, Folder: name})
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("delete %s: remove %s: %w", name, trash, err)
 	}
@@ -202,6 +204,7 @@ func (s *Store) RenameFolder(oldName, newName string) error {
 		}
 		s.forgetFolder(filepath.Join(s.root, m.from))
 		s.hub.Publish(s.root, Change{Kind: ChangeFolderDeleted, Folder: m.fromName})
+		s.hub.publishList(s.root, Change{Kind: ChangeFolderRenamed, Folder: m.toName, OldFolder: m.fromName})
 	}
 	if !s.opts.NoFsync {
 		return syncDir(s.root)
@@ -349,26 +352,39 @@ func (s *Store) Subscribe(name string) error {
 		return err
 	}
 	name = normalizeName(name)
-	return s.editSubscriptions(func(cur []string) []string {
+	changed := false
+	err := s.editSubscriptions(func(cur []string) []string {
 		if hasExact(cur, name) {
 			return cur
 		}
+		changed = true
 		return append(cur, name)
 	})
+	if err == nil && changed {
+		s.hub.publishList(s.root, Change{Kind: ChangeSubscribed, Folder: name})
+	}
+	return err
 }
 
 // Unsubscribe removes name from the subscriptions file.
 func (s *Store) Unsubscribe(name string) error {
 	name = normalizeName(name)
-	return s.editSubscriptions(func(cur []string) []string {
+	changed := false
+	err := s.editSubscriptions(func(cur []string) []string {
 		out := cur[:0]
 		for _, c := range cur {
 			if c != name {
 				out = append(out, c)
+			} else {
+				changed = true
 			}
 		}
 		return out
 	})
+	if err == nil && changed {
+		s.hub.publishList(s.root, Change{Kind: ChangeUnsubscribed, Folder: name})
+	}
+	return err
 }
 
 // SetSubscriptions replaces the subscriptions file with names (for the

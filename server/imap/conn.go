@@ -75,7 +75,8 @@ type conn struct {
 	// for the selected mailbox from then on, as in dovecot
 	// (notify_session.go, RFC 5465 §3.1).
 	notifyNoCounts, notifyNoFlags bool
-	line   []byte // reused command line buffer
+
+	line []byte // reused command line buffer
 
 	// start is when the connection was accepted (PreAuthTimeout).
 	start time.Time

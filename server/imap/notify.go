@@ -46,12 +46,12 @@ type notifyRequest struct {
 
 // notifySupported lists the events this server can deliver, in the
 // order they are named in a BADEVENT response code (RFC 5465 §5.9).
-// MailboxName and SubscriptionChange are refused with BADEVENT until the
-// mailstore reports creations, renames and subscriptions.
-var notifySupported = []string{"MessageNew", "MessageExpunge", "FlagChange"}
+// AnnotationChange (no ANNOTATE here) and the METADATA events are
+// refused with BADEVENT.
+var notifySupported = []string{"MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange"}
 
 // knownNotifyEvents are the events RFC 5465 §5 and RFC 5464 define.
-var knownNotifyEvents = append([]string{"MailboxName", "SubscriptionChange", "AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange"}, notifySupported...)
+var knownNotifyEvents = append([]string{"AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange"}, notifySupported...)
 
 // parseNotify parses the arguments of NOTIFY after the command name
 // (RFC 5465 §8): "NONE" or "SET" [SP "STATUS"] SP event-group *(SP event-group).

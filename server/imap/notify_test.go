@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -254,66 +255,79 @@ func TestNotifyDovecot(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no notify scripts: %v", err)
 	}
-	for _, f := range files {
+	// The scripts mostly wait, so all of them run at once, each against
+	// dovecot and mailmig side by side (t.Parallel would run only
+	// GOMAXPROCS of them at a time); the subtests then compare.
+	type run struct {
+		steps            []string
+		theirs, ours     [][]string
+		theirErr, ourErr error
+	}
+	runs := make([]*run, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &run{}
+		runs[i] = r
+		for _, l := range strings.Split(string(data), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				r.steps = append(r.steps, l)
+			}
+		}
+		// Not t.TempDir: its parent is closed to nobody, dovecot's uid.
+		dir, err := os.MkdirTemp("", "mailmig-notify-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.MkdirAll(filepath.Join(dir, "alice", "Maildir"), 0o777)
+		if os.Geteuid() == 0 {
+			os.Chown(dir, 65534, 65534)
+			filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error { return os.Lchown(p, 65534, 65534) })
+		}
+		os.Chmod(dir, 0o777)
+		conf := filepath.Join(dir, "dovecot.conf")
+		os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
+			// Both servers look for other processes' changes often (startServer: PollInterval 100ms).
+			"mailbox_idle_check_interval = 1 secs\n"), 0o644)
+		dA, dB := dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf)
+		ts := startServer(t)
+		login := func() *notifyPeer {
+			rc := dialRaw(t, ts.addr)
+			rc.nc.SetDeadline(time.Time{})
+			rc.send("l LOGIN alice pw-alice\r\n")
+			rc.until("l ")
+			return newNotifyPeer(rc.nc, rc.r)
+		}
+		mA, mB := login(), login()
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			r.theirs, r.theirErr = runNotifyScript(r.steps, dA, dB, notifyDovecot, filepath.Join(dir, "alice", "Maildir"))
+		}()
+		go func() {
+			defer wg.Done()
+			r.ours, r.ourErr = runNotifyScript(r.steps, mA, mB, notifyMailmig, filepath.Join(ts.dir, "alice", "Maildir"))
+		}()
+	}
+	wg.Wait()
+	for i, f := range files {
+		r := runs[i]
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			t.Parallel()
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
+			if r.theirErr != nil || r.ourErr != nil {
+				t.Fatalf("dovecot: %v; mailmig: %v", r.theirErr, r.ourErr)
 			}
-			var steps []string
-			for _, l := range strings.Split(string(data), "\n") {
-				if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-					steps = append(steps, l)
-				}
-			}
-			// Not t.TempDir: its parent is closed to nobody, dovecot's uid.
-			dir, err := os.MkdirTemp("", "mailmig-notify-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			os.MkdirAll(filepath.Join(dir, "alice", "Maildir"), 0o777)
-			if os.Geteuid() == 0 {
-				os.Chown(dir, 65534, 65534)
-				filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error { return os.Lchown(p, 65534, 65534) })
-			}
-			os.Chmod(dir, 0o777)
-			conf := filepath.Join(dir, "dovecot.conf")
-			os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
-				// Both servers look for other processes' changes often (startServer: PollInterval 100ms).
-				"mailbox_idle_check_interval = 1 secs\n"), 0o644)
-			// The two runs are independent: dovecot's in a goroutine,
-			// mailmig's here, to halve the wall time.
-			dA, dB := dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf)
-			var theirs [][]string
-			var theirErr error
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				theirs, theirErr = runNotifyScript(steps, dA, dB, notifyDovecot, filepath.Join(dir, "alice", "Maildir"))
-			}()
-			ts := startServer(t)
-			login := func() *notifyPeer {
-				rc := dialRaw(t, ts.addr)
-				rc.nc.SetDeadline(time.Time{})
-				rc.send("l LOGIN alice pw-alice\r\n")
-				rc.until("l ")
-				return newNotifyPeer(rc.nc, rc.r)
-			}
-			ours, ourErr := runNotifyScript(steps, login(), login(), notifyMailmig, filepath.Join(ts.dir, "alice", "Maildir"))
-			<-done
-			if theirErr != nil || ourErr != nil {
-				t.Fatalf("dovecot: %v; mailmig: %v", theirErr, ourErr)
-			}
-			for i, s := range steps {
-				if a, b := strings.Join(ours[i], "\n"), strings.Join(theirs[i], "\n"); a != b {
+			for i, s := range r.steps {
+				if a, b := strings.Join(r.ours[i], "\n"), strings.Join(r.theirs[i], "\n"); a != b {
 					t.Errorf("step %d %q:\nmailmig:\n%s\ndovecot:\n%s", i+1, s, a, b)
 				}
 			}
 			if t.Failed() {
-				for i, s := range steps {
-					t.Logf("%d %s\n  mailmig: %q\n  dovecot: %q", i+1, s, ours[i], theirs[i])
+				for i, s := range r.steps {
+					t.Logf("%d %s\n  mailmig: %q\n  dovecot: %q", i+1, s, r.ours[i], r.theirs[i])
 				}
 			}
 		})

@@ -43,7 +43,7 @@ func TestSearchUpdate(t *testing.T) {
 		rc.send("l LOGIN alice pw-alice\r\n")
 		rc.until("l ")
 	}
-	if l := strings.Join(func() []string { a.send("c CAPABILITY\r\n"); return a.until("c ") }(), "\n"); !strings.Contains(l, " CONTEXT=SEARCH") || strings.Contains(l, "CONTEXT=SORT") {
+	if l := strings.Join(func() []string { a.send("c CAPABILITY\r\n"); return a.until("c ") }(), "\n"); !strings.Contains(l, " CONTEXT=SEARCH") {
 		t.Errorf("capabilities: %q", l)
 	}
 	msg := "Subject: x\r\n\r\nx\r\n"
@@ -98,8 +98,8 @@ func TestSearchUpdate(t *testing.T) {
 	app(b)
 	expect(a, "n3 NOOP")
 	a.send("y CANCELUPDATE \"B01\"\r\n")
-	if l := a.until("y "); !strings.HasPrefix(l[len(l)-1], "y BAD") {
-		t.Errorf("CANCELUPDATE of a cancelled search: %q, want BAD", l)
+	if l := a.until("y "); !strings.HasPrefix(l[len(l)-1], "y NO") {
+		t.Errorf("CANCELUPDATE of a cancelled search: %q, want NO (as dovecot)", l)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -23,8 +24,36 @@ import (
 // imap_metadata=yes: a missing entry asked for at DEPTH 0 is NIL, values
 // are sent as literals, SETMETADATA of a /shared server entry is NO
 // [CANNOT] (dovecot keeps those for the administrator).
+//
+// Other users' mailboxes (RFC 5464 §3.2 with RFC 4314): entries need the
+// 'l' right and one of 'r', 's', 'w', 'i', 'p' (without 'l' the mailbox
+// does not exist; without the others NO [NOPERM]). As in dovecot, their
+// /shared entries are the owner's (kept in the owner's file under the
+// folder's name) and their /private entries the reader's (kept in the
+// reader's file under sharedMetadataKey).
+//
+// Limits (RFC 5464 §4.3): a value longer than metadataMaxValue is NO
+// [METADATA MAXSIZE n], a new entry beyond metadataMaxEntries in one
+// user's file NO [METADATA TOOMANY]. dovecot 2.3.19 has neither (it takes
+// any value the IMAP input takes), so these are mailmig's own bounds on a
+// file every METADATA command reads whole.
 
 const metadataFile = "mailmig-metadata"
+
+const (
+	// metadataMaxValue is the longest value SETMETADATA stores.
+	metadataMaxValue = 64 << 10
+	// metadataMaxEntries is the most entries one user's file holds
+	// (server, own mailboxes, and /private entries of others').
+	metadataMaxEntries = 1000
+)
+
+// sharedMetadataKey is the key in the reader's file of the /private
+// entries of another user's folder. No folder name holds a NUL, so it
+// never meets one of the reader's own folders.
+func sharedMetadataKey(owner, folder string) string {
+	return "\x00" + owner + "\x00" + folder
+}
 
 // metadataMu serialises read-modify-write of the files (all users; the
 // commands are rare).
@@ -33,6 +62,76 @@ var metadataMu sync.Mutex
 // metadataStore is the file's content: mailbox name ("" for the server)
 // to entry to value.
 type metadataStore map[string]map[string]string
+
+// metadataValue is a value in the file: a JSON string when it is UTF-8,
+// else {"base64": "..."} (a JSON string cannot hold other bytes, and
+// encoding/json would replace them by U+FFFD).
+type metadataValue string
+
+func (v metadataValue) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(v)) {
+		return json.Marshal(string(v))
+	}
+	return json.Marshal(struct {
+		Base64 []byte `json:"base64"`
+	}{[]byte(v)})
+}
+
+func (v *metadataValue) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '{' {
+		var o struct {
+			Base64 []byte `json:"base64"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*v = metadataValue(o.Base64)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*v = metadataValue(s)
+	return nil
+}
+
+func (md metadataStore) MarshalJSON() ([]byte, error) {
+	out := make(map[string]map[string]metadataValue, len(md))
+	for k, vals := range md {
+		m := make(map[string]metadataValue, len(vals))
+		for e, v := range vals {
+			m[e] = metadataValue(v)
+		}
+		out[k] = m
+	}
+	return json.Marshal(out)
+}
+
+func (md *metadataStore) UnmarshalJSON(b []byte) error {
+	var in map[string]map[string]metadataValue
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*md = make(metadataStore, len(in))
+	for k, vals := range in {
+		m := make(map[string]string, len(vals))
+		for e, v := range vals {
+			m[e] = string(v)
+		}
+		(*md)[k] = m
+	}
+	return nil
+}
+
+// entries counts the entries in the file.
+func (md metadataStore) entries() int {
+	n := 0
+	for _, vals := range md {
+		n += len(vals)
+	}
+	return n
+}
 
 func loadMetadata(root string) (metadataStore, error) {
 	b, err := os.ReadFile(filepath.Join(root, metadataFile))
@@ -89,36 +188,62 @@ func checkEntry(e string) (string, error) {
 	case strings.HasSuffix(l, "/"):
 		return "", errBad("Entry name can't end with '/'")
 	}
+	// dovecot compares each byte as a signed char with 0x19: below 0x1a
+	// and 8-bit bytes are refused (and so never stored).
 	for i := 0; i < len(l); i++ {
-		if l[i] < 0x20 || l[i] == 0x7f {
-			return "", errBad("Entry name can't contain control characters")
+		if l[i] < 0x1a || l[i] >= 0x80 {
+			return "", errBad("Entry name can't contain control chars")
 		}
 	}
 	return l, nil
 }
 
-// metadataMailbox resolves the mailbox argument: "" is the server. Only
-// the user's own mailboxes have entries (other users' are refused).
-func (c *conn) metadataMailbox(p *parser) (name, key string, err error) {
-	raw, err := p.mailbox()
-	if err != nil {
-		return "", "", err
+// metadataTarget is where a command's entries are: /private entries in
+// privRoot's file under privKey, /shared entries in sharedRoot's under
+// sharedKey (the same file and key for the server and the user's own
+// mailboxes).
+type metadataTarget struct {
+	name                  string // mailbox name as the client sees it, "" for the server
+	privRoot, privKey     string
+	sharedRoot, sharedKey string
+	denied                bool // the user may see the mailbox but has no right to its entries
+}
+
+// file returns the file and key of entry e's scope.
+func (t *metadataTarget) file(e string) (root, key string) {
+	if e == "/private" || strings.HasPrefix(e, "/private/") {
+		return t.privRoot, t.privKey
 	}
+	return t.sharedRoot, t.sharedKey
+}
+
+// metadataMailbox resolves the mailbox argument raw: "" is the server.
+// RFC 5464 §3.2: on another user's mailbox the user needs 'l' and one of
+// 'r', 's', 'w', 'i', 'p'.
+func (c *conn) metadataMailbox(raw string) (*metadataTarget, error) {
+	root := c.store.Root()
 	if raw == "" {
-		return "", "", nil
+		return &metadataTarget{privRoot: root, sharedRoot: root}, nil
 	}
 	m, err := c.mailboxArgName(raw)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	defer m.release()
-	if m.owner != c.user {
-		return "", "", errNo(imap.ResponseCodeCannot, "METADATA of other users' mailboxes is not supported")
-	}
 	if _, err := m.store.Folder(m.folder); err != nil {
-		return "", "", errNo("", "Mailbox doesn't exist: %s", m.name)
+		return nil, errNo("", "Mailbox doesn't exist: %s", m.name)
 	}
-	return m.name, m.folder, nil
+	t := &metadataTarget{name: m.name, privRoot: root, privKey: m.folder, sharedRoot: root, sharedKey: m.folder}
+	if m.owner != c.user {
+		rights := c.rights(m)
+		if !strings.ContainsRune(rights, 'l') {
+			return nil, errNo("", "Mailbox doesn't exist: %s", m.name)
+		}
+		t.denied = !strings.ContainsAny(rights, "rswip")
+		t.privKey = sharedMetadataKey(m.owner, m.folder)
+		t.sharedRoot = m.store.Root()
+	}
+	return t, nil
 }
 
 func (c *conn) mailboxArgName(raw string) (*mbox, error) {
@@ -130,22 +255,22 @@ func (c *conn) mailboxArgName(raw string) (*mbox, error) {
 }
 
 // entryList reads entries: one entry, or a parenthesised list (RFC 5464
-// §4.2: entries = entry / "(" entry *(SP entry) ")").
+// §4.2: entries = entry / "(" entry *(SP entry) ")"; dovecot takes an
+// empty list).
 func entryList(p *parser) ([]string, error) {
 	var raw []string
 	if p.take('(') {
-		for {
+		for !p.take(')') {
+			if len(raw) > 0 {
+				if err := p.sp(); err != nil {
+					return nil, err
+				}
+			}
 			e, err := p.astring()
 			if err != nil {
 				return nil, err
 			}
 			raw = append(raw, e)
-			if p.take(')') {
-				break
-			}
-			if err := p.sp(); err != nil {
-				return nil, err
-			}
 		}
 	} else {
 		e, err := p.astring()
@@ -163,6 +288,22 @@ func entryList(p *parser) ([]string, error) {
 		out[i] = l
 	}
 	return out, nil
+}
+
+// loadMetadataFiles reads the files t's entries are in, keyed by root.
+func loadMetadataFiles(t *metadataTarget) (map[string]metadataStore, error) {
+	files := map[string]metadataStore{}
+	for _, root := range []string{t.privRoot, t.sharedRoot} {
+		if files[root] != nil {
+			continue
+		}
+		md, err := loadMetadata(root)
+		if err != nil {
+			return nil, err
+		}
+		files[root] = md
+	}
+	return files, nil
 }
 
 // RFC 5464 §4.2 GETMETADATA [SP "(" options ")"] SP mailbox SP entries,
@@ -183,9 +324,13 @@ func (c *conn) cmdGetMetadata(tag string, p *parser, _ bool) error {
 			}
 			switch strings.ToUpper(opt) {
 			case "MAXSIZE":
+				// dovecot takes a 32-bit number.
 				n, err := p.number64()
 				if err != nil {
 					return err
+				}
+				if n > 1<<32-1 {
+					return errBad("Invalid value for MAXSIZE option")
 				}
 				maxSize = n
 			case "DEPTH":
@@ -212,7 +357,7 @@ func (c *conn) cmdGetMetadata(tag string, p *parser, _ bool) error {
 			return err
 		}
 	}
-	name, key, err := c.metadataMailbox(p)
+	raw, err := p.mailbox()
 	if err != nil {
 		return err
 	}
@@ -226,14 +371,34 @@ func (c *conn) cmdGetMetadata(tag string, p *parser, _ bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
+	t, err := c.metadataMailbox(raw)
+	if err != nil {
+		return err
+	}
+	if t.denied {
+		// dovecot fails each entry's lookup once (three times when it
+		// lists children too, DEPTH 1/infinity): the first failure is
+		// the tagged NO, the others untagged.
+		n := len(entries)
+		if depth != 0 {
+			n *= 3
+		}
+		for i := 1; i < n; i++ {
+			c.w.raw("* NO Permission denied").crlf()
+		}
+		return errNo(imap.ResponseCodeNoPerm, "Permission denied")
+	}
 	metadataMu.Lock()
-	md, err := loadMetadata(c.store.Root())
+	files, err := loadMetadataFiles(t)
 	metadataMu.Unlock()
 	if err != nil {
 		c.log.Error("imap: METADATA", "user", c.user, "err", err)
 		return errNo(imap.ResponseCodeServerBug, "cannot read metadata")
 	}
-	values := md[key]
+	valuesFor := func(e string) map[string]string {
+		root, key := t.file(e)
+		return files[root][key]
+	}
 	type pair struct {
 		entry string
 		value *string
@@ -248,7 +413,11 @@ func (c *conn) cmdGetMetadata(tag string, p *parser, _ bool) error {
 		out = append(out, pair{e, &v})
 	}
 	for _, e := range entries {
+		values := valuesFor(e)
 		v, ok := values[e]
+		if reservedEntry(e) {
+			ok = false
+		}
 		switch {
 		case ok:
 			add(e, v)
@@ -261,7 +430,7 @@ func (c *conn) cmdGetMetadata(tag string, p *parser, _ bool) error {
 		var children []string
 		for k := range values {
 			rest, isChild := strings.CutPrefix(k, e+"/")
-			if isChild && (depth < 0 || !strings.Contains(rest, "/")) {
+			if isChild && (depth < 0 || !strings.Contains(rest, "/")) && !reservedEntry(k) {
 				children = append(children, k)
 			}
 		}
@@ -271,12 +440,12 @@ func (c *conn) cmdGetMetadata(tag string, p *parser, _ bool) error {
 		}
 	}
 	if len(out) > 0 {
-		c.w.raw("* METADATA ").mailbox(name).raw(" (")
+		c.w.raw("* METADATA ").mailbox(t.name).raw(" (")
 		for i, pr := range out {
 			if i > 0 {
 				c.w.sp()
 			}
-			c.w.astr(pr.entry).sp()
+			writeEntryName(c.w, pr.entry).sp()
 			if pr.value == nil {
 				c.w.raw("NIL")
 			} else {
@@ -292,13 +461,45 @@ func (c *conn) cmdGetMetadata(tag string, p *parser, _ bool) error {
 	return c.ok(tag, code, "GETMETADATA completed", true)
 }
 
+// writeEntryName writes an entry name as an atom, or quoted with '"' and
+// '\' escaped, as dovecot sends them (checkEntry lets no CR, LF, NUL or
+// 8-bit byte in; a long name goes as a literal).
+func writeEntryName(w *writer, e string) *writer {
+	if e == "" || len(e) > 1000 || strings.ContainsAny(e, "\r\n\x00") || strings.EqualFold(e, "NIL") {
+		return w.astr(e)
+	}
+	atom := true
+	for i := 0; i < len(e); i++ {
+		atom = atom && isAtomChar(e[i], "]")
+	}
+	if atom {
+		return w.raw(e)
+	}
+	w.byte1('"')
+	for i := 0; i < len(e); i++ {
+		if e[i] == '"' || e[i] == '\\' {
+			w.byte1('\\')
+		}
+		w.byte1(e[i])
+	}
+	return w.byte1('"')
+}
+
+// reservedEntry reports entries dovecot keeps for itself, under
+// /private or /shared + /vendor/vendor.dovecot/pvt/ (mailbox.h's
+// MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT): never set, never shown.
+func reservedEntry(e string) bool {
+	_, rest, _ := strings.Cut(e[1:], "/")
+	return strings.HasPrefix(rest, "vendor/vendor.dovecot/pvt/")
+}
+
 // RFC 5464 §4.3 SETMETADATA mailbox SP "(" entry SP value ... ")"; NIL
 // removes an entry. All or nothing.
 func (c *conn) cmdSetMetadata(tag string, p *parser, _ bool) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
-	name, key, err := c.metadataMailbox(p)
+	raw, err := p.mailbox()
 	if err != nil {
 		return err
 	}
@@ -347,38 +548,73 @@ func (c *conn) cmdSetMetadata(tag string, p *parser, _ bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
+	t, err := c.metadataMailbox(raw)
+	if err != nil {
+		return err
+	}
+	if t.denied {
+		return errNo(imap.ResponseCodeNoPerm, "Permission denied")
+	}
 	for _, s := range sets {
-		if name == "" && !s.del && (s.entry == "/shared" || strings.HasPrefix(s.entry, "/shared/")) {
+		switch {
+		case reservedEntry(s.entry):
+			return errNo(imap.ResponseCodeCannot, "The %s attribute cannot be changed", s.entry)
+		// dovecot's server /shared/admin and /shared/comment come
+		// from its configuration (mail_server_admin/_comment).
+		case t.name == "" && (s.entry == "/shared/admin" || s.entry == "/shared/comment"):
 			return errNo(imap.ResponseCodeCannot, "The %s server entry cannot be changed", s.entry)
+		// A mailbox's special use is dovecot's configuration too; mailmig
+		// sets it by CREATE (createspecialuse.go).
+		case t.name != "" && s.entry == specialUseEntry:
+			return errNo(imap.ResponseCodeCannot, "The %s attribute cannot be changed", s.entry)
+		case !s.del && strings.IndexByte(s.value, 0) >= 0:
+			return errNo(imap.ResponseCodeCannot, "NUL characters are not allowed in metadata values")
+		case !s.del && len(s.value) > metadataMaxValue:
+			return errNo(imap.ResponseCode(fmt.Sprintf("METADATA MAXSIZE %d", metadataMaxValue)), "Metadata value too large")
 		}
 	}
 	metadataMu.Lock()
 	defer metadataMu.Unlock()
-	root := c.store.Root()
-	md, err := loadMetadata(root)
+	files, err := loadMetadataFiles(t)
 	if err != nil {
 		c.log.Error("imap: METADATA", "user", c.user, "err", err)
 		return errNo(imap.ResponseCodeServerBug, "cannot read metadata")
 	}
-	values := md[key]
-	if values == nil {
-		values = map[string]string{}
+	before := map[string]int{}
+	for root, md := range files {
+		before[root] = md.entries()
 	}
+	changed := map[string]bool{}
 	for _, s := range sets {
+		root, key := t.file(s.entry)
+		changed[root] = true
+		md := files[root]
+		values := md[key]
+		if values == nil {
+			values = map[string]string{}
+			md[key] = values
+		}
 		if s.del {
 			delete(values, s.entry)
 		} else {
 			values[s.entry] = s.value
 		}
+		if len(values) == 0 {
+			delete(md, key)
+		}
 	}
-	if len(values) == 0 {
-		delete(md, key)
-	} else {
-		md[key] = values
+	for root, md := range files {
+		// RFC 5464 §4.3: [METADATA TOOMANY] when the new entries would
+		// pass the limit (a file already past it may still shrink).
+		if n := md.entries(); n > metadataMaxEntries && n > before[root] {
+			return errNo(imap.ResponseCode("METADATA TOOMANY"), "Too many metadata entries")
+		}
 	}
-	if err := md.save(root); err != nil {
-		c.log.Error("imap: METADATA", "user", c.user, "err", err)
-		return errNo(imap.ResponseCodeCannot, "cannot store metadata")
+	for root := range changed {
+		if err := files[root].save(root); err != nil {
+			c.log.Error("imap: METADATA", "user", c.user, "err", err)
+			return errNo(imap.ResponseCodeCannot, "cannot store metadata")
+		}
 	}
 	return c.ok(tag, "", "SETMETADATA completed", true)
 }

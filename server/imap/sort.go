@@ -112,43 +112,61 @@ func convertKeys(keys []searchKey, cs string) error {
 	return nil
 }
 
+// esortReturn is what ESORT's RETURN asked for.
+type esortReturn struct {
+	ret     []string // MIN, MAX, ALL, COUNT, PARTIAL in their order
+	partial partialRange
+	update  bool // RFC 5267 §4.3 UPDATE (context.go)
+	esort   bool // RETURN was there
+}
+
 // parseEsortReturn reads ESORT's "RETURN (...)" (RFC 5267 §3.2, the
-// options of RFC 4731), if there.
-func parseEsortReturn(p *parser) (ret []string, partial partialRange, esort bool, err error) {
+// options of RFC 4731, and CONTEXT=SORT's CONTEXT, PARTIAL and UPDATE of
+// §4), if there.
+func parseEsortReturn(p *parser) (esortReturn, error) {
+	var r esortReturn
 	save := p.pos
 	if strings.ToUpper(p.word("")) != "RETURN" {
 		p.pos = save
-		return nil, partial, false, nil
+		return r, nil
 	}
+	r.esort = true
 	if err := p.sp(); err != nil {
-		return nil, partial, false, err
+		return r, err
 	}
 	if err := p.expect('('); err != nil {
-		return nil, partial, false, err
+		return r, err
 	}
 	for !p.take(')') {
 		p.take(' ')
 		o, err := p.atom()
 		if err != nil {
-			return nil, partial, false, err
+			return r, err
 		}
 		switch o = strings.ToUpper(o); o {
 		case "MIN", "MAX", "ALL", "COUNT":
-			ret = append(ret, o)
+			r.ret = append(r.ret, o)
 		case "PARTIAL":
 			// RFC 5267 §4.4 (partial.go).
-			if partial, err = parsePartial(p); err != nil {
-				return nil, partial, false, err
+			if r.partial, err = parsePartial(p); err != nil {
+				return r, err
 			}
-			ret = append(ret, o)
+			r.ret = append(r.ret, o)
+		case "UPDATE":
+			r.update = true
+		case "CONTEXT":
+			// §4.2: a hint a server may ignore; alone it still means
+			// ALL (as dovecot has it).
 		default:
-			return nil, partial, false, errBad("unknown RETURN option %s", o)
+			return r, errBad("unknown RETURN option %s", o)
 		}
 	}
-	if len(ret) == 0 {
-		ret = []string{"ALL"}
+	// "RETURN ()" is ALL (§3.3); UPDATE alone asks for no result data,
+	// as with SEARCH (dovecot answers the same).
+	if len(r.ret) == 0 && !r.update {
+		r.ret = []string{"ALL"}
 	}
-	return ret, partial, true, p.sp()
+	return r, p.sp()
 }
 
 // RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY, RFC 5267 §3 ESORT.
@@ -157,10 +175,11 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		return err
 	}
 	start, startOff := p.pos, p.off
-	ret, partial, esort, err := parseEsortReturn(p)
+	er, err := parseEsortReturn(p)
 	if err != nil {
 		return err
 	}
+	ret, partial, esort := er.ret, er.partial, er.esort
 	crit, err := parseSortCriteria(p)
 	if err != nil {
 		return err
@@ -168,6 +187,11 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 	prog, err := c.charsetSearchProgram(p)
 	if err != nil {
 		return err
+	}
+	if er.update {
+		if err := c.checkUpdateTag(tag); err != nil {
+			return err
+		}
 	}
 	s := c.sel
 	ctx, cancel := c.ctx()
@@ -250,6 +274,13 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 			fc.keepAnswer(rk, b.String())
 		}
 		c.w.raw(b.String()).crlf()
+	}
+	if er.update {
+		// CONTEXT=SORT (RFC 5267 §4.3, context.go).
+		if !c.canUpdateSort(uid) {
+			return c.ok(tag, imap.ResponseCode(`NOUPDATE "`+tag+`"`), "SORT completed, no updates", uid)
+		}
+		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: slices.Sorted(slices.Values(nums)), order: nums, sort: crit})
 	}
 	return c.ok(tag, "", "SORT completed", uid)
 }

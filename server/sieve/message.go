@@ -1,6 +1,7 @@
 package sieve
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"io"
@@ -15,12 +16,23 @@ import (
 )
 
 // Message is a parsed message for the interpreter: its header fields in
-// order (unfolded) and the raw body.
+// order (unfolded) and where its body is. The header is read once, from a
+// bounded prefix (MaxHeaderBytes); the body stays in the source and body
+// tests read it part by part (bodystream.go), so a message of any size
+// costs bounded memory.
 type Message struct {
 	fields []field
-	body   []byte
-	size   int
-	hasSep bool
+	src    io.ReaderAt // the whole message
+	size   int64
+	// The body is bodyHead (a line that ended the header without being
+	// a field, as the old parser kept it) followed by src[bodyOff:size].
+	bodyHead []byte
+	bodyOff  int64
+	hasSep   bool
+	// badHeader: the header is one textproto.ReadMIMEHeader refuses (it
+	// starts with a continuation line, has a line that is no field, or
+	// has no end), so mime/multipart ends the multipart at such a part.
+	badHeader bool
 
 	// Caches (a Message serves one delivery at a time): decoded and raw
 	// values by field name, addresses by raw value. Edits start a clone.
@@ -58,11 +70,27 @@ func (f field) decoded() string {
 	return f.value
 }
 
+// MaxHeaderBytes bounds the header NewMessageReader reads: fields that
+// start beyond it are not seen, and the body is taken to start at the
+// first line that does not fit.
+const MaxHeaderBytes = 8 << 20
+
 // NewMessage parses raw (CRLF or LF line ends). It never fails: lines
 // that are not header fields end the header, as most MUAs treat them.
 func NewMessage(raw []byte) *Message {
-	m := &Message{fields: make([]field, 0, 16), size: len(raw)}
-	rest := raw
+	m, _ := NewMessageReader(bytes.NewReader(raw), int64(len(raw)))
+	return m
+}
+
+// NewMessageReader parses the header of the size-byte message in r (at
+// most MaxHeaderBytes of it) and keeps r for the body tests, which read
+// it again each time they run; r must stay readable and unchanged while
+// scripts run on the Message. The error is a read error of the header.
+func NewMessageReader(r io.ReaderAt, size int64) (*Message, error) {
+	m := &Message{fields: make([]field, 0, 16), src: r, size: size}
+	limit := min(size, MaxHeaderBytes)
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, limit), int(max(16, min(limit, 64<<10))))
+	var off int64
 	var name, orig string
 	var val []byte
 	flush := func() {
@@ -71,20 +99,26 @@ func NewMessage(raw []byte) *Message {
 		}
 		name, val = "", nil
 	}
-	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
-		var line []byte
-		if i < 0 {
-			line, rest = rest, nil
-		} else {
-			line, rest = rest[:i], rest[i+1:]
+	for off < size {
+		line, err := br.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return nil, err
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
+		if err == io.EOF && limit < size {
+			// The line goes beyond MaxHeaderBytes: the body starts here.
+			m.hasSep = true
+			break
+		}
+		off += int64(len(line))
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(line) == 0 {
 			m.hasSep = true
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
+			if len(m.fields) == 0 && name == "" {
+				m.badHeader = true
+			}
 			if name != "" {
 				val = append(val, line...)
 			}
@@ -94,7 +128,8 @@ func NewMessage(raw []byte) *Message {
 		if c <= 0 || bytes.ContainsAny(line[:c], " \t") {
 			// Not a header field: the body starts here.
 			flush()
-			rest = append(line[:len(line):len(line)], append([]byte("\n"), rest...)...)
+			m.badHeader = true
+			m.bodyHead = append(line[:len(line):len(line)], '\n')
 			m.hasSep = true
 			break
 		}
@@ -104,12 +139,16 @@ func NewMessage(raw []byte) *Message {
 		val = append([]byte(nil), line[c+1:]...)
 	}
 	flush()
-	m.body = rest
-	return m
+	m.bodyOff = off
+	m.badHeader = m.badHeader || !m.hasSep
+	return m, nil
 }
 
 func (m *Message) clone() *Message {
-	return &Message{fields: append([]field(nil), m.fields...), body: m.body, size: m.size, hasSep: m.hasSep}
+	c := *m
+	c.fields = append([]field(nil), m.fields...)
+	c.decodedCache, c.rawCache, c.addrCache, c.bodyCache = nil, nil, nil, nil
+	return &c
 }
 
 // occurrences returns the positions of the fields named name (lower case).
@@ -221,10 +260,42 @@ func (m *Message) HeaderGet(key string) ([]string, error) {
 }
 
 // MessageSize returns the size of the raw message.
-func (m *Message) MessageSize() int { return m.size }
+func (m *Message) MessageSize() int { return int(m.size) }
 
-// BodyRaw returns the body and whether the message had one.
-func (m *Message) BodyRaw() ([]byte, bool, error) { return m.body, m.hasSep, nil }
+// bodyLen is the body's size in bytes.
+func (m *Message) bodyLen() int64 { return int64(len(m.bodyHead)) + m.size - m.bodyOff }
+
+// Body returns the raw body (after the blank line) as a reader of its own.
+func (m *Message) Body() *io.SectionReader {
+	return io.NewSectionReader(bodyAt{m}, 0, m.bodyLen())
+}
+
+// BodyRaw returns the body and whether the message had one. It reads the
+// whole body into memory: for small messages (Body streams).
+func (m *Message) BodyRaw() ([]byte, bool, error) {
+	b := make([]byte, m.bodyLen())
+	if _, err := io.ReadFull(m.Body(), b); err != nil {
+		return nil, m.hasSep, err
+	}
+	return b, m.hasSep, nil
+}
+
+// bodyAt is the body as an io.ReaderAt: bodyHead, then the source from
+// bodyOff.
+type bodyAt struct{ m *Message }
+
+func (b bodyAt) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if head := b.m.bodyHead; off < int64(len(head)) {
+		n = copy(p, head[off:])
+		if n == len(p) {
+			return n, nil
+		}
+		off = int64(len(head))
+	}
+	k, err := b.m.src.ReadAt(p[n:], b.m.bodyOff+off-int64(len(b.m.bodyHead)))
+	return n + k, err
+}
 
 // bodyTexts returns what the body test matches against (RFC 5173 §5):
 // :raw the undecoded body; :text the decoded text parts; :content the
@@ -243,11 +314,30 @@ func (m *Message) bodyTexts(transform string, types []string) []string {
 }
 
 func (m *Message) computeBodyTexts(transform string, types []string) []string {
+	body, _, _ := m.BodyRaw()
 	if transform == "raw" {
-		return []string{string(m.body)}
+		return []string{string(body)}
 	}
-	ct := ""
-	cte := ""
+	ct, cte := m.topType()
+	var parts []part
+	collectParts(ct, cte, body, 0, &parts)
+	var out []string
+	for _, p := range parts {
+		if !wantPart(transform, types, p.ctype) {
+			continue
+		}
+		t := p.text
+		if transform == "text" && p.ctype == "text/html" {
+			t = htmlToText(t)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// topType is the message's Content-Type and Content-Transfer-Encoding
+// (the first of each).
+func (m *Message) topType() (ct, cte string) {
 	for _, f := range m.fields {
 		switch f.name {
 		case "content-type":
@@ -260,30 +350,24 @@ func (m *Message) computeBodyTexts(transform string, types []string) []string {
 			}
 		}
 	}
-	var parts []part
-	collectParts(ct, cte, m.body, 0, &parts)
-	var out []string
-	for _, p := range parts {
-		if transform == "text" {
-			if strings.HasPrefix(p.ctype, "text/") || p.ctype == "" {
-				t := p.text
-				if p.ctype == "text/html" {
-					t = htmlToText(t)
-				}
-				out = append(out, t)
-			}
-			continue
-		}
-		for _, want := range types {
-			mt, sub, hasSub := strings.Cut(p.ctype, "/")
-			w, wsub, wHasSub := strings.Cut(want, "/")
-			if want == "" || (w == mt && (!wHasSub || (hasSub && wsub == sub))) {
-				out = append(out, p.text)
-				break
-			}
+	return ct, cte
+}
+
+// wantPart says whether a part of media type ctype is one of the values
+// of a body test with transform :text (the text/ parts) or :content
+// types (RFC 5173 §5.2: "" is every part, "text" every text/ type).
+func wantPart(transform string, types []string, ctype string) bool {
+	if transform == "text" {
+		return strings.HasPrefix(ctype, "text/") || ctype == ""
+	}
+	for _, want := range types {
+		mt, sub, hasSub := strings.Cut(ctype, "/")
+		w, wsub, wHasSub := strings.Cut(want, "/")
+		if want == "" || (w == mt && (!wHasSub || (hasSub && wsub == sub))) {
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 type part struct {
@@ -321,7 +405,8 @@ func collectParts(ct, cte string, body []byte, depth int, out *[]part) {
 				icte = f.value
 			}
 		}
-		collectParts(ict, icte, inner.body, depth+1, out)
+		ib, _, _ := inner.BodyRaw()
+		collectParts(ict, icte, ib, depth+1, out)
 		return
 	}
 	*out = append(*out, part{ctype: mt, text: decodePart(body, cte, params["charset"])})

@@ -680,8 +680,11 @@ func (r *run) test(f *frame, t *test) (bool, error) {
 		}
 		return r.matchValues(f, t.m, vals, t.keys)
 	case tBody:
-		vals := r.msg.bodyTexts(t.transform, t.ctypes)
-		return r.matchValues(f, t.m, vals, t.keys)
+		if r.msg.bodyLen() <= bodyThreshold {
+			vals := r.msg.bodyTexts(t.transform, t.ctypes)
+			return r.matchValues(f, t.m, vals, t.keys)
+		}
+		return r.bodyStream(f, t)
 	case tDate, tCurrentdate:
 		return r.dateTest(f, t)
 	case tHasflag:
@@ -768,6 +771,67 @@ func (r *run) matchValues(f *frame, m *matcher, values []string, keys []*sval) (
 		}
 	}
 	return false, nil
+}
+
+// bodyStream is the body test on a body bigger than bodyThreshold:
+// matchValues over the values walkBody finds, each read as a stream.
+func (r *run) bodyStream(f *frame, t *test) (bool, error) {
+	m := t.m
+	count, matched := 0, false
+	wantVars := (m.typ == "matches" || m.typ == "regex") && f.s.hasVariables()
+	err := r.msg.walkBody(r.ctx, t.transform, t.ctypes, func(v bodyValue) (bool, error) {
+		if m.typ == "count" {
+			count++
+			return false, nil
+		}
+		for i, k := range t.keys {
+			var re *regexp.Regexp
+			if m.re != nil {
+				re = m.re[i]
+			}
+			var ok bool
+			var caps []string
+			var err error
+			if v.small {
+				ok, caps, err = m.matchOne(v.text, r.expand(f, k), re, wantVars)
+			} else {
+				ok, caps, err = m.matchStream(v.open, r.expand(f, k), re, wantVars)
+			}
+			if err != nil {
+				if re2, isRT := err.(*RuntimeError); isRT {
+					re2.Script, re2.Line = f.s.name, 0
+				}
+				return true, err
+			}
+			if ok {
+				if wantVars {
+					if len(caps) > 10 {
+						caps = caps[:10]
+					}
+					f.matches = caps
+				}
+				matched = true
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		if _, isRT := err.(*RuntimeError); isRT {
+			return false, err
+		}
+		return false, r.fail(f, t.pos, "body: reading the message: %v", err)
+	}
+	if m.typ == "count" {
+		n := strconv.Itoa(count)
+		for _, k := range t.keys {
+			if relation(m.rel, compare(m.cmp, n, r.expand(f, k))) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return matched, nil
 }
 
 func (s *Script) hasVariables() bool { return slices.Contains(s.required, "variables") }

@@ -142,9 +142,11 @@ type notifyTiming struct{ least, most, quiet time.Duration }
 // waits for the next one. Its Maildir sync also compares directory times
 // by the second. So a wait on dovecot lasts at least 1.1 s and until
 // 1.2 s passed without a line; mailmig (PollInterval 100 ms) is quicker.
+// The upper bounds leave room for a loaded machine; mailmig's costs no
+// time, as its script runs beside dovecot's.
 var (
-	notifyDovecot = notifyTiming{least: 1100 * time.Millisecond, most: 3500 * time.Millisecond, quiet: 1200 * time.Millisecond}
-	notifyMailmig = notifyTiming{most: 1200 * time.Millisecond, quiet: 400 * time.Millisecond}
+	notifyDovecot = notifyTiming{least: 1100 * time.Millisecond, most: 4 * time.Second, quiet: 1200 * time.Millisecond}
+	notifyMailmig = notifyTiming{most: 3 * time.Second, quiet: 500 * time.Millisecond}
 )
 
 func runNotifyScript(steps []string, a, b *notifyPeer, tm notifyTiming, maildir string) ([][]string, error) {

@@ -204,6 +204,11 @@ func toSMTPError(err error) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: msg}
 }
 
+// errTimedOut answers the partial command a connection cut by
+// listen.TimeLimit still hands to the session (go-smtp sends 421 4.4.2
+// right after).
+var errTimedOut = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout: the command did not arrive in time"}
+
 type rcpt struct {
 	addr         string // as given to Rcpt (the status key)
 	user, detail string
@@ -247,6 +252,9 @@ func (se *session) Logout() error { return nil }
 
 // Mail starts a transaction (RFC 5321 §4.1.1.2); "" is the null sender.
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if listen.TimedOut(se.conn.Conn()) {
+		return errTimedOut
+	}
 	se.from, se.rcpts = from, nil
 	if !se.inTx {
 		se.inTx = true
@@ -260,6 +268,9 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 // Rcpt checks the recipient at once (RFC 2033 §4.2 allows it): unknown
 // users get 550 5.1.1 here rather than after DATA.
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if listen.TimedOut(se.conn.Conn()) {
+		return errTimedOut
+	}
 	resolve := se.s.Resolve
 	if resolve == nil {
 		resolve = func(a string) (string, string, error) { return SplitAddress(a, nil) }

@@ -30,6 +30,11 @@ type rcpt struct {
 	local        bool
 }
 
+// errTimedOut answers the partial command a connection cut by
+// listen.TimeLimit still hands to the session (go-smtp sends 421 4.4.2
+// right after).
+var errTimedOut = smtpErr(421, smtp.EnhancedCode{4, 4, 2}, "timeout: the command did not arrive in time")
+
 type session struct {
 	s       *Server
 	conn    *smtp.Conn
@@ -92,6 +97,9 @@ func (ss *session) passwordAllowed() bool {
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if ss.user != "" {
 		return nil, smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "already authenticated")
+	}
+	if listen.TimedOut(ss.conn.Conn()) {
+		return nil, errTimedOut // a partial line: never a login attempt
 	}
 	if m := strings.ToUpper(mech); (m == sasl.Plain || m == sasl.Login) && !ss.passwordAllowed() {
 		// RFC 4954 §6: 538 for a mechanism that needs encryption.
@@ -187,6 +195,9 @@ func splitAddr(addr string) (local, domain string, ok bool) {
 
 // Mail implements smtp.Session (RFC 5321 §4.1.1.2, RFC 6409 §6.1).
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if listen.TimedOut(ss.conn.Conn()) {
+		return errTimedOut
+	}
 	switch {
 	case ss.user != "":
 		if !ss.s.ownsAddress(ss.user, from) {
@@ -212,6 +223,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 
 // Rcpt implements smtp.Session (RFC 5321 §4.1.1.3).
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if listen.TimedOut(ss.conn.Conn()) {
+		return errTimedOut
+	}
 	if !ss.haveFrom {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL FROM first")
 	}

@@ -102,6 +102,13 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 					return c.storeErr("APPEND", m, err)
 				}
 			}
+			if n >= maxMultiAppend {
+				undo()
+				if err := c.skipLiterals(p); err != nil {
+					return err
+				}
+				return errNo(imap.ResponseCodeLimit, "at most %d messages in one APPEND", maxMultiAppend)
+			}
 			file, size, err := c.catenateParts(p, filepath.Join(f.Dir(), "tmp"))
 			if err != nil {
 				undo()

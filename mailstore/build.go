@@ -133,7 +133,7 @@ func (st *folderState) info(sub, key string, e fileEntry, uid uint32) MessageInf
 		Size:         size,
 		VSize:        vsize,
 		Path:         st.dir + "/" + sub + "/" + e.name,
-		Recent:       sub == "new",
+		Recent:       st.recent(sub, key),
 	}
 }
 
@@ -188,7 +188,7 @@ func (st *folderState) buildIncremental() *Snapshot {
 		if st.checkAll && ul.Keys[m.Key] != m.UID {
 			return nil
 		}
-		if m.Recent == (sub == "new") && nameOf(m.Path) == e.name {
+		if m.Recent == st.recent(sub, m.Key) && nameOf(m.Path) == e.name {
 			snap.Messages = append(snap.Messages, m)
 		} else {
 			snap.Messages = append(snap.Messages, st.info(sub, m.Key, e, m.UID))
@@ -276,7 +276,7 @@ func sameSnapshot(a, b *Snapshot) bool {
 	}
 	for i := range a.Messages {
 		x, y := &a.Messages[i], &b.Messages[i]
-		if x.UID != y.UID || x.Path != y.Path || !x.InternalDate.Equal(y.InternalDate) || !equalFlags(x.Flags, y.Flags) {
+		if x.UID != y.UID || x.Path != y.Path || x.Recent != y.Recent || !x.InternalDate.Equal(y.InternalDate) || !equalFlags(x.Flags, y.Flags) {
 			return false
 		}
 	}

@@ -249,6 +249,11 @@ func norms(s *mailstore.Snapshot) *mailstore.Snapshot {
 	c.Messages = append([]mailstore.MessageInfo(nil), s.Messages...)
 	for i := range c.Messages {
 		c.Messages[i].Flags = norm(c.Messages[i].Flags)
+		// \Recent of a file in cur/ (appended with flags) is kept in
+		// memory, which a fresh read cannot know.
+		if strings.Contains(c.Messages[i].Path, "/cur/") {
+			c.Messages[i].Recent = false
+		}
 	}
 	c.Keywords = norm(c.Keywords)
 	return &c

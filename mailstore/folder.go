@@ -148,7 +148,8 @@ func (f *Folder) Refresh(ctx context.Context) ([]Change, error) {
 
 // ClaimRecent moves the files of new/ to cur/ (dovecot's "recent"
 // semantics: the session that sees them first reports them \Recent) and
-// returns their UIDs, ascending. UIDs and flags are unchanged.
+// returns their UIDs, ascending, with those of messages this process put
+// in cur/ as recent (recentCur). UIDs and flags are unchanged.
 func (f *Folder) ClaimRecent(ctx context.Context) ([]uint32, error) {
 	f.st.mu.Lock()
 	defer f.st.mu.Unlock()
@@ -159,6 +160,14 @@ func (f *Folder) ClaimRecent(ctx context.Context) ([]uint32, error) {
 	var uids []uint32
 	for _, m := range snap.Messages {
 		if !m.Recent {
+			continue
+		}
+		if _, ok := f.st.recentCur[m.Key]; ok {
+			// Already in cur/ (appended with flags): claimed here.
+			delete(f.st.recentCur, m.Key)
+			f.st.touch(m.Key)
+			f.st.pending = true
+			uids = append(uids, m.UID)
 			continue
 		}
 		info := infoPart(nameOf(m.Path))

@@ -167,7 +167,7 @@ func (im *Importer) writeUIDList(ctx context.Context) error {
 		next = old.NextUID
 	}
 	guid := old.GUID
-	if guid == "" {
+	if !validGUID(guid) {
 		guid = newGUID()
 	}
 	return lk.replaceFunc(func(w io.Writer) error {

@@ -242,6 +242,9 @@ func (f *Folder) Append(ctx context.Context, r io.Reader, flags []string, date t
 		f.st.fresh[key] = struct{}{}
 		f.st.touch(key)
 	})
+	if err == nil && sub == "cur" {
+		f.st.markRecentCur(key)
+	}
 	f.st.mu.Unlock()
 	if err != nil {
 		os.Remove(tmp)
@@ -461,6 +464,10 @@ func (f *Folder) Copy(ctx context.Context, uids []uint32, dst *Folder) ([]UIDPai
 			dst.st.fresh[key] = struct{}{}
 			dst.st.touch(key)
 		})
+		if sub == "cur" {
+			// Recent in dst whether linked or (below) copied.
+			dst.st.markRecentCur(key)
+		}
 		dst.st.mu.Unlock()
 		if linkErr != nil {
 			if err := f.linkOrCopy(ctx, m, dst, key, target); err != nil {

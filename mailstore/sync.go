@@ -134,6 +134,31 @@ type folderState struct {
 	// a UID unless checkAll (first load, uidlist replaced).
 	fresh    map[string]struct{}
 	checkAll bool
+	// recentCur holds keys this process put in cur/ (APPEND or COPY
+	// with flags) that no session has claimed as \Recent yet: dovecot
+	// keeps \Recent in its index, not by new/, so such messages are
+	// recent too (recent.go). Kept in memory only.
+	recentCur map[string]struct{}
+	// needGUID makes assignLocked rewrite a uidlist whose header has no
+	// valid mailbox GUID (MailboxGUID, mailboxguid.go).
+	needGUID bool
+}
+
+// markRecentCur records key, just put in cur/, as recent.
+func (st *folderState) markRecentCur(key string) {
+	if st.recentCur == nil {
+		st.recentCur = map[string]struct{}{}
+	}
+	st.recentCur[key] = struct{}{}
+}
+
+// recent reports whether the file of key in sub is \Recent.
+func (st *folderState) recent(sub, key string) bool {
+	if sub == "new" {
+		return true
+	}
+	_, ok := st.recentCur[key]
+	return ok
 }
 
 // errBrokenUIDList marks a dovecot-uidlist that does not parse.
@@ -478,10 +503,11 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 			return err
 		}
 	}
-	if len(add) == 0 && ul.UIDValidity != 0 {
+	guidOK := !st.needGUID || validGUID(ul.GUID)
+	if len(add) == 0 && ul.UIDValidity != 0 && guidOK {
 		return nil
 	}
-	if st.canAppendUIDs(listSt) {
+	if st.canAppendUIDs(listSt) && guidOK {
 		return f.appendUIDs(add)
 	}
 	// Rewrite, dropping entries of files no longer on disk. The
@@ -513,7 +539,7 @@ func (f *Folder) assignLocked(ctx context.Context, keys []string) error {
 	if ul.UIDValidity == 0 {
 		ul.UIDValidity = newUIDValidity(s.now())
 	}
-	if ul.GUID == "" {
+	if !validGUID(ul.GUID) {
 		ul.GUID = newGUID()
 	}
 	var entries []uidEntry

@@ -24,6 +24,25 @@ type gssapiWorld struct {
 
 func startGSSAPIWorld(t *testing.T, extra string) *gssapiWorld {
 	t.Helper()
+	return startGSSAPIWorldWith(t, "", `
+[imap]
+listeners = [{ address = "127.0.0.1:0", tls = "implicit", trusted = false }, { address = "127.0.0.1:0", tls = "starttls", trusted = false }]
+
+[submission]
+listeners = [{ address = "127.0.0.1:0", tls = "implicit", trusted = false }]
+
+[managesieve]
+listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }]
+
+[metrics]
+listen = "127.0.0.1:0"
+`+extra)
+}
+
+// startGSSAPIWorldWith starts the world with kerberos lines added to
+// [auth.kerberos] and the rest of the configuration from tail.
+func startGSSAPIWorldWith(t *testing.T, kerberos, tail string) *gssapiWorld {
+	t.Helper()
 	w := &gssapiWorld{dir: t.TempDir()}
 	w.kdc = kdctest.Start(t, "TEST.MAILMIG")
 	w.kdc.AddUser("alice", "alice-pw")
@@ -41,19 +60,7 @@ realm = "TEST.MAILMIG"
 krb5_conf = "`+w.kdc.Krb5Conf+`"
 keytab = "`+w.keytab+`"
 gssapi = true
-
-[imap]
-listeners = [{ address = "127.0.0.1:0", tls = "implicit", trusted = false }, { address = "127.0.0.1:0", tls = "starttls", trusted = false }]
-
-[submission]
-listeners = [{ address = "127.0.0.1:0", tls = "implicit", trusted = false }]
-
-[managesieve]
-listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }]
-
-[metrics]
-listen = "127.0.0.1:0"
-`+extra)
+`+kerberos+tail)
 	w.ca = filepath.Join(w.dir, "tls", "cert.pem")
 	return w
 }

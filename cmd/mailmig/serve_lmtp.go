@@ -45,6 +45,8 @@ func startLMTP(ctx context.Context, e *env) (func(context.Context) error, error)
 		Logger:          e.log.With("component", "lmtp"),
 		SpoolThreshold:  int64(e.cfg.Connections.SpoolThreshold),
 		WriteTimeout:    e.cfg.Connections.WriteTimeout.D(),
+		PreMailTimeout:  e.cfg.Connections.PreAuthTimeout.D(),
+		CommandTimeout:  e.cfg.Connections.CommandTimeout.D(),
 	}
 	var lns []net.Listener
 	fail := func(err error) (func(context.Context) error, error) {

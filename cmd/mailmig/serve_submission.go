@@ -41,6 +41,7 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 		}
 		s := &submission.Server{
 			GSSAPI:            e.gssapi,
+			GSSAPIWithoutTLS:  e.cfg.Auth.Kerberos.GSSAPIWithoutTLS,
 			Hostname:          e.cfg.Server.Hostname,
 			TLSConfig:         e.tls,
 			ImplicitTLS:       l.TLS == config.TLSImplicit,
@@ -54,6 +55,8 @@ func startSubmission(ctx context.Context, e *env) (func(context.Context) error, 
 			Local:             submissionDelivery{e},
 			SpoolThreshold:    int64(e.cfg.Connections.SpoolThreshold),
 			WriteTimeout:      e.cfg.Connections.WriteTimeout.D(),
+			PreAuthTimeout:    e.cfg.Connections.PreAuthTimeout.D(),
+			CommandTimeout:    e.cfg.Connections.CommandTimeout.D(),
 			UserIP:            e.protoLimits("submission").userIP,
 			Log:               e.log.With("component", "submission", "listener", ln.Addr().String()),
 		}

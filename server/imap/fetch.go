@@ -200,6 +200,12 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 				continue
 			}
 			sep()
+			if it.kind == "EMAILID" || it.kind == "THREADID" {
+				if err := c.fetchObjectID(ctx, it.kind, &mi); err != nil {
+					return err
+				}
+				continue
+			}
 			if big != nil {
 				if err := big.item(it); err != nil {
 					return err

@@ -74,7 +74,8 @@ func parseFetchItem(p *parser) (fetchItem, error) {
 	a := strings.ToUpper(p.wordExcept("[<"))
 	switch a {
 	case "FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
-		"RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ":
+		"RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ",
+		"EMAILID", "THREADID": // RFC 8474 §5 (objectid.go)
 		return fetchItem{kind: a, name: a}, nil
 	case "PREVIEW":
 		// RFC 8970 (preview.go).

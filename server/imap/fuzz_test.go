@@ -50,6 +50,7 @@ func FuzzSession(f *testing.F) {
 		"c CREATE J (USE (\\Junk \\Sent))\r\nd CREATE K (USE ())\r\ne CREATE L (USE (\\X) FOO)\r\nf LIST (SPECIAL-USE) \"\" *\r\n",
 		"c UID SEARCH RETURN (UPDATE) UNSEEN\r\nd SEARCH RETURN (UPDATE COUNT) ALL\r\ne CANCELUPDATE \"c\" \"x\"\r\nf CANCELUPDATE\r\ng CANCELUPDATE c\r\n",
 		"c APPEND INBOX (\\Seen) {3+}\r\nabc \"01-Jan-2020 00:00:00 +0000\" ~{4+}\r\na\x00bc\r\n",
+		"c FETCH 1:* (EMAILID THREADID)\r\nd SEARCH OR EMAILID M1 THREADID T-_9\r\ne STATUS INBOX (MAILBOXID)\r\nf LIST \"\" * RETURN (STATUS (MAILBOXID))\r\n",
 	} {
 		f.Add(s)
 	}

@@ -270,7 +270,8 @@ func statusItemList(p *parser) ([]string, error) {
 		}
 		a = strings.ToUpper(a)
 		switch a {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "SIZE", "DELETED", "HIGHESTMODSEQ":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "SIZE", "DELETED", "HIGHESTMODSEQ",
+			"MAILBOXID": // RFC 8474 §4.3
 		default:
 			return nil, errBad("unknown STATUS item %s", a)
 		}
@@ -326,6 +327,12 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 	if err != nil {
 		return c.storeErr("STATUS", m, err)
 	}
+	var mailboxID string
+	if slices.Contains(items, "MAILBOXID") {
+		if mailboxID, err = f.MailboxGUID(ctx); err != nil {
+			return c.storeErr("STATUS", m, err)
+		}
+	}
 	c.w.raw("* STATUS ").mailbox(m.name).raw(" (")
 	for i, it := range items {
 		if i > 0 {
@@ -343,11 +350,19 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return !mi.HasFlag(mailstore.FlagSeen) }))
 		case "DELETED":
 			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.HasFlag(mailstore.FlagDeleted) }))
+		case "MAILBOXID":
+			c.w.raw("(").raw(mailboxID).raw(")")
 		case "HIGHESTMODSEQ":
 			c.condstore = true
 			c.w.num64(int64(ms.highestModSeq()))
 		case "RECENT":
-			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.Recent }))
+			// Of the selected mailbox, the session's own \Recent
+			// messages count too, as dovecot counts its view's.
+			var own map[uint32]bool
+			if c.sel != nil && c.sel.mb.owner == m.owner && c.sel.mb.folder == m.folder {
+				own = c.sel.recent
+			}
+			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.Recent || own[mi.UID] }))
 		case "SIZE":
 			// RFC 8438: at least the sum of RFC822.SIZE, which counts
 			// CRLF line ends (W= in the file name).

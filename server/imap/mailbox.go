@@ -192,7 +192,19 @@ func (c *conn) cmdCreate(tag string, p *parser, _ bool) error {
 			return errNo(imap.ResponseCodeCannot, "cannot store the special use")
 		}
 	}
-	return c.ok(tag, "", "CREATE completed", true)
+	// RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+	var code imap.ResponseCode
+	if f, err := m.store.Folder(m.folder); err == nil {
+		ctx, cancel := c.ctx()
+		id, err := f.MailboxGUID(ctx)
+		cancel()
+		if err == nil {
+			code = mailboxIDCode(id)
+		} else {
+			c.log.Warn("imap: CREATE mailbox id", "user", c.user, "mailbox", m.name, "err", err)
+		}
+	}
+	return c.ok(tag, code, "CREATE completed", true)
 }
 
 // RFC 9051 §6.3.5

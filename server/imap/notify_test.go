@@ -94,15 +94,19 @@ func normNotify(resp []string) []string {
 	for _, r := range resp {
 		l := quoteLiterals(r)
 		if strings.HasPrefix(l, "* ") || strings.HasPrefix(l, "+ ") {
-			if strings.HasPrefix(l, "* OK [HIGHESTMODSEQ ") {
+			if strings.HasPrefix(l, "* OK [HIGHESTMODSEQ ") || strings.HasPrefix(l, "* OK [MAILBOXID ") {
 				// Sent by mailmig on every SELECT (RFC 7162 §3.1.2.1),
-				// by dovecot only after CONDSTORE; see splitByTag.
+				// by dovecot only after CONDSTORE; MAILBOXID (RFC 8474)
+				// not by dovecot 2.3. See splitByTag.
 				continue
 			}
 			out = append(out, notifyValidityRE.ReplaceAllString(normMetadata(normValues(normFetch(normAttrs(l)))), "$1 V"))
 			continue
 		}
 		f := strings.SplitN(l, " ", 3)
+		if len(f) > 2 {
+			f[2] = strings.TrimPrefix(mailboxIDCodeRE.ReplaceAllString(f[1]+" "+f[2], "$1"), f[1]+" ")
+		}
 		st := f[1]
 		if len(f) > 2 && strings.HasPrefix(f[2], "[") {
 			if i := strings.IndexByte(f[2], ']'); i > 0 {

@@ -13,11 +13,11 @@ import (
 // Sessions that race for a message both try to move it from new/ to
 // cur/; only one rename succeeds, so only one session claims it, as with
 // dovecot. newFrom is the index in snap of the first message new to the
-// view.
-func (c *conn) claimNewRecent(ctx context.Context, snap *mailstore.Snapshot, newFrom int) {
+// view. It reports whether it sent a RECENT response.
+func (c *conn) claimNewRecent(ctx context.Context, snap *mailstore.Snapshot, newFrom int) bool {
 	s := c.sel
 	if s == nil || s.readOnly || c.rev2 {
-		return
+		return false
 	}
 	any := false
 	for i := newFrom; i < len(snap.Messages); i++ {
@@ -27,15 +27,15 @@ func (c *conn) claimNewRecent(ctx context.Context, snap *mailstore.Snapshot, new
 		}
 	}
 	if !any {
-		return
+		return false
 	}
 	claimed, err := s.folder.ClaimRecent(ctx)
 	if err != nil {
 		c.log.Warn("imap: claim recent", "mailbox", s.mb.name, "err", err)
-		return
+		return false
 	}
 	if len(claimed) == 0 {
-		return
+		return false
 	}
 	if s.recent == nil {
 		s.recent = make(map[uint32]bool, len(claimed))
@@ -43,11 +43,18 @@ func (c *conn) claimNewRecent(ctx context.Context, snap *mailstore.Snapshot, new
 	for _, u := range claimed {
 		s.recent[u] = true
 	}
+	c.w.raw("* ").num(s.recentCount()).raw(" RECENT").crlf()
+	return true
+}
+
+// recentCount is the number of messages of the view that are \Recent
+// to this session.
+func (s *selected) recentCount() uint32 {
 	n := uint32(0)
 	for _, u := range s.uids {
 		if s.recent[u] {
 			n++
 		}
 	}
-	c.w.raw("* ").num(n).raw(" RECENT").crlf()
+	return n
 }

@@ -185,6 +185,9 @@ func parseSearchKey(p *parser, depth int) (searchKey, error) {
 		}
 		n, err := p.number64()
 		return searchKey{op: "MODSEQ", n: n}, err
+	case "EMAILID", "THREADID":
+		// RFC 8474 §6 (objectid.go).
+		return parseObjectIDArg(p, a)
 	case "UID":
 		if err := p.sp(); err != nil {
 			return searchKey{}, err
@@ -229,6 +232,9 @@ type searchMsg struct {
 	// read alone (loadHeader).
 	stream     func() (io.Reader, io.Closer, error)
 	loadHeader func() []byte
+	// objectIDs returns the EMAILID and (with thread) THREADID, "" when
+	// the message cannot be read (RFC 8474, objectid.go).
+	objectIDs func(thread bool) (emailID, threadID string)
 }
 
 func (m *searchMsg) msg() []byte {
@@ -320,6 +326,12 @@ func (k *searchKey) match(m *searchMsg) bool {
 		return !m.recent
 	case "MODSEQ":
 		return m.modseq >= uint64(k.n)
+	case "EMAILID":
+		e, _ := m.objectIDs(false)
+		return e != "" && e == k.value
+	case "THREADID":
+		_, t := m.objectIDs(true)
+		return t != "" && t == k.value
 	case "OLDER", "YOUNGER":
 		return k.within(m.mi.InternalDate)
 	case "LARGER":
@@ -610,6 +622,15 @@ func (c *conn) evalSearch(snap *mailstore.Snapshot, prog *searchKey, withModSeq 
 				return []byte{}
 			}
 			return b
+		}
+		sm.objectIDs = func(thread bool) (string, string) {
+			ctx, cancel := c.ctx()
+			defer cancel()
+			e, t, err := c.objectIDs(ctx, s.folder, snap.UIDValidity, mi, thread)
+			if err != nil {
+				c.log.Warn("imap: search object ids", "uid", mi.UID, "err", err)
+			}
+			return e, t
 		}
 		if c.isBig(mi) {
 			sm.stream = func() (io.Reader, io.Closer, error) { return c.openStream(s.folder, mi, false) }

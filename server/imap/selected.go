@@ -164,6 +164,11 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 			}
 		}
 	}
+	// RFC 8474 §4.2 (objectid.go); a SELECT does not fail for it.
+	mailboxID, err := f.MailboxGUID(ctx)
+	if err != nil {
+		c.log.Warn("imap: SELECT mailbox id", "user", c.user, "mailbox", m.name, "err", err)
+	}
 	sel := &selected{mb: m, folder: f, readOnly: readOnly, rights: rights, base: snap, ms: ms}
 	sel.uids = make([]uint32, len(snap.Messages))
 	for i := range snap.Messages {
@@ -194,6 +199,10 @@ func (c *conn) cmdSelect(tag string, p *parser, _ bool) error {
 	c.w.raw("* OK [UIDVALIDITY ").num(snap.UIDValidity).raw("] UIDs valid").crlf()
 	c.w.raw("* OK [UIDNEXT ").num(snap.UIDNext).raw("] predicted next UID").crlf()
 	c.w.raw("* OK [HIGHESTMODSEQ ").num64(int64(ms.highestModSeq())).raw("] highest").crlf()
+	if mailboxID != "" {
+		// RFC 8474 §4.2.
+		c.w.status("", imap.StatusResponseTypeOK, mailboxIDCode(mailboxID), "Ok")
+	}
 	if qr != nil && qr.uidValidity == snap.UIDValidity {
 		c.qresyncSelect(qr, snap)
 	}
@@ -334,6 +343,9 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		c.sendSearchUpdates() // the session's own STORE moved base along
 		return
 	}
+	// An expunged \Recent message lowers the session's RECENT count,
+	// which dovecot announces.
+	recentDropped := false
 	if allowExpunge {
 		c.sendExpungedFromSearches(snap)
 		// Messages in the view but gone from the snapshot.
@@ -347,6 +359,10 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			if j < len(snap.Messages) && snap.Messages[j].UID == uid {
 				kept = append(kept, uid)
 				continue
+			}
+			if s.recent[uid] {
+				delete(s.recent, uid)
+				recentDropped = true
 			}
 			if c.qresync {
 				// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
@@ -379,7 +395,12 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			s.uids = append(s.uids, snap.Messages[i].UID)
 		}
 		c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
-		c.claimNewRecent(ctx, snap, start)
+		if c.claimNewRecent(ctx, snap, start) {
+			recentDropped = false // the count sent is the new one
+		}
+	}
+	if recentDropped && !c.rev2 {
+		c.w.raw("* ").num(c.sel.recentCount()).raw(" RECENT").crlf()
 	}
 	// Flag changes between base and snap, for messages of the view.
 	if snap != s.base {

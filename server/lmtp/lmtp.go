@@ -70,6 +70,12 @@ type Server struct {
 	// SpoolDir "" = os.TempDir()).
 	SpoolThreshold int64
 	SpoolDir       string
+	// PreMailTimeout closes a connection that has no transaction open
+	// this long after connecting or after its last transaction ended
+	// (delivered or reset): an MTA's cached connection starts its next
+	// MAIL within seconds. CommandTimeout bounds the arrival of one
+	// command line once it started (listen.TimeLimit). Zero: none.
+	PreMailTimeout, CommandTimeout time.Duration
 
 	once   sync.Once
 	srv    *smtp.Server
@@ -116,7 +122,14 @@ func (s *Server) init() {
 // Serve accepts LMTP connections on ln until Close/Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
-	err := s.srv.Serve(listen.CloseOnWriteError(ln))
+	ln = listen.TimeLimit(listen.CloseOnWriteError(ln), listen.Timeouts{PreAuth: s.PreMailTimeout, Command: s.CommandTimeout,
+		Expired: func(c net.Conn, why string) {
+			if why == "preauth" {
+				why = "pre-MAIL"
+			}
+			s.Logger.Info("lmtp: connection timed out", "remote", c.RemoteAddr().String(), "bound", why)
+		}})
+	err := s.srv.Serve(ln)
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
@@ -203,6 +216,8 @@ type session struct {
 	log   *slog.Logger
 	from  string
 	rcpts []rcpt
+	// inTx: a MAIL was accepted and the transaction has not ended.
+	inTx bool
 }
 
 var (
@@ -216,16 +231,29 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 		log: s.Logger.With("proto", "lmtp", "conn", id, "remote", c.Conn().RemoteAddr().String())}, nil
 }
 
+// Reset ends a transaction (RSET, or after DATA): the pre-MAIL bound
+// runs again from now, until the next MAIL.
 func (se *session) Reset() {
 	se.from, se.rcpts = "", nil
+	if se.inTx {
+		se.inTx = false
+		if tc := listen.FindTimed(se.conn.Conn()); tc != nil {
+			tc.Unauthenticated()
+		}
+	}
 }
 
 func (se *session) Logout() error { return nil }
 
 // Mail starts a transaction (RFC 5321 §4.1.1.2); "" is the null sender.
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
-	se.Reset()
-	se.from = from
+	se.from, se.rcpts = from, nil
+	if !se.inTx {
+		se.inTx = true
+		if tc := listen.FindTimed(se.conn.Conn()); tc != nil {
+			tc.Authenticated() // the pre-MAIL bound ends
+		}
+	}
 	return nil
 }
 
@@ -256,6 +284,9 @@ func (se *session) Data(r io.Reader) error {
 // LMTPData reads the message once and delivers it to each recipient,
 // setting one status per recipient (RFC 2033 §4.2).
 func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	if tc := listen.FindTimed(se.conn.Conn()); tc != nil {
+		tc.BeginData() // message lines are no command lines
+	}
 	buf := msgBufs.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledBuf {

@@ -95,6 +95,9 @@ type Server struct {
 	// wherever PLAIN is offered (go-smtp: after TLS or on trusted
 	// listeners).
 	GSSAPI *gssapi.Acceptor
+	// GSSAPIWithoutTLS offers GSSAPI (alone) before TLS too; PLAIN and
+	// LOGIN still need TLS unless AllowInsecureAuth.
+	GSSAPIWithoutTLS bool
 	// UserExists reports whether a local account exists (nil: all do).
 	UserExists func(ctx context.Context, user string) (bool, error)
 	// Local delivers local recipients.
@@ -114,6 +117,11 @@ type Server struct {
 	// ReadTimeout and WriteTimeout bound each client read and write
 	// (10 minutes and 1 minute if zero).
 	ReadTimeout, WriteTimeout time.Duration
+	// PreAuthTimeout closes a connection that has not authenticated (nor,
+	// from a trusted network, begun a transaction) this long after
+	// connecting; CommandTimeout one whose command line, once started,
+	// has not arrived complete within it (listen.TimeLimit). Zero: none.
+	PreAuthTimeout, CommandTimeout time.Duration
 	// Debug, if set, receives a wire trace. It records credentials.
 	Debug io.Writer
 
@@ -136,7 +144,9 @@ func (s *Server) init() {
 		srv := smtp.NewServer(backend{s})
 		srv.Domain = s.Hostname
 		srv.TLSConfig = s.TLSConfig
-		srv.AllowInsecureAuth = s.AllowInsecureAuth
+		// go-smtp offers AUTH before TLS only with AllowInsecureAuth;
+		// the session then narrows the mechanisms (insecureMechs).
+		srv.AllowInsecureAuth = s.AllowInsecureAuth || (s.GSSAPI != nil && s.GSSAPIWithoutTLS)
 		srv.MaxMessageBytes = s.maxBytes()
 		srv.MaxRecipients = s.MaxRecipients
 		if srv.MaxRecipients == 0 {
@@ -177,6 +187,10 @@ func (s *Server) log() *slog.Logger {
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	ln = &trackingListener{Listener: listen.CloseOnWriteError(ln), s: s}
+	ln = listen.TimeLimit(ln, listen.Timeouts{PreAuth: s.PreAuthTimeout, Command: s.CommandTimeout,
+		Expired: func(c net.Conn, why string) {
+			s.log().Info("submission: connection timed out", "remote", c.RemoteAddr().String(), "bound", why)
+		}})
 	if s.ImplicitTLS {
 		if s.TLSConfig == nil {
 			return errors.New("submission: implicit TLS listener without a certificate")

@@ -69,18 +69,33 @@ func humanSize(n int64) string {
 }
 
 // AuthMechanisms implements smtp.AuthSession. go-smtp offers them only
-// over TLS or on a listener with AllowInsecureAuth (RFC 4954 §4).
+// over TLS or on a listener with AllowInsecureAuth (RFC 4954 §4); with
+// only GSSAPIWithoutTLS, a connection without TLS is offered GSSAPI alone.
 func (ss *session) AuthMechanisms() []string {
+	if !ss.passwordAllowed() {
+		return []string{"GSSAPI"}
+	}
 	if ss.s.GSSAPI != nil {
 		return []string{sasl.Plain, sasl.Login, "GSSAPI"}
 	}
 	return []string{sasl.Plain, sasl.Login}
 }
 
+// passwordAllowed reports whether PLAIN and LOGIN may be used: over TLS,
+// or on a trusted listener.
+func (ss *session) passwordAllowed() bool {
+	_, isTLS := ss.conn.TLSConnectionState()
+	return isTLS || ss.s.AllowInsecureAuth
+}
+
 // Auth implements smtp.AuthSession (RFC 4954).
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if ss.user != "" {
 		return nil, smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "already authenticated")
+	}
+	if m := strings.ToUpper(mech); (m == sasl.Plain || m == sasl.Login) && !ss.passwordAllowed() {
+		// RFC 4954 §6: 538 for a mechanism that needs encryption.
+		return nil, smtpErr(538, smtp.EnhancedCode{5, 7, 11}, "encryption required for %s: use STARTTLS first", m)
 	}
 	check := func(identity, user, pass string) error {
 		if identity != "" && identity != user {
@@ -133,6 +148,9 @@ func (ss *session) login(user, pass string) error {
 
 func (ss *session) loggedIn(user string) {
 	ss.user = user
+	if tc := listen.FindTimed(ss.conn.Conn()); tc != nil {
+		tc.Authenticated()
+	}
 	sessions.LoggedIn(ss.conn.Conn(), user) // mailmig who / kick
 	ss.s.log().Info("submission: authenticated", "remote", ss.remote, "user", user, "tls", ss.tls)
 }
@@ -176,6 +194,11 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			return smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "sender address <%s> is not owned by %s", from, ss.user)
 		}
 	case ss.trusted:
+		// A trusted network's client needs no AUTH: its first
+		// transaction ends the pre-authentication bound.
+		if tc := listen.FindTimed(ss.conn.Conn()); tc != nil {
+			tc.Authenticated()
+		}
 	default:
 		return smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "authentication required")
 	}
@@ -223,6 +246,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	if len(ss.rcpts) == 0 {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "RCPT TO first")
+	}
+	if tc := listen.FindTimed(ss.conn.Conn()); tc != nil {
+		tc.BeginData() // message lines are no command lines
 	}
 	// Bare CR and LF become CRLF before anything is relayed (SMTP
 	// smuggling: "\r.\r" must not end DATA at a lenient receiver).

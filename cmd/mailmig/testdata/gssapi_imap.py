@@ -1,5 +1,6 @@
 """IMAP AUTHENTICATE GSSAPI with python3-gssapi and imaplib (the test's
-real GSSAPI client). Usage: gssapi_imap.py HOST PORT CAFILE [AUTHZID].
+real GSSAPI client). Usage: gssapi_imap.py HOST PORT CAFILE [AUTHZID];
+CAFILE "-" speaks IMAP without TLS.
 Prints the AUTHENTICATE result and the user name from a NAMESPACE-free
 check, exits 0 on OK and 1 on NO."""
 import imaplib
@@ -27,7 +28,10 @@ def step(challenge):
     return ctx.wrap(bytes([1, 0, 0, 0]) + authz, False).message
 
 
-m = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(cafile=cafile))
+if cafile == "-":
+    m = imaplib.IMAP4(host, port)
+else:
+    m = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(cafile=cafile))
 assert "AUTH=GSSAPI" in m.capabilities, m.capabilities
 try:
     typ, data = m.authenticate("GSSAPI", step)

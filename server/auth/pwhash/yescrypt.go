@@ -22,6 +22,7 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -328,11 +329,32 @@ func yescryptBody(passwd, salt []byte, flags uint32, N uint64, r, p, t uint32) [
 
 // pwxCtx is one thread's S-boxes: three boxes of 512 64-bit entries
 // each (an entry is two consecutive words of the shuffled layout, low
-// word first), and the write position.
+// word first), which of the three is S0, S1 and S2, and the write
+// position in S2. S is 16-byte aligned: the assembly reads an entry pair
+// as one 128-bit operand.
 type pwxCtx struct {
-	S          []uint64
-	s0, s1, s2 []uint64
-	w          int
+	S []uint64
+	pwxState
+}
+
+// pwxState is the part of pwxCtx that changes with every pwxform, as the
+// assembly reads and writes it: byte offsets in S of S0, S1 and S2, and
+// the byte offset of the next write in S2.
+type pwxState struct {
+	s0, s1, s2, w uintptr
+}
+
+// newPwxCtx allocates the S-boxes, 16-byte aligned. S2 comes first, as
+// SMix1 on the S-box area leaves S2, S1, S0 in that order.
+func newPwxCtx() *pwxCtx {
+	buf := make([]uint64, 3*sEntries+1)
+	if uintptr(unsafe.Pointer(&buf[0]))%16 != 0 {
+		buf = buf[1:]
+	}
+	return &pwxCtx{
+		S:        buf[: 3*sEntries : 3*sEntries],
+		pwxState: pwxState{s0: 2 * sEntries * 8, s1: sEntries * 8, s2: 0},
+	}
 }
 
 func p2floor(x uint64) uint64 {
@@ -395,11 +417,8 @@ func smix(B []uint32, r int, N uint64, p, t, flags uint32, V, XY []uint64, passw
 		if flags&ycRW != 0 {
 			// SMix1 with r=1 and no flags fills the S-boxes; their
 			// entries are the lanes of the blocks it stores.
-			ctx = &pwxCtx{S: make([]uint64, sBytes/8)}
+			ctx = newPwxCtx()
 			smix1(Bp[:32], 1, sBytes/128, 0, ctx.S, XY, nil)
-			ctx.s2 = ctx.S[0:sEntries]
-			ctx.s1 = ctx.S[sEntries : 2*sEntries]
-			ctx.s0 = ctx.S[2*sEntries : 3*sEntries]
 			if i == 0 {
 				var tail [64]byte
 				for k := 0; k < 16; k++ {
@@ -507,59 +526,65 @@ func xorBlock(dst, src []uint64) {
 }
 
 // salsa20 applies the Salsa20 core with the given number of rounds to a
-// shuffled 64-byte sub-block (eight lanes).
+// shuffled 64-byte sub-block (eight lanes). Salsa20's word j is stored
+// word j*13 mod 16 (the inverse of the shuffle's i*5 mod 16), low half of
+// lane k/2 for an even stored word k, high half for an odd one; the
+// words are read into locals straight from there.
 func salsa20(B []uint64, rounds int) {
 	B = B[:8]
-	var w, x [16]uint32
-	for l := 0; l < 8; l++ {
-		w[2*l], w[2*l+1] = uint32(B[l]), uint32(B[l]>>32)
-	}
-	for i := 0; i < 16; i++ {
-		x[i*5%16] = w[i]
-	}
+	b0, b1, b2, b3, b4, b5, b6, b7 := B[0], B[1], B[2], B[3], B[4], B[5], B[6], B[7]
+	w0, w1, w2, w3 := uint32(b0), uint32(b6>>32), uint32(b5), uint32(b3>>32)
+	w4, w5, w6, w7 := uint32(b2), uint32(b0>>32), uint32(b7), uint32(b5>>32)
+	w8, w9, w10, w11 := uint32(b4), uint32(b2>>32), uint32(b1), uint32(b7>>32)
+	w12, w13, w14, w15 := uint32(b6), uint32(b4>>32), uint32(b3), uint32(b1>>32)
+	x0, x1, x2, x3, x4, x5, x6, x7 := w0, w1, w2, w3, w4, w5, w6, w7
+	x8, x9, x10, x11, x12, x13, x14, x15 := w8, w9, w10, w11, w12, w13, w14, w15
 	rl := bits.RotateLeft32
 	for i := 0; i < rounds; i += 2 {
 		// columns
-		x[4] ^= rl(x[0]+x[12], 7)
-		x[8] ^= rl(x[4]+x[0], 9)
-		x[12] ^= rl(x[8]+x[4], 13)
-		x[0] ^= rl(x[12]+x[8], 18)
-		x[9] ^= rl(x[5]+x[1], 7)
-		x[13] ^= rl(x[9]+x[5], 9)
-		x[1] ^= rl(x[13]+x[9], 13)
-		x[5] ^= rl(x[1]+x[13], 18)
-		x[14] ^= rl(x[10]+x[6], 7)
-		x[2] ^= rl(x[14]+x[10], 9)
-		x[6] ^= rl(x[2]+x[14], 13)
-		x[10] ^= rl(x[6]+x[2], 18)
-		x[3] ^= rl(x[15]+x[11], 7)
-		x[7] ^= rl(x[3]+x[15], 9)
-		x[11] ^= rl(x[7]+x[3], 13)
-		x[15] ^= rl(x[11]+x[7], 18)
+		x4 ^= rl(x0+x12, 7)
+		x8 ^= rl(x4+x0, 9)
+		x12 ^= rl(x8+x4, 13)
+		x0 ^= rl(x12+x8, 18)
+		x9 ^= rl(x5+x1, 7)
+		x13 ^= rl(x9+x5, 9)
+		x1 ^= rl(x13+x9, 13)
+		x5 ^= rl(x1+x13, 18)
+		x14 ^= rl(x10+x6, 7)
+		x2 ^= rl(x14+x10, 9)
+		x6 ^= rl(x2+x14, 13)
+		x10 ^= rl(x6+x2, 18)
+		x3 ^= rl(x15+x11, 7)
+		x7 ^= rl(x3+x15, 9)
+		x11 ^= rl(x7+x3, 13)
+		x15 ^= rl(x11+x7, 18)
 		// rows
-		x[1] ^= rl(x[0]+x[3], 7)
-		x[2] ^= rl(x[1]+x[0], 9)
-		x[3] ^= rl(x[2]+x[1], 13)
-		x[0] ^= rl(x[3]+x[2], 18)
-		x[6] ^= rl(x[5]+x[4], 7)
-		x[7] ^= rl(x[6]+x[5], 9)
-		x[4] ^= rl(x[7]+x[6], 13)
-		x[5] ^= rl(x[4]+x[7], 18)
-		x[11] ^= rl(x[10]+x[9], 7)
-		x[8] ^= rl(x[11]+x[10], 9)
-		x[9] ^= rl(x[8]+x[11], 13)
-		x[10] ^= rl(x[9]+x[8], 18)
-		x[12] ^= rl(x[15]+x[14], 7)
-		x[13] ^= rl(x[12]+x[15], 9)
-		x[14] ^= rl(x[13]+x[12], 13)
-		x[15] ^= rl(x[14]+x[13], 18)
+		x1 ^= rl(x0+x3, 7)
+		x2 ^= rl(x1+x0, 9)
+		x3 ^= rl(x2+x1, 13)
+		x0 ^= rl(x3+x2, 18)
+		x6 ^= rl(x5+x4, 7)
+		x7 ^= rl(x6+x5, 9)
+		x4 ^= rl(x7+x6, 13)
+		x5 ^= rl(x4+x7, 18)
+		x11 ^= rl(x10+x9, 7)
+		x8 ^= rl(x11+x10, 9)
+		x9 ^= rl(x8+x11, 13)
+		x10 ^= rl(x9+x8, 18)
+		x12 ^= rl(x15+x14, 7)
+		x13 ^= rl(x12+x15, 9)
+		x14 ^= rl(x13+x12, 13)
+		x15 ^= rl(x14+x13, 18)
 	}
-	for i := 0; i < 16; i++ {
-		w[i] += x[i*5%16]
-	}
-	for l := 0; l < 8; l++ {
-		B[l] = uint64(w[2*l]) | uint64(w[2*l+1])<<32
-	}
+	lane := func(lo, hi uint32) uint64 { return uint64(lo) | uint64(hi)<<32 }
+	B[0] = lane(x0+w0, x5+w5)
+	B[1] = lane(x10+w10, x15+w15)
+	B[2] = lane(x4+w4, x9+w9)
+	B[3] = lane(x14+w14, x3+w3)
+	B[4] = lane(x8+w8, x13+w13)
+	B[5] = lane(x2+w2, x7+w7)
+	B[6] = lane(x12+w12, x1+w1)
+	B[7] = lane(x6+w6, x11+w11)
 }
 
 // blockmixSalsa8 is scrypt's BlockMix with Salsa20/8 on shuffled blocks.
@@ -581,7 +606,9 @@ func blockmixSalsa8(B, Y []uint64, r int) {
 // groups of two) with the S-boxes. Rounds 1 to PWXrounds-2 also write
 // the lanes to S2. The lanes live in local variables (registers).
 func pwxform(x *[8]uint64, ctx *pwxCtx) {
-	s0, s1, s2 := ctx.s0[:sEntries], ctx.s1[:sEntries], ctx.s2[:sEntries]
+	s0 := ctx.S[ctx.s0/8:][:sEntries]
+	s1 := ctx.S[ctx.s1/8:][:sEntries]
+	s2 := ctx.S[ctx.s2/8:][:sEntries]
 	const m = sEntries - 1
 	x0, x1, x2, x3, x4, x5, x6, x7 := x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
 	// pair transforms one gather group: p0 and p1 are entry indices,
@@ -593,7 +620,7 @@ func pwxform(x *[8]uint64, ctx *pwxCtx) {
 		b = ((b>>32)*(b&0xffffffff) + s0[(p0+1)&m]) ^ s1[(p1+1)&m]
 		return a, b
 	}
-	w := ctx.w
+	w := int(ctx.w / 8)
 	for i := 0; i < pwxRounds; i++ {
 		x0, x1 = pair(x0, x1)
 		x2, x3 = pair(x2, x3)
@@ -606,58 +633,64 @@ func pwxform(x *[8]uint64, ctx *pwxCtx) {
 		}
 	}
 	x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7] = x0, x1, x2, x3, x4, x5, x6, x7
-	ctx.s0, ctx.s1, ctx.s2 = s2, s0, s1
-	ctx.w = w & m
+	ctx.s0, ctx.s1, ctx.s2 = ctx.s2, ctx.s0, ctx.s1
+	ctx.w = uintptr(w&m) * 8
+}
+
+// pwxBlocksGeneric is pwxBlocks in Go: for each 64-byte sub-block B_i,
+// t = B_i ^ V_i (t = B_i when V is nil), V_i = t when writeV, save_i =
+// B_i as it was when save is set; X ^= t, pwxform(X), B_i = X.
+func pwxBlocksGeneric(ctx *pwxCtx, X *[8]uint64, B, V, save []uint64, writeV bool) {
+	if V != nil {
+		V = V[:len(B)]
+	}
+	if save != nil {
+		save = save[:len(B)]
+	}
+	for i := 0; i+8 <= len(B); i += 8 {
+		// Fixed-size array views: the 64-byte copies compile to moves
+		// instead of calls to memmove.
+		b := (*[8]uint64)(B[i : i+8])
+		t := *b
+		if save != nil {
+			*(*[8]uint64)(save[i : i+8]) = t
+		}
+		if V != nil {
+			v := (*[8]uint64)(V[i : i+8])
+			for k := range t {
+				t[k] ^= v[k]
+			}
+			if writeV {
+				*v = t
+			}
+		}
+		for k := range X {
+			X[k] ^= t[k]
+		}
+		pwxform(X, ctx)
+		*b = *X
+	}
 }
 
 // blockmixPwxform is BlockMix_pwxform: pwxform over 64-byte sub-blocks,
 // then Salsa20/2 on the last one.
 func blockmixPwxform(B []uint64, ctx *pwxCtx, r int) {
-	r1 := 2 * r
-	var X [8]uint64
-	copy(X[:], B[(r1-1)*8:])
-	for i := 0; i < r1; i++ {
-		b := (*[8]uint64)(B[i*8 : i*8+8])
-		for k := range X {
-			X[k] ^= b[k]
-		}
-		pwxform(&X, ctx)
-		*b = X
-	}
-	salsa20(B[(r1-1)*8:r1*8], 2)
+	last := (2*r - 1) * 8
+	X := *(*[8]uint64)(B[last : last+8])
+	pwxBlocks(ctx, &X, B[:2*r*8], nil, nil, false)
+	salsa20(B[last:last+8], 2)
 }
 
 // blockmixPwxformXor is blockmixPwxform(B ^ V), with B ^ V also stored
 // into V when writeV, and B as it was into save (SMix1's V_i) when set:
 // SMix's copy, XOR and read-write store done in the same pass.
 func blockmixPwxformXor(B, V []uint64, writeV bool, save []uint64, ctx *pwxCtx, r int) {
-	r1 := 2 * r
-	last := (r1 - 1) * 8
-	V = V[:len(B)]
-	if save != nil {
-		save = save[:len(B)]
-	}
+	last := (2*r - 1) * 8
+	B, V = B[:2*r*8], V[:2*r*8]
 	var X [8]uint64
-	for k := 0; k < 8; k++ {
+	for k := range X {
 		X[k] = B[last+k] ^ V[last+k]
 	}
-	for i := 0; i < r1; i++ {
-		// Fixed-size array views: the 64-byte copies compile to moves
-		// instead of calls to memmove.
-		b := (*[8]uint64)(B[i*8 : i*8+8])
-		v := (*[8]uint64)(V[i*8 : i*8+8])
-		if save != nil {
-			*(*[8]uint64)(save[i*8 : i*8+8]) = *b
-		}
-		for k := 0; k < 8; k++ {
-			t := b[k] ^ v[k]
-			if writeV {
-				v[k] = t
-			}
-			X[k] ^= t
-		}
-		pwxform(&X, ctx)
-		*b = X
-	}
+	pwxBlocks(ctx, &X, B, V, save, writeV)
 	salsa20(B[last:last+8], 2)
 }

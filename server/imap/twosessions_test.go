@@ -1,0 +1,67 @@
+package imap
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTwoSessionsDovecot runs each script of testdata/twosessions (lines
+// "A cmd" and "B cmd": two sessions of alice, one command at a time)
+// against dovecot's imap and mailmig, each on an empty Maildir, and
+// compares the answers step by step (normalised as for NOTIFY:
+// notify_test.go's runNotifyScript).
+func TestTwoSessionsDovecot(t *testing.T) {
+	if _, err := os.Stat(dovecotIMAP); err != nil {
+		t.Fatalf("%s is missing; run scripts/test-setup (make test does) to install dovecot-imapd", dovecotIMAP)
+	}
+	files, err := filepath.Glob("testdata/twosessions/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var steps []string
+			for _, l := range strings.Split(string(data), "\n") {
+				if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+					steps = append(steps, l)
+				}
+			}
+			// Not t.TempDir: its parent is closed to nobody, dovecot's uid.
+			dir, err := os.MkdirTemp("", "mailmig-two-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			os.MkdirAll(filepath.Join(dir, "alice", "Maildir"), 0o777)
+			if os.Geteuid() == 0 {
+				filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error { return os.Lchown(p, 65534, 65534) })
+			}
+			os.Chmod(dir, 0o777)
+			conf := filepath.Join(dir, "dovecot.conf")
+			os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"), 0o644)
+			theirs := runNotifyScript(t, steps, dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf))
+
+			ts := startServer(t)
+			login := func() *notifyPeer {
+				rc := dialRaw(t, ts.addr)
+				rc.nc.SetDeadline(time.Time{})
+				rc.send("l LOGIN alice pw-alice\r\n")
+				rc.until("l ")
+				return newNotifyPeer(rc.nc, rc.r)
+			}
+			ours := runNotifyScript(t, steps, login(), login())
+			for i, s := range steps {
+				if a, b := strings.Join(ours[i], "\n"), strings.Join(theirs[i], "\n"); a != b {
+					t.Errorf("step %d %q:\nmailmig:\n%s\ndovecot:\n%s", i+1, s, a, b)
+				}
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"mailmig/migrate/paths"
 	"mailmig/migrate/spool"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 )
 
 // DeliverJournal is the file in a user's new Maildir root where `mailmig
@@ -57,15 +58,14 @@ type journal struct {
 	noFsync  bool
 }
 
-// messageKey is the journal key of msg: its Message-ID (without spaces,
-// "-" if none) and convert.ContentHash.
-func messageKey(msg []byte) (key, hash string) {
+// messageKey is the journal key of msg: the Message-ID of its header
+// (without spaces, "-" if none) and convert.ContentHash, computed while
+// reading it.
+func messageKey(msg msgspool.Source) (key, hash string, err error) {
 	id := "-"
-	hdr := msg
-	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
-		hdr = msg[:i+1]
-	} else if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		hdr = msg[:i+2]
+	hdr, err := msgspool.HeaderPrefix(msg)
+	if err != nil {
+		return "", "", err
 	}
 	for _, line := range bytes.Split(hdr, []byte("\n")) {
 		k, v, ok := bytes.Cut(line, []byte(":"))
@@ -76,8 +76,21 @@ func messageKey(msg []byte) (key, hash string) {
 			break
 		}
 	}
-	hash = convert.ContentHash(msg)
-	return id + " " + hash, hash
+	h := convert.NewContentHasher()
+	if _, err := io.Copy(h, msgspool.NewReader(msg)); err != nil {
+		return "", "", fmt.Errorf("hash message: %w", err)
+	}
+	hash = h.Sum()
+	return id + " " + hash, hash, nil
+}
+
+// hashFrom is the convert.ContentHash of what r yields.
+func hashFrom(r io.Reader) (string, error) {
+	h := convert.NewContentHasher()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return h.Sum(), nil
 }
 
 // openJournal opens and locks the journal in maildir (created if
@@ -204,15 +217,32 @@ func (j *journal) oldDone(f io.ReaderAt, key, hash string) bool {
 	if !ok || loc[1] <= 0 || loc[1] > 1<<31 {
 		return false
 	}
-	buf := make([]byte, loc[1])
-	if n, err := f.ReadAt(buf, loc[0]); n != len(buf) && !(err == io.EOF && n == len(buf)) {
+	// Streamed: the copy may be as big as any message.
+	copyAt := io.NewSectionReader(f, loc[0], loc[1])
+	br := bufio.NewReaderSize(copyAt, 4096)
+	if head, err := br.Peek(5); err != nil || string(head) != "From " {
 		return false
 	}
-	if !bytes.HasPrefix(buf, []byte("From ")) {
+	for { // skip the From_ line
+		_, err := br.ReadSlice('\n')
+		if err == nil {
+			break
+		}
+		if err != bufio.ErrBufferFull {
+			return false
+		}
+	}
+	got, err := hashFrom(br)
+	if err != nil {
 		return false
 	}
-	_, body, ok := bytes.Cut(buf, []byte("\n"))
-	return ok && convert.ContentHash(body) == hash
+	// The copy must be all there: a short file is not the copy.
+	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err != nil || fi.Size() < loc[0]+loc[1] {
+			return false
+		}
+	}
+	return got == hash
 }
 
 // storedSince looks in the Maildir (every folder's new/ and cur/) for a
@@ -239,8 +269,7 @@ func storedSince(maildir, hash string, t time.Time) bool {
 				if err != nil || fi.ModTime().Before(since) || !fi.Mode().IsRegular() {
 					continue
 				}
-				b, err := os.ReadFile(filepath.Join(d, sub, e.Name()))
-				if err == nil && convert.ContentHash(b) == hash {
+				if fileHash(filepath.Join(d, sub, e.Name())) == hash {
 					return true
 				}
 			}
@@ -249,10 +278,25 @@ func storedSince(maildir, hash string, t time.Time) bool {
 	return false
 }
 
+// fileHash is the convert.ContentHash of the file at path ("" if it
+// cannot be read), streamed.
+func fileHash(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h, err := hashFrom(f)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
 // deliverBoth is the dual-window delivery under the spool lock l, with
 // the journal: each side is written unless the journal (checked against
 // the files) shows an earlier, killed attempt already did it.
-func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.Envelope, p *paths.User, msg []byte, opts spool.Options) error {
+func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.Envelope, p *paths.User, msg msgspool.Source, opts spool.Options) error {
 	user := env.User
 	j, err := openJournal(p.Maildir, r.now(), opts.NoFsync)
 	if err != nil {
@@ -262,7 +306,10 @@ func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.
 		j = emptyJournal()
 	}
 	defer j.close()
-	key, hash := messageKey(msg)
+	key, hash, err := messageKey(msg)
+	if err != nil {
+		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
 	var ar spool.Result
 	appended := false
 	rollback := func(cause error) error {
@@ -278,7 +325,7 @@ func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.
 	if j.oldDone(l.File(), key, hash) {
 		r.log().Info("old copy already delivered by an interrupted attempt", "user", user, "key", key)
 	} else {
-		if ar, err = l.Append(env.From, r.now(), msg, opts); err != nil {
+		if ar, err = l.AppendFrom(env.From, r.now(), msgspool.NewReader(msg), opts); err != nil {
 			return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
 		}
 		appended = true
@@ -333,7 +380,7 @@ func emptyJournal() *journal {
 // deliverOld is the old-only delivery of a queued user under the spool
 // lock l, journaled as the old half of deliverBoth: a retry after a kill
 // that came after the append finds the copy and does not append it again.
-func (r *Router) deliverOld(l *spool.Locked, env delivery.Envelope, p *paths.User, msg []byte, opts spool.Options) error {
+func (r *Router) deliverOld(l *spool.Locked, env delivery.Envelope, p *paths.User, msg msgspool.Source, opts spool.Options) error {
 	user := env.User
 	j, err := openJournal(p.Maildir, r.now(), opts.NoFsync)
 	if err != nil {
@@ -341,12 +388,15 @@ func (r *Router) deliverOld(l *spool.Locked, env delivery.Envelope, p *paths.Use
 		j = emptyJournal()
 	}
 	defer j.close()
-	key, hash := messageKey(msg)
+	key, hash, err := messageKey(msg)
+	if err != nil {
+		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
 	if j.oldDone(l.File(), key, hash) {
 		r.log().Info("old copy already delivered by an interrupted attempt", "user", user, "key", key)
 		return nil
 	}
-	ar, err := l.Append(env.From, r.now(), msg, opts)
+	ar, err := l.AppendFrom(env.From, r.now(), msgspool.NewReader(msg), opts)
 	if err != nil {
 		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
 	}
@@ -367,7 +417,7 @@ func (r *Router) deliverOld(l *spool.Locked, env delivery.Envelope, p *paths.Use
 // after; a retry skips a message recorded "new", and after a "begin"
 // without "new" looks in the Maildir for the copy the killed attempt may
 // have written. Without a Maildir or a journal it delivers as before.
-func (r *Router) deliverNew(ctx context.Context, env delivery.Envelope, msg []byte) error {
+func (r *Router) deliverNew(ctx context.Context, env delivery.Envelope, msg msgspool.Source) error {
 	user := env.User
 	if r.Maildir == nil {
 		return r.NewStore(ctx, env, msg)
@@ -383,7 +433,10 @@ func (r *Router) deliverNew(ctx context.Context, env delivery.Envelope, msg []by
 		return r.NewStore(ctx, env, msg)
 	}
 	defer j.close()
-	key, hash := messageKey(msg)
+	key, hash, err := messageKey(msg)
+	if err != nil {
+		return delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
+	}
 	if j.newStore[key] {
 		r.log().Info("new copy already stored by an interrupted attempt", "user", user, "key", key)
 		return nil

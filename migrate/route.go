@@ -12,6 +12,7 @@ import (
 	"mailmig/migrate/paths"
 	"mailmig/migrate/spool"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/state"
 )
 
@@ -69,7 +70,7 @@ type Router struct {
 	// for a user the old side does not know).
 	Paths func(user string) (*paths.User, error)
 	// NewStore delivers into the new store (delivery.Deliverer).
-	NewStore func(ctx context.Context, env delivery.Envelope, msg []byte) error
+	NewStore func(ctx context.Context, env delivery.Envelope, msg msgspool.Source) error
 	// HasAccount reports whether user has a server account.
 	HasAccount func(ctx context.Context, user string) (bool, error)
 	// Domain makes the envelope recipient user@Domain.
@@ -86,7 +87,7 @@ type Router struct {
 	// is where postmaster@ and first.last@ are resolved.
 	Aliases func(name string) (users, external []string, isAlias bool, err error)
 	// Forward hands a message to the outgoing queue.
-	Forward func(ctx context.Context, from string, to []string, msg []byte) error
+	Forward func(ctx context.Context, from string, to []string, msg msgspool.Source) error
 	// SpoolOwner names the owner and group of a spool file delivery
 	// creates (the user and group mail, as local(8)); nil leaves the
 	// file to the process's uid.
@@ -102,7 +103,7 @@ type Router struct {
 	// reached both sides; cmd/mailmig records its content hash in the new
 	// Maildir's DeliveredJournal so the cutover pass does not bring back a
 	// dual-delivered message the user deleted in the new store.
-	Delivered func(p *paths.User, msg []byte)
+	Delivered func(p *paths.User, msg msgspool.Source)
 	// OnLock, if set, is told how long each old-side append held the
 	// spool lock (benchmarks).
 	OnLock func(held time.Duration)
@@ -128,7 +129,8 @@ func (r *Router) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Deliver delivers msg from sender to user by the user's queue state.
+// Deliver delivers msg from sender to user by the user's queue state;
+// msg is streamed to each side, never read into memory whole.
 // Errors map to exit codes with delivery.ExitCode: a TemporaryError (75)
 // leaves nothing behind on either side; delivery.ErrUnknownUser is 67.
 //
@@ -137,7 +139,7 @@ func (r *Router) log() *slog.Logger {
 // message goes to the old mbox (the old world continues unchanged);
 // otherwise a server account gets it in the new store; else the user is
 // unknown.
-func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (*Delivered, error) {
+func (r *Router) Deliver(ctx context.Context, sender, user string, msg msgspool.Source) (*Delivered, error) {
 	env := delivery.Envelope{From: sender, To: user + "@" + r.Domain, User: user}
 	if u, detail, ok := strings.Cut(user, "+"); ok { // RFC 5233 subaddress
 		env.User, env.Detail = u, detail
@@ -217,7 +219,7 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 		}
 		return res, nil
 	}
-	ar, err := l.Append(sender, r.now(), msg, opts)
+	ar, err := l.AppendFrom(sender, r.now(), msgspool.NewReader(msg), opts)
 	if err != nil {
 		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, err))
 	}
@@ -244,7 +246,7 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg []byte) (
 	return res, nil
 }
 
-func (r *Router) notQueued(ctx context.Context, env delivery.Envelope, msg []byte) (*Delivered, error) {
+func (r *Router) notQueued(ctx context.Context, env delivery.Envelope, msg msgspool.Source) (*Delivered, error) {
 	user := env.User
 	p, perr := r.Paths(user)
 	if perr == nil {
@@ -270,11 +272,11 @@ func (r *Router) notQueued(ctx context.Context, env delivery.Envelope, msg []byt
 	return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", user, perr))
 }
 
-func (r *Router) oldOnly(ctx context.Context, env delivery.Envelope, p *paths.User, msg []byte, create bool) (*Delivered, error) {
+func (r *Router) oldOnly(ctx context.Context, env delivery.Envelope, p *paths.User, msg msgspool.Source, create bool) (*Delivered, error) {
 	opts := r.Spool
 	opts.Create = create
 	opts.Owner = r.owner(env.User)
-	res, err := spool.Append(ctx, p.Inbox, env.From, r.now(), msg, opts)
+	res, err := spool.AppendFrom(ctx, p.Inbox, env.From, r.now(), msgspool.NewReader(msg), opts)
 	if err != nil {
 		// Includes a spool that vanished between the check and the lock.
 		return nil, delivery.Temporary(fmt.Errorf("migrate: deliver to %s: %w", env.User, err))
@@ -298,7 +300,7 @@ func (r *Router) owner(user string) func() (int, int, error) {
 // (the MTA retries; members already served may get a second copy, which
 // is logged), a permanent one is returned when no member got the
 // message.
-func (r *Router) deliverAlias(ctx context.Context, sender, alias string, users, external []string, msg []byte) (*Delivered, error) {
+func (r *Router) deliverAlias(ctx context.Context, sender, alias string, users, external []string, msg msgspool.Source) (*Delivered, error) {
 	res := &Delivered{Route: RouteNew}
 	var errs []error
 	served := 0
@@ -342,7 +344,7 @@ func (r *Router) deliverAlias(ctx context.Context, sender, alias string, users, 
 
 // deliverMember is Deliver for an account named by an alias (no further
 // alias expansion).
-func (r *Router) deliverMember(ctx context.Context, sender, user string, msg []byte) (*Delivered, error) {
+func (r *Router) deliverMember(ctx context.Context, sender, user string, msg msgspool.Source) (*Delivered, error) {
 	rr := *r
 	rr.Aliases = nil
 	return rr.Deliver(ctx, sender, user, msg)

@@ -13,6 +13,7 @@ import (
 
 	"mailmig/migrate/paths"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/state"
 )
 
@@ -45,7 +46,7 @@ func newRouteWorld(t *testing.T) *routeWorld {
 			}
 			return &paths.User{User: user, Inbox: filepath.Join(dir, "spool", user)}, nil
 		},
-		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
+		NewStore: func(ctx context.Context, env delivery.Envelope, msg msgspool.Source) error {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if w.fail != nil {
@@ -53,7 +54,7 @@ func newRouteWorld(t *testing.T) *routeWorld {
 				w.fail = nil
 				return err
 			}
-			w.store[env.User] = append(w.store[env.User], string(msg))
+			w.store[env.User] = append(w.store[env.User], readAll(msg))
 			return nil
 		},
 		HasAccount:       func(ctx context.Context, user string) (bool, error) { return user == "server-only", nil },
@@ -99,7 +100,7 @@ func TestRouteByState(t *testing.T) {
 		t.Run(string(tt.state), func(t *testing.T) {
 			user := "u-" + string(tt.state)
 			w.moveTo(user, tt.state)
-			res, err := w.r.Deliver(context.Background(), "bob@example.com", user, []byte("Subject: hi\r\n\r\nFrom me\r\n"))
+			res, err := w.r.Deliver(context.Background(), "bob@example.com", user, msgspool.Bytes([]byte("Subject: hi\r\n\r\nFrom me\r\n")))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,17 +132,17 @@ func TestRouteRecordsDualDeliveries(t *testing.T) {
 	w := newRouteWorld(t)
 	ctx := context.Background()
 	var got []string
-	w.r.Delivered = func(p *paths.User, msg []byte) { got = append(got, p.User+":"+string(msg)) }
+	w.r.Delivered = func(p *paths.User, msg msgspool.Source) { got = append(got, p.User+":"+readAll(msg)) }
 	w.moveTo("q", state.Queued)
 	w.moveTo("d", state.Dual)
 	w.moveTo("x", state.Done)
 	for _, u := range []string{"q", "d", "x"} {
-		if _, err := w.r.Deliver(ctx, "a@b", u, []byte("m-"+u)); err != nil {
+		if _, err := w.r.Deliver(ctx, "a@b", u, msgspool.Bytes([]byte("m-"+u))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w.fail = errors.New("boom")
-	w.r.Deliver(ctx, "a@b", "d", []byte("failed"))
+	w.r.Deliver(ctx, "a@b", "d", msgspool.Bytes([]byte("failed")))
 	if len(got) != 1 || got[0] != "d:m-d" {
 		t.Fatalf("recorded %q, want only the dual delivery", got)
 	}
@@ -159,7 +160,7 @@ func TestRouteNeedsAttentionKeepsSwitchedDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	for user, want := range map[string]Route{"a": RouteBoth, "q": RouteOld} {
-		res, err := w.r.Deliver(ctx, "", user, []byte("Subject: x\n\nb\n"))
+		res, err := w.r.Deliver(ctx, "", user, msgspool.Bytes([]byte("Subject: x\n\nb\n")))
 		if err != nil || res.Route != want {
 			t.Errorf("%s: %+v %v, want %v", user, res, err, want)
 		}
@@ -181,7 +182,7 @@ func TestRouteNotQueued(t *testing.T) {
 		{"ghost", 0, delivery.ExNoUser},
 	}
 	for _, tt := range tests {
-		res, err := w.r.Deliver(ctx, "a@b", tt.user, []byte("Subject: x\n\nb\n"))
+		res, err := w.r.Deliver(ctx, "a@b", tt.user, msgspool.Bytes([]byte("Subject: x\n\nb\n")))
 		if code := delivery.ExitCode(err); code != tt.code {
 			t.Errorf("%s: exit %d (%v), want %d", tt.user, code, err, tt.code)
 			continue
@@ -198,12 +199,12 @@ func TestRouteNotQueued(t *testing.T) {
 func TestRouteControlAndSubaddress(t *testing.T) {
 	w := newRouteWorld(t)
 	ctx := context.Background()
-	res, err := w.r.Deliver(ctx, "a@b", "mailmig-confirm+0123-alice", []byte("Subject: Re\n\nok\n"))
+	res, err := w.r.Deliver(ctx, "a@b", "mailmig-confirm+0123-alice", msgspool.Bytes([]byte("Subject: Re\n\nok\n")))
 	if err != nil || res.Route != RouteNew || len(w.store["mailmig-confirm"]) != 1 {
 		t.Fatalf("control address: %+v %v %v", res, err, w.store)
 	}
 	w.moveTo("bob", state.Dual)
-	if res, err := w.r.Deliver(ctx, "a@b", "bob+lists", []byte("Subject: x\n\nb\n")); err != nil || res.Route != RouteBoth {
+	if res, err := w.r.Deliver(ctx, "a@b", "bob+lists", msgspool.Bytes([]byte("Subject: x\n\nb\n"))); err != nil || res.Route != RouteBoth {
 		t.Fatalf("subaddress: %+v %v", res, err)
 	}
 	if len(w.store["bob"]) != 1 || !strings.Contains(w.old("bob"), "Subject: x") {
@@ -215,12 +216,12 @@ func TestRouteNewStoreFailureTakesOldCopyBack(t *testing.T) {
 	w := newRouteWorld(t)
 	ctx := context.Background()
 	w.moveTo("alice", state.Dual)
-	if _, err := w.r.Deliver(ctx, "a@b", "alice", []byte("Subject: 1\n\nb\n")); err != nil {
+	if _, err := w.r.Deliver(ctx, "a@b", "alice", msgspool.Bytes([]byte("Subject: 1\n\nb\n"))); err != nil {
 		t.Fatal(err)
 	}
 	before := w.old("alice")
 	w.fail = delivery.Temporary(errors.New("disk full"))
-	_, err := w.r.Deliver(ctx, "a@b", "alice", []byte("Subject: 2\n\nb\n"))
+	_, err := w.r.Deliver(ctx, "a@b", "alice", msgspool.Bytes([]byte("Subject: 2\n\nb\n")))
 	if delivery.ExitCode(err) != delivery.ExTempFail {
 		t.Fatalf("err %v: exit %d, want 75", err, delivery.ExitCode(err))
 	}
@@ -230,7 +231,7 @@ func TestRouteNewStoreFailureTakesOldCopyBack(t *testing.T) {
 	// A permanent refusal (Sieve reject) takes the old copy back too, and
 	// keeps its exit code.
 	w.fail = &delivery.RejectError{Reason: "no"}
-	_, err = w.r.Deliver(ctx, "a@b", "alice", []byte("Subject: 3\n\nb\n"))
+	_, err = w.r.Deliver(ctx, "a@b", "alice", msgspool.Bytes([]byte("Subject: 3\n\nb\n")))
 	if delivery.ExitCode(err) != delivery.ExNoPerm || w.old("alice") != before {
 		t.Fatalf("reject: %v, old %q", err, w.old("alice"))
 	}
@@ -246,7 +247,7 @@ func TestRouteLockBusyIsTemporary(t *testing.T) {
 	os.WriteFile(p, nil, 0o600)
 	os.WriteFile(p+".lock", []byte("1\n"), 0o644) // someone else's fresh lock
 	w.r.Spool.Timeout = 100e6
-	_, err := w.r.Deliver(context.Background(), "a@b", "alice", []byte("Subject: x\n\nb\n"))
+	_, err := w.r.Deliver(context.Background(), "a@b", "alice", msgspool.Bytes([]byte("Subject: x\n\nb\n")))
 	if delivery.ExitCode(err) != delivery.ExTempFail {
 		t.Fatalf("busy lock: %v", err)
 	}
@@ -276,7 +277,7 @@ func BenchmarkRouteBoth(b *testing.B) {
 		Paths: func(u string) (*paths.User, error) {
 			return &paths.User{Inbox: filepath.Join(dir, "alice")}, nil
 		},
-		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
+		NewStore: func(ctx context.Context, env delivery.Envelope, msg msgspool.Source) error {
 			t0 := time.Now()
 			_, err := d.Deliver(ctx, env, msg)
 			newStore += time.Since(t0)
@@ -287,7 +288,7 @@ func BenchmarkRouteBoth(b *testing.B) {
 	msg := []byte("Subject: bench\r\n\r\n" + strings.Repeat("0123456789", 400) + "\r\n")
 	var held time.Duration
 	for b.Loop() {
-		res, err := r.Deliver(ctx, "a@b", "alice", msg)
+		res, err := r.Deliver(ctx, "a@b", "alice", msgspool.Bytes(msg))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -295,4 +296,13 @@ func BenchmarkRouteBoth(b *testing.B) {
 	}
 	b.ReportMetric(float64(held.Microseconds())/float64(b.N), "µs-locked/op")
 	b.ReportMetric(float64(newStore.Microseconds())/float64(b.N), "µs-newstore/op")
+}
+
+// readAll is the text of a delivered message.
+func readAll(msg msgspool.Source) string {
+	b, err := msgspool.ReadAll(msg)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"mailmig/migrate/convert"
 	"mailmig/server/aliases"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/state"
 )
 
@@ -60,26 +62,26 @@ Examples (Postfix: the files in docs/postfix/, see docs/deploying.md):
 				return withExit(delivery.ExUsage, errors.New("deliver: need exactly one USER"))
 			}
 			user := c.Args().First()
-			msg, err := io.ReadAll(os.Stdin)
-			if err != nil {
-				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: read message: %w", err))
-			}
-			sender := c.String("f")
-			if bytes.HasPrefix(msg, []byte("From ")) {
-				line, rest, _ := bytes.Cut(msg, []byte("\n"))
-				if !c.IsSet("f") {
-					if f := bytes.Fields(line); len(f) >= 2 {
-						sender = string(f[1])
-					}
-				}
-				msg = rest
-			}
-			if len(msg) == 0 {
-				return withExit(delivery.ExDataErr, errors.New("deliver: empty message"))
-			}
 			e, err := loadEnvTLS(c, false) // no TLS key: see docs/deploying.md
 			if err != nil {
 				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: %w", err))
+			}
+			defer e.Close()
+			// The message goes to memory up to spool_threshold, beyond it
+			// to an unlinked temporary file: delivery streams from there
+			// to each side, so a big message never sits in memory whole.
+			in := bufio.NewReaderSize(os.Stdin, 64<<10)
+			sender, err := readFromLine(in, c.String("f"), c.IsSet("f"))
+			if err != nil {
+				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: read message: %w", err))
+			}
+			msg, err := msgspool.Read(in, new(bytes.Buffer), int64(e.cfg.Connections.SpoolThreshold), "")
+			defer msg.Close()
+			if err != nil {
+				return withExit(delivery.ExTempFail, fmt.Errorf("deliver: read message: %w", err))
+			}
+			if msg.Size() == 0 {
+				return withExit(delivery.ExDataErr, errors.New("deliver: empty message"))
 			}
 			if local, domain, ok := strings.Cut(user, "@"); ok {
 				// ${recipient}: user+extension@domain (the +TOKEN of a
@@ -89,7 +91,6 @@ Examples (Postfix: the files in docs/postfix/, see docs/deploying.md):
 				}
 				user = local
 			}
-			defer e.Close()
 			ctx, cancel := context.WithTimeout(c.Context, 5*time.Minute)
 			defer cancel()
 			res, err := newRouter(e).Deliver(ctx, sender, user, msg)
@@ -103,6 +104,35 @@ Examples (Postfix: the files in docs/postfix/, see docs/deploying.md):
 			return nil
 		},
 	}
+}
+
+// readFromLine consumes a leading "From " line of in (Postfix pipe flag
+// F, sendmail), which is not stored, and returns the envelope sender: its
+// second field unless -f was given (set), else sender.
+func readFromLine(in *bufio.Reader, sender string, set bool) (string, error) {
+	if head, err := in.Peek(5); err != nil || string(head) != "From " {
+		return sender, nil
+	}
+	var line []byte // its start: enough for the sender
+	for {
+		seg, err := in.ReadSlice('\n')
+		if len(line) < 4096 {
+			line = append(line, seg[:min(len(seg), 4096-len(line))]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return "", err
+		}
+		break
+	}
+	if !set {
+		if f := bytes.Fields(line); len(f) >= 2 {
+			sender = string(f[1])
+		}
+	}
+	return sender, nil
 }
 
 // oldInboxPaths resolves what deliver needs of the old side, the INBOX
@@ -128,15 +158,20 @@ func oldInboxPaths(e *env) func(user string) (*config.UserPaths, error) {
 // recordDelivered appends the content hash of a dual-delivered message to
 // the user's migrate.DeliveredJournal (best effort: a lost line only means
 // a message the user deleted in the new store may come back at cutover).
-func recordDelivered(e *env) func(p *config.UserPaths, msg []byte) {
-	return func(p *config.UserPaths, msg []byte) {
+func recordDelivered(e *env) func(p *config.UserPaths, msg msgspool.Source) {
+	return func(p *config.UserPaths, msg msgspool.Source) {
 		if p.Maildir == "" {
 			return
 		}
 		path := filepath.Join(p.Maildir, migrate.DeliveredJournal)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		h := convert.NewContentHasher()
+		_, err := io.Copy(h, msgspool.NewReader(msg))
+		var f *os.File
 		if err == nil {
-			_, err = f.WriteString(convert.ContentHash(msg) + "\n")
+			f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		}
+		if err == nil {
+			_, err = f.WriteString(h.Sum() + "\n")
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -152,7 +187,7 @@ func newRouter(e *env) *migrate.Router {
 	return &migrate.Router{
 		DB:    e.db,
 		Paths: oldInboxPaths(e),
-		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
+		NewStore: func(ctx context.Context, env delivery.Envelope, msg msgspool.Source) error {
 			res, err := e.deliverer.Deliver(ctx, env, msg)
 			if err == nil && res != nil && res.ScriptErr != nil {
 				countSharedSieveError(e)
@@ -179,8 +214,8 @@ func newRouter(e *env) *migrate.Router {
 			}
 			return exp.Users, exp.External, exp.Alias, err
 		},
-		Forward: func(ctx context.Context, from string, to []string, msg []byte) error {
-			return e.outbound.Send(ctx, from, to, bytes.NewReader(msg))
+		Forward: func(ctx context.Context, from string, to []string, msg msgspool.Source) error {
+			return e.outbound.Send(ctx, from, to, msgspool.NewReader(msg))
 		},
 		Logger: e.log.With("component", "deliver"),
 	}

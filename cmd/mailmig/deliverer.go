@@ -9,6 +9,7 @@ import (
 	"mailmig/cmd/mailmig/config"
 	"mailmig/notify"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 	"mailmig/state"
 )
@@ -59,7 +60,18 @@ func newDeliverer(e *env) (*delivery.Deliverer, error) {
 		}
 		ctl := &notify.Control{LocalPart: cfg.Migration.ControlLocalPart, Secret: secret, DB: e.db,
 			Logger: e.log.With("component", "control")}
-		d.Intercept = ctl.Intercept
+		d.Intercept = func(ctx context.Context, env delivery.Envelope, msg msgspool.Source) (bool, error) {
+			if !ctl.IsControl(env) {
+				return false, nil
+			}
+			// A reply to the confirmation: read whole (message_size
+			// bounds it), as notify parses it.
+			b, err := msgspool.ReadAll(msg)
+			if err != nil {
+				return false, err
+			}
+			return ctl.Intercept(ctx, env, b)
+		}
 	}
 	if err := d.CheckConfig(); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"mailmig/cmd/mailmig/config"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/server/outbound"
 	"mailmig/state"
 )
@@ -106,11 +107,13 @@ func (l localRecipients) DeliverLocal(ctx context.Context, from, to string, msg 
 	if l.e.deliverer == nil {
 		return errors.New("no local delivery configured")
 	}
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(msg); err != nil {
+	// Spooled beyond spool_threshold: delivery streams from there.
+	spooled, err := msgspool.Read(msg, new(bytes.Buffer), int64(l.e.cfg.Connections.SpoolThreshold), "")
+	defer spooled.Close()
+	if err != nil {
 		return err
 	}
-	_, err := l.e.deliverer.Deliver(ctx, delivery.Envelope{From: from, To: to, User: user, Detail: detail}, b.Bytes())
+	_, err = l.e.deliverer.Deliver(ctx, delivery.Envelope{From: from, To: to, User: user, Detail: detail}, spooled)
 	if err == nil || delivery.IsTemporary(err) {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"mailmig/migrate/copier"
 	"mailmig/migrate/filters"
 	"mailmig/notify"
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 	"mailmig/state"
 )
@@ -173,7 +174,7 @@ func newRunner(e *env, noFsync bool) (*migrate.Runner, error) {
 	n := &migrate.Notifier{
 		DB: e.db, Mailer: mailer,
 		Deliver: func(ctx context.Context, user string, msg []byte) error {
-			_, err := system.Deliver(ctx, deliveryEnvelope(pm, user, domain), msg)
+			_, err := system.Deliver(ctx, deliveryEnvelope(pm, user, domain), msgspool.Bytes(msg))
 			return err
 		},
 		Client: notify.Client{

@@ -20,6 +20,7 @@ import (
 	"mailmig/server/auth"
 	"mailmig/server/delivery"
 	"mailmig/server/metrics"
+	"mailmig/server/msgspool"
 	"mailmig/server/outbound"
 	"mailmig/server/sessions"
 	"mailmig/state"
@@ -198,7 +199,7 @@ type countingDeliverer struct {
 	via string
 }
 
-func (c countingDeliverer) Deliver(ctx context.Context, env delivery.Envelope, msg []byte) (*delivery.Result, error) {
+func (c countingDeliverer) Deliver(ctx context.Context, env delivery.Envelope, msg msgspool.Source) (*delivery.Result, error) {
 	res, err := c.d.Deliver(ctx, env, msg)
 	countDelivery(c.via, res, err)
 	return res, err

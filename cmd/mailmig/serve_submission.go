@@ -11,6 +11,7 @@ import (
 
 	"mailmig/cmd/mailmig/config"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/server/submission"
 )
 
@@ -115,7 +116,7 @@ func (e *env) userExists(ctx context.Context, user string) (bool, error) {
 // the Deliverer and turns its errors into the replies delivery chose.
 type submissionDelivery struct{ e *env }
 
-func (d submissionDelivery) Deliver(ctx context.Context, env submission.Envelope, msg []byte) error {
+func (d submissionDelivery) Deliver(ctx context.Context, env submission.Envelope, msg msgspool.Source) error {
 	if d.e.deliverer == nil {
 		return errors.New("no local delivery configured")
 	}

@@ -14,6 +14,7 @@ import (
 	"mailmig/migrate/paths"
 	"mailmig/migrate/spool"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/state"
 )
 
@@ -71,7 +72,7 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 	router := &migrate.Router{
 		DB:    db,
 		Paths: func(string) (*paths.User, error) { return up, nil },
-		NewStore: func(ctx context.Context, env delivery.Envelope, msg []byte) error {
+		NewStore: func(ctx context.Context, env delivery.Envelope, msg msgspool.Source) error {
 			_, err := d.Deliver(ctx, env, msg)
 			return err
 		},
@@ -90,7 +91,7 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		res, err := router.Deliver(ctx, "a@example.com", "alice", testMsg(fmt.Sprintf("dual%d", i)))
+		res, err := router.Deliver(ctx, "a@example.com", "alice", msgspool.Bytes(testMsg(fmt.Sprintf("dual%d", i))))
 		if err != nil || res.Route != migrate.RouteBoth {
 			t.Fatalf("deliver: %+v %v", res, err)
 		}
@@ -121,7 +122,7 @@ func TestDualDeliveryKeptOnce(t *testing.T) {
 	// After the copy: two more dual deliveries, and one message that only
 	// the old side got (the user's old client saved it into INBOX).
 	for i := range 2 {
-		if _, err := router.Deliver(ctx, "a@example.com", "alice", testMsg(fmt.Sprintf("late%d", i))); err != nil {
+		if _, err := router.Deliver(ctx, "a@example.com", "alice", msgspool.Bytes(testMsg(fmt.Sprintf("late%d", i)))); err != nil {
 			t.Fatal(err)
 		}
 	}

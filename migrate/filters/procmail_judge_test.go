@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 	"mailmig/server/sieve/pigeonholetest"
 )
@@ -266,7 +267,7 @@ func mailmigDeliver(t *testing.T, root, script string, msgs []testMsg) (map[stri
 		id := msgIDRE.FindStringSubmatch(m.text)[1]
 		n := len(snd.got)
 		res, err := d.Deliver(context.Background(), delivery.Envelope{From: m.sender, To: "alice@example.com", User: "alice"},
-			[]byte(strings.ReplaceAll(m.text, "\n", "\r\n")))
+			msgspool.Bytes([]byte(strings.ReplaceAll(m.text, "\n", "\r\n"))))
 		if err != nil {
 			t.Fatalf("deliver %s: %v", id, err)
 		}

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -35,26 +36,91 @@ type Result struct {
 func Format(sender string, date time.Time, msg []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(msg) + len(msg)/64 + 64)
-	b.WriteString("From ")
-	b.WriteString(fromSender(sender))
-	b.WriteByte(' ')
-	b.WriteString(date.Format(FromLineDate))
-	b.WriteByte('\n')
-	for len(msg) > 0 {
-		line := msg
-		next := []byte(nil)
-		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-			line, next = bytes.TrimSuffix(msg[:i], []byte("\r")), msg[i+1:]
-		}
-		if bytes.HasPrefix(line, []byte("From ")) {
-			b.WriteByte('>')
-		}
-		b.Write(line)
-		b.WriteByte('\n')
-		msg = next
-	}
-	b.WriteByte('\n')
+	_, _ = WriteFormat(&b, sender, date, bytes.NewReader(msg))
 	return b.Bytes()
+}
+
+// formatBuf is WriteFormat's buffer size (tests make it small).
+var formatBuf = 64 << 10
+
+// WriteFormat writes Format(sender, date, the bytes of msg) to w,
+// streaming: memory stays bounded whatever the message's size or line
+// lengths. It returns the bytes written; an error is msg's or w's.
+func WriteFormat(w io.Writer, sender string, date time.Time, msg io.Reader) (int64, error) {
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, formatBuf)
+	bw.WriteString("From ")
+	bw.WriteString(fromSender(sender))
+	bw.WriteByte(' ')
+	bw.WriteString(date.Format(FromLineDate))
+	bw.WriteByte('\n')
+	br := bufio.NewReaderSize(msg, formatBuf)
+	atStart := true    // at the start of a line
+	pendingCR := false // a '\r' ended the last piece of a long line
+	for {
+		seg, err := br.ReadSlice('\n')
+		if pendingCR {
+			// CRLF across a piece boundary: the CR goes with it.
+			if !(len(seg) > 0 && seg[0] == '\n') {
+				bw.WriteByte('\r')
+			}
+			pendingCR = false
+		}
+		if len(seg) > 0 {
+			if atStart && bytes.HasPrefix(seg, []byte("From ")) {
+				bw.WriteByte('>')
+			}
+			switch {
+			case seg[len(seg)-1] == '\n':
+				line := seg[:len(seg)-1]
+				if len(line) > 0 && line[len(line)-1] == '\r' {
+					line = line[:len(line)-1]
+				}
+				bw.Write(line)
+				bw.WriteByte('\n')
+				atStart = true
+			case err == bufio.ErrBufferFull && seg[len(seg)-1] == '\r':
+				bw.Write(seg[:len(seg)-1])
+				pendingCR = true
+				atStart = false
+			default:
+				bw.Write(seg)
+				atStart = false
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			bw.Flush()
+			return cw.n, err
+		}
+	}
+	if pendingCR {
+		bw.WriteByte('\r')
+	}
+	if !atStart {
+		bw.WriteByte('\n') // the last line had no line end
+	}
+	bw.WriteByte('\n')
+	if err := bw.Flush(); err != nil {
+		return cw.n, err
+	}
+	return cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // fromSender makes the envelope sender safe for a From_ line: one token,
@@ -88,12 +154,18 @@ var testHookAfterWrite func(path string) error
 // taken the file is truncated back to its old size; every error except a
 // missing file (fs.ErrNotExist) is a TemporaryError.
 func Append(ctx context.Context, path, sender string, date time.Time, msg []byte, opts Options) (Result, error) {
+	return AppendFrom(ctx, path, sender, date, bytes.NewReader(msg), opts)
+}
+
+// AppendFrom is Append of the message read from msg (streamed: a big
+// message is never in memory whole).
+func AppendFrom(ctx context.Context, path, sender string, date time.Time, msg io.Reader, opts Options) (Result, error) {
 	start := time.Now()
 	l, err := Lock(ctx, path, opts)
 	if err != nil {
 		return Result{}, err
 	}
-	res, werr := l.Append(sender, date, msg, opts)
+	res, werr := l.AppendFrom(sender, date, msg, opts)
 	res.LockWait = l.acquired.Sub(start)
 	uerr := l.Unlock()
 	res.LockHeld = time.Since(l.acquired)
@@ -114,6 +186,11 @@ func Append(ctx context.Context, path, sender string, date time.Time, msg []byte
 // append back while the lock is still held (when the other half of a dual
 // delivery failed).
 func (l *Locked) Append(sender string, date time.Time, msg []byte, opts Options) (Result, error) {
+	return l.AppendFrom(sender, date, bytes.NewReader(msg), opts)
+}
+
+// AppendFrom is Append of the message read from msg, streamed.
+func (l *Locked) AppendFrom(sender string, date time.Time, msg io.Reader, opts Options) (Result, error) {
 	var res Result
 	err := l.appendLocked(sender, date, msg, opts, &res)
 	return res, err
@@ -133,7 +210,7 @@ func (l *Locked) Rollback(res Result, opts Options) error {
 	return nil
 }
 
-func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Options, res *Result) error {
+func (l *Locked) appendLocked(sender string, date time.Time, msg io.Reader, opts Options, res *Result) error {
 	f := l.f
 	fi, err := f.Stat()
 	if err != nil {
@@ -149,10 +226,6 @@ func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Op
 	if err != nil {
 		return &TemporaryError{fmt.Errorf("spool: read tail of %s at byte %d: %w", l.path, size, err)}
 	}
-	data := Format(sender, date, msg)
-	if len(prefix) > 0 {
-		data = append(prefix, data...)
-	}
 	fail := func(what string, err error) error {
 		terr := f.Truncate(size)
 		if terr == nil && !opts.NoFsync {
@@ -163,9 +236,15 @@ func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Op
 		}
 		return &TemporaryError{fmt.Errorf("spool: %s %s at byte %d (truncated back): %w", what, l.path, size, err)}
 	}
-	n, err := f.WriteAt(data, size)
-	if err == nil && n != len(data) {
+	// The framed message is streamed to the file at the old end (never
+	// held in memory whole); any failure truncates back.
+	n, err := f.WriteAt(prefix, size)
+	if err == nil && n != len(prefix) {
 		err = io.ErrShortWrite
+	}
+	var written int64
+	if err == nil {
+		written, err = WriteFormat(io.NewOffsetWriter(f, size+int64(len(prefix))), sender, date, msg)
 	}
 	if err != nil {
 		return fail("write", err)
@@ -181,7 +260,7 @@ func (l *Locked) appendLocked(sender string, date time.Time, msg []byte, opts Op
 		}
 	}
 	res.Offset = size + int64(len(prefix))
-	res.Bytes = int64(len(data))
+	res.Bytes = int64(len(prefix)) + written
 	return nil
 }
 

@@ -499,3 +499,45 @@ func TestAppendRefusesMbxAndMMDF(t *testing.T) {
 		}
 	}
 }
+
+// formatWhole is Format as it was before it streamed (the whole message
+// in memory): WriteFormat must give the same bytes.
+func formatWhole(sender string, date time.Time, msg []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("From " + fromSender(sender) + " " + date.Format(FromLineDate) + "\n")
+	for len(msg) > 0 {
+		line := msg
+		next := []byte(nil)
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line, next = bytes.TrimSuffix(msg[:i], []byte("\r")), msg[i+1:]
+		}
+		if bytes.HasPrefix(line, []byte("From ")) {
+			b.WriteByte('>')
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+		msg = next
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// FuzzWriteFormat holds the streaming framer to formatWhole, with a
+// 16-byte buffer so that lines, CRLFs and "From " cross its boundaries.
+func FuzzWriteFormat(f *testing.F) {
+	f.Add([]byte("Subject: x\r\n\r\nFrom me\r\n"))
+	f.Add([]byte("0123456789abcde\r\n0123456789abcdef\r\nFrom 0123456789abcdef\r"))
+	f.Add([]byte("aaaaaaaaaaaaaaa\r\r\n\r"))
+	f.Add([]byte("no newline at all, longer than sixteen bytes"))
+	old := formatBuf
+	formatBuf = 16
+	f.Cleanup(func() { formatBuf = old })
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		want := formatWhole("a@b", date, msg)
+		var got bytes.Buffer
+		n, err := WriteFormat(&got, "a@b", date, bytes.NewReader(msg))
+		if err != nil || !bytes.Equal(got.Bytes(), want) || n != int64(len(want)) {
+			t.Fatalf("WriteFormat(%q) = %q (%d), %v; want %q", msg, got.Bytes(), n, err, want)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,14 +114,22 @@ func (c *client) resultOf(cmd string) (string, error) {
 }
 
 // sortBench logs in, selects INBOX and times each command: the first
-// run (cold) and the median of -runs more (warm), one line per command.
+// run (cold: whatever the server had cached before the session), the
+// median of -runs runs each after a flag change (computed: an answer a
+// server kept for an unchanged folder cannot be used), and the median of
+// -runs more (warm), one line per command. With -rss-pid it also prints
+// the resident memory of that process and its descendants after login,
+// after SELECT, after each command's first run, at the end and, after
+// -settle, once more.
 func sortBench(args []string) error {
 	fs := flag.NewFlagSet("sortbench", flag.ExitOnError)
 	addr := fs.String("addr", "", "server")
 	user := fs.String("user", "", "user")
 	pass := fs.String("pass", "", "password")
 	cmds := fs.String("cmds", "SORT (DATE) UTF-8 ALL;THREAD REFERENCES UTF-8 ALL", "commands, ';' separated")
-	runs := fs.Int("runs", 7, "warm runs")
+	runs := fs.Int("runs", 5, "computed and warm runs")
+	rssPid := fs.Int("rss-pid", 0, "measure the RSS of this process tree")
+	settle := fs.Duration("settle", 6*time.Second, "wait before the last RSS measurement")
 	fs.Parse(args)
 	c, err := dial(*addr)
 	if err != nil {
@@ -130,31 +139,109 @@ func sortBench(args []string) error {
 	if err := c.login(*user, *pass); err != nil {
 		return err
 	}
+	var rss []string
+	mark := func(name string) {
+		if *rssPid != 0 {
+			rss = append(rss, fmt.Sprintf("%s=%d", name, treeRSS(*rssPid)))
+		}
+	}
+	mark("login")
 	t0 := time.Now()
 	if _, err := c.cmd("SELECT INBOX"); err != nil {
 		return err
 	}
 	fmt.Printf("select ms=%.1f exists=%d\n", float64(time.Since(t0).Microseconds())/1000, c.exists)
-	for _, cmd := range strings.Split(*cmds, ";") {
-		var times []float64
-		var sum string
-		for r := 0; r <= *runs; r++ {
-			t := time.Now()
-			s, err := c.resultOf(cmd)
-			if err != nil {
-				return fmt.Errorf("%s: %w", cmd, err)
-			}
-			ms := float64(time.Since(t).Microseconds()) / 1000
-			if r == 0 {
-				fmt.Printf("%q cold_ms=%.1f\n", cmd, ms)
-				continue
-			}
-			times = append(times, ms)
-			sum = s
-		}
-		slices.Sort(times)
-		fmt.Printf("%q warm_median_ms=%.1f min_ms=%.1f max_ms=%.1f result=%s\n", cmd, times[len(times)/2], times[0], times[len(times)-1], sum)
+	mark("select")
+	timed := func(cmd string) (float64, string, error) {
+		t := time.Now()
+		s, err := c.resultOf(cmd)
+		return float64(time.Since(t).Microseconds()) / 1000, s, err
 	}
+	median := func(x []float64) float64 {
+		slices.Sort(x)
+		return x[len(x)/2]
+	}
+	flagged := false
+	for i, cmd := range strings.Split(*cmds, ";") {
+		cold, sum, err := timed(cmd)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
+		mark(fmt.Sprintf("cmd%d_first", i+1))
+		var computed, warm []float64
+		for r := 0; r < *runs; r++ {
+			// Any change makes a kept answer unusable.
+			flagged = !flagged
+			op := "+FLAGS.SILENT"
+			if !flagged {
+				op = "-FLAGS.SILENT"
+			}
+			if _, err := c.cmd("STORE 1 %s (\\Flagged)", op); err != nil {
+				return err
+			}
+			ms, s, err := timed(cmd)
+			if err != nil || s != sum {
+				return fmt.Errorf("%s: %v (answer %s, first %s)", cmd, err, s, sum)
+			}
+			computed = append(computed, ms)
+		}
+		for r := 0; r < *runs; r++ {
+			ms, s, err := timed(cmd)
+			if err != nil || s != sum {
+				return fmt.Errorf("%s: %v (answer %s, first %s)", cmd, err, s, sum)
+			}
+			warm = append(warm, ms)
+		}
+		fmt.Printf("%q first_ms=%.1f computed_median_ms=%.1f warm_median_ms=%.1f result=%s\n", cmd, cold, median(computed), median(warm), sum)
+	}
+	mark("end")
 	c.cmd("LOGOUT")
+	if *rssPid != 0 {
+		time.Sleep(*settle)
+		mark("settled")
+		fmt.Printf("rss_kb %s\n", strings.Join(rss, " "))
+	}
 	return nil
+}
+
+// treeRSS is the VmRSS in KiB of pid and all its descendants.
+func treeRSS(pid int) int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				children[pp] = append(children[pp], p)
+			}
+		}
+	}
+	total := 0
+	todo := []int{pid}
+	for len(todo) > 0 {
+		p := todo[0]
+		todo = append(todo[1:], children[p]...)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				if f := strings.Fields(l); len(f) > 1 {
+					n, _ := strconv.Atoi(f[1])
+					total += n
+				}
+			}
+		}
+	}
+	return total
 }

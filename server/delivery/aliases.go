@@ -1,13 +1,13 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 
 	"mailmig/server/aliases"
+	"mailmig/server/msgspool"
 )
 
 // AliasExpander expands recipients' local names; *aliases.Table
@@ -34,7 +34,7 @@ type aliasDone struct{}
 // placed anywhere, so the MTA keeps the message; once one copy is
 // placed, later failures are logged (as local(8) and dovecot do for
 // alias fan-out, the message is never duplicated by a retry).
-func (d *Deliverer) deliverAlias(ctx context.Context, env Envelope, msg []byte) (*Result, bool, error) {
+func (d *Deliverer) deliverAlias(ctx context.Context, env Envelope, msg msgspool.Source) (*Result, bool, error) {
 	if d.Aliases == nil || ctx.Value(aliasDone{}) != nil {
 		return nil, false, nil
 	}
@@ -56,7 +56,7 @@ func (d *Deliverer) deliverAlias(ctx context.Context, env Envelope, msg []byte) 
 	if len(exp.External) > 0 {
 		if d.Sender == nil {
 			firstErr = Temporary(fmt.Errorf("delivery: alias %s forwards to %s but no outgoing queue is configured", env.User, strings.Join(exp.External, ", ")))
-		} else if err := d.Sender.Send(ctx, env.From, exp.External, bytes.NewReader(msg)); err != nil {
+		} else if err := d.Sender.Send(ctx, env.From, exp.External, msgspool.NewReader(msg)); err != nil {
 			firstErr = Temporary(fmt.Errorf("delivery: alias %s: forward to %s: %w", env.User, strings.Join(exp.External, ", "), err))
 		} else {
 			placed = true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mailmig/server/msgspool"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func BenchmarkDeliver(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		user := fmt.Sprintf("u%d", i%8)
-		if _, err := d.Deliver(ctx, Envelope{From: "a@example.org", To: user + "@example.org", User: user}, msgs[i%4]); err != nil {
+		if _, err := d.Deliver(ctx, Envelope{From: "a@example.org", To: user + "@example.org", User: user}, msgspool.Bytes(msgs[i%4])); err != nil {
 			b.Fatal(err)
 		}
 	}

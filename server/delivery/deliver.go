@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"mailmig/mailstore"
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 )
 
@@ -42,6 +42,10 @@ type deliverState struct {
 
 	// scriptErrors counts deliveries whose scripts failed (ScriptErrors).
 	scriptErrors atomic.Uint64
+
+	// vacLocks serialise vacation replies per user, handle and sender.
+	vacMu    sync.Mutex
+	vacLocks map[string]*vacLock
 }
 
 // ScriptErrors is the number of deliveries so far whose Sieve scripts
@@ -197,14 +201,15 @@ func (d *Deliverer) now() time.Time {
 }
 
 // Deliver delivers msg (the whole message, CRLF or LF line ends) for one
-// recipient. On success the message is stored (fsynced), discarded,
+// recipient. msg is read, never held whole: the header for Sieve, the
+// rest streamed into each stored or sent copy and through body tests. On success the message is stored (fsynced), discarded,
 // redirected or otherwise handled as the scripts said; on error nothing
 // was stored and the error says how to answer (SMTPStatus, ExitCode).
-func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Result, error) {
+func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg msgspool.Source) (*Result, error) {
 	d.init()
 	log := d.state.log.With("user", env.User, "rcpt", env.To, "from", env.From)
-	if d.MaxMessageBytes > 0 && int64(len(msg)) > d.MaxMessageBytes {
-		return nil, fmt.Errorf("delivery: user %s: %d bytes, limit %d: %w", env.User, len(msg), d.MaxMessageBytes, ErrTooBig)
+	if d.MaxMessageBytes > 0 && msg.Size() > d.MaxMessageBytes {
+		return nil, fmt.Errorf("delivery: user %s: %d bytes, limit %d: %w", env.User, msg.Size(), d.MaxMessageBytes, ErrTooBig)
 	}
 	if d.Intercept != nil {
 		handled, err := d.Intercept(ctx, env, msg)
@@ -232,7 +237,12 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 	if err != nil {
 		return nil, err
 	}
-	m := sieve.NewMessage(msg)
+	// Only the header is read into memory; the body stays in msg (body
+	// tests stream it).
+	m, err := sieve.NewMessageReader(msg, msg.Size())
+	if err != nil {
+		return nil, Temporary(wrapUser(env.User, "read message", err))
+	}
 	out, scriptErr := d.runScripts(ctx, env, m, cs)
 	res := &Result{ScriptErr: scriptErr}
 	switch {
@@ -283,7 +293,13 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (*Res
 	}
 	body := msg
 	if len(out.HeaderEdits) > 0 {
-		body = applyHeaderEdits(msg, out.HeaderEdits)
+		head, err := msgspool.HeaderPrefix(msg)
+		if err == nil {
+			body, err = applyHeaderEdits(msg, head, out.HeaderEdits)
+		}
+		if err != nil {
+			return nil, Temporary(wrapUser(env.User, "read message", err))
+		}
 	}
 	flags := imapFlags(out.Flags)
 
@@ -437,7 +453,7 @@ func (d *Deliverer) storeFor(user string) (*cachedStore, error) {
 // store appends body to folder, creating (and subscribing) it when the
 // script asked with :create or it is the spam folder. A missing folder
 // otherwise falls back to INBOX (dovecot's behaviour without autocreate).
-func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, create bool, body []byte, flags []string, res *Result, log *slog.Logger) error {
+func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, create bool, body msgspool.Source, flags []string, res *Result, log *slog.Logger) error {
 	cs.folderMu.Lock()
 	if folder != "INBOX" {
 		folder = mailstore.ResolveFolder(cs.store, folder, d.global().spamFolder())
@@ -475,7 +491,7 @@ func (d *Deliverer) store(ctx context.Context, cs *cachedStore, folder string, c
 	if err != nil {
 		return Temporary(fmt.Errorf("delivery: open folder %q of %s: %w", folder, cs.root, err))
 	}
-	uid, err := f.Append(ctx, bytes.NewReader(body), flags, d.now())
+	uid, err := f.Append(ctx, msgspool.NewReader(body), flags, d.now())
 	if err != nil {
 		if errors.Is(err, mailstore.ErrOverQuota) {
 			err = fmt.Errorf("delivery: %s: %w", cs.root, ErrOverQuota)

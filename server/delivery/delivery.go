@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"time"
 
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 )
 
@@ -121,7 +122,7 @@ type Deliverer struct {
 	UserExists func(user string) (bool, error)
 	// Intercept is called before anything else (control-address replies of
 	// the migration); handled=true ends the delivery successfully.
-	Intercept func(ctx context.Context, env Envelope, msg []byte) (handled bool, err error)
+	Intercept func(ctx context.Context, env Envelope, msg msgspool.Source) (handled bool, err error)
 	// Logger receives delivery logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Hostname names this host in generated Message-IDs and Maildir file

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mailmig/server/msgspool"
 	"os"
 	"path/filepath"
 	"slices"
@@ -184,7 +185,7 @@ func TestErrors(t *testing.T) {
 func TestIntercept(t *testing.T) {
 	f := newFixture(t)
 	var seen []Envelope
-	f.d.Intercept = func(_ context.Context, env Envelope, m []byte) (bool, error) {
+	f.d.Intercept = func(_ context.Context, env Envelope, m msgspool.Source) (bool, error) {
 		seen = append(seen, env)
 		return env.Detail == "confirm", nil
 	}
@@ -196,7 +197,7 @@ func TestIntercept(t *testing.T) {
 	if res.Intercepted || len(res.Stored) != 1 || len(seen) != 2 {
 		t.Fatalf("not intercepted result %+v, seen %v", res, seen)
 	}
-	f.d.Intercept = func(context.Context, Envelope, []byte) (bool, error) { return false, errors.New("db down") }
+	f.d.Intercept = func(context.Context, Envelope, msgspool.Source) (bool, error) { return false, errors.New("db down") }
 	if _, err := f.deliver("bob@example.org", "alice@example.com", msg()); !IsTemporary(err) {
 		t.Fatalf("intercept error: %v", err)
 	}
@@ -213,7 +214,7 @@ func TestConcurrentDeliveries(t *testing.T) {
 			if i%4 < 2 {
 				h = spam
 			}
-			_, err := f.d.Deliver(context.Background(), Envelope{From: "x@example.org", To: user + "@example.com", User: user}, []byte(msg(h)))
+			_, err := f.d.Deliver(context.Background(), Envelope{From: "x@example.org", To: user + "@example.com", User: user}, msgspool.Bytes([]byte(msg(h))))
 			errs <- err
 		}(i)
 	}

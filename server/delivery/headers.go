@@ -5,6 +5,7 @@ import (
 	"mime"
 	"strings"
 
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 )
 
@@ -54,12 +55,13 @@ func fieldValue(f rawField) string {
 }
 
 // applyHeaderEdits applies editheader actions (RFC 5293) in order and
-// returns the new message.
-func applyHeaderEdits(msg []byte, edits []sieve.HeaderEdit) []byte {
-	fields, rest := splitHeader(msg)
-	eol := "\n"
-	if bytes.Contains(msg[:min(len(msg), 2000)], []byte("\r\n")) {
-		eol = "\r\n"
+// returns the new message: the edited header section, then msg's bytes
+// after head (msgspool.HeaderPrefix of msg), not copied.
+func applyHeaderEdits(msg msgspool.Source, head []byte, edits []sieve.HeaderEdit) (msgspool.Source, error) {
+	fields, rest := splitHeader(head)
+	eol, err := lineEnd(msg, head)
+	if err != nil {
+		return nil, err
 	}
 	for _, e := range edits {
 		name := strings.ToLower(e.FieldName)
@@ -118,12 +120,28 @@ func applyHeaderEdits(msg []byte, edits []sieve.HeaderEdit) []byte {
 		}
 	}
 	var b bytes.Buffer
-	b.Grow(len(msg) + 256)
+	b.Grow(len(head) + 256)
 	for _, f := range fields {
 		b.Write(f.raw)
 	}
 	b.Write(rest)
-	return b.Bytes()
+	return msgspool.Concat(msgspool.Bytes(b.Bytes()), msgspool.Section(msg, int64(len(head)))), nil
+}
+
+// lineEnd is the line end fields added to msg get: CRLF if its first
+// 2000 bytes hold one, else LF. head is msg's start.
+func lineEnd(msg msgspool.Source, head []byte) (string, error) {
+	start := head
+	if len(start) < 2000 && int64(len(start)) < msg.Size() {
+		var err error
+		if start, err = msgspool.Prefix(msg, 2000); err != nil {
+			return "", err
+		}
+	}
+	if bytes.Contains(start[:min(len(start), 2000)], []byte("\r\n")) {
+		return "\r\n", nil
+	}
+	return "\n", nil
 }
 
 func isASCII(s string) bool {

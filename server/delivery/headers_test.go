@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 )
 
@@ -32,15 +33,39 @@ func TestApplyHeaderEdits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(applyHeaderEdits([]byte(m), tt.edits)); got != tt.want {
+			if got := string(editHeader(t, []byte(m), tt.edits)); got != tt.want {
 				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
 			}
 		})
 	}
 	lf := "A: 1\nB: 2\n\nbody\n"
-	if got := string(applyHeaderEdits([]byte(lf), []sieve.HeaderEdit{{Action: "add", FieldName: "X", Value: "v"}})); got != "X: v\n"+lf {
+	if got := string(editHeader(t, []byte(lf), []sieve.HeaderEdit{{Action: "add", FieldName: "X", Value: "v"}})); got != "X: v\n"+lf {
 		t.Errorf("LF message: %q", got)
 	}
+}
+
+// editHeader is applyHeaderEdits on m, read back; m is spooled to a
+// file beyond its first bytes, as delivery sees a big message.
+func editHeader(t *testing.T, m []byte, edits []sieve.HeaderEdit) []byte {
+	t.Helper()
+	spooled, err := msgspool.Read(bytes.NewReader(m), new(bytes.Buffer), 8, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spooled.Close()
+	head, err := msgspool.HeaderPrefix(spooled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := applyHeaderEdits(spooled, head, edits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := msgspool.ReadAll(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func FuzzSplitHeader(f *testing.F) {
@@ -58,7 +83,7 @@ func FuzzSplitHeader(f *testing.F) {
 			t.Fatalf("split does not round-trip: %q", m)
 		}
 		// Deleting nothing and adding nothing keeps the message.
-		if got := applyHeaderEdits(m, []sieve.HeaderEdit{{Action: "delete", FieldName: "X-None"}}); !bytes.Equal(got, m) {
+		if got := editHeader(t, m, []sieve.HeaderEdit{{Action: "delete", FieldName: "X-None"}}); !bytes.Equal(got, m) {
 			t.Fatalf("no-op edit changed the message: %q -> %q", m, got)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mailmig/server/msgspool"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,7 +116,7 @@ func (f *fixture) deliver(from, to, msg string) (*Result, error) {
 	f.t.Helper()
 	local, _, _ := strings.Cut(to, "@")
 	user, detail, _ := strings.Cut(local, "+")
-	return f.d.Deliver(context.Background(), Envelope{From: from, To: to, User: user, Detail: detail}, []byte(msg))
+	return f.d.Deliver(context.Background(), Envelope{From: from, To: to, User: user, Detail: detail}, msgspool.Bytes([]byte(msg)))
 }
 
 func (f *fixture) mustDeliver(from, to, msg string) *Result {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 )
 
@@ -168,6 +169,11 @@ func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message
 	if v.SecondsGiven {
 		period = time.Duration(v.Seconds) * time.Second // RFC 6131
 	}
+	// Parallel deliveries to one user from one sender (LMTP delivers
+	// connections and recipients concurrently) look up and record the
+	// reply under one lock, so only one of them answers.
+	unlock := d.state.vacationLock(env.User + "\x00" + handle + "\x00" + strings.ToLower(v.Sender))
+	defer unlock()
 	if period > 0 {
 		seen, err := d.state.vacation.VacationSeen(ctx, env.User, handle, strings.ToLower(v.Sender), now.Add(-period))
 		if err != nil {
@@ -265,31 +271,69 @@ const redirectMark = "X-Sieve-Redirected-From"
 
 // redirect sends body on to addr with the original envelope sender
 // (RFC 5228 §4.2).
-func (d *Deliverer) redirect(ctx context.Context, env Envelope, addr string, body []byte) error {
+func (d *Deliverer) redirect(ctx context.Context, env Envelope, addr string, body msgspool.Source) error {
 	if d.Sender == nil {
 		return errors.New("no Sender configured")
 	}
-	m := sieve.NewMessage(body)
+	head, err := msgspool.HeaderPrefix(body)
+	if err != nil {
+		return err
+	}
+	m, err := sieve.NewMessageReader(body, body.Size())
+	if err != nil {
+		return err
+	}
 	vals, _ := m.HeaderGet(redirectMark)
 	for _, v := range vals {
 		if strings.EqualFold(strings.Trim(v, "<> "), env.To) {
 			return fmt.Errorf("redirect loop: already redirected from %s", env.To)
 		}
 	}
-	eol := "\n"
-	if bytes.Contains(body[:min(len(body), 2000)], []byte("\r\n")) {
-		eol = "\r\n"
+	eol, err := lineEnd(body, head)
+	if err != nil {
+		return err
 	}
-	out := make([]byte, 0, len(body)+100)
+	out := make([]byte, 0, len(head)+100)
 	out = append(out, redirectMark+": <"+env.To+">"+eol...)
 	// The local Return-Path is not part of the message sent on: the
 	// next hop's delivery adds its own (RFC 5321 §4.4).
-	fields, rest := splitHeader(body)
+	fields, rest := splitHeader(head)
 	for _, f := range fields {
 		if f.name != "return-path" {
 			out = append(out, f.raw...)
 		}
 	}
 	out = append(out, rest...)
-	return d.Sender.Send(ctx, env.From, []string{addr}, bytes.NewReader(out))
+	msg := msgspool.Concat(msgspool.Bytes(out), msgspool.Section(body, int64(len(head))))
+	return d.Sender.Send(ctx, env.From, []string{addr}, msgspool.NewReader(msg))
+}
+
+// vacationLock takes the lock of one (user, handle, sender) and returns
+// its release; locks not held by anyone are dropped.
+func (st *deliverState) vacationLock(key string) func() {
+	st.vacMu.Lock()
+	if st.vacLocks == nil {
+		st.vacLocks = map[string]*vacLock{}
+	}
+	l := st.vacLocks[key]
+	if l == nil {
+		l = &vacLock{}
+		st.vacLocks[key] = l
+	}
+	l.users++
+	st.vacMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		st.vacMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(st.vacLocks, key)
+		}
+		st.vacMu.Unlock()
+	}
+}
+
+type vacLock struct {
+	mu    sync.Mutex
+	users int // holders and waiters
 }

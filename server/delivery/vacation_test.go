@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,41 @@ func TestVacationOncePerDays(t *testing.T) {
 			t.Errorf("reply lacks %q:\n%s", want, r.Msg)
 		}
 	}
+}
+
+// Parallel deliveries from one sender (LMTP connections and recipients
+// run concurrently) send one reply, not one each.
+func TestVacationOnceWhenParallel(t *testing.T) {
+	f := newFixture(t)
+	f.script("alice", vacationScript)
+	// A store as slow as a database on a busy disk.
+	f.d.Vacation = slowVacation{NewMemoryVacation()}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = f.deliver("bob@example.org", "alice@example.com", msg())
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.sender.all()); n != 1 {
+		t.Fatalf("%d vacation replies to 8 parallel deliveries from one sender, want 1", n)
+	}
+	if got := f.where("alice"); got != "INBOX:8" {
+		t.Fatalf("stored %s", got)
+	}
+}
+
+type slowVacation struct{ *MemoryVacation }
+
+func (s slowVacation) VacationSeen(ctx context.Context, user, handle, sender string, since time.Time) (bool, error) {
+	time.Sleep(20 * time.Millisecond)
+	return s.MemoryVacation.VacationSeen(ctx, user, handle, sender, since)
 }
 
 func TestVacationNeverAnswers(t *testing.T) {

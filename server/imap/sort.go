@@ -275,6 +275,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		}
 		c.w.raw(b.String()).crlf()
 	}
+	releaseLargeSort(len(hits))
 	if er.update {
 		// CONTEXT=SORT (RFC 5267 §4.3, context.go).
 		if !c.canUpdateSort(uid) {
@@ -331,7 +332,6 @@ func (c *conn) sortHits(ctx context.Context, snap *mailstore.Snapshot, hits []se
 		reverse bool
 	}
 	cols := make([]column, len(crit))
-	var infos []threadInfo
 	var headers []textproto.Header
 	for ci, cr := range crit {
 		col := column{reverse: cr.reverse}
@@ -351,15 +351,10 @@ func (c *conn) sortHits(ctx context.Context, snap *mailstore.Snapshot, hits []se
 				col.nums[i] = size
 			}
 		case "DATE":
-			if infos == nil {
-				var err error
-				if infos, err = c.threadInfos(ctx, snap, hits); err != nil {
-					return err
-				}
-			}
-			col.nums = make([]int64, n)
-			for i := range hits {
-				col.nums[i] = infos[i].date
+			fc := sortCacheFor(c.sel.folder, snap.UIDValidity)
+			var err error
+			if col.nums, err = fc.dates(ctx, c.sel.folder, hitMessages(hits), len(snap.Messages)); err != nil {
+				return err
 			}
 		default:
 			if headers == nil {
@@ -413,11 +408,16 @@ func (c *conn) sortHits(ctx context.Context, snap *mailstore.Snapshot, hits []se
 // threadInfos returns the cached sort/thread keys of hits.
 func (c *conn) threadInfos(ctx context.Context, snap *mailstore.Snapshot, hits []searchHit) ([]threadInfo, error) {
 	fc := sortCacheFor(c.sel.folder, snap.UIDValidity)
+	return fc.infos(ctx, c.sel.folder, hitMessages(hits), len(snap.Messages))
+}
+
+// hitMessages are the messages of hits, in their order.
+func hitMessages(hits []searchHit) []*mailstore.MessageInfo {
 	msgs := make([]*mailstore.MessageInfo, len(hits))
 	for i, h := range hits {
 		msgs[i] = h.mi
 	}
-	return fc.infos(ctx, c.sel.folder, msgs, len(snap.Messages))
+	return msgs
 }
 
 // stringSortKey is a string sort key of a header (RFC 5256 §3, RFC 5957).

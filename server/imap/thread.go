@@ -94,6 +94,7 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 		fc.keepAnswer(rk, b.String())
 	}
 	c.w.raw(b.String()).crlf()
+	releaseLargeSort(len(hits))
 	return c.ok(tag, "", "THREAD completed", uid)
 }
 

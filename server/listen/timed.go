@@ -95,6 +95,15 @@ func (c *TimedConn) Unauthenticated() {
 	c.mu.Unlock()
 }
 
+// Expired reports whether one of TimeLimit's bounds ended the
+// connection. The command a server reads after that is a partial line
+// (see TimedConn.expired): sessions refuse to act on it.
+func (c *TimedConn) Expired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.expired != nil
+}
+
 // BeginData exempts the reads until the server's next SetReadDeadline
 // from the command bound: message data arrives under the server's own
 // deadline (a 50 MB message is no command line).
@@ -161,6 +170,13 @@ func (c *TimedConn) Read(b []byte) (int, error) {
 		c.t.Expired(c, why)
 	}
 	return n, err
+}
+
+// TimedOut reports whether c is a TimedConn (possibly under TLS) whose
+// bound expired.
+func TimedOut(c net.Conn) bool {
+	tc := FindTimed(c)
+	return tc != nil && tc.Expired()
 }
 
 // FindTimed returns the TimedConn under c (through tls.Conn and wrappers

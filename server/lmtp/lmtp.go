@@ -38,7 +38,7 @@ import (
 
 // Deliverer is the delivery path; *delivery.Deliverer implements it.
 type Deliverer interface {
-	Deliver(ctx context.Context, env delivery.Envelope, msg []byte) (*delivery.Result, error)
+	Deliver(ctx context.Context, env delivery.Envelope, msg msgspool.Source) (*delivery.Result, error)
 }
 
 var _ Deliverer = (*delivery.Deliverer)(nil)
@@ -204,6 +204,11 @@ func toSMTPError(err error) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: msg}
 }
 
+// errTimedOut answers the partial command a connection cut by
+// listen.TimeLimit still hands to the session (go-smtp sends 421 4.4.2
+// right after).
+var errTimedOut = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "timeout: the command did not arrive in time"}
+
 type rcpt struct {
 	addr         string // as given to Rcpt (the status key)
 	user, detail string
@@ -247,6 +252,9 @@ func (se *session) Logout() error { return nil }
 
 // Mail starts a transaction (RFC 5321 §4.1.1.2); "" is the null sender.
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if listen.TimedOut(se.conn.Conn()) {
+		return errTimedOut
+	}
 	se.from, se.rcpts = from, nil
 	if !se.inTx {
 		se.inTx = true
@@ -260,6 +268,9 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 // Rcpt checks the recipient at once (RFC 2033 §4.2 allows it): unknown
 // users get 550 5.1.1 here rather than after DATA.
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if listen.TimedOut(se.conn.Conn()) {
+		return errTimedOut
+	}
 	resolve := se.s.Resolve
 	if resolve == nil {
 		resolve = func(a string) (string, string, error) { return SplitAddress(a, nil) }
@@ -310,15 +321,17 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		se.log.Error("reading message failed", "err", err)
 		return toSMTPError(delivery.Temporary(err))
 	}
-	// Only read: each recipient gets its own copy.
-	msg, err := spooled.Bytes()
+	// The spooled message is only read: each recipient's copy is its
+	// trace fields followed by it.
+	var msg msgspool.Source = spooled
+	eol, err := lineEnd(msg)
 	if err != nil {
 		se.log.Error("reading spooled message failed", "err", err)
 		return toSMTPError(delivery.Temporary(err))
 	}
 	now := time.Now()
 	if len(se.rcpts) == 1 {
-		se.deliverOne(se.rcpts[0], now, msg, status)
+		se.deliverOne(se.rcpts[0], now, eol, msg, status)
 		return nil
 	}
 	// Recipients are delivered in parallel (their fsyncs overlap); go-smtp
@@ -330,7 +343,7 @@ func (se *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			se.deliverOne(rc, now, msg, status)
+			se.deliverOne(rc, now, eol, msg, status)
 		}()
 	}
 	wg.Wait()
@@ -354,8 +367,8 @@ const maxPooledBuf = 1 << 20
 // parallelRcpts bounds concurrent deliveries of one message.
 const parallelRcpts = 4
 
-func (se *session) deliverOne(rc rcpt, now time.Time, msg []byte, status smtp.StatusCollector) {
-	copyMsg := se.traceHeaders(rc, now, msg)
+func (se *session) deliverOne(rc rcpt, now time.Time, eol string, msg msgspool.Source, status smtp.StatusCollector) {
+	copyMsg := msgspool.Concat(msgspool.Bytes(se.traceHeaders(rc, now, eol)), msg)
 	env := delivery.Envelope{From: se.from, To: rc.addr, User: rc.user, Detail: rc.detail}
 	ctx, cancel := context.WithTimeout(se.s.ctx, 5*time.Minute)
 	res, err := se.s.Deliverer.Deliver(ctx, env, copyMsg)
@@ -369,16 +382,40 @@ func (se *session) deliverOne(rc rcpt, now time.Time, msg []byte, status smtp.St
 		status.SetStatus(rc.addr, toSMTPError(err))
 		return
 	}
-	se.log.Info("delivered", "from", se.from, "rcpt", rc.addr, "size", len(msg), "copies", len(res.Stored))
+	se.log.Info("delivered", "from", se.from, "rcpt", rc.addr, "size", msg.Size(), "copies", len(res.Stored))
 	status.SetStatus(rc.addr, nil)
 }
 
-// traceHeaders prepends Return-Path and Received (RFC 5321 §4.4) to msg.
-func (se *session) traceHeaders(rc rcpt, now time.Time, msg []byte) []byte {
-	eol := "\r\n"
-	if i := bytes.IndexByte(msg, '\n'); i >= 0 && (i == 0 || msg[i-1] != '\r') {
-		eol = "\n"
+// lineEnd is the line end of msg's first line ("\r\n" if it has none),
+// which the trace fields take.
+func lineEnd(msg msgspool.Source) (string, error) {
+	var buf [4096]byte
+	prev := byte(0)
+	for off := int64(0); off < msg.Size(); {
+		n, err := msg.ReadAt(buf[:min(int64(len(buf)), msg.Size()-off)], off)
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			if (i == 0 && (off == 0 || prev != '\r')) || (i > 0 && buf[i-1] != '\r') {
+				return "\n", nil
+			}
+			return "\r\n", nil
+		}
+		if n > 0 {
+			prev = buf[n-1]
+		}
+		off += int64(n)
+		if err != nil && err != io.EOF {
+			return "", err
+		}
+		if n == 0 {
+			break
+		}
 	}
+	return "\r\n", nil
+}
+
+// traceHeaders returns the Return-Path and Received fields (RFC 5321
+// §4.4) prepended to rc's copy.
+func (se *session) traceHeaders(rc rcpt, now time.Time, eol string) []byte {
 	helo := se.conn.Hostname()
 	remote := se.conn.Conn().RemoteAddr().String()
 	if remote == "" || remote == "@" {
@@ -387,9 +424,7 @@ func (se *session) traceHeaders(rc rcpt, now time.Time, msg []byte) []byte {
 	h := fmt.Sprintf("Return-Path: <%s>%sReceived: from %s (%s)%s\tby %s with LMTP id %d-%d%s\tfor <%s>; %s%s",
 		se.from, eol, sanitize(helo), sanitize(remote), eol,
 		se.s.Hostname, se.id, now.UnixNano(), eol, sanitize(rc.addr), now.Format(time.RFC1123Z), eol)
-	out := make([]byte, 0, len(h)+len(msg))
-	out = append(out, h...)
-	return append(out, msg...)
+	return []byte(h)
 }
 
 func sanitize(s string) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 )
 
 // fakeDeliverer answers by user name and records what it got.
@@ -22,7 +23,11 @@ type fakeDeliverer struct {
 	msgs [][]byte
 }
 
-func (f *fakeDeliverer) Deliver(_ context.Context, env delivery.Envelope, msg []byte) (*delivery.Result, error) {
+func (f *fakeDeliverer) Deliver(_ context.Context, env delivery.Envelope, src msgspool.Source) (*delivery.Result, error) {
+	msg, err := msgspool.ReadAll(src)
+	if err != nil {
+		return nil, delivery.Temporary(err)
+	}
 	f.mu.Lock()
 	f.got = append(f.got, env)
 	f.msgs = append(f.msgs, msg)

@@ -1,9 +1,12 @@
 // Package msgspool takes in a message arriving over LMTP or submission
 // DATA: in memory up to a threshold, in an unlinked temporary file beyond
 // it, so that clients sending big messages slowly (or never finishing
-// them) hold no memory. It also normalises bare CR and bare LF to CRLF in
-// submitted mail (the SMTP smuggling vector, cf. Postfix's
-// smtpd_forbid_bare_newline), see Normalize.
+// them) hold no memory. Delivery then reads it as a Source (an
+// io.ReaderAt and a size; Concat puts trace fields in front without a
+// copy), so a complete big message is streamed, never held whole. It
+// also normalises bare CR and bare LF to CRLF in submitted mail (the SMTP
+// smuggling vector, cf. Postfix's smtpd_forbid_bare_newline), see
+// Normalize.
 package msgspool
 
 import (
@@ -59,17 +62,39 @@ func (m *Message) Size() int64 { return m.size }
 // Spooled reports whether the message went to a temporary file.
 func (m *Message) Spooled() bool { return m.f != nil }
 
-// Bytes returns the whole message; for a spooled one, read from the file
-// into memory of its size (delivery takes a byte slice).
-func (m *Message) Bytes() ([]byte, error) {
-	if m.f == nil {
-		return m.mem.Bytes(), nil
+// ReadAt reads the message at off (io.ReaderAt: safe for concurrent
+// readers), from memory or from the temporary file. Valid until Close,
+// and for an in-memory message until its buffer is reused.
+func (m *Message) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("msgspool: negative offset %d", off)
 	}
-	b := make([]byte, m.size)
-	if _, err := m.f.ReadAt(b, 0); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("read spooled message: %w", err)
+	if m.f != nil {
+		if off >= m.size {
+			return 0, io.EOF
+		}
+		want := p
+		if int64(len(p)) > m.size-off {
+			want = p[:m.size-off]
+		}
+		n, err := m.f.ReadAt(want, off)
+		if err == nil && len(want) < len(p) {
+			err = io.EOF
+		}
+		if err != nil && err != io.EOF {
+			err = fmt.Errorf("read spooled message: %w", err)
+		}
+		return n, err
 	}
-	return b, nil
+	b := m.mem.Bytes()
+	if off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // Close removes the temporary file, if any.

@@ -66,7 +66,7 @@ func TestReadSpools(t *testing.T) {
 	if err != nil || small.Spooled() || small.Size() != 5 {
 		t.Fatalf("small: %v spooled=%v size=%d", err, small.Spooled(), small.Size())
 	}
-	if b, _ := small.Bytes(); string(b) != "short" {
+	if b, _ := ReadAll(small); string(b) != "short" {
 		t.Fatalf("small bytes %q", b)
 	}
 	big := strings.Repeat("0123456789", 10)
@@ -74,7 +74,7 @@ func TestReadSpools(t *testing.T) {
 	if err != nil || !m.Spooled() || m.Size() != 100 || buf.Len() != 0 {
 		t.Fatalf("big: %v spooled=%v size=%d mem=%d", err, m.Spooled(), m.Size(), buf.Len())
 	}
-	if b, _ := m.Bytes(); string(b) != big {
+	if b, _ := ReadAll(m); string(b) != big {
 		t.Fatalf("big bytes %q", b)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
@@ -83,7 +83,7 @@ func TestReadSpools(t *testing.T) {
 	m.Close()
 	// Exactly the threshold stays in memory... and is read whole.
 	m, err = Read(strings.NewReader(big[:16]), &buf, 16, dir)
-	if b, _ := m.Bytes(); err != nil || string(b) != big[:16] {
+	if b, _ := ReadAll(m); err != nil || string(b) != big[:16] {
 		t.Fatalf("threshold-sized: %q %v", b, err)
 	}
 	m.Close()

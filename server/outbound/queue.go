@@ -35,6 +35,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"mailmig/server/msgspool"
 )
 
 // DefaultRetry is the retry schedule used when Queue.Retry is empty: the
@@ -384,12 +386,15 @@ func (q *Queue) cleanOrphan(id string) {
 // attempt tries to deliver every pending recipient of it once, then saves
 // its state and sends any bounce that is due.
 func (q *Queue) attempt(ctx context.Context, it *item) error {
-	body, err := os.ReadFile(q.msgPath(it.ID))
+	// The message is streamed from its file to each recipient; only its
+	// header is read into memory.
+	body, head, closeBody, err := q.openMessage(it.ID)
 	if err != nil {
 		// Not again at every pass: at the next retry (in memory only).
 		it.NextAttempt = q.now().Add(q.retryDelay(it.Attempts + 1))
-		return fmt.Errorf("outbound: read %s: %w", q.msgPath(it.ID), err)
+		return err
 	}
+	defer closeBody()
 	it.Attempts++
 	var local, remote []string
 	for _, rcpt := range it.Pending {
@@ -400,17 +405,17 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 		}
 	}
 	var still []string
-	var localBody []byte
+	var localBody msgspool.Source
 	if len(local) > 0 {
-		localBody = q.traced(it, body)
+		localBody = msgspool.Concat(msgspool.Bytes(q.traced(it)), body)
 	}
 	for _, rcpt := range local {
 		var err error
-		if countReceived(body) >= MaxHops {
+		if countReceived(head) >= MaxHops {
 			// RFC 5321 §6.3: a message that went round too often is a loop.
 			err = &Error{Code: 554, Enhanced: "5.4.6", Text: "mail loop: too many Received: fields"}
 		} else {
-			err = q.Local.DeliverLocal(ctx, it.From, rcpt, bytes.NewReader(localBody))
+			err = q.Local.DeliverLocal(ctx, it.From, rcpt, msgspool.NewReader(localBody))
 		}
 		switch f := classify(err, q.Hostname, rcpt, q.now()); {
 		case err == nil:
@@ -465,7 +470,7 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 		return err
 	}
 	if len(it.Failed) > 0 {
-		if err := q.bounce(ctx, it, body); err != nil {
+		if err := q.bounce(ctx, it, head); err != nil {
 			return err
 		}
 		it.Failed = nil
@@ -484,16 +489,35 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 // between local users).
 const MaxHops = 30
 
-// traced returns body with a Received: field (RFC 5321 §4.4) for a local
-// delivery from the queue, so that redirect loops end.
-func (q *Queue) traced(it *item, body []byte) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Received: by %s (mailmig queue) id %s;\r\n\t%s\r\n", q.Hostname, it.ID, q.now().Format(time.RFC1123Z))
-	b.Write(body)
-	return b.Bytes()
+// traced returns the Received: field (RFC 5321 §4.4) put before the
+// message for a local delivery from the queue, so that redirect loops end.
+func (q *Queue) traced(it *item) []byte {
+	return fmt.Appendf(nil, "Received: by %s (mailmig queue) id %s;\r\n\t%s\r\n", q.Hostname, it.ID, q.now().Format(time.RFC1123Z))
 }
 
-// countReceived counts the Received: fields in the header of msg.
+// openMessage opens the queued message id for reading from any offset,
+// and reads its header section (msgspool.HeaderPrefix).
+func (q *Queue) openMessage(id string) (msgspool.Source, []byte, func(), error) {
+	f, err := os.Open(q.msgPath(id))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("outbound: read %s: %w", q.msgPath(id), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("outbound: read %s: %w", q.msgPath(id), err)
+	}
+	src := io.NewSectionReader(f, 0, fi.Size())
+	head, err := msgspool.HeaderPrefix(src)
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("outbound: read %s: %w", q.msgPath(id), err)
+	}
+	return src, head, func() { f.Close() }, nil
+}
+
+// countReceived counts the Received: fields in the header of msg (or of
+// its header section).
 func countReceived(msg []byte) int {
 	n := 0
 	for _, line := range bytes.Split(headerOf(msg), []byte("\n")) {

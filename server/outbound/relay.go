@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"mailmig/server/msgspool"
 )
 
 // Smarthost is the relay all non-local mail is handed to (RFC 5321 §3.6:
@@ -74,7 +77,7 @@ func (s *Smarthost) timeout() time.Duration {
 
 // send relays body to rcpts and returns the recipients that were not
 // accepted, with why. Every recipient absent from the map was accepted.
-func (s *Smarthost) send(ctx context.Context, helo, from string, rcpts []string, body []byte) map[string]failure {
+func (s *Smarthost) send(ctx context.Context, helo, from string, rcpts []string, body msgspool.Source) map[string]failure {
 	now := time.Now()
 	failAll := func(f failure) map[string]failure {
 		m := make(map[string]failure, len(rcpts))
@@ -126,7 +129,7 @@ func (s *Smarthost) send(ctx context.Context, helo, from string, rcpts []string,
 	}
 	w, err := c.Data()
 	if err == nil {
-		_, err = w.Write(body)
+		_, err = io.Copy(w, msgspool.NewReader(body)) // streamed from the queue file
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}

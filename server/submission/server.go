@@ -30,6 +30,7 @@ import (
 	"mailmig/server/auth/gssapi"
 	"mailmig/server/delivery"
 	"mailmig/server/listen"
+	"mailmig/server/msgspool"
 	"net"
 	"net/netip"
 	"sync"
@@ -56,7 +57,7 @@ type Envelope struct {
 // server/delivery to it). An error that is an *smtp.SMTPError is the
 // reply for that recipient; any other error answers 451.
 type Deliverer interface {
-	Deliver(ctx context.Context, env Envelope, msg []byte) error
+	Deliver(ctx context.Context, env Envelope, msg msgspool.Source) error
 }
 
 // Sender queues mail for remote recipients (server/outbound implements it).

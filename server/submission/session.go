@@ -30,6 +30,11 @@ type rcpt struct {
 	local        bool
 }
 
+// errTimedOut answers the partial command a connection cut by
+// listen.TimeLimit still hands to the session (go-smtp sends 421 4.4.2
+// right after).
+var errTimedOut = smtpErr(421, smtp.EnhancedCode{4, 4, 2}, "timeout: the command did not arrive in time")
+
 type session struct {
 	s       *Server
 	conn    *smtp.Conn
@@ -92,6 +97,9 @@ func (ss *session) passwordAllowed() bool {
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if ss.user != "" {
 		return nil, smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "already authenticated")
+	}
+	if listen.TimedOut(ss.conn.Conn()) {
+		return nil, errTimedOut // a partial line: never a login attempt
 	}
 	if m := strings.ToUpper(mech); (m == sasl.Plain || m == sasl.Login) && !ss.passwordAllowed() {
 		// RFC 4954 §6: 538 for a mechanism that needs encryption.
@@ -187,6 +195,9 @@ func splitAddr(addr string) (local, domain string, ok bool) {
 
 // Mail implements smtp.Session (RFC 5321 §4.1.1.2, RFC 6409 §6.1).
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if listen.TimedOut(ss.conn.Conn()) {
+		return errTimedOut
+	}
 	switch {
 	case ss.user != "":
 		if !ss.s.ownsAddress(ss.user, from) {
@@ -212,6 +223,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 
 // Rcpt implements smtp.Session (RFC 5321 §4.1.1.3).
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if listen.TimedOut(ss.conn.Conn()) {
+		return errTimedOut
+	}
 	if !ss.haveFrom {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL FROM first")
 	}
@@ -264,9 +278,9 @@ func (ss *session) Data(r io.Reader) error {
 			ss.s.log().Info("submission: bare CR or LF normalised to CRLF", "remote", ss.remote, "count", bare)
 		}
 	}
-	var body []byte
+	var head []byte
 	if err == nil {
-		body, err = spooled.Bytes()
+		head, err = msgspool.HeaderPrefix(spooled)
 	}
 	if err != nil {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
@@ -282,7 +296,9 @@ func (ss *session) Data(r io.Reader) error {
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "%s: error reading the message", ss.s.Hostname)
 	}
 	id := newID()
-	msg := ss.prepare(id, body)
+	// The spooled message is only read: what is queued and delivered is
+	// the fields prepare adds, then it.
+	msg := msgspool.Concat(msgspool.Bytes(ss.prepare(id, head)), spooled)
 	ctx := ss.s.ctx
 	log := ss.s.log().With("id", id, "remote", ss.remote, "user", ss.user, "from", ss.from)
 
@@ -295,11 +311,11 @@ func (ss *session) Data(r io.Reader) error {
 	// Remote recipients first: once they are queued, the message is
 	// accepted, and local failures can be handed to the queue too.
 	if len(remote) > 0 {
-		if err := ss.s.Outbound.Send(ctx, ss.from, remote, bytes.NewReader(msg)); err != nil {
+		if err := ss.s.Outbound.Send(ctx, ss.from, remote, msgspool.NewReader(msg)); err != nil {
 			log.Error("submission: queue for relay", "rcpts", remote, "err", err)
 			return ss.errTemp()
 		}
-		log.Info("submission: queued for relay", "rcpts", remote, "bytes", len(msg))
+		log.Info("submission: queued for relay", "rcpts", remote, "bytes", msg.Size())
 	}
 	accepted := len(remote) > 0
 	var failed []string
@@ -339,16 +355,18 @@ func (ss *session) Data(r io.Reader) error {
 		log.Error("submission: no outgoing queue for failed local recipients", "rcpts", failed)
 		return ss.errTemp()
 	}
-	if err := ss.s.Outbound.Send(ctx, ss.from, failed, bytes.NewReader(msg)); err != nil {
+	if err := ss.s.Outbound.Send(ctx, ss.from, failed, msgspool.NewReader(msg)); err != nil {
 		log.Error("submission: queue failed local recipients", "rcpts", failed, "err", err)
 		return ss.errTemp()
 	}
 	return nil
 }
 
-// prepare adds the trace field (RFC 5321 §4.4) and, as RFC 6409 §8
-// allows, Date and Message-ID when the client left them out.
-func (ss *session) prepare(id string, body []byte) []byte {
+// prepare returns the fields to put before the message: the trace field
+// (RFC 5321 §4.4) and, as RFC 6409 §8 allows, Date and Message-ID when
+// the client left them out. head is the message's header section
+// (msgspool.HeaderPrefix).
+func (ss *session) prepare(id string, head []byte) []byte {
 	with := "ESMTP"
 	if ss.tls {
 		with += "S"
@@ -360,14 +378,13 @@ func (ss *session) prepare(id string, body []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (mailmig) with %s id %s;\r\n\t%s\r\n",
 		sanitize(ss.conn.Hostname()), ss.remote, ss.s.Hostname, with, id, now.Format(time.RFC1123Z))
-	hdr := header(body)
+	hdr := header(head)
 	if !hasField(hdr, "date") {
 		fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
 	}
 	if !hasField(hdr, "message-id") {
 		fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", id, ss.s.Hostname)
 	}
-	b.Write(body)
 	return b.Bytes()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailmig/server/auth"
+	"mailmig/server/msgspool"
 	"mailmig/server/outbound/outboundtest"
 )
 
@@ -45,7 +46,11 @@ type fakeDeliverer struct {
 	fail map[string]error // by User
 }
 
-func (d *fakeDeliverer) Deliver(_ context.Context, env Envelope, msg []byte) error {
+func (d *fakeDeliverer) Deliver(_ context.Context, env Envelope, src msgspool.Source) error {
+	msg, err := msgspool.ReadAll(src)
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.fail[env.User]; err != nil {

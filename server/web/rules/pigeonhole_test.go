@@ -14,6 +14,7 @@ import (
 
 	"mailmig/mailstore"
 	"mailmig/server/delivery"
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 	"mailmig/server/sieve/pigeonholetest"
 )
@@ -141,7 +142,7 @@ func TestRuleShapesLikePigeonhole(t *testing.T) {
 			if err := ms.CreateFolder("junk"); err != nil {
 				t.Fatal(err)
 			}
-			_, err = d.Deliver(context.Background(), delivery.Envelope{From: "bob@example.org", To: "alice@example.com", User: "alice"}, []byte(strings.ReplaceAll(m, "\n", "\r\n")))
+			_, err = d.Deliver(context.Background(), delivery.Envelope{From: "bob@example.org", To: "alice@example.com", User: "alice"}, msgspool.Bytes([]byte(strings.ReplaceAll(m, "\n", "\r\n"))))
 			gotReject := ""
 			var re *delivery.RejectError
 			if errors.As(err, &re) {

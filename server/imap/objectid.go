@@ -1,14 +1,20 @@
 package imap
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message/textproto"
 
 	"mailmig/mailstore"
 )
@@ -127,42 +133,31 @@ func (c *conn) objectIDs(ctx context.Context, f *mailstore.Folder, uidValidity u
 	if e == nil {
 		e = &msgObjectIDs{}
 	}
-	if !e.haveEmail {
+	if !e.haveEmail || (thread && !e.haveThread) {
 		if err := ctx.Err(); err != nil {
 			return "", "", err
 		}
-		r, cl, err := c.openStream(f, mi, false)
+		head, err := readObjectIDs(f, mi, e)
 		if err != nil {
 			return "", "", err
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, r)
-		cl.Close()
-		if err != nil {
-			return "", "", err
-		}
-		copy(e.email[:], h.Sum(nil))
-		e.haveEmail = true
-	}
-	if thread && !e.haveThread {
-		hdr, err := readHeaderOf(f, *mi)
-		if err != nil {
-			return "", "", err
-		}
-		root := ""
-		for _, field := range []string{"References", "In-Reply-To", "Message-Id"} {
-			if ids := msgIDs(hdr.Get(field)); len(ids) > 0 {
-				root = ids[0]
-				break
+		if !e.haveThread {
+			hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(head)))
+			root := ""
+			for _, field := range []string{"References", "In-Reply-To", "Message-Id"} {
+				if ids := msgIDs(hdr.Get(field)); len(ids) > 0 {
+					root = ids[0]
+					break
+				}
 			}
+			if root == "" {
+				e.thread = e.email
+			} else {
+				sum := sha256.Sum256([]byte(root))
+				copy(e.thread[:], sum[:])
+			}
+			e.haveThread = true
 		}
-		if root == "" {
-			e.thread = e.email
-		} else {
-			sum := sha256.Sum256([]byte(root))
-			copy(e.thread[:], sum[:])
-		}
-		e.haveThread = true
 	}
 	fc.ids[mi.UID] = e
 	emailID = "M" + hex.EncodeToString(e.email[:])
@@ -204,4 +199,82 @@ func parseObjectIDArg(p *parser, key string) (searchKey, error) {
 		return searchKey{}, p.errorf("%s needs an objectid (RFC 8474: 1 to 255 letters, digits, '_' or '-')", key)
 	}
 	return searchKey{op: key, value: v}, nil
+}
+
+// readObjectIDs reads mi's file once: unless e has its EMAILID, it hashes
+// the whole message with CRLF line ends (as FETCH RFC822 sends it, bare
+// LF made CRLF as toCRLF does) into e.email; it returns the header (up to
+// maxSortHeader bytes) when e has no THREADID yet.
+func readObjectIDs(f *mailstore.Folder, mi *mailstore.MessageInfo, e *msgObjectIDs) ([]byte, error) {
+	fh, err := f.OpenMessage(*mi)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	br := bufio.NewReaderSize(fh, 32<<10)
+	var cw crlfHash
+	if !e.haveEmail {
+		cw.h = sha256.New()
+	}
+	var head []byte
+	inHead, lineStart := !e.haveThread, true
+	for {
+		line, err := br.ReadSlice('\n')
+		if cw.h != nil {
+			cw.write(line)
+		}
+		if inHead {
+			if lineStart && (len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n') {
+				inHead = false
+			} else if len(head)+len(line) > maxSortHeader {
+				inHead = false
+			} else {
+				head = append(head, line...)
+			}
+		}
+		lineStart = err == nil
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
+		if err == io.EOF || (cw.h == nil && !inHead) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", mi.Path, err)
+		}
+	}
+	if cw.h != nil {
+		copy(e.email[:], cw.h.Sum(nil))
+		e.haveEmail = true
+	}
+	return head, nil
+}
+
+// crlfHash hashes what it is given with each bare LF made CRLF.
+type crlfHash struct {
+	h    hash.Hash
+	prev byte // last byte written
+}
+
+func (c *crlfHash) write(p []byte) {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.h.Write(p)
+			c.prev = p[len(p)-1]
+			return
+		}
+		before := c.prev
+		if i > 0 {
+			before = p[i-1]
+		}
+		if before == '\r' {
+			c.h.Write(p[:i+1])
+		} else {
+			c.h.Write(p[:i])
+			c.h.Write([]byte("\r\n"))
+		}
+		c.prev = '\n'
+		p = p[i+1:]
+	}
 }

@@ -2,6 +2,8 @@ package imap
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -341,7 +343,7 @@ type objectIDState struct {
 	byUID                  map[string][2]string // UID -> EMAILID, THREADID
 }
 
-func readObjectIDs(t *testing.T, addr, mailbox string) objectIDState {
+func readObjectIDState(t *testing.T, addr, mailbox string) objectIDState {
 	t.Helper()
 	rc := dialRaw(t, addr)
 	rc.send("l LOGIN alice pw-alice\r\n")
@@ -387,7 +389,7 @@ func TestObjectIDsSurviveRestart(t *testing.T) {
 		}
 	}
 	rc.send("z LOGOUT\r\n")
-	before := readObjectIDs(t, ts.address(), "box")
+	before := readObjectIDState(t, ts.address(), "box")
 	if len(before.byUID) != 4 {
 		t.Fatalf("fetched %v", before.byUID)
 	}
@@ -399,7 +401,7 @@ func TestObjectIDsSurviveRestart(t *testing.T) {
 	}
 
 	ts.restart(t, resetIDCaches)
-	after := readObjectIDs(t, ts.address(), "box")
+	after := readObjectIDState(t, ts.address(), "box")
 	if fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("after a restart:\n%v\nbefore:\n%v", after, before)
 	}
@@ -411,7 +413,7 @@ func TestObjectIDsSurviveRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	rebuilt := readObjectIDs(t, ts.address(), "box")
+	rebuilt := readObjectIDState(t, ts.address(), "box")
 	if rebuilt.uidValidity == before.uidValidity || rebuilt.mailboxID == before.mailboxID {
 		t.Errorf("uidlist rebuilt: UIDVALIDITY %s MAILBOXID %s, before %s %s", rebuilt.uidValidity, rebuilt.mailboxID, before.uidValidity, before.mailboxID)
 	}
@@ -519,6 +521,83 @@ func TestObjectIDMailboxIDRaceDovecot(t *testing.T) {
 	for _, r := range rows {
 		if ours[r["mailbox"]] != r["guid"] {
 			t.Errorf("%s: MAILBOXID %q, dovecot's guid %q", r["mailbox"], ours[r["mailbox"]], r["guid"])
+		}
+	}
+}
+
+// TestEmailIDIsContentHash: EMAILID is "M" and the first 24 hex digits of
+// the SHA-256 of exactly the bytes FETCH RFC822 sends, whether the server
+// reads the message whole or streams it (BigMessage = 1), for messages
+// with bare LFs, a lone CR, lines longer than the read buffer and no
+// final line end; and THREADID takes the References root even behind a
+// header line longer than the read buffer.
+func TestEmailIDIsContentHash(t *testing.T) {
+	mem := startServer(t)
+	stream := startServer(t, func(o *Options, _ *ListenerOptions) {
+		o.Limits.BigMessage = 1
+		o.MaildirFor = mem.srv.opts.MaildirFor
+	})
+	long := strings.Repeat("0123456789", 7000)
+	msgs := []string{
+		"Subject: plain\r\n\r\nbody\r\n",
+		"Subject: bare LF\nReferences: <root@x> <mid@x>\n\nline\nline\n",
+		"Subject: lone CR\r\n\r\na\rb\r\n\r\nno final line end",
+		"Subject: long\r\nX-Long: " + long + "\r\nIn-Reply-To: <parent@x>\r\n\r\n" + long + "\r\n" + long + "\n",
+	}
+	wantThread := []string{"", "root@x", "", "parent@x"}
+	rc := dialRaw(t, mem.addr)
+	rc.send("l LOGIN alice pw-alice\r\n")
+	rc.until("l ")
+	for i, m := range msgs {
+		tag := fmt.Sprintf("a%d", i)
+		rc.send(tag + " APPEND INBOX " + literalPlus(m) + "\r\n")
+		if l := rc.until(tag + " "); !strings.HasPrefix(l[len(l)-1], tag+" OK") {
+			t.Fatal(l)
+		}
+	}
+	emailRE := regexp.MustCompile(`EMAILID \((M[0-9a-f]{24})\)`)
+	threadRE := regexp.MustCompile(`THREADID \((T[0-9a-f]{24})\)`)
+	literalRE := regexp.MustCompile(`RFC822 \{(\d+)\}\r\n`)
+	var first []string
+	for _, addr := range []string{mem.addr, stream.addr} {
+		resetIDCaches()
+		rc := dialRaw(t, addr)
+		rc.send("l LOGIN alice pw-alice\r\ns SELECT INBOX\r\n")
+		rc.until("s ")
+		var got []string
+		for i := range msgs {
+			rc.send(fmt.Sprintf("f UID FETCH %d (EMAILID THREADID RFC822)\r\n", i+1))
+			resp, err := readResponse(rc.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc.until("f ")
+			m := literalRE.FindStringSubmatchIndex(resp)
+			e, th := emailRE.FindStringSubmatch(resp), threadRE.FindStringSubmatch(resp)
+			if m == nil || e == nil || th == nil {
+				t.Fatalf("%s: %q", addr, resp[:min(len(resp), 200)])
+			}
+			var n int
+			fmt.Sscan(resp[m[2]:m[3]], &n)
+			body := resp[m[1] : m[1]+n]
+			sum := sha256.Sum256([]byte(body))
+			if want := "M" + hex.EncodeToString(sum[:12]); e[1] != want {
+				t.Errorf("%s message %d: EMAILID %s, SHA-256 of its RFC822 %s", addr, i+1, e[1], want)
+			}
+			wt := "T" + e[1][1:]
+			if wantThread[i] != "" {
+				s := sha256.Sum256([]byte(wantThread[i]))
+				wt = "T" + hex.EncodeToString(s[:12])
+			}
+			if th[1] != wt {
+				t.Errorf("%s message %d: THREADID %s, want %s", addr, i+1, th[1], wt)
+			}
+			got = append(got, e[1]+" "+th[1])
+		}
+		if first == nil {
+			first = got
+		} else if !slices.Equal(first, got) {
+			t.Errorf("streamed: %v, read whole: %v", got, first)
 		}
 	}
 }

@@ -364,6 +364,11 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 				delete(s.recent, uid)
 				recentDropped = true
 			}
+			if c.notifyNoCounts {
+				// NOTIFY without MessageExpunge for the selected
+				// mailbox: the view shrinks unannounced, as in dovecot.
+				continue
+			}
 			if c.qresync {
 				// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
 				vanished.AddNum(imap.UID(uid))
@@ -394,12 +399,14 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		for i := start; i < len(snap.Messages); i++ {
 			s.uids = append(s.uids, snap.Messages[i].UID)
 		}
-		c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
+		if !c.notifyNoCounts {
+			c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
+		}
 		if c.claimNewRecent(ctx, snap, start) {
 			recentDropped = false // the count sent is the new one
 		}
 	}
-	if recentDropped && !c.rev2 {
+	if recentDropped && !c.rev2 && !c.notifyNoCounts {
 		c.w.raw("* ").num(c.sel.recentCount()).raw(" RECENT").crlf()
 	}
 	// Flag changes between base and snap, for messages of the view.
@@ -438,6 +445,9 @@ func (c *conn) checkBelowView(snap *mailstore.Snapshot, last uint32) {
 // differ between old and cur, except those in skip (already reported).
 func (c *conn) flagUpdates(old, cur *mailstore.Snapshot, skip map[uint32]bool) {
 	s := c.sel
+	if c.notifyNoFlags {
+		return // NOTIFY without FlagChange for the selected mailbox
+	}
 	i, j := 0, 0
 	for i < len(old.Messages) && j < len(cur.Messages) {
 		a, b := &old.Messages[i], &cur.Messages[j]

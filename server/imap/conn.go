@@ -69,7 +69,14 @@ type conn struct {
 	sel     *selected
 	// notify is the active NOTIFY SET (notify_session.go), or nil.
 	notify *notifyState
-	line   []byte // reused command line buffer
+	// notifyNoCounts and notifyNoFlags are set by a NOTIFY command
+	// whose selected-mailbox events lack MessageNew or FlagChange
+	// (NOTIFY NONE included): no EXISTS/RECENT/EXPUNGE or no flag FETCH
+	// for the selected mailbox from then on, as in dovecot
+	// (notify_session.go, RFC 5465 §3.1).
+	notifyNoCounts, notifyNoFlags bool
+
+	line []byte // reused command line buffer
 
 	// start is when the connection was accepted (PreAuthTimeout).
 	start time.Time

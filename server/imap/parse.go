@@ -15,7 +15,8 @@ import (
 )
 
 // Limits of the command reader. A line longer than maxLine or a literal
-// (other than an APPEND message) longer than maxLiteral ends the command
+// (other than an APPEND message or a CATENATE TEXT part, which go to
+// disk) longer than maxLiteral ends the command
 // with BAD; both bound the memory a client can make one connection hold.
 const (
 	maxLine    = 64 * 1024

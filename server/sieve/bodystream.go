@@ -27,7 +27,8 @@ import (
 // the bytes pass, :matches and :regex run Go's regexp engine on the
 // stream (a :matches pattern becomes an equivalent anchored regexp). The
 // values are those of the in-memory path, one per part, as pigeonhole
-// matches each part as a whole.
+// matches each part as a whole; like pigeonhole's, the body test sets no
+// match variables, so none are kept.
 
 // bodyThreshold is the size from which a body or part is streamed (a
 // variable so tests can stream everything).
@@ -462,17 +463,17 @@ func (h *htmlText) Read(p []byte) (int, error) {
 }
 
 // matchStream is matchOne on a value read from open (a fresh reader per
-// call). Match variables are cut to maxVarLen bytes each.
-func (m *matcher) matchStream(open func() io.Reader, key string, re *regexp.Regexp, wantVars bool) (bool, []string, error) {
+// call), without match variables (the body test sets none).
+func (m *matcher) matchStream(open func() io.Reader, key string, re *regexp.Regexp) (bool, error) {
 	switch m.typ {
 	case "is", "value":
 		c := compareStream(m.cmp, open(), key)
 		if m.typ == "is" {
-			return c == 0, nil, nil
+			return c == 0, nil
 		}
-		return relation(m.rel, c), nil, nil
+		return relation(m.rel, c), nil
 	case "contains":
-		return containsStream(m.cmp, open(), key), nil, nil
+		return containsStream(m.cmp, open(), key), nil
 	case "matches":
 		pat, fold, src := key, m.cmp != "i;octet", open
 		if m.cmp == "i;unicode-casemap" {
@@ -481,21 +482,19 @@ func (m *matcher) matchStream(open func() io.Reader, key string, re *regexp.Rege
 		}
 		re, err := globRegexp(pat, fold)
 		if err != nil {
-			return false, nil, &RuntimeError{Msg: "match pattern too complex for a big message part: " + err.Error()}
+			return false, &RuntimeError{Msg: "match pattern too complex for a big message part: " + err.Error()}
 		}
-		ok, caps := regexStream(src, re, wantVars)
-		return ok, caps, nil
+		return re.MatchReader(bufio.NewReaderSize(src(), 64<<10)), nil
 	case "regex":
 		if re == nil {
 			var err error
 			if re, err = compileRegex(key, m.cmp); err != nil {
-				return false, nil, &RuntimeError{Msg: "invalid regular expression '" + key + "' for regex match: " + err.(*ScriptError).Msg}
+				return false, &RuntimeError{Msg: "invalid regular expression '" + key + "' for regex match: " + err.(*ScriptError).Msg}
 			}
 		}
-		ok, caps := regexStream(open, re, wantVars)
-		return ok, caps, nil
+		return re.MatchReader(bufio.NewReaderSize(open(), 64<<10)), nil
 	}
-	return false, nil, nil
+	return false, nil
 }
 
 // compareStream is compare(cmp, value, key) with the value read from r
@@ -640,9 +639,8 @@ func indexFold(b, key []byte) int {
 }
 
 // globRegexp is a :matches pattern as an anchored regexp with the same
-// answer and captures as globBytes: "*" is a lazy group (shortest
-// first, as pigeonhole), "?" one character, "\" escapes; fold makes
-// ASCII letters match either case (and nothing else).
+// answer as globBytes: "*" any text, "?" one character, "\" escapes;
+// fold makes ASCII letters match either case (and nothing else).
 func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 	var b, lit strings.Builder
 	b.WriteString(`(?s)\A`)
@@ -665,10 +663,10 @@ func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 			}
 		case '*':
 			flush()
-			b.WriteString(`(.*?)`)
+			b.WriteString(`.*`)
 		case '?':
 			flush()
-			b.WriteString(`(.)`)
+			b.WriteString(`.`)
 		default:
 			lit.WriteByte(c)
 		}
@@ -676,32 +674,4 @@ func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 	flush()
 	b.WriteString(`\z`)
 	return regexp.Compile(b.String())
-}
-
-// regexStream matches re on the value read from open; with wantVars the
-// captures are read back from a fresh reader (at most maxVarLen bytes of
-// each, ten at most).
-func regexStream(open func() io.Reader, re *regexp.Regexp, wantVars bool) (bool, []string) {
-	br := bufio.NewReaderSize(open(), 64<<10)
-	if !wantVars {
-		return re.MatchReader(br), nil
-	}
-	loc := re.FindReaderSubmatchIndex(br)
-	if loc == nil {
-		return false, nil
-	}
-	caps := make([]string, min(len(loc)/2, 10))
-	for i := range caps {
-		a, b := loc[2*i], loc[2*i+1]
-		if a < 0 {
-			continue
-		}
-		r := open()
-		if _, err := io.CopyN(io.Discard, r, int64(a)); err != nil {
-			continue
-		}
-		t, _ := io.ReadAll(io.LimitReader(r, int64(min(b-a, maxVarLen))))
-		caps[i] = string(t)
-	}
-	return true, caps
 }

@@ -90,3 +90,7 @@ func partMediaType(h textproto.Header, parent string) string {
 	}
 	return mt
 }
+
+func isMessageType(mt string) bool {
+	return mt == "message/rfc822" || mt == "message/global"
+}

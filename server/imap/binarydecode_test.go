@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzWriteBinary: BINARY of any message and part path never panics;
@@ -34,6 +35,18 @@ func FuzzWriteBinary(f *testing.F) {
 		}
 		if err == nil && !decoded && len(path) == 0 && !bytes.Equal(buf.Bytes(), msg) {
 			t.Fatalf("nothing decoded, yet %q came out as %q", msg, buf.Bytes())
+		}
+	})
+}
+
+// FuzzSearchBodyText: the text SEARCH looks in is made of any message
+// without a panic, and is valid UTF-8 (searchFold).
+func FuzzSearchBodyText(f *testing.F) {
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: base64\r\n\r\n8sXU\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n--b--\r\n"), true)
+	f.Add([]byte("Content-Type: text/plain; charset=x-nonsense\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=E4=\r\n"), false)
+	f.Fuzz(func(t *testing.T, msg []byte, headers bool) {
+		if s := searchBodyText(msg, headers); !utf8.ValidString(s) {
+			t.Fatalf("not UTF-8: %q", s)
 		}
 	})
 }

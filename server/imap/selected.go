@@ -636,6 +636,13 @@ func (c *conn) cmdIdle(tag string, p *parser, _ bool) error {
 		err  error
 	}
 	lines := make(chan lineResult, 1)
+	// RFC 5465 §4: under IDLE the NOTIFY events keep coming
+	// (notify_list.go).
+	n := c.notify
+	var notifySig <-chan struct{}
+	if n != nil {
+		notifySig = n.signal
+	}
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
 	go func() {
 		l, err := readLine(c.br, nil)
@@ -669,6 +676,14 @@ func (c *conn) cmdIdle(tag string, p *parser, _ bool) error {
 			}
 			if c.state == stateLogout {
 				return &ioError{errGone}
+			}
+		case <-notifySig:
+			time.Sleep(10 * time.Millisecond)
+			if !c.notifyDeliver(n) {
+				notifySig = nil
+			}
+			if err := c.w.flush(); err != nil {
+				return &ioError{err}
 			}
 		case <-c.closingCh:
 			c.bye("server shutting down")

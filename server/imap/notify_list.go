@@ -25,9 +25,16 @@ import (
 
 // notifyListStart watches the folder list for n and records the names
 // and subscriptions the client knows now.
-func (c *conn) notifyListStart(n *notifyState, folders []mailstore.FolderInfo) error {
+func (c *conn) notifyListStart(n *notifyState) error {
+	// Watch first, then read: a change between the two is reported,
+	// never lost.
 	ch, stop := c.store.WatchList()
 	stamp := c.store.ListStamp()
+	folders, err := c.store.Folders()
+	if err != nil {
+		stop()
+		return err
+	}
 	subs, err := c.store.Subscriptions()
 	if err != nil {
 		stop()

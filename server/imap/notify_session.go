@@ -208,7 +208,7 @@ func (c *conn) cmdNotify(tag string, p *parser, _ bool) error {
 	if req.wantsList() {
 		// Watch the list before reading it, so that no change falls
 		// between the two (notify_list.go).
-		if err := c.notifyListStart(n, folders); err != nil {
+		if err := c.notifyListStart(n); err != nil {
 			n.stop()
 			return c.storeErr("NOTIFY", &mbox{name: "INBOX", owner: c.user, folder: "INBOX", store: c.store, c: c}, err)
 		}

@@ -46,11 +46,20 @@ func newNotifyPeer(w io.Writer, r *bufio.Reader) *notifyPeer {
 	return p
 }
 
-// do sends cmd and returns the responses up to its tagged one.
+// do sends cmd and returns the responses up to its tagged one; IDLE
+// returns at the continuation, DONE at IDLE's tagged response.
 func (p *notifyPeer) do(cmd string) ([]string, error) {
-	p.n++
 	tag := fmt.Sprintf("n%d ", p.n)
-	fmt.Fprintf(p.w, "%s%s\r\n", tag, cmd)
+	if cmd == "DONE" {
+		fmt.Fprintf(p.w, "DONE\r\n")
+	} else {
+		p.n++
+		tag = fmt.Sprintf("n%d ", p.n)
+		fmt.Fprintf(p.w, "%s%s\r\n", tag, cmd)
+	}
+	if cmd == "IDLE" {
+		tag = "+"
+	}
 	var out []string
 	timeout := time.After(20 * time.Second)
 	for {

@@ -240,6 +240,7 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 		undo()
 		return c.storeErr("APPEND", m, err)
 	}
+	c.noteModseqs(f)
 	var set imap.UIDSet
 	for _, u := range uids {
 		set.AddNum(imap.UID(u))

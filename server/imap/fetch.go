@@ -151,7 +151,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		s.base = snap
 	}
 	if vanished && !isSearchRes(set) {
-		c.vanishedEarlier(set, snap)
+		c.vanishedEarlier(set, snap, changedSince)
 	}
 	var buf []byte
 	for _, u := range uids {

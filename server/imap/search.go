@@ -541,6 +541,19 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		// RFC 5182: "$" now means these messages; SAVE alone answers
 		// nothing but the tagged OK.
 		s.searchRes = hitUIDs
+		// RFC 5182 §2.4: with MIN and/or MAX but neither ALL nor
+		// COUNT, only those messages are saved.
+		if len(hitUIDs) > 0 && !slices.Contains(ret, "ALL") && !slices.Contains(ret, "COUNT") &&
+			(slices.Contains(ret, "MIN") || slices.Contains(ret, "MAX")) {
+			var keep []uint32
+			if slices.Contains(ret, "MIN") {
+				keep = append(keep, hitUIDs[0])
+			}
+			if slices.Contains(ret, "MAX") && (len(keep) == 0 || hitUIDs[len(hitUIDs)-1] != keep[0]) {
+				keep = append(keep, hitUIDs[len(hitUIDs)-1])
+			}
+			s.searchRes = keep
+		}
 		if len(ret) == 0 {
 			return c.ok(tag, "", "SEARCH completed, result saved", uid)
 		}
@@ -554,7 +567,12 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			c.w.raw(" UID")
 		}
 		if len(hits) > 0 {
-			for _, r := range ret {
+			// RFC 4731 §3.1: each result once, in dovecot's order
+			// whatever the order (or repetition) of the options.
+			for _, r := range []string{"MIN", "MAX", "ALL"} {
+				if !slices.Contains(ret, r) {
+					continue
+				}
 				switch r {
 				case "MIN":
 					c.w.raw(" MIN ").num(hits[0])

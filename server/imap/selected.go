@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -301,7 +302,20 @@ func (c *conn) cmdExpunge(tag string, p *parser, uid bool) error {
 	if _, err := c.sel.folder.ExpungeDeleted(ctx, uids); err != nil {
 		return c.storeErr("EXPUNGE", c.sel.mb, err)
 	}
-	return c.ok(tag, "", "EXPUNGE completed", true)
+	return c.okExpunged(tag, "EXPUNGE completed")
+}
+
+// okExpunged ends an EXPUNGE, UID EXPUNGE or MOVE: once QRESYNC is on,
+// the tagged OK carries the HIGHESTMODSEQ after the expunge (RFC 7162
+// §3.2.10, as dovecot), so a client can store it without another round
+// trip.
+func (c *conn) okExpunged(tag, text string) error {
+	if !c.qresync || c.sel == nil {
+		return c.ok(tag, "", text, true)
+	}
+	c.sendUpdates(true)
+	c.w.status(tag, imap.StatusResponseTypeOK, imap.ResponseCode("HIGHESTMODSEQ "+strconv.FormatUint(c.sel.ms.highestModSeq(), 10)), text)
+	return nil
 }
 
 // sendUpdates announces changes of the selected folder since the client

@@ -22,7 +22,7 @@ import (
 // scanning the boundary lines from the source (an io.ReaderAt), each
 // value (the raw body, a decoded leaf part, a message/rfc822 part) is a
 // reader re-opened for each key, decoded on the fly (base64, QP, charset,
-// invalid UTF-8, text/html to text) and matched with a bounded buffer:
+// invalid UTF-8, text/html to text, html2text.go) and matched with a bounded buffer:
 // :contains keeps an overlap of len(key)-1 bytes, :is/:value compare as
 // the bytes pass, :matches and :regex run Go's regexp engine on the
 // stream (a :matches pattern becomes an equivalent anchored regexp). The
@@ -86,7 +86,7 @@ func (m *Message) walkBody(ctx context.Context, transform string, types []string
 					v.text = htmlToText(v.text)
 				} else {
 					open := v.open
-					v.open = func() io.Reader { return newHTMLText(open) }
+					v.open = func() io.Reader { return newHTML2Text(open()) }
 				}
 			}
 			return fn(v)
@@ -385,81 +385,6 @@ func foldChunk(dst, src []byte) []byte {
 		return dst
 	}
 	return append(dst, foldUnicode(string(src))...)
-}
-
-// htmlText is htmlToText as a stream: each tag (from "<" to the next
-// ">") is a space, runs of white space are one space, none at either
-// end. A "<" with no ">" after it anywhere starts literal text; finding
-// that out reads to the end, so the stream is then re-opened there
-// rather than held.
-type htmlText struct {
-	open    func() io.Reader
-	br      *bufio.Reader
-	pos     int64
-	literal bool
-	space   bool // white space seen since the last word
-	wrote   bool
-	out     []byte
-}
-
-func newHTMLText(open func() io.Reader) *htmlText {
-	return &htmlText{open: open, br: bufio.NewReaderSize(open(), 64<<10)}
-}
-
-func (h *htmlText) Read(p []byte) (int, error) {
-	for len(h.out) < len(p) {
-		r, size, err := h.br.ReadRune()
-		if err != nil {
-			if len(h.out) > 0 {
-				break
-			}
-			return 0, io.EOF
-		}
-		h.pos += int64(size)
-		if r == '<' && !h.literal {
-			start := h.pos - 1
-			found := false
-			for {
-				chunk, err := h.br.ReadSlice('>')
-				h.pos += int64(len(chunk))
-				if err == nil {
-					found = true
-					break
-				}
-				if err != bufio.ErrBufferFull {
-					break
-				}
-			}
-			if found {
-				h.space = true
-				continue
-			}
-			h.br = bufio.NewReaderSize(h.open(), 64<<10)
-			if _, err := io.CopyN(io.Discard, h.br, start); err != nil {
-				return 0, io.EOF
-			}
-			h.pos, h.literal = start, true
-			continue
-		}
-		if unicode.IsSpace(r) {
-			h.space = true
-			continue
-		}
-		if h.space && h.wrote {
-			h.out = append(h.out, ' ')
-		}
-		h.space, h.wrote = false, true
-		if r == utf8.RuneError && size == 1 {
-			h.br.UnreadRune()
-			b, _ := h.br.ReadByte()
-			h.out = append(h.out, b)
-			continue
-		}
-		h.out = utf8.AppendRune(h.out, r)
-	}
-	n := copy(p, h.out)
-	h.out = h.out[:copy(h.out, h.out[n:])]
-	return n, nil
 }
 
 // matchStream is matchOne on a value read from open (a fresh reader per

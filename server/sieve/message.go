@@ -8,7 +8,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -448,10 +447,4 @@ func (s *stripSpace) Read(p []byte) (int, error) {
 		}
 	}
 	return j, err
-}
-
-var tagRE = regexp.MustCompile(`(?s)<[^>]*>`)
-
-func htmlToText(s string) string {
-	return strings.Join(strings.Fields(tagRE.ReplaceAllString(s, " ")), " ")
 }

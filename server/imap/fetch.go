@@ -207,7 +207,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			}
 			sep()
 			if it.kind == "EMAILID" || it.kind == "THREADID" {
-				if err := c.fetchObjectID(ctx, it.kind, &mi); err != nil {
+				if err := c.fetchObjectID(ctx, it.kind, snap, &mi); err != nil {
 					return err
 				}
 				continue

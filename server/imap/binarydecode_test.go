@@ -50,3 +50,34 @@ func FuzzSearchBodyText(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeUTF7 follows RFC 2152's examples.
+func TestDecodeUTF7(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"A+ImIDkQ.", "A\u2262\u0391."},
+		{"Hi Mom -+Jjo--!", "Hi Mom -\u263a-!"},
+		{"+ZeVnLIqe-", "\u65e5\u672c\u8a9e"},
+		{"1 +- 1", "1 + 1"},
+		{"caf+AOk-", "caf\u00e9"},
+		{"caf+AOk", "caf\u00e9"},
+	} {
+		if got, err := decodeUTF7([]byte(tc.in)); err != nil || got != tc.want {
+			t.Errorf("%q: %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"+", "+AO", "caf\xe9", "+2D3-"} {
+		if got, err := decodeUTF7([]byte(bad)); err == nil {
+			t.Errorf("%q decoded to %q", bad, got)
+		}
+	}
+}
+
+// FuzzDecodeUTF7: any input either fails or gives valid UTF-8.
+func FuzzDecodeUTF7(f *testing.F) {
+	f.Add([]byte("Hi Mom -+Jjo--!"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if s, err := decodeUTF7(b); err == nil && !utf8.ValidString(s) {
+			t.Fatalf("%q: %q", b, s)
+		}
+	})
+}

@@ -508,7 +508,8 @@ func normAttrs(l string) string {
 
 var (
 	uidValidityRE = regexp.MustCompile(`\[(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
-	// STATUS's (and LIST-STATUS's) UIDVALIDITY item.
+	// STATUS's (and LIST-STATUS's) UIDVALIDITY item (RFC 9051 §7.4): a
+	// value the server picks.
 	statusUIDValidityRE = regexp.MustCompile(`^(\* STATUS .*[( ]UIDVALIDITY) \d+`)
 	modseqRE            = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
 	flagListRE          = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)

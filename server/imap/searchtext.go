@@ -8,7 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/charset"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -111,7 +110,7 @@ func walkSearchText(b *strings.Builder, hdr []byte, body io.Reader, headers bool
 			r = &qpReader{br: bufio.NewReader(body)}
 		}
 		if cs := strings.ToLower(params["charset"]); cs != "" && cs != "utf-8" && cs != "us-ascii" {
-			if cr, err := charset.Reader(cs, r); err == nil {
+			if cr, err := charsetReader(cs, r); err == nil {
 				r = cr
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
 
 	"mailmig/mailstore"
@@ -87,7 +86,7 @@ func searchCharset(keys []searchKey, cs string) error {
 		}
 		cs = ""
 	default:
-		if _, err := charset.Reader(cs, strings.NewReader("")); err != nil {
+		if _, err := charsetReader(cs, strings.NewReader("")); err != nil {
 			return errNo(imap.ResponseCodeBadCharset, "unknown charset %s", cs)
 		}
 	}
@@ -119,14 +118,14 @@ func convertKeys(keys []searchKey, cs string) error {
 	for i := range keys {
 		k := &keys[i]
 		if k.value != "" {
-			r, err := charset.Reader(cs, strings.NewReader(k.value))
+			r, err := charsetReader(cs, strings.NewReader(k.value))
 			if err != nil {
 				return errNo(imap.ResponseCodeBadCharset, "unknown charset %s", cs)
 			}
 			b, err := io.ReadAll(r)
 			// A decoder puts U+FFFD for what is not in its charset;
 			// dovecot (iconv) fails the command.
-			if err != nil || bytes.ContainsRune(b, utf8.RuneError) && !strings.ContainsRune(k.value, utf8.RuneError) {
+			if err != nil || bytes.ContainsRune(b, utf8.RuneError) && !strings.Contains(k.value, "\uFFFD") {
 				return errBad("search string is not valid %s", cs)
 			}
 			k.value = string(b)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"mailmig/server/sieve/pigeonholetest"
 )
@@ -178,6 +179,11 @@ func FuzzBodyStream(f *testing.F) {
 			for _, typ := range []string{"is", "contains", "matches", "value"} {
 				for _, cmp := range []string{"i;octet", "i;ascii-casemap", "i;unicode-casemap", "i;ascii-numeric"} {
 					if cmp == "i;ascii-numeric" && typ != "is" && typ != "value" {
+						continue
+					}
+					if typ == "matches" && strings.ContainsRune(strings.ToValidUTF8(key, "\uFFFD"), utf8.RuneError) {
+						// Go's regexp sees an invalid byte as U+FFFD: a key
+						// holding either is documented to differ.
 						continue
 					}
 					mt := &matcher{typ: typ, cmp: cmp, rel: "lt"}

@@ -207,7 +207,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			}
 			sep()
 			if it.kind == "EMAILID" || it.kind == "THREADID" {
-				if err := c.fetchObjectID(ctx, it.kind, &mi); err != nil {
+				if err := c.fetchObjectID(ctx, it.kind, snap, &mi); err != nil {
 					return err
 				}
 				continue
@@ -448,6 +448,8 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 			} else {
 				data = partial(filterHeader(h, sec.HeaderFieldsNot, true), sec.Partial)
 			}
+		case !sectionValid(content, sec.Part, string(sec.Specifier)):
+			data = []byte{}
 		default:
 			data = imapserver.ExtractBodySection(bytes.NewReader(content), sec)
 			if data == nil {

@@ -19,7 +19,11 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	var selSubscribed, selSpecialUse, retSubscribed, retSpecialUse, recursive bool
 	var retMyRights bool // RFC 8440, listrights.go
 	var statusItems []string
+	// extended: the command used RFC 5258 syntax (selection options,
+	// several patterns or RETURN); retChildren: RETURN (CHILDREN).
+	var extended, retChildren bool
 	if !lsub && p.take('(') {
+		extended = true
 		for !p.take(')') {
 			p.take(' ')
 			o, err := p.atom()
@@ -56,6 +60,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	}
 	var patterns []string
 	if !lsub && p.take('(') {
+		extended = true
 		for !p.take(')') {
 			p.take(' ')
 			pat, err := p.listMailbox()
@@ -72,6 +77,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		patterns = append(patterns, pat)
 	}
 	if !lsub && p.take(' ') {
+		extended = true
 		kw, err := p.atom()
 		if err != nil || !strings.EqualFold(kw, "RETURN") {
 			return errBad("expected RETURN")
@@ -94,6 +100,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 			case "SPECIAL-USE":
 				retSpecialUse = true
 			case "CHILDREN":
+				retChildren = true
 			case "MYRIGHTS":
 				retMyRights = true
 			case "STATUS":
@@ -102,6 +109,11 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 				}
 				if statusItems, err = statusItemList(p); err != nil {
 					return err
+				}
+				if len(statusItems) == 0 {
+					// RFC 5819 §2: status-att-list has one item
+					// at least.
+					return errBad("STATUS needs items")
 				}
 			default:
 				return errBad("unknown LIST return option %s", o)
@@ -117,28 +129,49 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	if err != nil && ref != "" {
 		return err
 	}
-	if ref == "" {
-		refName = ""
+	// The reference is joined to each pattern as the client wrote it
+	// (its trailing delimiter and INBOX's case kept; matchList).
+	refName = ref
+	if d, err := mutf7.DecodeMixed(ref); err == nil && !c.w.utf8 {
+		refName = d
 	}
+	// A pattern that is not valid modified UTF-7 is matched as it is
+	// (dovecot: LIST "" &* finds "&-amp", LIST "" a& nothing).
 	for i, pat := range patterns {
 		if c.w.utf8 {
 			continue
 		}
-		d, err := mutf7.DecodeMixed(pat)
-		if err != nil {
-			// No mailbox has a name that is not valid modified UTF-7:
-			// the pattern matches nothing (dovecot: OK, no LIST).
-			d = "\x00"
+		if d, err := mutf7.DecodeMixed(pat); err == nil {
+			patterns[i] = d
 		}
-		patterns[i] = d
+	}
+	match := func(name string) bool {
+		for _, pat := range patterns {
+			if matchList(name, refName, pat) {
+				return true
+			}
+		}
+		return false
 	}
 	resp := "LIST"
 	if lsub {
 		resp = "LSUB"
 	}
-	// RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+	// RFC 9051 §6.3.9: an empty pattern asks for the delimiter and
+	// the root name of the reference ("" for none, "foo/" for
+	// "foo/bar"). LSUB has no such form (dovecot: nothing), nor has an
+	// extended LIST (RFC 5258; dovecot answers it with nothing).
+	if len(patterns) == 1 && patterns[0] == "" && extended {
+		return c.ok(tag, "", resp+" completed", true)
+	}
 	if len(patterns) == 1 && patterns[0] == "" {
-		c.w.raw("* ").raw(resp).raw(` (\Noselect) "/" ""`).crlf()
+		if !lsub {
+			root := ""
+			if i := strings.IndexByte(ref, delim); i >= 0 {
+				root = ref[:i+1]
+			}
+			c.w.raw("* ").raw(resp).raw(` (\Noselect) "/" `).astr(root).crlf()
+		}
 		return c.ok(tag, "", resp+" completed", true)
 	}
 	entries, err := c.allMailboxes(true)
@@ -173,17 +206,39 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		}
 	}
 	if lsub {
-		entries = lsubParents(entries, subs, refName, patterns)
+		entries = lsubParents(entries, subs, match)
+	}
+	// RFC 5258 §3.5 RECURSIVEMATCH with SUBSCRIBED: a name that matches
+	// and has a subscribed descendant gets CHILDINFO ("SUBSCRIBED"); it
+	// is listed even when it is not subscribed (or does not exist) if
+	// such a descendant does not match the patterns itself.
+	var subParents, viaChild map[string]bool
+	if recursive && selSubscribed {
+		subParents, viaChild = map[string]bool{}, map[string]bool{}
+		for n := range subs {
+			unlisted := !match(n)
+			for i := len(n) - 1; i > 0; i-- {
+				if n[i] == delim {
+					subParents[n[:i]] = true
+					viaChild[n[:i]] = viaChild[n[:i]] || unlisted
+				}
+			}
+		}
+		have := map[string]bool{}
+		for _, e := range entries {
+			have[e.name] = true
+		}
+		for n := range subParents {
+			if !have[n] {
+				entries = append(entries, listEntry{name: n, attrs: []string{`\NonExistent`}})
+			}
+		}
 	}
 	for _, e := range entries {
-		matched := false
-		for _, pat := range patterns {
-			matched = matched || matchList(e.name, refName, pat)
-		}
-		if !matched {
+		if !match(e.name) {
 			continue
 		}
-		if (lsub || selSubscribed) && !subs[e.name] && !e.lsubParent {
+		if (lsub || selSubscribed) && !subs[e.name] && !e.lsubParent && !viaChild[e.name] {
 			continue
 		}
 		if selSpecialUse && !hasSpecialUse(e.attrs) {
@@ -196,10 +251,17 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 				return a == `\HasChildren` || a == `\HasNoChildren` || a == `\Noselect`
 			})
 		}
+		if extended {
+			attrs = extendedAttrs(attrs, e, retChildren)
+		}
 		if retSubscribed && subs[e.name] && !lsub {
 			attrs = append(slices.Clip(attrs), `\Subscribed`)
 		}
-		c.w.raw("* ").raw(resp).raw(" (").raw(strings.Join(attrs, " ")).raw(`) "/" `).mailbox(e.name).crlf()
+		c.w.raw("* ").raw(resp).raw(" (").raw(strings.Join(attrs, " ")).raw(`) "/" `).mailbox(e.name)
+		if subParents[e.name] {
+			c.w.raw(` (CHILDINFO ("SUBSCRIBED"))`)
+		}
+		c.w.crlf()
 		if len(statusItems) > 0 && !slices.Contains(attrs, `\Noselect`) && !slices.Contains(attrs, `\NonExistent`) {
 			if m, err := c.resolve(e.name); err == nil {
 				// LIST-STATUS skips mailboxes whose status fails.
@@ -218,15 +280,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 // mailboxes that a pattern matches where the child does not: RFC 3501
 // §6.3.9 says LSUB "%" must return "foo" for a subscribed "foo/bar",
 // flagged \Noselect.
-func lsubParents(entries []listEntry, subs map[string]bool, ref string, patterns []string) []listEntry {
-	matches := func(name string) bool {
-		for _, pat := range patterns {
-			if matchList(name, ref, pat) {
-				return true
-			}
-		}
-		return false
-	}
+func lsubParents(entries []listEntry, subs map[string]bool, matches func(string) bool) []listEntry {
 	added := map[string]bool{}
 	for name := range subs {
 		if matches(name) {
@@ -244,6 +298,32 @@ func lsubParents(entries []listEntry, subs map[string]bool, ref string, patterns
 		}
 	}
 	return entries
+}
+
+// extendedAttrs gives an entry the attributes of an RFC 5258 LIST, as
+// dovecot has them: a hierarchy level that is no mailbox of the user is
+// \NonExistent (§3.4; \Noselect in the basic LIST), and child
+// information is sent only for RETURN (CHILDREN) (§4).
+func extendedAttrs(attrs []string, e listEntry, retChildren bool) []string {
+	out := make([]string, 0, len(attrs))
+	for _, a := range attrs {
+		switch {
+		case (a == `\HasChildren` || a == `\HasNoChildren`) && !retChildren:
+		case a == `\Noselect` && e.mb == nil && !isSharedLevel(e.name):
+			if !slices.Contains(attrs, `\NonExistent`) {
+				out = append(out, `\NonExistent`)
+			}
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// isSharedLevel tells whether name is "shared" or "shared/USER", the
+// levels of the shared namespace above other users' mailboxes.
+func isSharedLevel(name string) bool {
+	return name == "shared" || (strings.HasPrefix(name, "shared/") && !strings.Contains(name[len("shared/"):], "/"))
 }
 
 func hasSpecialUse(attrs []string) bool {
@@ -277,6 +357,10 @@ func statusItemList(p *parser) ([]string, error) {
 		}
 		items = append(items, a)
 	}
+	if len(items) == 0 {
+		// RFC 9051 §9: status-att *(SP status-att), at least one.
+		return nil, errBad("empty STATUS item list")
+	}
 	return items, nil
 }
 
@@ -285,7 +369,15 @@ func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
-	m, err := c.mailboxArg(p)
+	raw, err := p.astring() // mailbox, its case kept for the response
+	if err != nil {
+		return err
+	}
+	name, err := c.decodeName(raw)
+	if err != nil {
+		return err
+	}
+	m, err := c.resolve(name)
 	if err != nil {
 		return err
 	}
@@ -303,7 +395,12 @@ func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
 	if err := c.need(m, 'r'); err != nil {
 		return err
 	}
-	if err := c.writeStatus(m, items); err != nil {
+	// The response names the mailbox as the client did ("inbox"), as
+	// dovecot does.
+	if name == "INBOX" {
+		name = raw
+	}
+	if err := c.writeStatusAs(m, name, items); err != nil {
 		return err
 	}
 	if c.sel != nil && c.sel.mb.owner == m.owner && c.sel.mb.folder == m.folder {
@@ -316,6 +413,11 @@ func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
 
 // writeStatus writes one "* STATUS" response.
 func (c *conn) writeStatus(m *mbox, items []string) error {
+	return c.writeStatusAs(m, m.name, items)
+}
+
+// writeStatusAs writes one "* STATUS" response naming the mailbox name.
+func (c *conn) writeStatusAs(m *mbox, name string, items []string) error {
 	f, err := m.store.Folder(m.folder)
 	if err != nil {
 		return c.storeErr("STATUS", m, err)
@@ -333,7 +435,7 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 			return c.storeErr("STATUS", m, err)
 		}
 	}
-	c.w.raw("* STATUS ").mailbox(m.name).raw(" (")
+	c.w.raw("* STATUS ").mailbox(name).raw(" (")
 	for i, it := range items {
 		if i > 0 {
 			c.w.sp()

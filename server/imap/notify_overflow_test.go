@@ -52,6 +52,7 @@ func mustDo(t *testing.T, p *notifyPeer, cmd string) []string {
 // The notifications pile up while A is inside a command: an APPEND
 // waiting for its literal.
 func TestNotifyOverflow(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options, _ *ListenerOptions) { o.NotifyMaxPending = 20 })
 	a, b := notifyLogin(t, ts), notifyLogin(t, ts)
 	mustDo(t, a, "SELECT INBOX")
@@ -111,6 +112,7 @@ func TestNotifyOverflow(t *testing.T) {
 // list index refresh (testdata/notify/mailboxname.txt compares that
 // case); see docs/imap.md.
 func TestNotifyOutsideFolder(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	a := notifyLogin(t, ts)
 	mustDo(t, a, "NOTIFY SET (personal (MailboxName SubscriptionChange))")

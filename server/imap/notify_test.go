@@ -263,6 +263,7 @@ func dovecotPeer(t *testing.T, dir, conf string) *notifyPeer {
 }
 
 func TestNotifyDovecot(t *testing.T) {
+	t.Parallel() // it mostly waits
 	if _, err := os.Stat(dovecotIMAP); err != nil {
 		t.Fatalf("%s is missing; run scripts/test-setup (make test does) to install dovecot-imapd", dovecotIMAP)
 	}

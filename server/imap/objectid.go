@@ -125,10 +125,19 @@ func idCacheFor(f *mailstore.Folder, uidValidity uint32) *folderIDCache {
 
 // objectIDs computes (or finds) the EMAILID and, with thread, the
 // THREADID of mi in folder f of UIDVALIDITY uidValidity.
-func (c *conn) objectIDs(ctx context.Context, f *mailstore.Folder, uidValidity uint32, mi *mailstore.MessageInfo, thread bool) (emailID, threadID string, err error) {
-	fc := idCacheFor(f, uidValidity)
+// mi is a message of snap, f's snapshot.
+func (c *conn) objectIDs(ctx context.Context, f *mailstore.Folder, snap *mailstore.Snapshot, mi *mailstore.MessageInfo, thread bool) (emailID, threadID string, err error) {
+	fc := idCacheFor(f, snap.UIDValidity)
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
+	// Expunged messages' entries go when they outnumber the live ones.
+	if len(fc.ids) > 2*len(snap.Messages)+1000 {
+		for u := range fc.ids {
+			if snap.Index(u) < 0 {
+				delete(fc.ids, u)
+			}
+		}
+	}
 	e := fc.ids[mi.UID]
 	if e == nil {
 		e = &msgObjectIDs{}
@@ -169,9 +178,9 @@ func (c *conn) objectIDs(ctx context.Context, f *mailstore.Folder, uidValidity u
 
 // fetchObjectID writes "EMAILID (id)" or "THREADID (id)" of a selected
 // message (RFC 8474 §5.1, §5.2, §7 fetch-att).
-func (c *conn) fetchObjectID(ctx context.Context, kind string, mi *mailstore.MessageInfo) error {
+func (c *conn) fetchObjectID(ctx context.Context, kind string, snap *mailstore.Snapshot, mi *mailstore.MessageInfo) error {
 	s := c.sel
-	e, t, err := c.objectIDs(ctx, s.folder, s.folder.UIDValidity(), mi, kind == "THREADID")
+	e, t, err := c.objectIDs(ctx, s.folder, snap, mi, kind == "THREADID")
 	if err != nil {
 		return c.storeErr("FETCH", s.mb, err)
 	}

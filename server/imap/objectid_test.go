@@ -634,3 +634,39 @@ func rfc8474Steps() []objectIDStep {
 		{cmd: "status inbox (mailboxids)", tagged: "BAD ...", exact: true},
 	}
 }
+
+// TestIDCachePrunesExpunged: the ids kept for messages that are gone are
+// dropped once they outnumber the live ones (the cache is not a leak on
+// a folder with a long history of deliveries and expunges).
+func TestIDCachePrunesExpunged(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts.addr)
+	rc.send("l LOGIN alice pw-alice\r\na APPEND INBOX " + literalPlus(rfc8474MessageA) + "\r\n")
+	rc.until("a ")
+	f, err := ts.store(t, "alice").Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := f.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := idCacheFor(f, snap.UIDValidity)
+	fc.mu.Lock()
+	for u := uint32(1000); u < 3000; u++ {
+		fc.ids[u] = &msgObjectIDs{haveEmail: true}
+	}
+	fc.mu.Unlock()
+	rc.send("s SELECT INBOX\r\n")
+	rc.until("s ")
+	rc.send("f FETCH 1 (EMAILID)\r\n")
+	if l := rc.until("f "); !strings.HasPrefix(l[0], "* 1 FETCH (EMAILID (M") {
+		t.Fatalf("%q", l)
+	}
+	fc.mu.Lock()
+	n := len(fc.ids)
+	fc.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d ids kept for a folder of 1 message", n)
+	}
+}

@@ -658,7 +658,7 @@ func (c *conn) evalSearch(snap *mailstore.Snapshot, prog *searchKey, withModSeq 
 		sm.objectIDs = func(thread bool) (string, string) {
 			ctx, cancel := c.ctx()
 			defer cancel()
-			e, t, err := c.objectIDs(ctx, s.folder, snap.UIDValidity, mi, thread)
+			e, t, err := c.objectIDs(ctx, s.folder, snap, mi, thread)
 			if err != nil {
 				c.log.Warn("imap: search object ids", "uid", mi.UID, "err", err)
 			}

@@ -157,6 +157,10 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 			return e
 		}
 		total += size
+		if size == 0 {
+			// As dovecot: a message has at least a header or a body.
+			return refuse(errNo("", "cannot save a zero byte message"))
+		}
 		if size > c.srv.opts.AppendLimit || total > c.srv.opts.AppendLimit*int64(maxMultiAppend) {
 			return refuse(errNo(imap.ResponseCodeTooBig, "message larger than %d bytes", c.srv.opts.AppendLimit))
 		}
@@ -277,9 +281,10 @@ func appendOpts(p *parser) (flags []string, date time.Time, err error) {
 			return nil, date, err
 		}
 		for _, f := range fl {
-			if f != "\\Recent" {
-				flags = append(flags, string(f))
+			if !storableFlag(f) {
+				return nil, date, p.errorf("invalid system flag %s", f)
 			}
+			flags = append(flags, string(f))
 		}
 		if err := p.sp(); err != nil {
 			return nil, date, err

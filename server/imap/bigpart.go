@@ -40,6 +40,11 @@ func sectionStream(r io.Reader, it fetchItem) io.Reader {
 	if len(sec.Part) > 0 {
 		switch sec.Specifier {
 		case imap.PartSpecifierHeader, imap.PartSpecifierText:
+			// Only an encapsulated message has a header and a text
+			// (sectioncheck.go).
+			if !isMessageType(partMediaType(header, parentMediaType)) {
+				return nil
+			}
 			header, body = openPart(header, body, parentMediaType)
 		}
 	}
@@ -93,11 +98,14 @@ func findPart(header textproto.Header, body io.Reader, path []int) (string, text
 	}
 	var parentMediaType string
 	for _, partNum := range path {
+		// A part that is neither multipart nor a message has no
+		// subparts, as dovecot numbers them (sectioncheck.go).
+		isMsg := isMessageType(partMediaType(header, parentMediaType))
 		header, body = openPart(header, body, parentMediaType)
 		ph := gomessage.Header{Header: header}
 		mediaType, typeParams, _ := ph.ContentType()
 		if !strings.HasPrefix(mediaType, "multipart/") {
-			if partNum != 1 {
+			if partNum != 1 || !isMsg {
 				return "", textproto.Header{}, nil
 			}
 			continue

@@ -385,6 +385,12 @@ func (c *conn) finish(tag, name string, p *parser, err error) error {
 	var re *respErr
 	switch {
 	case errors.As(err, &re):
+		// RFC 7888 §4: a refused command's non-synchronizing
+		// literals are still sent; read them, or they would be taken
+		// for commands (SEARCH CHARSET X {n+} ...).
+		if skipErr := c.skipLiterals(p); skipErr != nil {
+			return skipErr
+		}
 		c.w.status(tag, re.typ, re.code, re.text)
 	case errors.As(err, &se):
 		if skipErr := c.skipLiterals(p); skipErr != nil {

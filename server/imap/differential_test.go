@@ -455,8 +455,10 @@ func normAttrs(l string) string {
 
 var (
 	uidValidityRE = regexp.MustCompile(`\[(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
-	modseqRE      = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
-	flagListRE    = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)
+	// STATUS's UIDVALIDITY item (RFC 9051 §7.4): a value the server picks.
+	statusUIDValidityRE = regexp.MustCompile(`^(\* STATUS .*[( ]UIDVALIDITY) \d+`)
+	modseqRE            = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
+	flagListRE          = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)
 )
 
 // normValues replaces what legitimately differs between two servers on
@@ -471,6 +473,7 @@ func normValues(l string) string {
 		}
 	}
 	l = uidValidityRE.ReplaceAllString(l, "[$1 V")
+	l = statusUIDValidityRE.ReplaceAllString(l, "$1 V")
 	if m := flagListRE.FindStringSubmatch(l); m != nil {
 		f := strings.Fields(m[2])
 		slices.Sort(f)

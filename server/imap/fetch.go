@@ -448,6 +448,8 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 			} else {
 				data = partial(filterHeader(h, sec.HeaderFieldsNot, true), sec.Partial)
 			}
+		case !sectionValid(content, sec.Part, string(sec.Specifier)):
+			data = []byte{}
 		default:
 			data = imapserver.ExtractBodySection(bytes.NewReader(content), sec)
 			if data == nil {

@@ -170,12 +170,15 @@ func walkSection(src io.ReaderAt, off, n int64, ct, cte string, depth int, emit 
 }
 
 // scanParts calls fn with the offset and length of each part of the
-// multipart body src[off:off+n] (the part's header included), as
-// mime/multipart splits it: a delimiter line is "--" boundary, optional
-// spaces, the line end; the close delimiter has "--" after the boundary;
-// the line end before a delimiter belongs to it; the preamble and the
+// multipart body src[off:off+n] (the part's header included). It is the
+// one splitter of both paths (collectParts too), line-based as dovecot's
+// parser: a delimiter line is "--" boundary, optional spaces or tabs,
+// the line end; the close delimiter has "--" after the boundary; the
+// line end before a delimiter belongs to it; the preamble and the
 // epilogue are no parts; a part without a closing delimiter runs to the
-// end.
+// end. (Before, the in-memory path used mime/multipart, which differs
+// on mixed line ends and drops a trailing line end at an unterminated
+// end; FuzzBodyStream found those.)
 func scanParts(src io.ReaderAt, off, n int64, boundary string, fn func(ps, pn int64) (bool, error)) (bool, error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(src, off, n), 64<<10)
 	dash := []byte("--" + boundary)
@@ -402,8 +405,12 @@ func (m *matcher) matchStream(open func() io.Reader, key string, re *regexp.Rege
 	case "matches":
 		pat, fold, src := key, m.cmp != "i;octet", open
 		if m.cmp == "i;unicode-casemap" {
-			pat, fold = foldUnicode(key), false
+			// globRunes (globBytes) drops a last lone "\".
+			pat, fold = trimLoneBackslash(foldUnicode(key)), false
 			src = func() io.Reader { return newRuneChunks(open(), foldChunk) }
+		}
+		if segs, ok := globSegments(pat); ok {
+			return globStream(src(), segs, fold), nil
 		}
 		re, err := globRegexp(pat, fold)
 		if err != nil {
@@ -563,8 +570,129 @@ func indexFold(b, key []byte) int {
 	}
 }
 
+// trimLoneBackslash drops a last "\" that escapes nothing.
+func trimLoneBackslash(pat string) string {
+	for i := 0; i < len(pat); i++ {
+		if pat[i] == '\\' {
+			if i == len(pat)-1 {
+				return pat[:i]
+			}
+			i++
+		}
+	}
+	return pat
+}
+
+// globSegments splits a :matches pattern without "?" and with at least
+// one "*" into its literal pieces (the first anchored at the start, the
+// last at the end; "" where the pattern starts or ends with "*"). The
+// pattern must be valid UTF-8: then a piece can only match where
+// globBytes' rune steps can put it.
+func globSegments(pat string) ([]string, bool) {
+	if !utf8.ValidString(pat) {
+		return nil, false
+	}
+	var segs []string
+	var lit strings.Builder
+	stars := 0
+	for i := 0; i < len(pat); i++ {
+		switch c := pat[i]; c {
+		case '\\':
+			// A last lone "\" is itself, as in globFast.
+			if i+1 < len(pat) {
+				i++
+			}
+			lit.WriteByte(pat[i])
+		case '?':
+			return nil, false
+		case '*':
+			stars++
+			segs = append(segs, lit.String())
+			lit.Reset()
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	segs = append(segs, lit.String())
+	return segs, stars > 0
+}
+
+// globStream matches the value read from r against segs (globSegments)
+// in one pass: the first piece at the start, each middle piece at its
+// leftmost place after the one before (which is where globBytes'
+// shortest-first stars put it, if the match exists at all), the last
+// at the end, after the middle ones. Only a piece's length of bytes is
+// kept between reads.
+func globStream(r io.Reader, segs []string, fold bool) bool {
+	eq := func(a []byte, b string) bool {
+		if fold {
+			return equalFoldASCII(string(a), b)
+		}
+		return string(a) == b
+	}
+	buf := make([]byte, 0, 64<<10)
+	eof := false
+	fill := func() {
+		if eof {
+			return
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			eof = true
+		}
+	}
+	// The first piece, at the start.
+	first := segs[0]
+	for len(buf) < len(first) && !eof {
+		fill()
+	}
+	if len(buf) < len(first) || !eq(buf[:len(first)], first) {
+		return false
+	}
+	buf = buf[:copy(buf, buf[len(first):])]
+	// The middle pieces, each leftmost.
+	for _, seg := range segs[1 : len(segs)-1] {
+		if seg == "" {
+			continue
+		}
+		k := []byte(seg)
+		for {
+			i := -1
+			if fold {
+				i = indexFold(buf, k)
+			} else {
+				i = bytes.Index(buf, k)
+			}
+			if i >= 0 {
+				buf = buf[:copy(buf, buf[i+len(k):])]
+				break
+			}
+			if eof {
+				return false
+			}
+			if keep := len(k) - 1; len(buf) > keep {
+				buf = buf[:copy(buf, buf[len(buf)-keep:])]
+			}
+			fill()
+		}
+	}
+	// The last piece, at the end.
+	last := segs[len(segs)-1]
+	for !eof {
+		if keep := len(last); len(buf) > keep && len(buf) > cap(buf)/2 {
+			buf = buf[:copy(buf, buf[len(buf)-keep:])]
+		}
+		fill()
+	}
+	return len(buf) >= len(last) && eq(buf[len(buf)-len(last):], last)
+}
+
 // globRegexp is a :matches pattern as an anchored regexp with the same
-// answer as globBytes: "*" any text, "?" one character, "\" escapes;
+// answer as globFast (the body test's in-memory matcher): "*" any text, "?" one character, "\" escapes;
 // fold makes ASCII letters match either case (and nothing else).
 func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 	var b, lit strings.Builder
@@ -584,8 +712,8 @@ func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 		case '\\':
 			if i+1 < len(pat) {
 				i++
-				lit.WriteByte(pat[i])
 			}
+			lit.WriteByte(pat[i])
 		case '*':
 			flush()
 			b.WriteString(`.*`)

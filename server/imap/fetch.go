@@ -206,6 +206,10 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 				continue
 			}
 			sep()
+			if it.kind == "SAVEDATE" {
+				c.writeSaveDate(&mi) // savedate.go
+				continue
+			}
 			if it.kind == "EMAILID" || it.kind == "THREADID" {
 				if err := c.fetchObjectID(ctx, it.kind, snap, &mi); err != nil {
 					return err
@@ -417,9 +421,9 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 	case "PREVIEW":
 		w.raw("PREVIEW ").str(preview(content))
 	case "BODYSTRUCTURE":
-		w.raw("BODYSTRUCTURE ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), true)
+		w.raw("BODYSTRUCTURE ").writeBodyStructure(readBodyStructure(bytes.NewReader(content)), true)
 	case "BODY":
-		w.raw("BODY ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), false)
+		w.raw("BODY ").writeBodyStructure(readBodyStructure(bytes.NewReader(content)), false)
 	case "RFC822":
 		w.raw("RFC822 ").literalText(content)
 	case "RFC822.HEADER":

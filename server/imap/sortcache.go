@@ -156,16 +156,31 @@ func (fc *folderSortCache) fill(ctx context.Context, f *mailstore.Folder, msgs [
 	if len(missing) == 0 {
 		return nil
 	}
-	added := make([]newEntry, 0, len(missing))
+	// Usually the new messages come after the cached ones: appended in
+	// place, the slices grown once to their size.
+	var added []newEntry
+	above := len(fc.uids) == 0 || msgs[missing[0]].UID > fc.uids[len(fc.uids)-1]
+	if above {
+		fc.uids = slices.Grow(fc.uids, len(missing))
+		fc.keys = slices.Grow(fc.keys, len(missing))
+	}
+	last := uint32(0)
 	for n, i := range missing {
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
+				fc.merge(added) // what was read is kept
 				return err
 			}
 		}
 		mi := msgs[i]
 		sh, _ := readSortHeaderOf(f, *mi)
-		added = append(added, newEntry{mi.UID, fc.keysOf(sh.threadInfo(mi.InternalDate))})
+		k := fc.keysOf(sh.threadInfo(mi.InternalDate))
+		if above && mi.UID > last {
+			fc.uids, fc.keys = append(fc.uids, mi.UID), append(fc.keys, k)
+			last = mi.UID
+			continue
+		}
+		added = append(added, newEntry{mi.UID, k})
 	}
 	fc.merge(added)
 	return nil

@@ -577,7 +577,7 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		if !c.canUpdate(uid, ret) {
 			return c.ok(tag, imap.ResponseCode(`NOUPDATE "`+tag+`"`), "SEARCH completed, no updates", uid)
 		}
-		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: hitUIDs})
+		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: hitUIDs, snap: snap, viewLen: len(s.uids)})
 	}
 	return c.ok(tag, "", "SEARCH completed", uid)
 }

@@ -281,7 +281,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		if !c.canUpdateSort(uid) {
 			return c.ok(tag, imap.ResponseCode(`NOUPDATE "`+tag+`"`), "SORT completed, no updates", uid)
 		}
-		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: slices.Sorted(slices.Values(nums)), order: nums, sort: crit})
+		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: slices.Sorted(slices.Values(nums)), order: nums, sort: crit, snap: snap, viewLen: len(s.uids)})
 	}
 	return c.ok(tag, "", "SORT completed", uid)
 }

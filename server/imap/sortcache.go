@@ -406,7 +406,7 @@ func releaseLargeSort(n int) {
 	}
 	wait := time.Until(lastRelease.at.Add(releaseInterval))
 	lastRelease.pending = true
-	time.AfterFunc(max(wait, 10*time.Millisecond), func() {
+	time.AfterFunc(max(wait, 0), func() {
 		debug.FreeOSMemory()
 		lastRelease.Lock()
 		lastRelease.at, lastRelease.pending = time.Now(), false

@@ -216,6 +216,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		}
 	}
 	hits := c.evalSearch(snap, &prog, withModSeq)
+	cached := fc.len()
 	if err := c.sortHits(ctx, snap, hits, crit); err != nil {
 		return c.storeErr("SORT", s.mb, err)
 	}
@@ -275,7 +276,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		}
 		c.w.raw(b.String()).crlf()
 	}
-	releaseLargeSort(len(hits))
+	releaseLargeSort(len(hits), fc.len()-cached)
 	if er.update {
 		// CONTEXT=SORT (RFC 5267 §4.3, context.go).
 		if !c.canUpdateSort(uid) {

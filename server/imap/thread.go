@@ -65,6 +65,7 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 		}
 	}
 	hits := c.evalSearch(snap, &prog, false)
+	cached := fc.len()
 	infos, err := c.threadInfos(ctx, snap, hits)
 	if err != nil {
 		return c.storeErr("THREAD", s.mb, err)
@@ -97,7 +98,7 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 		fc.keepAnswer(rk, b.String())
 	}
 	c.w.raw(b.String()).crlf()
-	releaseLargeSort(len(hits))
+	releaseLargeSort(len(hits), fc.len()-cached)
 	return c.ok(tag, "", "THREAD completed", uid)
 }
 

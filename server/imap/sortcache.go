@@ -379,20 +379,19 @@ func hashID(s string) uint64 {
 // debug.FreeOSMemory) after a command that handled at least
 // releaseMinMessages messages: before the answer when the command read
 // that many headers into the cache (it took seconds; the GC adds a few
-// per cent), otherwise in the background, at most once every
-// releaseInterval process-wide (a GC of a heap holding a 100,000-message
-// selection takes 100-200 ms here). scripts/bench-imap measures the RSS
-// with it.
+// per cent), otherwise in the background once releaseIdle has passed
+// without another such command (a GC of a heap holding a 100,000-message
+// selection takes 100-200 ms here, so not during a burst of them).
+// scripts/bench-imap measures the RSS with it.
 
 const (
 	releaseMinMessages = 20000
-	releaseInterval    = 2 * time.Second
+	releaseIdle        = time.Second
 )
 
 var lastRelease struct {
 	sync.Mutex
-	at      time.Time
-	pending bool
+	timer *time.Timer
 }
 
 // releaseLargeSort is called after a SORT or THREAD that handled n
@@ -403,22 +402,13 @@ func releaseLargeSort(n, filled int) {
 	}
 	if filled >= releaseMinMessages {
 		debug.FreeOSMemory()
-		lastRelease.Lock()
-		lastRelease.at = time.Now()
-		lastRelease.Unlock()
 		return
 	}
 	lastRelease.Lock()
 	defer lastRelease.Unlock()
-	if lastRelease.pending {
+	if lastRelease.timer == nil {
+		lastRelease.timer = time.AfterFunc(releaseIdle, debug.FreeOSMemory)
 		return
 	}
-	wait := time.Until(lastRelease.at.Add(releaseInterval))
-	lastRelease.pending = true
-	time.AfterFunc(max(wait, 0), func() {
-		debug.FreeOSMemory()
-		lastRelease.Lock()
-		lastRelease.at, lastRelease.pending = time.Now(), false
-		lastRelease.Unlock()
-	})
+	lastRelease.timer.Reset(releaseIdle)
 }

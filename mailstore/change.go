@@ -22,6 +22,14 @@ const (
 	ChangeUIDValidity
 	// ChangeFolderDeleted: the folder was deleted or renamed away.
 	ChangeFolderDeleted
+	// ChangeFolderCreated: the folder was created (WatchList only).
+	ChangeFolderCreated
+	// ChangeFolderRenamed: OldFolder is now Folder (WatchList only).
+	ChangeFolderRenamed
+	// ChangeSubscribed and ChangeUnsubscribed: the subscriptions file
+	// changed for Folder (WatchList only).
+	ChangeSubscribed
+	ChangeUnsubscribed
 )
 
 // String returns the kind's name ("new", "expunge", ...).
@@ -37,6 +45,14 @@ func (k ChangeKind) String() string {
 		return "uidvalidity"
 	case ChangeFolderDeleted:
 		return "folder-deleted"
+	case ChangeFolderCreated:
+		return "folder-created"
+	case ChangeFolderRenamed:
+		return "folder-renamed"
+	case ChangeSubscribed:
+		return "subscribed"
+	case ChangeUnsubscribed:
+		return "unsubscribed"
 	}
 	return "unknown"
 }
@@ -45,10 +61,11 @@ func (k ChangeKind) String() string {
 // order they happened; within this process each change is published once
 // (all Stores sharing a Hub share one cached state per folder).
 type Change struct {
-	Kind   ChangeKind
-	Folder string // IMAP name
-	UID    uint32
-	Flags  []string
+	Kind      ChangeKind
+	Folder    string // IMAP name
+	OldFolder string // ChangeFolderRenamed: the name before
+	UID       uint32
+	Flags     []string
 }
 
 // Hub distributes Changes to watchers by (store root, folder) and holds
@@ -84,12 +101,30 @@ func watchKey(root, folder string) string {
 	return filepath.Clean(root) + "\x00" + normalizeName(folder)
 }
 
+// listKey is where the folder list events of the tree at root go; no
+// folder key has it (a folder name never ends the key with "\x01").
+func listKey(root string) string {
+	return filepath.Clean(root) + "\x01"
+}
+
 // Watch returns a channel of changes to folder of the tree at root and a
 // stop function that closes it. Events queue without bound until read, so
 // publishers never block; the stop function may be called more than once.
 func (h *Hub) Watch(root, folder string) (<-chan Change, func()) {
+	return h.watch(watchKey(root, folder))
+}
+
+// WatchList is Watch for the folder list of the tree at root: folders
+// created, deleted and renamed, subscriptions added and removed, through
+// any Store of this process sharing the hub (RFC 5465 §5.4, §5.5 need
+// them). Changes by other processes are not seen here; a watcher that
+// needs them compares the tree itself (Store.ListStamp).
+func (h *Hub) WatchList(root string) (<-chan Change, func()) {
+	return h.watch(listKey(root))
+}
+
+func (h *Hub) watch(key string) (<-chan Change, func()) {
 	w := &watcher{wake: make(chan struct{}, 1), done: make(chan struct{})}
-	key := watchKey(root, folder)
 	h.mu.Lock()
 	if h.watchers[key] == nil {
 		h.watchers[key] = map[*watcher]struct{}{}
@@ -166,6 +201,27 @@ func (h *Hub) Publish(root string, changes ...Change) {
 		}
 	}
 	h.mu.Unlock()
+	h.deliver(targets, lists)
+}
+
+// publishList sends folder list changes of the tree at root to its
+// WatchList watchers.
+func (h *Hub) publishList(root string, changes ...Change) {
+	if len(changes) == 0 {
+		return
+	}
+	h.mu.Lock()
+	var targets []*watcher
+	var lists [][]Change
+	for w := range h.watchers[listKey(root)] {
+		targets = append(targets, w)
+		lists = append(lists, changes)
+	}
+	h.mu.Unlock()
+	h.deliver(targets, lists)
+}
+
+func (h *Hub) deliver(targets []*watcher, lists [][]Change) {
 	for i, w := range targets {
 		w.mu.Lock()
 		if !w.closed {

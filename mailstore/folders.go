@@ -99,6 +99,7 @@ func (s *Store) CreateFolder(name string) error {
 		return err
 	}
 	_, err = s.Folder(name)
+	s.hub.publishList(s.root, Change{Kind: ChangeFolderCreated, Folder: name})
 	return err
 }
 
@@ -123,6 +124,7 @@ func (s *Store) DeleteFolder(name string) error {
 	}
 	s.forgetFolder(dir)
 	s.hub.Publish(s.root, Change{Kind: ChangeFolderDeleted, Folder: name})
+	s.hub.publishList(s.root, Change{Kind: ChangeFolderDeleted, Folder: name})
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("delete %s: remove %s: %w", name, trash, err)
 	}
@@ -147,7 +149,8 @@ func (s *Store) forgetFolder(dir string) {
 
 // RenameFolder renames folder oldName and its children to newName (IMAP
 // RENAME). Renaming INBOX is not supported (ErrInboxOp). Subscriptions
-// follow. UIDs and UIDVALIDITY are kept.
+// stay under the old names, as dovecot keeps them (RFC 9051 §6.3.9
+// leaves it open). UIDs and UIDVALIDITY are kept.
 func (s *Store) RenameFolder(oldName, newName string) error {
 	oldDir, oldName, err := s.dirOf(oldName)
 	if err != nil {
@@ -195,28 +198,18 @@ func (s *Store) RenameFolder(oldName, newName string) error {
 	if statErr != nil && len(moves) == 0 {
 		return fmt.Errorf("rename %s: %w", oldName, ErrNoSuchFolder)
 	}
-	subs, err := s.Subscriptions()
-	if err != nil {
-		return err
-	}
 	for _, m := range moves {
 		if err := os.Rename(filepath.Join(s.root, m.from), filepath.Join(s.root, m.to)); err != nil {
 			return fmt.Errorf("rename %s to %s: %w", m.fromName, m.toName, err)
 		}
 		s.forgetFolder(filepath.Join(s.root, m.from))
 		s.hub.Publish(s.root, Change{Kind: ChangeFolderDeleted, Folder: m.fromName})
-		for i, sub := range subs {
-			if sub == m.fromName {
-				subs[i] = m.toName
-			}
-		}
+		s.hub.publishList(s.root, Change{Kind: ChangeFolderRenamed, Folder: m.toName, OldFolder: m.fromName})
 	}
 	if !s.opts.NoFsync {
-		if err := syncDir(s.root); err != nil {
-			return err
-		}
+		return syncDir(s.root)
 	}
-	return s.SetSubscriptions(subs)
+	return nil
 }
 
 // Folder returns the folder with IMAP name name ("INBOX" case-insensitive
@@ -359,26 +352,39 @@ func (s *Store) Subscribe(name string) error {
 		return err
 	}
 	name = normalizeName(name)
-	return s.editSubscriptions(func(cur []string) []string {
+	changed := false
+	err := s.editSubscriptions(func(cur []string) []string {
 		if hasExact(cur, name) {
 			return cur
 		}
+		changed = true
 		return append(cur, name)
 	})
+	if err == nil && changed {
+		s.hub.publishList(s.root, Change{Kind: ChangeSubscribed, Folder: name})
+	}
+	return err
 }
 
 // Unsubscribe removes name from the subscriptions file.
 func (s *Store) Unsubscribe(name string) error {
 	name = normalizeName(name)
-	return s.editSubscriptions(func(cur []string) []string {
+	changed := false
+	err := s.editSubscriptions(func(cur []string) []string {
 		out := cur[:0]
 		for _, c := range cur {
 			if c != name {
 				out = append(out, c)
+			} else {
+				changed = true
 			}
 		}
 		return out
 	})
+	if err == nil && changed {
+		s.hub.publishList(s.root, Change{Kind: ChangeUnsubscribed, Folder: name})
+	}
+	return err
 }
 
 // SetSubscriptions replaces the subscriptions file with names (for the

@@ -189,3 +189,26 @@ func (s *Store) now() time.Time {
 func (s *Store) Watch(folder string) (<-chan Change, func()) {
 	return s.hub.Watch(s.root, normalizeName(folder))
 }
+
+// WatchList returns a channel of the tree's folder list changes made
+// through Stores of this process sharing this Store's Hub (created,
+// deleted, renamed folders; subscriptions) and its stop function.
+func (s *Store) WatchList() (<-chan Change, func()) {
+	return s.hub.WatchList(s.root)
+}
+
+// ListStamp changes when folders or subscriptions may have changed,
+// also by another process: the modification times of the root directory
+// (folder directories are made and renamed there) and of the
+// subscriptions file. Two equal stamps mean nothing to look at.
+func (s *Store) ListStamp() string {
+	var b []byte
+	for _, p := range []string{s.root, filepath.Join(s.root, "subscriptions")} {
+		if st, err := os.Stat(p); err == nil {
+			b = fmt.Appendf(b, "%d/%d;", st.ModTime().UnixNano(), st.Size())
+		} else {
+			b = append(b, "-;"...)
+		}
+	}
+	return string(b)
+}

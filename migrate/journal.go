@@ -367,7 +367,7 @@ func (r *Router) deliverBoth(ctx context.Context, l *spool.Locked, env delivery.
 		}
 	}
 	if r.Delivered != nil {
-		r.Delivered(p, msg)
+		r.Delivered(p, hash) // the hash messageKey computed
 	}
 	return nil
 }

@@ -100,10 +100,11 @@ type Router struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Delivered, if set, is called (under the spool lock) after a message
-	// reached both sides; cmd/mailmig records its content hash in the new
-	// Maildir's DeliveredJournal so the cutover pass does not bring back a
-	// dual-delivered message the user deleted in the new store.
-	Delivered func(p *paths.User, msg msgspool.Source)
+	// reached both sides, with its convert.ContentHash; cmd/mailmig records
+	// it in the new Maildir's DeliveredJournal so the cutover pass does not
+	// bring back a dual-delivered message the user deleted in the new
+	// store.
+	Delivered func(p *paths.User, hash string)
 	// OnLock, if set, is told how long each old-side append held the
 	// spool lock (benchmarks).
 	OnLock func(held time.Duration)
@@ -233,7 +234,11 @@ func (r *Router) Deliver(ctx context.Context, sender, user string, msg msgspool.
 			return nil, fmt.Errorf("migrate: deliver to %s: new store (old copy taken back): %w", user, err)
 		}
 		if r.Delivered != nil {
-			r.Delivered(p, msg)
+			if hash, err := hashFrom(msgspool.NewReader(msg)); err != nil {
+				r.log().Warn("record dual delivery", "user", user, "err", err)
+			} else {
+				r.Delivered(p, hash)
+			}
 		}
 	}
 	res.LockHeld = l.Held()

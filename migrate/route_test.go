@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mailmig/migrate/convert"
 	"mailmig/migrate/paths"
 	"mailmig/server/delivery"
 	"mailmig/server/msgspool"
@@ -132,7 +133,7 @@ func TestRouteRecordsDualDeliveries(t *testing.T) {
 	w := newRouteWorld(t)
 	ctx := context.Background()
 	var got []string
-	w.r.Delivered = func(p *paths.User, msg msgspool.Source) { got = append(got, p.User+":"+readAll(msg)) }
+	w.r.Delivered = func(p *paths.User, hash string) { got = append(got, p.User+":"+hash) }
 	w.moveTo("q", state.Queued)
 	w.moveTo("d", state.Dual)
 	w.moveTo("x", state.Done)
@@ -143,7 +144,7 @@ func TestRouteRecordsDualDeliveries(t *testing.T) {
 	}
 	w.fail = errors.New("boom")
 	w.r.Deliver(ctx, "a@b", "d", msgspool.Bytes([]byte("failed")))
-	if len(got) != 1 || got[0] != "d:m-d" {
+	if len(got) != 1 || got[0] != "d:"+convert.ContentHash([]byte("m-d")) {
 		t.Fatalf("recorded %q, want only the dual delivery", got)
 	}
 }

@@ -18,7 +18,6 @@ import (
 
 	"mailmig/cmd/mailmig/config"
 	"mailmig/migrate"
-	"mailmig/migrate/convert"
 	"mailmig/server/aliases"
 	"mailmig/server/delivery"
 	"mailmig/server/msgspool"
@@ -158,20 +157,15 @@ func oldInboxPaths(e *env) func(user string) (*config.UserPaths, error) {
 // recordDelivered appends the content hash of a dual-delivered message to
 // the user's migrate.DeliveredJournal (best effort: a lost line only means
 // a message the user deleted in the new store may come back at cutover).
-func recordDelivered(e *env) func(p *config.UserPaths, msg msgspool.Source) {
-	return func(p *config.UserPaths, msg msgspool.Source) {
+func recordDelivered(e *env) func(p *config.UserPaths, hash string) {
+	return func(p *config.UserPaths, hash string) {
 		if p.Maildir == "" {
 			return
 		}
 		path := filepath.Join(p.Maildir, migrate.DeliveredJournal)
-		h := convert.NewContentHasher()
-		_, err := io.Copy(h, msgspool.NewReader(msg))
-		var f *os.File
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err == nil {
-			f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		}
-		if err == nil {
-			_, err = f.WriteString(h.Sum() + "\n")
+			_, err = f.WriteString(hash + "\n")
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}

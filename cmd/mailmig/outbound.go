@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -102,18 +100,13 @@ func (l localRecipients) IsLocal(_ context.Context, addr string) bool {
 	return ok
 }
 
-func (l localRecipients) DeliverLocal(ctx context.Context, from, to string, msg io.Reader) error {
+func (l localRecipients) DeliverLocal(ctx context.Context, from, to string, msg msgspool.Source) error {
 	user, detail, _ := l.e.localAddress(to)
 	if l.e.deliverer == nil {
 		return errors.New("no local delivery configured")
 	}
-	// Spooled beyond spool_threshold: delivery streams from there.
-	spooled, err := msgspool.Read(msg, new(bytes.Buffer), int64(l.e.cfg.Connections.SpoolThreshold), "")
-	defer spooled.Close()
-	if err != nil {
-		return err
-	}
-	_, err = l.e.deliverer.Deliver(ctx, delivery.Envelope{From: from, To: to, User: user, Detail: detail}, spooled)
+	// msg is read from the queue file, never held whole.
+	_, err := l.e.deliverer.Deliver(ctx, delivery.Envelope{From: from, To: to, User: user, Detail: detail}, msg)
 	if err == nil || delivery.IsTemporary(err) {
 		return err
 	}

@@ -95,7 +95,14 @@ func TestSubmissionPreAuthTimeouts(t *testing.T) {
 	createUser(t, dir, "alice", "alice-pw-1")
 	// Loopback is a trusted network here: a client from it needs no AUTH
 	// to send, and its first MAIL ends the bound instead.
-	s := startServeConfig(t, dir, strings.Replace(abuseConfig(smtpPreAuthConfig), "[submission]\n", "[submission]\ntrusted_networks = [\"127.0.0.1/32\"]\n", 1))
+	// Port 465 too: a client that never starts its TLS handshake.
+	cfg := strings.Replace(abuseConfig(smtpPreAuthConfig), "[submission]\n", "[submission]\ntrusted_networks = [\"127.0.0.1/32\"]\n", 1)
+	cfg = strings.Replace(cfg, `[submission]
+trusted_networks = ["127.0.0.1/32"]
+listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }]`, `[submission]
+trusted_networks = ["127.0.0.1/32"]
+listeners = [{ address = "127.0.0.1:0", tls = "starttls", trusted = false }, { address = "127.0.0.1:0", tls = "implicit", trusted = false }]`, 1)
+	s := startServeConfig(t, dir, cfg)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(s.Log())
@@ -109,6 +116,7 @@ func TestSubmissionPreAuthTimeouts(t *testing.T) {
 	silent := dialRaw(t, addr, false)
 	silent.until("220 ")
 	start := time.Now()
+	noTLS := dialRaw(t, s.Addr("submissions"), false) // raw TCP, no ClientHello
 	// Complete NOOPs, one byte per 200 ms (1.2 s per command, within
 	// command_timeout): never idle, never a slow command, never logged in.
 	noops := dialRaw(t, addr, false)
@@ -147,6 +155,11 @@ func TestSubmissionPreAuthTimeouts(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(lines, "\n"), "250 "); n < 1 {
 		t.Fatalf("dripping NOOPs: no NOOP answered (%q): the drip never completed a command", lines)
+	}
+	lines, el = noTLS.closedAfter(start)
+	t.Logf("port 465, no TLS handshake: closed after %v", el)
+	if el < 2800*time.Millisecond || el > 4*time.Second {
+		t.Fatalf("port 465 without a TLS handshake: %q, closed after %v, want ~3s", lines, el)
 	}
 	time.Sleep(time.Until(start.Add(4 * time.Second)))
 	authed.send("NOOP\r\n")

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,14 +46,20 @@ func TestSMTPNonReadingClients(t *testing.T) {
 	})
 	pid := s.cmd.Process.Pid
 	base := rssKB(t, pid)
-	// Each RSET answers ~40 bytes: 300000 of them (2.1 MB sent) ask for
-	// ~12 MB of answers, more than the loopback socket buffers hold.
-	cmds := strings.Repeat("RSET\r\n", 300000)
+	// Each RSET is answered by 25 bytes: 600000 of them (3.6 MB sent) ask
+	// for 15 MB of answers. The client's receive buffer is held at 32 KB
+	// (Linux would grow it to tcp_rmem's 32 MB), so what the server cannot
+	// write stays in its send buffer (at most tcp_wmem's 4 MB) and it stalls.
+	const rsets = 600000
+	cmds := strings.Repeat("RSET\r\n", rsets)
 	var conns []*rawConn
 	for i := 0; i < 10; i++ {
 		kind := []string{"submission", "lmtp"}[i%2] // LMTP's TCP listener too
 		r := dialRaw(t, s.Addr(kind), false)
 		r.until("220 ")
+		if err := r.nc.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+			t.Fatal(err)
+		}
 		go func(r *rawConn) {
 			r.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 			io.WriteString(r.nc, cmds) // fails once the server closes
@@ -66,7 +73,7 @@ func TestSMTPNonReadingClients(t *testing.T) {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("client %d: reading after the stall: %v (got %d bytes): not disconnected", i, err, n)
 		}
-		if n >= int64(300000*len("250 2.0.0 Session reset\r\n")) {
+		if n >= int64(rsets*len("250 2.0.0 Session reset\r\n")) {
 			t.Fatalf("client %d: received all %d bytes: never stalled", i, n)
 		}
 		t.Logf("client %d: %d bytes, then %v", i, n, err)

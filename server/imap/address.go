@@ -265,7 +265,7 @@ func (w *writer) rawAddresses(l []envAddr) *writer {
 		case a.group != "":
 			w.raw("(NIL NIL ").nstr(a.group).raw(" NIL)")
 		default:
-			w.byte1('(').nstr(a.name).sp().nstr(a.adl).sp().nstr(a.mailbox).sp().nstr(a.host).byte1(')')
+			w.byte1('(').humanNstr(a.name).sp().nstr(a.adl).sp().nstr(a.mailbox).sp().nstr(a.host).byte1(')')
 		}
 	}
 	return w.byte1(')')

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,6 +39,13 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 	)
 	ctx, cancel := c.ctx()
 	defer cancel()
+	// CATENATE's messages wait in temporary files (unlinked already).
+	var tmps []*os.File
+	defer func() {
+		for _, t := range tmps {
+			t.Close()
+		}
+	}()
 	// undo removes what this command appended: RFC 3502 §6.3.11, a
 	// MULTIAPPEND that fails appends nothing.
 	undo := func() {
@@ -51,7 +60,11 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 	// flush appends the messages held in memory, in order.
 	flush := func() error {
 		for _, pm := range pending {
-			uid, err := f.Append(ctx, newLFReader(bytes.NewReader(pm.data)), pm.flags, pm.date)
+			var r io.Reader = bytes.NewReader(pm.data)
+			if pm.file != nil {
+				r = pm.file
+			}
+			uid, err := f.Append(ctx, newLFReader(r), pm.flags, pm.date)
 			if err != nil {
 				pending = nil
 				return err
@@ -75,7 +88,8 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 			return err
 		}
 		if save := p.pos; strings.EqualFold(p.word(""), "CATENATE") {
-			// RFC 4469 (catenate.go): the message is built in memory.
+			// RFC 4469 (catenate.go): the message is assembled in a
+			// temporary file.
 			if n == 0 {
 				if err := c.need(m, 'i'); err != nil {
 					return errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right")
@@ -88,7 +102,14 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 					return c.storeErr("APPEND", m, err)
 				}
 			}
-			data, err := c.catenateParts(p)
+			if n >= maxMultiAppend {
+				undo()
+				if err := c.skipLiterals(p); err != nil {
+					return err
+				}
+				return errNo(imap.ResponseCodeLimit, "at most %d messages in one APPEND", maxMultiAppend)
+			}
+			file, size, err := c.catenateParts(p, filepath.Join(f.Dir(), "tmp"))
 			if err != nil {
 				undo()
 				if _, ok := err.(*syntaxError); !ok {
@@ -99,8 +120,9 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 				}
 				return err
 			}
-			total += int64(len(data))
-			pending = append(pending, pendingMessage{data: data, flags: allowedFlags(flags, rights), date: date})
+			tmps = append(tmps, file)
+			total += size
+			pending = append(pending, pendingMessage{file: file, flags: allowedFlags(flags, rights), date: date})
 			continue
 		} else {
 			p.pos = save
@@ -135,6 +157,10 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 			return e
 		}
 		total += size
+		if size == 0 {
+			// As dovecot: a message has at least a header or a body.
+			return refuse(errNo("", "cannot save a zero byte message"))
+		}
 		if size > c.srv.opts.AppendLimit || total > c.srv.opts.AppendLimit*int64(maxMultiAppend) {
 			return refuse(errNo(imap.ResponseCodeTooBig, "message larger than %d bytes", c.srv.opts.AppendLimit))
 		}
@@ -218,6 +244,7 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 		undo()
 		return c.storeErr("APPEND", m, err)
 	}
+	c.noteModseqs(f)
 	var set imap.UIDSet
 	for _, u := range uids {
 		set.AddNum(imap.UID(u))
@@ -229,7 +256,9 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 // pendingMessage is an APPENDed message held until the command is
 // complete.
 type pendingMessage struct {
-	data  []byte
+	data []byte
+	file *os.File // instead of data: a CATENATE message
+
 	flags []string
 	date  time.Time
 }
@@ -252,9 +281,10 @@ func appendOpts(p *parser) (flags []string, date time.Time, err error) {
 			return nil, date, err
 		}
 		for _, f := range fl {
-			if f != "\\Recent" {
-				flags = append(flags, string(f))
+			if !storableFlag(f) {
+				return nil, date, p.errorf("invalid system flag %s", f)
 			}
+			flags = append(flags, string(f))
 		}
 		if err := p.sp(); err != nil {
 			return nil, date, err

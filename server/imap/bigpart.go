@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 
@@ -12,14 +13,15 @@ import (
 )
 
 // Body parts (RFC 9051 §6.4.5 BODY[<section>]) and BINARY (RFC 3516 §4)
-// of a big message, streamed. go-imap's ExtractBodySection and
-// ExtractBinarySection walk the MIME tree with streaming readers but
-// collect the part in a buffer; sectionStream makes the same walk and
-// hands back the reader instead. A literal announces its size first, so
-// each answer takes two passes over the file: one counts (and, for
-// BINARY, looks for NUL), the second sends. Memory stays that of the
-// readers' buffers. TestBigMessageStreamSameAnswers holds the answers to
-// the in-memory path's.
+// of a big message, streamed. go-imap's ExtractBodySection walks the
+// MIME tree with streaming readers but collects the part in a buffer;
+// sectionStream makes the same walk and hands back the reader instead.
+// BINARY comes from binarydecode.go's writeBinary, through a pipe. A
+// literal announces its size first, so each answer takes two passes over
+// the file: one counts (and, for BINARY, looks for NUL), the second
+// sends. Memory stays that of the readers' buffers.
+// TestBigMessageStreamSameAnswers holds the answers to the in-memory
+// path's.
 
 // sectionStream returns the bytes go-imap would have put in its buffer
 // for the section of the CRLF message in r, as a stream; nil when the
@@ -35,23 +37,14 @@ func sectionStream(r io.Reader, it fetchItem) io.Reader {
 	if body == nil {
 		return nil
 	}
-	if it.kind == "BINARY[]" || it.kind == "BINARY.SIZE[]" {
-		part, err := gomessage.New(gomessage.Header{Header: header}, body)
-		if err != nil {
-			return errReader{err}
-		}
-		if len(sec.Part) > 0 {
-			return part.Body
-		}
-		var hb bytes.Buffer
-		if err := textproto.WriteHeader(&hb, part.Header.Header); err != nil {
-			return errReader{err}
-		}
-		return io.MultiReader(&hb, part.Body)
-	}
 	if len(sec.Part) > 0 {
 		switch sec.Specifier {
 		case imap.PartSpecifierHeader, imap.PartSpecifierText:
+			// Only an encapsulated message has a header and a text
+			// (sectioncheck.go).
+			if !isMessageType(partMediaType(header, parentMediaType)) {
+				return nil
+			}
 			header, body = openPart(header, body, parentMediaType)
 		}
 	}
@@ -105,11 +98,14 @@ func findPart(header textproto.Header, body io.Reader, path []int) (string, text
 	}
 	var parentMediaType string
 	for _, partNum := range path {
+		// A part that is neither multipart nor a message has no
+		// subparts, as dovecot numbers them (sectioncheck.go).
+		isMsg := isMessageType(partMediaType(header, parentMediaType))
 		header, body = openPart(header, body, parentMediaType)
 		ph := gomessage.Header{Header: header}
 		mediaType, typeParams, _ := ph.ContentType()
 		if !strings.HasPrefix(mediaType, "multipart/") {
-			if partNum != 1 {
+			if partNum != 1 || !isMsg {
 				return "", textproto.Header{}, nil
 			}
 			continue
@@ -165,10 +161,17 @@ func (s *rangeScan) Write(p []byte) (int, error) {
 // big message.
 func (b *bigFetch) section(it fetchItem) error {
 	c := b.c
+	binary := it.kind == "BINARY[]" || it.kind == "BINARY.SIZE[]"
+	var pipe *binaryPipe
 	open := func() (io.Reader, io.Closer, error) {
 		r, cl, err := c.openStream(b.f, b.mi, false)
 		if err != nil {
 			return nil, nil, err
+		}
+		if binary {
+			// binarydecode.go, streamed through a pipe.
+			pipe = newBinaryPipe(r, it.section.Part)
+			return pipe, closers{pipe, cl}, nil
 		}
 		return sectionStream(r, it), cl, nil
 	}
@@ -188,13 +191,14 @@ func (b *bigFetch) section(it fetchItem) error {
 		}
 	}
 	cl.Close()
+	decoded := binary && pipe.decoded
 	if it.kind == "BINARY.SIZE[]" {
 		c.w.raw(it.name).sp().num(uint32(scan.n))
 		return nil
 	}
 	from, to = min(from, scan.n), min(to, scan.n)
 	c.w.raw(it.name).sp()
-	if it.kind == "BINARY[]" && scan.nul {
+	if it.kind == "BINARY[]" && (scan.nul || decoded) {
 		c.w.byte1('~')
 	}
 	if from == to {
@@ -229,4 +233,15 @@ func (n *nulReader) Read(p []byte) (int, error) {
 	k, err := n.r.Read(p)
 	replaceNUL(p[:k])
 	return k, err
+}
+
+// closers closes each in turn.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var err error
+	for _, c := range cs {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }

@@ -1,13 +1,14 @@
 package imap
 
 import (
-	"bytes"
+	"bufio"
+	"io"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 )
 
 // CATENATE (RFC 4469): APPEND's message made of TEXT literals and IMAP
@@ -15,91 +16,167 @@ import (
 // read right): "/mailbox[;UIDVALIDITY=n]/;UID=n[/;SECTION=s]", absolute
 // ("imap://user@host/...") or server-relative. No URLAUTH; ;PARTIAL is
 // not supported. A URL that cannot be resolved fails the APPEND with
-// [BADURL url] (§5). TEXT parts are ordinary literals (up to 1 MiB each).
+// [BADURL url] (§5). The message is assembled in a temporary file in the
+// target folder's tmp/ (unlinked at once, so nothing is left behind):
+// TEXT literals stream from the connection to it (like APPEND's message
+// literal they are bounded by the APPEND limit, not by the per-command
+// literal budget), URL parts stream from the stored file (sectionStream
+// for a SECTION), so memory stays bounded whatever the sizes.
 
 // catenateParts reads " (" cat-part *(SP cat-part) ")" (RFC 4469 §5) and
-// returns the message.
-func (c *conn) catenateParts(p *parser) ([]byte, error) {
+// returns the message, a temporary file in dir at offset 0, and its size.
+func (c *conn) catenateParts(p *parser, dir string) (*os.File, int64, error) {
 	if err := p.sp(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := p.expect('('); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out bytes.Buffer
+	tmp, err := os.CreateTemp(dir, "catenate-")
+	if err != nil {
+		return nil, 0, errNo(imap.ResponseCodeServerBug, "cannot assemble the message: %v", err)
+	}
+	os.Remove(tmp.Name())
+	fail := func(err error) (*os.File, int64, error) {
+		tmp.Close()
+		return nil, 0, err
+	}
+	ew := &errWriter{w: tmp}
+	w := bufio.NewWriterSize(ew, 64<<10)
+	limit := c.srv.opts.AppendLimit
+	var size int64
+	tooBig := errNo(imap.ResponseCodeTooBig, "message larger than %d bytes", limit)
 	for i := 0; ; i++ {
 		if i > 0 {
 			if p.take(')') {
 				break
 			}
 			if err := p.sp(); err != nil {
-				return nil, err
+				return fail(err)
 			}
 		}
 		kind, err := p.atom()
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 		if err := p.sp(); err != nil {
-			return nil, err
+			return fail(err)
 		}
 		switch strings.ToUpper(kind) {
 		case "TEXT":
-			b, err := p.literal()
+			n, nonSync, err := p.literalHeader()
 			if err != nil {
-				return nil, err
+				return fail(err)
 			}
-			out.Write(b)
+			if size+n > limit {
+				if nonSync {
+					// Sent anyway: read and dropped, so the caller can
+					// skip the rest of the command.
+					if _, err := io.CopyN(io.Discard, progressReader{c, p.r}, n); err != nil {
+						return fail(&ioError{err})
+					}
+					if err := p.nextLine(); err != nil {
+						return fail(&ioError{err})
+					}
+				}
+				return fail(tooBig)
+			}
+			if !nonSync && p.cont != nil {
+				if err := p.cont(); err != nil {
+					return fail(err)
+				}
+			}
+			if _, err := io.CopyN(w, progressReader{c, p.r}, n); err != nil {
+				return fail(&ioError{err})
+			}
+			size += n
+			p.off += int(n)
+			p.line = append([]byte(nil), p.line...)
+			if err := p.nextLine(); err != nil {
+				return fail(&ioError{err})
+			}
 		case "URL":
 			u, err := p.astring()
 			if err != nil {
-				return nil, err
+				return fail(err)
 			}
-			b, ok := c.urlData(u)
+			r, cl, ok := c.urlStream(u)
 			if !ok {
-				return nil, errNo(imap.ResponseCode("BADURL "+u), "unknown or unreadable URL")
+				return fail(errNo(imap.ResponseCode("BADURL "+u), "unknown or unreadable URL"))
 			}
-			out.Write(b)
+			n, err := io.Copy(w, io.LimitReader(r, limit-size+1))
+			cl.Close()
+			if err != nil {
+				return fail(errNo(imap.ResponseCode("BADURL "+u), "reading the URL's message failed"))
+			}
+			size += n
 		default:
-			return nil, p.errorf("unknown CATENATE part %s", kind)
+			return fail(p.errorf("unknown CATENATE part %s", kind))
 		}
-		if int64(out.Len()) > c.srv.opts.AppendLimit {
-			return nil, errNo(imap.ResponseCodeTooBig, "message larger than %d bytes", c.srv.opts.AppendLimit)
+		if size > limit {
+			return fail(tooBig)
 		}
 	}
-	return out.Bytes(), nil
+	err = w.Flush()
+	if err == nil {
+		err = ew.err
+	}
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return fail(errNo(imap.ResponseCodeServerBug, "cannot assemble the message: %v", err))
+	}
+	return tmp, size, nil
 }
 
-// urlData returns the data an IMAP URL names (CRLF line ends).
-func (c *conn) urlData(raw string) ([]byte, bool) {
+// errWriter keeps writing after a failed write (dropping the bytes), so
+// a literal is still read whole; err is the first failure.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err == nil {
+		if _, err := e.w.Write(b); err != nil {
+			e.err = err
+		}
+	}
+	return len(b), nil
+}
+
+// urlStream returns a reader of the data an IMAP URL names (CRLF line
+// ends) and what to close after reading it.
+func (c *conn) urlStream(raw string) (io.Reader, io.Closer, bool) {
 	u := raw
 	if strings.HasPrefix(strings.ToLower(u), "imap://") {
 		rest := u[len("imap://"):]
 		i := strings.IndexByte(rest, '/')
 		if i < 0 {
-			return nil, false
+			return nil, nil, false
 		}
 		auth := rest[:i]
 		if at := strings.LastIndexByte(auth, '@'); at >= 0 {
 			user, _ := url.PathUnescape(strings.SplitN(auth[:at], ";", 2)[0])
 			if user != c.user {
-				return nil, false // another user's URL: that is URLAUTH's job
+				return nil, nil, false // another user's URL: that is URLAUTH's job
 			}
 		}
 		u = rest[i:]
 	}
 	if !strings.HasPrefix(u, "/") {
-		return nil, false
+		return nil, nil, false
 	}
 	parts := strings.Split(u[1:], "/;")
 	if len(parts) < 2 {
-		return nil, false
+		return nil, nil, false
 	}
 	mboxPart, validity, _ := strings.Cut(parts[0], ";UIDVALIDITY=")
 	mboxPart = strings.TrimSuffix(mboxPart, "/")
 	name, err := url.PathUnescape(mboxPart)
 	if err != nil || name == "" {
-		return nil, false
+		return nil, nil, false
 	}
 	var uid uint64
 	var section string
@@ -109,18 +186,18 @@ func (c *conn) urlData(raw string) ([]byte, bool) {
 		switch strings.ToUpper(k) {
 		case "UID":
 			if uid, err = strconv.ParseUint(v, 10, 32); err != nil {
-				return nil, false
+				return nil, nil, false
 			}
 		case "SECTION":
 			if section, err = url.PathUnescape(v); err != nil {
-				return nil, false
+				return nil, nil, false
 			}
 		default:
-			return nil, false
+			return nil, nil, false
 		}
 	}
 	if uid == 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	dn, err := c.decodeName(name)
 	if err != nil {
@@ -128,44 +205,47 @@ func (c *conn) urlData(raw string) ([]byte, bool) {
 	}
 	m, err := c.resolve(dn)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	defer m.release()
 	if c.need(m, 'r') != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	f, err := m.store.Folder(m.folder)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
 	snap, err := f.Snapshot(ctx)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	if validity != "" && strings.TrimSuffix(validity, "/") != strconv.FormatUint(uint64(snap.UIDValidity), 10) {
-		return nil, false
+		return nil, nil, false
 	}
 	mi, ok := snap.Lookup(uint32(uid))
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
-	content, err := c.readMessage(f, mi, nil)
+	var sec *imap.FetchItemBodySection
+	if section != "" {
+		sp := &parser{line: []byte("[" + section + "]")}
+		if sec, err = parseSection(sp, false); err != nil || !sp.eol() {
+			return nil, nil, false
+		}
+	}
+	fh, err := f.OpenMessage(mi)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
-	if section == "" {
-		return content, true
+	r := io.Reader(newCRLFReader(fh, false))
+	if sec != nil {
+		// The walk ExtractBodySection makes, as a stream (bigpart.go).
+		if r = sectionStream(r, fetchItem{kind: "BODY[]", section: sec}); r == nil {
+			fh.Close()
+			return nil, nil, false
+		}
 	}
-	sp := &parser{line: []byte("[" + section + "]")}
-	sec, err := parseSection(sp, false)
-	if err != nil || !sp.eol() {
-		return nil, false
-	}
-	data := imapserver.ExtractBodySection(bytes.NewReader(content), sec)
-	if data == nil {
-		return nil, false
-	}
-	return data, true
+	return r, fh, true
 }

@@ -69,7 +69,14 @@ type conn struct {
 	sel     *selected
 	// notify is the active NOTIFY SET (notify_session.go), or nil.
 	notify *notifyState
-	line   []byte // reused command line buffer
+	// notifyNoCounts and notifyNoFlags are set by a NOTIFY command
+	// whose selected-mailbox events lack MessageNew or FlagChange
+	// (NOTIFY NONE included): no EXISTS/RECENT/EXPUNGE or no flag FETCH
+	// for the selected mailbox from then on, as in dovecot
+	// (notify_session.go, RFC 5465 §3.1).
+	notifyNoCounts, notifyNoFlags bool
+
+	line []byte // reused command line buffer
 
 	// start is when the connection was accepted (PreAuthTimeout).
 	start time.Time
@@ -378,6 +385,12 @@ func (c *conn) finish(tag, name string, p *parser, err error) error {
 	var re *respErr
 	switch {
 	case errors.As(err, &re):
+		// RFC 7888 §4: a refused command's non-synchronizing
+		// literals are still sent; read them, or they would be taken
+		// for commands (SEARCH CHARSET X {n+} ...).
+		if skipErr := c.skipLiterals(p); skipErr != nil {
+			return skipErr
+		}
 		c.w.status(tag, re.typ, re.code, re.text)
 	case errors.As(err, &se):
 		if skipErr := c.skipLiterals(p); skipErr != nil {

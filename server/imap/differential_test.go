@@ -53,11 +53,14 @@ func dovecotSession(t *testing.T, cmds []string, seed string) [][]string {
 	}
 	os.Chmod(dir, 0o777)
 	conf := filepath.Join(dir, "dovecot.conf")
-	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
+	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n"+dovecotSpecialUse+"}\n"+
 		"namespace shared {\n  type = shared\n  separator = /\n  prefix = shared/%%u/\n  location = maildir:"+filepath.Join(dir, "%%u", "Maildir")+
 		"\n  subscriptions = no\n  list = children\n}\n"+
 		// RFC 4314 ACLs in dovecot-acl files, as mailmig keeps them.
-		"mail_plugins = acl\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\nplugin {\n  acl = vfile\n}\n"+
+		// RFC 9208 QUOTA as mailmig's default: one root over the whole
+		// Maildir++ tree (maildirsize), 1 GiB of storage, no message
+		// limit.
+		"mail_plugins = acl quota\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl imap_quota\n}\nplugin {\n  acl = vfile\n  quota = maildir:\n  quota_rule = *:storage=1G\n}\n"+
 		// RFC 5464 METADATA (metadata_test.go).
 		"imap_metadata = yes\nmail_attribute_dict = file:"+filepath.Join(dir, "%u", "dovecot-attributes")+"\n"), 0o644)
 	args := []string{dovecotIMAP, "-c", conf}
@@ -109,12 +112,30 @@ func dovecotSession(t *testing.T, cmds []string, seed string) [][]string {
 	}
 	for i, c := range cmds {
 		tag := fmt.Sprintf("t%d ", i)
-		fmt.Fprintf(stdin, "%s%s\r\n", tag, c)
+		fmt.Fprintf(stdin, "%s%s\r\n", tag, substitute(t, c, all.String()))
 		readUntil(tag)
 	}
 	fmt.Fprintf(stdin, "z LOGOUT\r\n")
 	return splitByTag(t, all.String(), cmds)
 }
+
+// dovecotSpecialUse gives dovecot's personal namespace the RFC 6154
+// special uses mailmig derives from folder names
+// (mailstore.DefaultSpecialUse; dovecot's names are case-sensitive, so
+// sessions use these spellings).
+var dovecotSpecialUse = func() string {
+	var b strings.Builder
+	for _, m := range [][2]string{
+		{"Sent", `\Sent`}, {"Sent Messages", `\Sent`}, {"Sent Items", `\Sent`},
+		{"Drafts", `\Drafts`},
+		{"Trash", `\Trash`}, {"Deleted Messages", `\Trash`}, {"Deleted Items", `\Trash`},
+		{"Junk", `\Junk`}, {"Spam", `\Junk`},
+		{"Archive", `\Archive`}, {"Archives", `\Archive`},
+	} {
+		fmt.Fprintf(&b, "  mailbox %q {\n    special_use = %s\n  }\n", m[0], m[1])
+	}
+	return b.String()
+}()
 
 // copySeed copies the tree seed (users' Maildirs: USER/Maildir/...) to
 // dir, and gives every Maildir folder its cur, new and tmp (git keeps no
@@ -162,25 +183,60 @@ func mailmigSession(t *testing.T, cmds []string, seed string) [][]string {
 	rc := dialRaw(t, ts.addr)
 	rc.send("l LOGIN alice pw-alice\r\n")
 	rc.until("l ")
-	var in strings.Builder
-	for i, c := range cmds {
-		fmt.Fprintf(&in, "t%d %s\r\n", i, c)
-	}
-	rc.send(in.String())
+	// Commands are pipelined, up to one that uses a value of an earlier
+	// reply ($$V, $$M, $$HMS: see substitute).
 	var all strings.Builder
-	for i := range cmds {
-		for {
-			l, err := readResponse(rc.r)
-			all.WriteString(l)
-			if err != nil {
-				t.Fatalf("mailmig imap: %v\n%s", err, all.String())
-			}
-			if strings.HasPrefix(l, fmt.Sprintf("t%d ", i)) {
-				break
+	for i := 0; i < len(cmds); {
+		var in strings.Builder
+		j := i
+		for ; j < len(cmds) && (j == i || !strings.Contains(cmds[j], "$$")); j++ {
+			fmt.Fprintf(&in, "t%d %s\r\n", j, substitute(t, cmds[j], all.String()))
+		}
+		rc.send(in.String())
+		for ; i < j; i++ {
+			for {
+				l, err := readResponse(rc.r)
+				all.WriteString(l)
+				if err != nil {
+					t.Fatalf("mailmig imap: %v\n%s", err, all.String())
+				}
+				if strings.HasPrefix(l, fmt.Sprintf("t%d ", i)) {
+					break
+				}
 			}
 		}
 	}
 	return splitByTag(t, all.String(), cmds)
+}
+
+var (
+	substRE = regexp.MustCompile(`\$\$(V|M|HMS)([+-]\d+)?`)
+	varREs  = map[string]*regexp.Regexp{
+		"V":   regexp.MustCompile(`UIDVALIDITY (\d+)`),
+		"M":   regexp.MustCompile(`MODSEQ \((\d+)\)`),
+		"HMS": regexp.MustCompile(`HIGHESTMODSEQ (\d+)`),
+	}
+)
+
+// substitute replaces, in a session command, $$V by the last UIDVALIDITY
+// the server sent, $$M by the last message mod-sequence (FETCH MODSEQ
+// (n)) and $$HMS by the last HIGHESTMODSEQ, each optionally followed by
+// +N or -N: the two servers choose different values, and RFC 7162's
+// UNCHANGEDSINCE, CHANGEDSINCE and QRESYNC examples need the real ones.
+func substitute(t *testing.T, cmd, transcript string) string {
+	return substRE.ReplaceAllStringFunc(cmd, func(m string) string {
+		sub := substRE.FindStringSubmatch(m)
+		all := varREs[sub[1]].FindAllStringSubmatch(transcript, -1)
+		if len(all) == 0 {
+			t.Fatalf("%s: no %s in the replies so far", cmd, sub[1])
+		}
+		v, _ := strconv.ParseInt(all[len(all)-1][1], 10, 64)
+		if sub[2] != "" {
+			d, _ := strconv.ParseInt(sub[2], 10, 64)
+			v += d
+		}
+		return strconv.FormatInt(v, 10)
+	})
 }
 
 var literalEndRE = regexp.MustCompile(`~?\{(\d+)\}\r?\n$`)
@@ -257,9 +313,16 @@ func splitByTag(t *testing.T, transcript string, cmds []string) [][]string {
 			// RFC 8474 §4.2: Debian's dovecot 2.3.19 has no OBJECTID
 			// (objectid_test.go holds mailmig to the RFC's examples).
 			selecting && strings.HasPrefix(l, "* OK [MAILBOXID "):
-		case strings.HasPrefix(l, "* "), strings.HasPrefix(l, "+ "):
-			pending = append(pending, normMetadata(normValues(normFetch(normAttrs(l)))))
+		case strings.HasPrefix(l, "+ "), l == "+":
+			// A continuation request's text is for people.
+			pending = append(pending, "+")
+		case strings.HasPrefix(l, "* ID "):
+			// RFC 2971 §3.2: the field values name the server.
+			pending = append(pending, normID(l))
+		case strings.HasPrefix(l, "* "):
+			pending = append(pending, normStatusResp(normMetadata(normValues(normFetch(normAttrs(l))))))
 		case i < n && strings.HasPrefix(l, fmt.Sprintf("t%d ", i)):
+			pending = normExpunges(pending)
 			slices.Sort(pending)
 			out[i] = append(pending, normValues(normStatus(mailboxIDCodeRE.ReplaceAllString(strings.TrimPrefix(l, fmt.Sprintf("t%d ", i)), "$1"))))
 			pending = nil
@@ -276,6 +339,64 @@ func splitByTag(t *testing.T, transcript string, cmds []string) [][]string {
 // 2.3.19 (no OBJECTID) does not send: "OK [MAILBOXID (id)] text" is
 // compared as "OK text".
 var mailboxIDCodeRE = regexp.MustCompile(`^(OK) \[MAILBOXID \([A-Za-z0-9_-]+\)\]`)
+
+var expungeRE = regexp.MustCompile(`^\* (\d+) EXPUNGE$`)
+
+// normExpunges rewrites a command's EXPUNGE responses, in the order sent,
+// to the sequence numbers the messages had before the first of them: a
+// server may expunge in any order (dovecot goes from the highest, mailmig
+// from the lowest; RFC 9051 §7.5.1), and the set it removed is what must
+// agree.
+func normExpunges(resp []string) []string {
+	var gone []int // original numbers, ascending
+	out := make([]string, 0, len(resp))
+	for _, l := range resp {
+		m := expungeRE.FindStringSubmatch(l)
+		if m == nil {
+			out = append(out, l)
+			continue
+		}
+		orig, _ := strconv.Atoi(m[1])
+		for _, g := range gone {
+			if g <= orig {
+				orig++
+			}
+		}
+		gone = append(gone, orig)
+		slices.Sort(gone)
+		out = append(out, fmt.Sprintf("* %d EXPUNGE", orig))
+	}
+	return out
+}
+
+var statusRespRE = regexp.MustCompile(`^(\* STATUS .* \()([^()]*)\)$`)
+
+// normStatusResp sorts the items of a STATUS response (RFC 9051 §7.4:
+// attribute/value pairs; dovecot sends them in its own order).
+func normStatusResp(l string) string {
+	m := statusRespRE.FindStringSubmatch(l)
+	if m == nil {
+		return l
+	}
+	f := strings.Fields(m[2])
+	if len(f)%2 != 0 {
+		return l
+	}
+	pairs := make([]string, 0, len(f)/2)
+	for i := 0; i < len(f); i += 2 {
+		pairs = append(pairs, f[i]+" "+f[i+1])
+	}
+	slices.Sort(pairs)
+	return m[1] + strings.Join(pairs, " ") + ")"
+}
+
+var idValueRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)" "(?:[^"\\]|\\.)*"`)
+
+// normID keeps the field names of an ID response (RFC 2971 §3.2), which
+// must be well formed, and drops their values: those name the server.
+func normID(l string) string {
+	return idValueRE.ReplaceAllString(l, `"$1" V`)
+}
 
 var fetchRE = regexp.MustCompile(`^(\* \d+ FETCH \()(.*)\)$`)
 
@@ -334,8 +455,10 @@ func normAttrs(l string) string {
 
 var (
 	uidValidityRE = regexp.MustCompile(`\[(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
-	modseqRE      = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
-	flagListRE    = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)
+	// STATUS's UIDVALIDITY item (RFC 9051 §7.4): a value the server picks.
+	statusUIDValidityRE = regexp.MustCompile(`^(\* STATUS .*[( ]UIDVALIDITY) \d+`)
+	modseqRE            = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
+	flagListRE          = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)
 )
 
 // normValues replaces what legitimately differs between two servers on
@@ -350,6 +473,7 @@ func normValues(l string) string {
 		}
 	}
 	l = uidValidityRE.ReplaceAllString(l, "[$1 V")
+	l = statusUIDValidityRE.ReplaceAllString(l, "$1 V")
 	if m := flagListRE.FindStringSubmatch(l); m != nil {
 		f := strings.Fields(m[2])
 		slices.Sort(f)
@@ -385,6 +509,10 @@ func readSession(t *testing.T, path string) ([]string, sessionOpts) {
 		switch {
 		case l == "#! modseq-order":
 			o.modseqOrder = true
+		case strings.HasPrefix(l, "+") && len(cmds) > 0:
+			// Client data after a continuation request, e.g. IDLE's
+			// DONE (RFC 2177): sent right after the command.
+			cmds[len(cmds)-1] += "\r\n" + literals(l[1:])
 		case l != "" && !strings.HasPrefix(l, "#"):
 			cmds = append(cmds, literals(l))
 		}
@@ -393,12 +521,14 @@ func readSession(t *testing.T, path string) ([]string, sessionOpts) {
 }
 
 var (
-	literalRE = regexp.MustCompile(`(~?)<<(.*?)>>`)
+	literalRE = regexp.MustCompile(`([~=]?)<<(.*?)>>`)
 	escapeRE  = regexp.MustCompile(`\\r\\n|\\x[0-9a-fA-F]{2}`)
 )
 
 // literals turns each <<text>> of a session line into a LITERAL+ literal
-// ({n+} CRLF text), and ~<<text>> into a binary one (~{n+}, RFC 3516),
+// ({n+} CRLF text), =<<text>> into a synchronizing one ({n}: the server
+// sends a continuation request, RFC 9051 §7.5), and ~<<text>> into a
+// binary one (~{n+}, RFC 3516),
 // with \r\n in text meaning CRLF and \xHH the byte HH, so messages can be
 // APPENDed from one-line commands.
 func literals(l string) string {
@@ -411,6 +541,9 @@ func literals(l string) string {
 			b, _ := strconv.ParseUint(e[2:], 16, 8)
 			return string([]byte{byte(b)})
 		})
+		if sub[1] == "=" {
+			return fmt.Sprintf("{%d}\r\n%s", len(text), text)
+		}
 		return fmt.Sprintf("%s{%d+}\r\n%s", sub[1], len(text), text)
 	})
 }
@@ -478,6 +611,12 @@ func TestDovecotSessions(t *testing.T) {
 				theirs, ours = modseqRanks(theirs), modseqRanks(ours)
 			} else {
 				theirs, ours = modseqAny(theirs), modseqAny(ours)
+			}
+			if os.Getenv("IMAP_DIFF_ALL") != "" {
+				// Every reply of both servers, to read a session whole.
+				for i, c := range cmds {
+					t.Logf("%s\nmailmig:\n%s\ndovecot:\n%s", c, strings.Join(ours[i], "\n"), strings.Join(theirs[i], "\n"))
+				}
 			}
 			for i, c := range cmds {
 				if a, b := strings.Join(ours[i], "\n"), strings.Join(theirs[i], "\n"); a != b {

@@ -151,7 +151,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 		s.base = snap
 	}
 	if vanished && !isSearchRes(set) {
-		c.vanishedEarlier(set, snap)
+		c.vanishedEarlier(set, snap, changedSince)
 	}
 	var buf []byte
 	for _, u := range uids {
@@ -174,6 +174,12 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 				continue
 			}
 			buf = content[:0]
+		}
+		if err := c.checkBinary(items, content, big); err != nil {
+			// As dovecot: the message's response holds its UID only,
+			// and the FETCH ends with the tagged NO.
+			c.w.raw("* ").num(seq).raw(" FETCH (UID ").num(u).raw(")").crlf()
+			return binaryFailure(err)
 		}
 		c.w.raw("* ").num(seq).raw(" FETCH (")
 		n := 0
@@ -201,7 +207,7 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 			}
 			sep()
 			if it.kind == "EMAILID" || it.kind == "THREADID" {
-				if err := c.fetchObjectID(ctx, it.kind, &mi); err != nil {
+				if err := c.fetchObjectID(ctx, it.kind, snap, &mi); err != nil {
 					return err
 				}
 				continue
@@ -442,6 +448,8 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 			} else {
 				data = partial(filterHeader(h, sec.HeaderFieldsNot, true), sec.Partial)
 			}
+		case !sectionValid(content, sec.Part, string(sec.Specifier)):
+			data = []byte{}
 		default:
 			data = imapserver.ExtractBodySection(bytes.NewReader(content), sec)
 			if data == nil {
@@ -450,11 +458,20 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 		}
 		w.literalText(data)
 	case "BINARY[]":
-		data := imapserver.ExtractBinarySection(bytes.NewReader(content), &imap.FetchItemBinarySection{Part: it.section.Part, Partial: it.section.Partial})
-		w.raw(it.name).sp().literalBinary(data)
+		// binarydecode.go; checkBinary made sure the section decodes.
+		var buf bytes.Buffer
+		decoded, _ := writeBinary(&buf, bytes.NewReader(content), it.section.Part)
+		data := partial(buf.Bytes(), it.section.Partial)
+		w.raw(it.name).sp()
+		if decoded {
+			w.byte1('~').literalBytes(data)
+		} else {
+			w.literalBinary(data)
+		}
 	case "BINARY.SIZE[]":
-		n := imapserver.ExtractBinarySectionSize(bytes.NewReader(content), &imap.FetchItemBinarySectionSize{Part: it.section.Part})
-		w.raw(it.name).sp().num(n)
+		var n countWriter
+		writeBinary(&n, bytes.NewReader(content), it.section.Part)
+		w.raw(it.name).sp().num64(int64(n))
 	}
 	return nil
 }

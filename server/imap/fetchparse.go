@@ -95,7 +95,7 @@ func parseFetchItem(p *parser) (fetchItem, error) {
 	if err != nil {
 		return fetchItem{}, err
 	}
-	secText := sectionName(sec)
+	secText := sectionName(sec, p.quotedFields)
 	sec.Peek = strings.HasSuffix(a, ".PEEK")
 	it := fetchItem{section: sec}
 	switch {
@@ -177,17 +177,22 @@ func parseSection(p *parser, binary bool) (*imap.FetchItemBodySection, error) {
 			return nil, err
 		}
 		var fields []string
+		p.quotedFields = p.quotedFields[:0]
 		for !p.take(')') {
 			if len(fields) > 0 {
 				if err := p.sp(); err != nil {
 					return nil, err
 				}
 			}
+			quoted := p.peek() == '"' || p.peek() == '{'
 			f, err := p.astring()
 			if err != nil {
 				return nil, err
 			}
-			fields = append(fields, f)
+			// RFC 9051 §7.5.2: the response names the section as
+			// dovecot does, field names in upper case.
+			fields = append(fields, strings.ToUpper(f))
+			p.quotedFields = append(p.quotedFields, quoted)
 		}
 		if len(fields) == 0 {
 			return nil, p.errorf("empty header list")
@@ -207,7 +212,8 @@ func parseSection(p *parser, binary bool) (*imap.FetchItemBodySection, error) {
 }
 
 // sectionName is the "[...]" part of a response item name.
-func sectionName(sec *imap.FetchItemBodySection) string {
+// Field names that came as strings (quoted[i]) are written quoted.
+func sectionName(sec *imap.FetchItemBodySection, quoted []bool) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, n := range sec.Part {
@@ -234,7 +240,11 @@ func sectionName(sec *imap.FetchItemBodySection) string {
 				if i > 0 {
 					b.WriteByte(' ')
 				}
-				b.WriteString(f)
+				if i < len(quoted) && quoted[i] {
+					b.WriteString(strconv.Quote(f))
+				} else {
+					b.WriteString(f)
+				}
 			}
 			b.WriteByte(')')
 		}

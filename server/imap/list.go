@@ -117,28 +117,45 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	if err != nil && ref != "" {
 		return err
 	}
-	if ref == "" {
-		refName = ""
+	// The reference is joined to each pattern as the client wrote it
+	// (its trailing delimiter and INBOX's case kept; matchList).
+	refName = ref
+	if d, err := mutf7.DecodeMixed(ref); err == nil && !c.w.utf8 {
+		refName = d
 	}
+	// A pattern that is not valid modified UTF-7 is matched as it is
+	// (dovecot: LIST "" &* finds "&-amp", LIST "" a& nothing).
 	for i, pat := range patterns {
 		if c.w.utf8 {
 			continue
 		}
-		d, err := mutf7.DecodeMixed(pat)
-		if err != nil {
-			// No mailbox has a name that is not valid modified UTF-7:
-			// the pattern matches nothing (dovecot: OK, no LIST).
-			d = "\x00"
+		if d, err := mutf7.DecodeMixed(pat); err == nil {
+			patterns[i] = d
 		}
-		patterns[i] = d
+	}
+	match := func(name string) bool {
+		for _, pat := range patterns {
+			if matchList(name, refName, pat) {
+				return true
+			}
+		}
+		return false
 	}
 	resp := "LIST"
 	if lsub {
 		resp = "LSUB"
 	}
-	// RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+	// RFC 9051 §6.3.9: an empty pattern asks for the delimiter and
+	// the root name of the reference ("" for none, "foo/" for
+	// "foo/bar"). LSUB has no such form (dovecot: nothing).
 	if len(patterns) == 1 && patterns[0] == "" {
-		c.w.raw("* ").raw(resp).raw(` (\Noselect) "/" ""`).crlf()
+		if !lsub {
+			root := ""
+			if i := strings.IndexByte(ref, delim); i >= 0 {
+				root = ref[:i+1]
+			}
+			c.w.raw("* ").raw(resp).raw(` (\Noselect) "/" `).astr(root).crlf()
+		}
 		return c.ok(tag, "", resp+" completed", true)
 	}
 	entries, err := c.allMailboxes(true)
@@ -173,14 +190,10 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		}
 	}
 	if lsub {
-		entries = lsubParents(entries, subs, refName, patterns)
+		entries = lsubParents(entries, subs, match)
 	}
 	for _, e := range entries {
-		matched := false
-		for _, pat := range patterns {
-			matched = matched || matchList(e.name, refName, pat)
-		}
-		if !matched {
+		if !match(e.name) {
 			continue
 		}
 		if (lsub || selSubscribed) && !subs[e.name] && !e.lsubParent {
@@ -218,15 +231,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 // mailboxes that a pattern matches where the child does not: RFC 3501
 // §6.3.9 says LSUB "%" must return "foo" for a subscribed "foo/bar",
 // flagged \Noselect.
-func lsubParents(entries []listEntry, subs map[string]bool, ref string, patterns []string) []listEntry {
-	matches := func(name string) bool {
-		for _, pat := range patterns {
-			if matchList(name, ref, pat) {
-				return true
-			}
-		}
-		return false
-	}
+func lsubParents(entries []listEntry, subs map[string]bool, matches func(string) bool) []listEntry {
 	added := map[string]bool{}
 	for name := range subs {
 		if matches(name) {
@@ -277,6 +282,10 @@ func statusItemList(p *parser) ([]string, error) {
 		}
 		items = append(items, a)
 	}
+	if len(items) == 0 {
+		// RFC 9051 §9: status-att *(SP status-att), at least one.
+		return nil, errBad("empty STATUS item list")
+	}
 	return items, nil
 }
 
@@ -285,7 +294,15 @@ func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
 	if err := p.sp(); err != nil {
 		return err
 	}
-	m, err := c.mailboxArg(p)
+	raw, err := p.astring() // mailbox, its case kept for the response
+	if err != nil {
+		return err
+	}
+	name, err := c.decodeName(raw)
+	if err != nil {
+		return err
+	}
+	m, err := c.resolve(name)
 	if err != nil {
 		return err
 	}
@@ -303,7 +320,12 @@ func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
 	if err := c.need(m, 'r'); err != nil {
 		return err
 	}
-	if err := c.writeStatus(m, items); err != nil {
+	// The response names the mailbox as the client did ("inbox"), as
+	// dovecot does.
+	if name == "INBOX" {
+		name = raw
+	}
+	if err := c.writeStatusAs(m, name, items); err != nil {
 		return err
 	}
 	if c.sel != nil && c.sel.mb.owner == m.owner && c.sel.mb.folder == m.folder {
@@ -316,6 +338,11 @@ func (c *conn) cmdStatus(tag string, p *parser, _ bool) error {
 
 // writeStatus writes one "* STATUS" response.
 func (c *conn) writeStatus(m *mbox, items []string) error {
+	return c.writeStatusAs(m, m.name, items)
+}
+
+// writeStatusAs writes one "* STATUS" response naming the mailbox name.
+func (c *conn) writeStatusAs(m *mbox, name string, items []string) error {
 	f, err := m.store.Folder(m.folder)
 	if err != nil {
 		return c.storeErr("STATUS", m, err)
@@ -333,7 +360,7 @@ func (c *conn) writeStatus(m *mbox, items []string) error {
 			return c.storeErr("STATUS", m, err)
 		}
 	}
-	c.w.raw("* STATUS ").mailbox(m.name).raw(" (")
+	c.w.raw("* STATUS ").mailbox(name).raw(" (")
 	for i, it := range items {
 		if i > 0 {
 			c.w.sp()

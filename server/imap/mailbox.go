@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"mailmig/mailstore"
 	"mailmig/mailstore/mutf7"
@@ -259,6 +258,10 @@ func (c *conn) cmdRename(tag string, p *parser, _ bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
+	if from.owner == to.owner && to.folder == "INBOX" && from.folder != "INBOX" {
+		// RFC 9051 §6.3.6: the new name exists (dovecot: ALREADYEXISTS).
+		return errNo(imap.ResponseCodeAlreadyExists, "INBOX exists")
+	}
 	if from.owner != to.owner || (to.owner == c.user && isReservedName(to.folder)) {
 		return errNo(imap.ResponseCodeCannot, "cannot rename across namespaces")
 	}
@@ -489,7 +492,49 @@ func markChildren(l []listEntry) {
 	}
 }
 
-// matchList applies a LIST reference and pattern (RFC 9051 §6.3.9).
+// matchList applies a LIST reference and pattern (RFC 9051 §6.3.9) as
+// dovecot does: the reference and the pattern are concatenated (one
+// delimiter kept where both have it), so LIST "foo" "%" matches "foo"
+// and LIST "foo" "/%" its children; the "INBOX" at the start of a name
+// matches case-insensitively (LIST "" inbox, LIST "" i*).
 func matchList(name, ref, pattern string) bool {
-	return imapserver.MatchList(name, delim, ref, pattern)
+	if ref != "" && strings.HasSuffix(ref, string(delim)) && strings.HasPrefix(pattern, string(delim)) {
+		pattern = pattern[1:]
+	}
+	fold := 0
+	if name == "INBOX" || strings.HasPrefix(name, "INBOX"+string(delim)) {
+		fold = len("INBOX")
+	}
+	return matchPattern(name, ref+pattern, fold)
+}
+
+// matchPattern matches name against pat: '*' any text, '%' any text
+// without the delimiter; the first fold bytes of name compare ignoring
+// ASCII case. Dynamic programming keeps it O(len(name)*len(pat)) for any
+// pattern a client sends.
+func matchPattern(name, pat string, fold int) bool {
+	// cur[j]: pat[:k] matches name[:j].
+	cur := make([]bool, len(name)+1)
+	next := make([]bool, len(name)+1)
+	cur[0] = true
+	for k := 0; k < len(pat); k++ {
+		c := pat[k]
+		clear(next)
+		switch c {
+		case '*', '%':
+			for j := 0; j <= len(name); j++ {
+				next[j] = cur[j] || (j > 0 && next[j-1] && (c == '*' || name[j-1] != delim))
+			}
+		default:
+			for j := 1; j <= len(name); j++ {
+				b := c
+				if j-1 < fold && 'a' <= b && b <= 'z' {
+					b -= 'a' - 'A'
+				}
+				next[j] = cur[j-1] && name[j-1] == b
+			}
+		}
+		cur, next = next, cur
+	}
+	return cur[len(name)]
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -156,6 +157,16 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 	for _, u := range uids {
 		mine[u] = true
 	}
+	// A STORE that leaves a message's flags as the client last saw them
+	// is not reported (dovecot does the same; RFC 7162 §3.1.3 asks for
+	// FETCH MODSEQ only for messages the STORE changed).
+	changed := uids[:0:0]
+	for _, u := range uids {
+		if !sameFlags(s.base, snap, u) {
+			changed = append(changed, u)
+		}
+	}
+	uids = changed
 	c.announceKeywords(snap)
 	c.flagUpdates(s.base, snap, mine)
 	s.base = snap
@@ -166,7 +177,8 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 				continue
 			}
 			c.w.raw("* ").num(s.seqOf(u)).raw(" FETCH (")
-			if uid {
+			if uid || c.qresync {
+				// RFC 7162 §3.2.4: with QRESYNC every FETCH has UID.
 				c.w.raw("UID ").num(u).sp()
 			}
 			c.w.raw("FLAGS ")
@@ -251,6 +263,7 @@ func (c *conn) cmdCopy(tag string, p *parser, uid bool) error {
 	if err != nil {
 		return c.storeErr("COPY", dst, err)
 	}
+	c.noteModseqs(df)
 	code := imap.ResponseCode("")
 	if len(pairs) > 0 {
 		var src, dstSet imap.UIDSet
@@ -264,7 +277,7 @@ func (c *conn) cmdCopy(tag string, p *parser, uid bool) error {
 		if code != "" {
 			c.w.raw("* OK [").raw(string(code)).raw("] moved").crlf()
 		}
-		return c.ok(tag, "", "MOVE completed", true)
+		return c.okExpunged(tag, "MOVE completed")
 	}
 	return c.ok(tag, code, "COPY completed", true)
 }
@@ -299,4 +312,18 @@ func (l *lfReader) Read(p []byte) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// sameFlags tells whether uid has the same flags in both snapshots (false
+// when either lacks it).
+func sameFlags(a, b *mailstore.Snapshot, uid uint32) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	x, ok := a.Lookup(uid)
+	if !ok {
+		return false
+	}
+	y, ok := b.Lookup(uid)
+	return ok && slices.Equal(x.Flags, y.Flags)
 }

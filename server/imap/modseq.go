@@ -102,6 +102,12 @@ type folderModseq struct {
 	highest uint64            // HIGHESTMODSEQ
 	changed map[uint32]uint64 // modseq of messages not at base
 	gone    map[uint32]uint64 // modseq of expunged messages
+	// expungedAt is the modseq at which each message in gone was
+	// expunged; vanishedFloor the modseq from which that history is
+	// complete (RFC 7162 §3.2.5.1: VANISHED (EARLIER) need name only
+	// the UIDs expunged since the client's modseq).
+	expungedAt    map[uint32]uint64
+	vanishedFloor uint64
 	// goneFlags are the last flags of expunged messages (those of their
 	// modseq in gone; modseq_state.go).
 	goneFlags map[uint32][]string
@@ -130,7 +136,7 @@ func (ms *modseqs) tracker(f *mailstore.Folder) *folderModseq {
 				}
 			}
 		}
-		t = &folderModseq{ms: ms, dir: f.Dir(), changed: map[uint32]uint64{}, gone: map[uint32]uint64{}, goneFlags: map[uint32][]string{}}
+		t = &folderModseq{ms: ms, dir: f.Dir(), changed: map[uint32]uint64{}, gone: map[uint32]uint64{}, goneFlags: map[uint32][]string{}, expungedAt: map[uint32]uint64{}}
 		ms.m[f.Dir()] = t
 	}
 	t.mu.Lock()
@@ -253,6 +259,7 @@ func (t *folderModseq) load(snap *mailstore.Snapshot) {
 	if mf == nil {
 		v := t.ms.counter.Add(1)
 		t.base, t.highest = v, v
+		t.vanishedFloor = v
 		t.rewrite(snap)
 		return
 	}
@@ -301,6 +308,7 @@ func (t *folderModseq) load(snap *mailstore.Snapshot) {
 		t.highest = max(t.highest, v)
 	}
 	t.highest = max(t.highest, t.base)
+	t.vanishedFloor = t.highest
 	t.rewrite(snap)
 }
 
@@ -323,7 +331,9 @@ func (t *folderModseq) observe(snap *mailstore.Snapshot) {
 		clear(t.changed)
 		clear(t.gone)
 		clear(t.goneFlags)
+		clear(t.expungedAt)
 		t.base = next()
+		t.vanishedFloor = t.base
 		t.rewrite(snap)
 		return
 	}
@@ -336,11 +346,13 @@ func (t *folderModseq) observe(snap *mailstore.Snapshot) {
 			if len(t.gone) >= maxGone {
 				clear(t.gone)
 				clear(t.goneFlags)
+				clear(t.expungedAt)
+				t.vanishedFloor = t.highest
 			}
 			t.gone[uid] = t.modseqLocked(uid)
 			t.goneFlags[uid] = old.Messages[i].Flags
 			delete(t.changed, uid)
-			next()
+			t.expungedAt[uid] = next()
 			rec = append(rec, "-"+strconv.FormatUint(uint64(uid), 10))
 			i++
 		case i == len(old.Messages) || old.Messages[i].UID > snap.Messages[j].UID:
@@ -442,9 +454,45 @@ func (t *folderModseq) modseqLocked(uid uint32) uint64 {
 	return t.base
 }
 
+// vanishedSince returns the UIDs expunged after modseq since, ascending,
+// and ok; or ok false when the tracker's history does not reach back to
+// since (the caller then names every UID it cannot find, which RFC 7162
+// §3.2.5.1 allows).
+func (t *folderModseq) vanishedSince(since uint64) (uids []uint32, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if since < t.vanishedFloor {
+		return nil, false
+	}
+	for u, at := range t.expungedAt {
+		if at > since {
+			uids = append(uids, u)
+		}
+	}
+	slices.Sort(uids)
+	return uids, true
+}
+
 // highestModSeq returns HIGHESTMODSEQ.
 func (t *folderModseq) highestModSeq() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.highest
+}
+
+// noteModseqs has the tracker of f observe what this command added to it,
+// once CONDSTORE is on for the session: the new messages get their own
+// mod-sequence, above everything before (RFC 7162 §3.1: each APPEND,
+// COPY or MOVE is a change), instead of sharing one with whatever else
+// the tracker finds when the folder is next looked at (as dovecot, which
+// tracks modseqs once a client enabled CONDSTORE).
+func (c *conn) noteModseqs(f *mailstore.Folder) {
+	if !c.condstore {
+		return
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	if _, err := c.srv.modseq.tracker(f).snapshot(ctx, f); err != nil {
+		c.log.Warn("imap: modseqs of new messages", "user", c.user, "folder", f.Dir(), "err", err)
+	}
 }

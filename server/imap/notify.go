@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -46,12 +47,12 @@ type notifyRequest struct {
 
 // notifySupported lists the events this server can deliver, in the
 // order they are named in a BADEVENT response code (RFC 5465 §5.9).
-// MailboxName and SubscriptionChange are refused with BADEVENT until the
-// mailstore reports creations, renames and subscriptions.
-var notifySupported = []string{"MessageNew", "MessageExpunge", "FlagChange"}
+// AnnotationChange (no ANNOTATE here) and the METADATA events are
+// refused with BADEVENT.
+var notifySupported = []string{"MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange"}
 
 // knownNotifyEvents are the events RFC 5465 §5 and RFC 5464 define.
-var knownNotifyEvents = append([]string{"MailboxName", "SubscriptionChange", "AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange"}, notifySupported...)
+var knownNotifyEvents = append([]string{"AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange"}, notifySupported...)
 
 // parseNotify parses the arguments of NOTIFY after the command name
 // (RFC 5465 §8): "NONE" or "SET" [SP "STATUS"] SP event-group *(SP event-group).
@@ -121,8 +122,36 @@ func parseNotify(p *parser) (*notifyRequest, error) {
 	if unsupported {
 		return nil, errNo(imap.ResponseCode("BADEVENT ("+strings.Join(notifySupported, " ")+")"), "unsupported event")
 	}
+	// RFC 5465 §3.1 lets a server refuse a request too expensive to
+	// serve with NO [NOTIFICATIONOVERFLOW]; dovecot refuses more than
+	// notifyMaxNames names for one filter type and event set.
+	names := map[string]map[string]bool{}
+	for _, g := range req.groups {
+		if g.events.none || len(g.filter.mailboxes) == 0 {
+			continue
+		}
+		ev := slices.Clone(g.events.names)
+		for i := range ev {
+			ev[i] = strings.ToLower(ev[i])
+		}
+		slices.Sort(ev)
+		key := g.filter.kind + " " + strings.Join(slices.Compact(ev), " ")
+		if names[key] == nil {
+			names[key] = map[string]bool{}
+		}
+		for _, m := range g.filter.mailboxes {
+			names[key][m] = true
+		}
+		if len(names[key]) > notifyMaxNames {
+			return nil, errNo(imap.ResponseCode("NOTIFICATIONOVERFLOW"), "too many mailbox names")
+		}
+	}
 	return req, nil
 }
+
+// notifyMaxNames is how many mailbox names one filter type may list, as
+// in dovecot (IMAP_NOTIFY_MAX_NAMES_PER_NS).
+const notifyMaxNames = 100
 
 // parseNotifyGroup parses "(" filter-mailboxes SP events ")"; bad
 // reports a known-but-unsupported or unknown event.

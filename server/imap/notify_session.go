@@ -9,21 +9,98 @@ import (
 )
 
 // notifyState is a session's active NOTIFY SET (RFC 5465 §3): the
-// request, the watches of the non-selected folders it covers, and the
-// folders changed since the client was last told.
+// request, the watches of the non-selected folders it covers and of the
+// folder list, and what changed since the client was last told. The
+// watch goroutines fill it under mu; the session goroutine delivers it.
 type notifyState struct {
 	req    *notifyRequest
-	stops  []func()
-	mu     sync.Mutex
-	dirty  map[string]bool
 	signal chan struct{}
+	max    int // NotifyMaxPending
+
+	mu        sync.Mutex
+	stops     []func()
+	watches   map[string]func() // folder -> stop of its watch
+	dirty     map[string]bool   // folders to report with STATUS
+	listDirty bool              // folders or subscriptions may have changed
+	renames   []mailstore.Change
+	pending   int  // notifications waiting (dirty folders + list changes)
+	overflow  bool // pending passed max (RFC 5465 §5.8)
+	closed    bool
+
+	// Used by the session goroutine only (notify_list.go): the folder
+	// names with their hierarchy levels, and the subscriptions, as the
+	// client was last told.
+	names map[string]bool
+	subs  map[string]bool
+	fresh map[string]bool // came in after SET: UIDVALIDITY in STATUS
 }
 
 func (n *notifyState) stop() {
-	for _, s := range n.stops {
+	n.mu.Lock()
+	stops := n.stops
+	for _, s := range n.watches {
+		stops = append(stops, s)
+	}
+	n.stops, n.watches, n.closed = nil, nil, true
+	n.mu.Unlock()
+	for _, s := range stops {
 		s()
 	}
-	n.stops = nil
+}
+
+// note records one more waiting notification and wakes the session;
+// past the bound the state overflows. Called with mu held.
+func (n *notifyState) note() {
+	if n.pending++; n.pending > n.max {
+		n.overflow = true
+	}
+	select {
+	case n.signal <- struct{}{}:
+	default:
+	}
+}
+
+// watchFolder starts watching a non-selected folder's message changes.
+func (n *notifyState) watchFolder(store *mailstore.Store, name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || n.watches[name] != nil {
+		return
+	}
+	ch, stop := store.Watch(name)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case _, ok := <-ch:
+				if !ok {
+					return
+				}
+				n.mu.Lock()
+				if !n.dirty[name] {
+					n.dirty[name] = true
+					n.note()
+				}
+				n.mu.Unlock()
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	n.watches[name] = func() { once.Do(func() { close(done); stop() }) }
+}
+
+// unwatchFolder stops watching a folder that is gone.
+func (n *notifyState) unwatchFolder(name string) {
+	n.mu.Lock()
+	stop := n.watches[name]
+	delete(n.watches, name)
+	delete(n.dirty, name)
+	n.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // selectedGroup returns the event group for the selected mailbox, if any.
@@ -37,20 +114,28 @@ func (r *notifyRequest) selectedGroup() *notifyGroup {
 }
 
 // covers tells whether the personal folder name is matched by a
-// non-selected filter with message events (RFC 5465 §6).
-func (r *notifyRequest) covers(name string) bool {
+// non-selected filter with message events (RFC 5465 §6); subscribed
+// tells whether it is subscribed.
+func (r *notifyRequest) covers(name string, subscribed bool) bool {
+	return r.matches(name, subscribed, "MessageNew")
+}
+
+// matches tells whether a non-selected filter whose events include
+// event matches the personal folder name (RFC 5465 §6, as dovecot's
+// imap_notify_match_mailbox).
+func (r *notifyRequest) matches(name string, subscribed bool, event string) bool {
 	for _, g := range r.groups {
-		if g.events.none || !g.events.has("MessageNew") {
+		if g.events.none || !g.events.has(event) {
 			continue
 		}
 		switch g.filter.kind {
-		case "personal":
+		case "personal", "inboxes":
+			// RFC 5465 §6.3: a server that cannot tell which mailboxes
+			// receive mail treats inboxes as personal; Sieve fileinto
+			// can deliver to any folder, and dovecot does the same.
 			return true
-		case "inboxes":
-			// RFC 5465 §6: mailboxes that may receive new mail; on
-			// this server that is INBOX (Sieve fileinto targets are
-			// not known in advance).
-			if strings.EqualFold(name, "INBOX") {
+		case "subscribed":
+			if subscribed {
 				return true
 			}
 		case "mailboxes":
@@ -61,10 +146,29 @@ func (r *notifyRequest) covers(name string) bool {
 			}
 		case "subtree":
 			for _, m := range g.filter.mailboxes {
+				if strings.EqualFold(m, "INBOX") && strings.EqualFold(name, "INBOX") {
+					return true
+				}
 				if m == name || strings.HasPrefix(name, m+string(delim)) {
 					return true
 				}
 			}
+		}
+	}
+	return false
+}
+
+// wantsList tells whether the request needs the folder list watched:
+// for MailboxName or SubscriptionChange, or to watch folders that come
+// into a filter with message events later (created, renamed,
+// subscribed).
+func (r *notifyRequest) wantsList() bool {
+	for _, g := range r.groups {
+		if g.events.none || strings.HasPrefix(g.filter.kind, "selected") {
+			continue
+		}
+		if len(g.events.names) > 0 {
+			return true
 		}
 	}
 	return false
@@ -81,16 +185,36 @@ func (c *conn) cmdNotify(tag string, p *parser, _ bool) error {
 		c.notify.stop()
 		c.notify = nil
 	}
+	// RFC 5465 §3.1: NOTIFY NONE means no interest in any event, and a
+	// NOTIFY SET without a selected filter is the same as
+	// (selected NONE). dovecot then sends no EXISTS, RECENT or EXPUNGE
+	// (without MessageNew) and no flag FETCH (without FlagChange) for
+	// the selected mailbox, not even on NOOP; its view still follows
+	// the mailbox. So does this server (testdata/notify/none.txt).
+	c.notifyNoCounts, c.notifyNoFlags = true, true
+	if g := req.selectedGroup(); g != nil && !g.events.none {
+		c.notifyNoCounts = !g.events.has("MessageNew")
+		c.notifyNoFlags = !g.events.has("FlagChange")
+	}
 	if req.none {
 		return c.ok(tag, "", "NOTIFY completed", true)
 	}
-	n := &notifyState{req: req, dirty: map[string]bool{}, signal: make(chan struct{}, 1)}
+	n := &notifyState{req: req, signal: make(chan struct{}, 1), max: c.srv.opts.NotifyMaxPending,
+		watches: map[string]func(){}, dirty: map[string]bool{}, fresh: map[string]bool{}}
 	folders, err := c.store.Folders()
 	if err != nil {
 		return c.storeErr("NOTIFY", &mbox{name: "INBOX", owner: c.user, folder: "INBOX", store: c.store, c: c}, err)
 	}
+	if req.wantsList() {
+		// Watch the list before reading it, so that no change falls
+		// between the two (notify_list.go).
+		if err := c.notifyListStart(n); err != nil {
+			n.stop()
+			return c.storeErr("NOTIFY", &mbox{name: "INBOX", owner: c.user, folder: "INBOX", store: c.store, c: c}, err)
+		}
+	}
 	for _, fi := range folders {
-		if !req.covers(fi.Name) {
+		if !req.covers(fi.Name, fi.Subscribed) {
 			continue
 		}
 		name := fi.Name
@@ -104,36 +228,22 @@ func (c *conn) cmdNotify(tag string, p *parser, _ bool) error {
 				n.stop()
 				return err
 			}
-		} else if f, err := c.store.Folder(name); err == nil {
-			ctx, cancel := c.ctx()
-			c.srv.modseq.tracker(f).snapshot(ctx, f)
-			cancel()
+		} else {
+			c.notifyLoad(name)
 		}
-		ch, stop := c.store.Watch(name)
-		done := make(chan struct{})
-		go func() {
-			for {
-				select {
-				case _, ok := <-ch:
-					if !ok {
-						return
-					}
-					n.mu.Lock()
-					n.dirty[name] = true
-					n.mu.Unlock()
-					select {
-					case n.signal <- struct{}{}:
-					default:
-					}
-				case <-done:
-					return
-				}
-			}
-		}()
-		n.stops = append(n.stops, func() { close(done); stop() })
+		n.watchFolder(c.store, name)
 	}
 	c.notify = n
 	return c.ok(tag, "", "NOTIFY completed", true)
+}
+
+// notifyLoad loads a folder's state before it is watched.
+func (c *conn) notifyLoad(name string) {
+	if f, err := c.store.Folder(name); err == nil {
+		ctx, cancel := c.ctx()
+		c.srv.modseq.tracker(f).snapshot(ctx, f)
+		cancel()
+	}
 }
 
 func (c *conn) isSelected(folder string) bool {
@@ -204,18 +314,9 @@ func (c *conn) notifyWait() error {
 			}
 		case <-n.signal:
 			time.Sleep(10 * time.Millisecond)
-			n.mu.Lock()
-			names := make([]string, 0, len(n.dirty))
-			for k := range n.dirty {
-				names = append(names, k)
-			}
-			clear(n.dirty)
-			n.mu.Unlock()
-			for _, name := range names {
-				if c.isSelected(name) {
-					continue
-				}
-				c.writeStatus(&mbox{name: name, owner: c.user, folder: name, store: c.store, c: c}, notifyStatusItems(c, false))
+			if !c.notifyDeliver(n) {
+				// Overflow: NOTIFY NONE from now on (RFC 5465 §5.8).
+				events = nil
 			}
 			if err := c.w.flush(); err != nil {
 				<-peeked

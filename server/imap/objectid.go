@@ -1,14 +1,20 @@
 package imap
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message/textproto"
 
 	"mailmig/mailstore"
 )
@@ -119,50 +125,48 @@ func idCacheFor(f *mailstore.Folder, uidValidity uint32) *folderIDCache {
 
 // objectIDs computes (or finds) the EMAILID and, with thread, the
 // THREADID of mi in folder f of UIDVALIDITY uidValidity.
-func (c *conn) objectIDs(ctx context.Context, f *mailstore.Folder, uidValidity uint32, mi *mailstore.MessageInfo, thread bool) (emailID, threadID string, err error) {
-	fc := idCacheFor(f, uidValidity)
+// mi is a message of snap, f's snapshot.
+func (c *conn) objectIDs(ctx context.Context, f *mailstore.Folder, snap *mailstore.Snapshot, mi *mailstore.MessageInfo, thread bool) (emailID, threadID string, err error) {
+	fc := idCacheFor(f, snap.UIDValidity)
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
+	// Expunged messages' entries go when they outnumber the live ones.
+	if len(fc.ids) > 2*len(snap.Messages)+1000 {
+		for u := range fc.ids {
+			if snap.Index(u) < 0 {
+				delete(fc.ids, u)
+			}
+		}
+	}
 	e := fc.ids[mi.UID]
 	if e == nil {
 		e = &msgObjectIDs{}
 	}
-	if !e.haveEmail {
+	if !e.haveEmail || (thread && !e.haveThread) {
 		if err := ctx.Err(); err != nil {
 			return "", "", err
 		}
-		r, cl, err := c.openStream(f, mi, false)
+		head, err := readObjectIDs(f, mi, e)
 		if err != nil {
 			return "", "", err
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, r)
-		cl.Close()
-		if err != nil {
-			return "", "", err
-		}
-		copy(e.email[:], h.Sum(nil))
-		e.haveEmail = true
-	}
-	if thread && !e.haveThread {
-		hdr, err := readHeaderOf(f, *mi)
-		if err != nil {
-			return "", "", err
-		}
-		root := ""
-		for _, field := range []string{"References", "In-Reply-To", "Message-Id"} {
-			if ids := msgIDs(hdr.Get(field)); len(ids) > 0 {
-				root = ids[0]
-				break
+		if !e.haveThread {
+			hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(head)))
+			root := ""
+			for _, field := range []string{"References", "In-Reply-To", "Message-Id"} {
+				if ids := msgIDs(hdr.Get(field)); len(ids) > 0 {
+					root = ids[0]
+					break
+				}
 			}
+			if root == "" {
+				e.thread = e.email
+			} else {
+				sum := sha256.Sum256([]byte(root))
+				copy(e.thread[:], sum[:])
+			}
+			e.haveThread = true
 		}
-		if root == "" {
-			e.thread = e.email
-		} else {
-			sum := sha256.Sum256([]byte(root))
-			copy(e.thread[:], sum[:])
-		}
-		e.haveThread = true
 	}
 	fc.ids[mi.UID] = e
 	emailID = "M" + hex.EncodeToString(e.email[:])
@@ -174,9 +178,9 @@ func (c *conn) objectIDs(ctx context.Context, f *mailstore.Folder, uidValidity u
 
 // fetchObjectID writes "EMAILID (id)" or "THREADID (id)" of a selected
 // message (RFC 8474 §5.1, §5.2, §7 fetch-att).
-func (c *conn) fetchObjectID(ctx context.Context, kind string, mi *mailstore.MessageInfo) error {
+func (c *conn) fetchObjectID(ctx context.Context, kind string, snap *mailstore.Snapshot, mi *mailstore.MessageInfo) error {
 	s := c.sel
-	e, t, err := c.objectIDs(ctx, s.folder, s.folder.UIDValidity(), mi, kind == "THREADID")
+	e, t, err := c.objectIDs(ctx, s.folder, snap, mi, kind == "THREADID")
 	if err != nil {
 		return c.storeErr("FETCH", s.mb, err)
 	}
@@ -204,4 +208,82 @@ func parseObjectIDArg(p *parser, key string) (searchKey, error) {
 		return searchKey{}, p.errorf("%s needs an objectid (RFC 8474: 1 to 255 letters, digits, '_' or '-')", key)
 	}
 	return searchKey{op: key, value: v}, nil
+}
+
+// readObjectIDs reads mi's file once: unless e has its EMAILID, it hashes
+// the whole message with CRLF line ends (as FETCH RFC822 sends it, bare
+// LF made CRLF as toCRLF does) into e.email; it returns the header (up to
+// maxSortHeader bytes) when e has no THREADID yet.
+func readObjectIDs(f *mailstore.Folder, mi *mailstore.MessageInfo, e *msgObjectIDs) ([]byte, error) {
+	fh, err := f.OpenMessage(*mi)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	br := bufio.NewReaderSize(fh, 32<<10)
+	var cw crlfHash
+	if !e.haveEmail {
+		cw.h = sha256.New()
+	}
+	var head []byte
+	inHead, lineStart := !e.haveThread, true
+	for {
+		line, err := br.ReadSlice('\n')
+		if cw.h != nil {
+			cw.write(line)
+		}
+		if inHead {
+			if lineStart && (len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n') {
+				inHead = false
+			} else if len(head)+len(line) > maxSortHeader {
+				inHead = false
+			} else {
+				head = append(head, line...)
+			}
+		}
+		lineStart = err == nil
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
+		if err == io.EOF || (cw.h == nil && !inHead) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", mi.Path, err)
+		}
+	}
+	if cw.h != nil {
+		copy(e.email[:], cw.h.Sum(nil))
+		e.haveEmail = true
+	}
+	return head, nil
+}
+
+// crlfHash hashes what it is given with each bare LF made CRLF.
+type crlfHash struct {
+	h    hash.Hash
+	prev byte // last byte written
+}
+
+func (c *crlfHash) write(p []byte) {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.h.Write(p)
+			c.prev = p[len(p)-1]
+			return
+		}
+		before := c.prev
+		if i > 0 {
+			before = p[i-1]
+		}
+		if before == '\r' {
+			c.h.Write(p[:i+1])
+		} else {
+			c.h.Write(p[:i])
+			c.h.Write([]byte("\r\n"))
+		}
+		c.prev = '\n'
+		p = p[i+1:]
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +15,8 @@ import (
 )
 
 // Limits of the command reader. A line longer than maxLine or a literal
-// (other than an APPEND message) longer than maxLiteral ends the command
+// (other than an APPEND message or a CATENATE TEXT part, which go to
+// disk) longer than maxLiteral ends the command
 // with BAD; both bound the memory a client can make one connection hold.
 const (
 	maxLine    = 64 * 1024
@@ -44,6 +47,9 @@ type parser struct {
 	// budget bounds the literal bytes of the command (nil = only
 	// maxLiteral per literal).
 	budget *literalBudget
+	// quotedFields tells, for the last HEADER.FIELDS list parsed, which
+	// names came as strings (they are echoed quoted, as dovecot does).
+	quotedFields []bool
 }
 
 // readLine reads one CRLF (or LF) terminated line into p.line.
@@ -394,6 +400,20 @@ func (p *parser) flag() (imap.Flag, error) {
 	return imap.Flag(a), err
 }
 
+// storableFlag tells whether a client may set f (RFC 9051 §9 flag):
+// \Recent and unknown system flags are refused, as dovecot does ("BAD
+// Invalid system flag").
+func storableFlag(f imap.Flag) bool {
+	if !strings.HasPrefix(string(f), "\\") {
+		return true
+	}
+	switch f {
+	case imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft:
+		return true
+	}
+	return false
+}
+
 // canonicalFlag spells system flags the way RFC 9051 does.
 func canonicalFlag(f string) imap.Flag {
 	for _, sf := range []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, "\\Recent"} {
@@ -460,10 +480,21 @@ func (p *parser) dateTime() (time.Time, error) {
 	}
 	t, err := time.Parse("_2-Jan-2006 15:04:05 -0700", s)
 	if err != nil {
+		if m := dateTimeShapeRE.FindStringSubmatch(s); m != nil && slices.Contains(monthNames, strings.ToLower(m[1])) {
+			// RFC 9051 §9 date-time allows "30-Feb-2004 25:00:00";
+			// dovecot accepts such a value and uses the time of
+			// arrival, as the zero time does here.
+			return time.Time{}, nil
+		}
 		return time.Time{}, p.errorf("bad date-time %q", s)
 	}
 	return t, nil
 }
+
+// dateTimeShapeRE is the RFC 9051 §9 date-time syntax (values unchecked).
+var dateTimeShapeRE = regexp.MustCompile(`^(?: \d|\d\d?)-([A-Za-z]{3})-\d{4} \d\d:\d\d:\d\d [+-]\d{4}$`)
+
+var monthNames = []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
 
 // date reads a SEARCH date: "d-Mon-yyyy", quoted or not.
 func (p *parser) date() (time.Time, error) {

@@ -119,7 +119,7 @@ func TestParseFetchItems(t *testing.T) {
 		{in: "(UID FLAGS)", names: []string{"UID", "FLAGS"}},
 		{in: "BODY.PEEK[]", names: []string{"BODY[]"}},
 		{in: "BODY[]<0.100>", names: []string{"BODY[]<0>"}},
-		{in: "(BODY.PEEK[HEADER.FIELDS (Subject From)] RFC822.SIZE)", names: []string{"BODY[HEADER.FIELDS (Subject From)]", "RFC822.SIZE"}},
+		{in: "(BODY.PEEK[HEADER.FIELDS (Subject From)] RFC822.SIZE)", names: []string{"BODY[HEADER.FIELDS (SUBJECT FROM)]", "RFC822.SIZE"}},
 		{in: "body[1.2.mime]", names: []string{"BODY[1.2.MIME]"}},
 		{in: "BODY[2.TEXT]<10.5>", names: []string{"BODY[2.TEXT]<10>"}},
 		{in: "BINARY.PEEK[1]", names: []string{"BINARY[1]"}},
@@ -283,7 +283,7 @@ func TestWriterStrings(t *testing.T) {
 	w := &writer{w: bufio.NewWriter(&b)}
 	w.str("plain").sp().str(`q"x`).sp().str("two\r\nlines").sp().astr("atom").sp().astr("has space").sp().nstr("")
 	w.flush()
-	want := `"plain" {3}` + "\r\n" + `q"x {10}` + "\r\n" + `two` + "\r\n" + `lines atom "has space" NIL`
+	want := `"plain" "q\"x" {10}` + "\r\n" + `two` + "\r\n" + `lines atom "has space" NIL`
 	if b.String() != want {
 		t.Errorf("got %q\nwant %q", b.String(), want)
 	}

@@ -6,11 +6,14 @@ import (
 	"mailmig/mailstore"
 )
 
-// QRESYNC (RFC 7162 §3.2). mailmig keeps no history of expunged UIDs:
-// VANISHED (EARLIER) lists every UID of the client's known set (or of
-// 1:UIDNEXT-1) that is not in the folder now, which RFC 7162 §3.2.5.1
-// allows ("UIDs ... that never existed" may be included). That is exact
-// whatever the client's modseq, even one from before a restart.
+// QRESYNC (RFC 7162 §3.2). The folder's modseq tracker remembers at which
+// modseq each UID it saw go was expunged (modseq.go): VANISHED (EARLIER)
+// names those expunged after the client's modseq, as dovecot does. When
+// the client's modseq is older than that history (a restart, a tracker
+// started later, more than maxGone expunges), it lists every UID of the
+// client's known set (or of 1:UIDNEXT-1) that is not in the folder now,
+// which RFC 7162 §3.2.5.1 allows ("UIDs ... that never existed" may be
+// included): exact whatever the client's modseq.
 
 // qresyncParams are the QRESYNC parameters of SELECT.
 type qresyncParams struct {
@@ -44,6 +47,13 @@ func parseQResync(p *parser) (*qresyncParams, error) {
 		if isSearchRes(qr.knownUIDs) {
 			return nil, p.errorf("$ is not a known-uids set")
 		}
+		// RFC 7162 §7: known-uids is a sequence-set where "*" is not
+		// allowed (dovecot: BAD).
+		for _, r := range qr.knownUIDs {
+			if r.Start == 0 || r.Stop == 0 {
+				return nil, p.errorf("* is not allowed in known-uids")
+			}
+		}
 		p.take(' ')
 	}
 	if p.take('(') {
@@ -68,8 +78,9 @@ func parseQResync(p *parser) (*qresyncParams, error) {
 }
 
 // vanishedEarlier writes "* VANISHED (EARLIER) set" for the UIDs of known
-// (nil: 1:UIDNEXT-1) not in snap.
-func (c *conn) vanishedEarlier(known imap.SeqSet, snap *mailstore.Snapshot) {
+// (nil: 1:UIDNEXT-1) not in snap that were expunged after modseq since
+// (all of them when the folder's tracker has no history back to since).
+func (c *conn) vanishedEarlier(known imap.SeqSet, snap *mailstore.Snapshot, since uint64) {
 	if snap.UIDNext <= 1 {
 		return
 	}
@@ -77,6 +88,19 @@ func (c *conn) vanishedEarlier(known imap.SeqSet, snap *mailstore.Snapshot) {
 		known = imap.SeqSet{{Start: 1, Stop: snap.UIDNext - 1}}
 	}
 	var gone imap.UIDSet
+	if uids, ok := c.sel.ms.vanishedSince(since); ok {
+		// RFC 7162 §3.2.5.1, §3.2.6: only what vanished since the
+		// client's modseq, as dovecot answers.
+		for _, u := range uids {
+			if _, there := snap.Lookup(u); !there && inSet(known, u, snap.UIDNext-1) {
+				gone.AddNum(imap.UID(u))
+			}
+		}
+		if len(gone) > 0 {
+			c.w.raw("* VANISHED (EARLIER) ").raw(gone.String()).crlf()
+		}
+		return
+	}
 	for _, r := range known {
 		lo, hi := r.Start, r.Stop
 		if lo == 0 || lo >= snap.UIDNext {
@@ -129,7 +153,7 @@ func searchUID(snap *mailstore.Snapshot, u uint32) int {
 // (EARLIER), then FETCH (UID FLAGS MODSEQ) for changed messages.
 func (c *conn) qresyncSelect(qr *qresyncParams, snap *mailstore.Snapshot) {
 	s := c.sel
-	c.vanishedEarlier(qr.knownUIDs, snap)
+	c.vanishedEarlier(qr.knownUIDs, snap, qr.modseq)
 	for i := range snap.Messages {
 		m := &snap.Messages[i]
 		if qr.knownUIDs != nil && !inSet(qr.knownUIDs, m.UID, snap.UIDNext-1) {

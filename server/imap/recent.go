@@ -43,7 +43,9 @@ func (c *conn) claimNewRecent(ctx context.Context, snap *mailstore.Snapshot, new
 	for _, u := range claimed {
 		s.recent[u] = true
 	}
-	c.w.raw("* ").num(s.recentCount()).raw(" RECENT").crlf()
+	if !c.notifyNoCounts { // else NOTIFY without MessageNew for the selected mailbox
+		c.w.raw("* ").num(s.recentCount()).raw(" RECENT").crlf()
+	}
 	return true
 }
 

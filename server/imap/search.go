@@ -232,6 +232,9 @@ type searchMsg struct {
 	// read alone (loadHeader).
 	stream     func() (io.Reader, io.Closer, error)
 	loadHeader func() []byte
+	// bodyText and fullText are what BODY and TEXT search in, once
+	// made (searchtext.go).
+	bodyText, fullText *string
 	// objectIDs returns the EMAILID and (with thread) THREADID, "" when
 	// the message cannot be read (RFC 8474, objectid.go).
 	objectIDs func(thread bool) (emailID, threadID string)
@@ -285,8 +288,10 @@ func dayOf(t time.Time) time.Time {
 
 var wordDecoder = mime.WordDecoder{}
 
+// containsFold compares as dovecot's i;unicode-casemap, near enough
+// (searchtext.go).
 func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+	return strings.Contains(searchFold(s), searchFold(sub))
 }
 
 func (k *searchKey) match(m *searchMsg) bool {
@@ -380,13 +385,20 @@ func (k *searchKey) match(m *searchMsg) bool {
 		if m.stream != nil {
 			return m.streamContains(k.value, true)
 		}
-		_, body := splitHeader(m.msg())
-		return containsFold(string(body), k.value)
+		if m.bodyText == nil {
+			t := searchBodyText(m.msg(), false)
+			m.bodyText = &t
+		}
+		return strings.Contains(*m.bodyText, searchFold(k.value))
 	case "TEXT":
 		if m.stream != nil {
 			return m.streamContains(k.value, false)
 		}
-		return containsFold(string(m.msg()), k.value)
+		if m.fullText == nil {
+			t := searchBodyText(m.msg(), true)
+			m.fullText = &t
+		}
+		return strings.Contains(*m.fullText, searchFold(k.value))
 	}
 	return false
 }
@@ -466,19 +478,16 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 	} else {
 		p.pos = save
 	}
+	var charset string
 	if a := strings.ToUpper(p.word("")); a == "CHARSET" {
 		if err := p.sp(); err != nil {
 			return err
 		}
-		cs, err := p.astring()
-		if err != nil {
+		if charset, err = p.astring(); err != nil {
 			return err
 		}
-		if err := c.utf8Charset(cs); err != nil {
+		if err := c.utf8Charset(charset); err != nil {
 			return err
-		}
-		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-			return errNo(imap.ResponseCodeBadCharset, "only UTF-8 and US-ASCII")
 		}
 		if err := p.sp(); err != nil {
 			return err
@@ -491,6 +500,11 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		return err
 	}
 	if err := p.end(); err != nil {
+		return err
+	}
+	// The whole command is read (its literals too) before the charset is
+	// judged (sort.go), so a refused one leaves nothing unread.
+	if err := searchCharset(keys, charset); err != nil {
 		return err
 	}
 	prog := searchKey{op: "AND", sub: keys}
@@ -527,6 +541,19 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		// RFC 5182: "$" now means these messages; SAVE alone answers
 		// nothing but the tagged OK.
 		s.searchRes = hitUIDs
+		// RFC 5182 §2.4: with MIN and/or MAX but neither ALL nor
+		// COUNT, only those messages are saved.
+		if len(hitUIDs) > 0 && !slices.Contains(ret, "ALL") && !slices.Contains(ret, "COUNT") &&
+			(slices.Contains(ret, "MIN") || slices.Contains(ret, "MAX")) {
+			var keep []uint32
+			if slices.Contains(ret, "MIN") {
+				keep = append(keep, hitUIDs[0])
+			}
+			if slices.Contains(ret, "MAX") && (len(keep) == 0 || hitUIDs[len(hitUIDs)-1] != keep[0]) {
+				keep = append(keep, hitUIDs[len(hitUIDs)-1])
+			}
+			s.searchRes = keep
+		}
 		if len(ret) == 0 {
 			return c.ok(tag, "", "SEARCH completed, result saved", uid)
 		}
@@ -540,7 +567,12 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 			c.w.raw(" UID")
 		}
 		if len(hits) > 0 {
-			for _, r := range ret {
+			// RFC 4731 §3.1: each result once, in dovecot's order
+			// whatever the order (or repetition) of the options.
+			for _, r := range []string{"MIN", "MAX", "ALL"} {
+				if !slices.Contains(ret, r) {
+					continue
+				}
 				switch r {
 				case "MIN":
 					c.w.raw(" MIN ").num(hits[0])
@@ -657,7 +689,7 @@ func (c *conn) evalSearch(snap *mailstore.Snapshot, prog *searchKey, withModSeq 
 		sm.objectIDs = func(thread bool) (string, string) {
 			ctx, cancel := c.ctx()
 			defer cancel()
-			e, t, err := c.objectIDs(ctx, s.folder, snap.UIDValidity, mi, thread)
+			e, t, err := c.objectIDs(ctx, s.folder, snap, mi, thread)
 			if err != nil {
 				c.log.Warn("imap: search object ids", "uid", mi.UID, "err", err)
 			}

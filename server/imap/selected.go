@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -301,7 +302,20 @@ func (c *conn) cmdExpunge(tag string, p *parser, uid bool) error {
 	if _, err := c.sel.folder.ExpungeDeleted(ctx, uids); err != nil {
 		return c.storeErr("EXPUNGE", c.sel.mb, err)
 	}
-	return c.ok(tag, "", "EXPUNGE completed", true)
+	return c.okExpunged(tag, "EXPUNGE completed")
+}
+
+// okExpunged ends an EXPUNGE, UID EXPUNGE or MOVE: once QRESYNC is on,
+// the tagged OK carries the HIGHESTMODSEQ after the expunge (RFC 7162
+// §3.2.10, as dovecot), so a client can store it without another round
+// trip.
+func (c *conn) okExpunged(tag, text string) error {
+	if !c.qresync || c.sel == nil {
+		return c.ok(tag, "", text, true)
+	}
+	c.sendUpdates(true)
+	c.w.status(tag, imap.StatusResponseTypeOK, imap.ResponseCode("HIGHESTMODSEQ "+strconv.FormatUint(c.sel.ms.highestModSeq(), 10)), text)
+	return nil
 }
 
 // sendUpdates announces changes of the selected folder since the client
@@ -364,6 +378,11 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 				delete(s.recent, uid)
 				recentDropped = true
 			}
+			if c.notifyNoCounts {
+				// NOTIFY without MessageExpunge for the selected
+				// mailbox: the view shrinks unannounced, as in dovecot.
+				continue
+			}
 			if c.qresync {
 				// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
 				vanished.AddNum(imap.UID(uid))
@@ -394,12 +413,14 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		for i := start; i < len(snap.Messages); i++ {
 			s.uids = append(s.uids, snap.Messages[i].UID)
 		}
-		c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
+		if !c.notifyNoCounts {
+			c.w.raw("* ").num(uint32(len(s.uids))).raw(" EXISTS").crlf()
+		}
 		if c.claimNewRecent(ctx, snap, start) {
 			recentDropped = false // the count sent is the new one
 		}
 	}
-	if recentDropped && !c.rev2 {
+	if recentDropped && !c.rev2 && !c.notifyNoCounts {
 		c.w.raw("* ").num(c.sel.recentCount()).raw(" RECENT").crlf()
 	}
 	// Flag changes between base and snap, for messages of the view.
@@ -438,6 +459,9 @@ func (c *conn) checkBelowView(snap *mailstore.Snapshot, last uint32) {
 // differ between old and cur, except those in skip (already reported).
 func (c *conn) flagUpdates(old, cur *mailstore.Snapshot, skip map[uint32]bool) {
 	s := c.sel
+	if c.notifyNoFlags {
+		return // NOTIFY without FlagChange for the selected mailbox
+	}
 	i, j := 0, 0
 	for i < len(old.Messages) && j < len(cur.Messages) {
 		a, b := &old.Messages[i], &cur.Messages[j]
@@ -626,6 +650,13 @@ func (c *conn) cmdIdle(tag string, p *parser, _ bool) error {
 		err  error
 	}
 	lines := make(chan lineResult, 1)
+	// RFC 5465 §4: under IDLE the NOTIFY events keep coming
+	// (notify_list.go).
+	n := c.notify
+	var notifySig <-chan struct{}
+	if n != nil {
+		notifySig = n.signal
+	}
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
 	go func() {
 		l, err := readLine(c.br, nil)
@@ -659,6 +690,14 @@ func (c *conn) cmdIdle(tag string, p *parser, _ bool) error {
 			}
 			if c.state == stateLogout {
 				return &ioError{errGone}
+			}
+		case <-notifySig:
+			time.Sleep(10 * time.Millisecond)
+			if !c.notifyDeliver(n) {
+				notifySig = nil
+			}
+			if err := c.w.flush(); err != nil {
+				return &ioError{err}
 			}
 		case <-c.closingCh:
 			c.bye("server shutting down")

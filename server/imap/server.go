@@ -75,8 +75,14 @@ type Options struct {
 	// AppendLimit is the largest message APPEND accepts (0 = 50 MB).
 	AppendLimit int64
 	// PollInterval is how often a folder someone IDLEs on is checked for
-	// changes by other processes (0 = 500 ms).
+	// changes by other processes (0 = 500 ms); also how often a session
+	// with NOTIFY looks at the folder list (notify_list.go).
 	PollInterval time.Duration
+	// NotifyMaxPending bounds the notifications a NOTIFY session may have
+	// waiting (folders to report with STATUS plus folder list changes);
+	// past it the session gets OK [NOTIFICATIONOVERFLOW] and NOTIFY NONE
+	// (RFC 5465 §5.8). 0 = 1000.
+	NotifyMaxPending int
 	// IdleTimeout ends connections silent for this long (0 = 30 minutes,
 	// the RFC 9051 minimum for an autologout timer).
 	IdleTimeout time.Duration
@@ -162,6 +168,9 @@ func New(opts Options) *Server {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 500 * time.Millisecond
+	}
+	if opts.NotifyMaxPending <= 0 {
+		opts.NotifyMaxPending = 1000
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Minute

@@ -1,15 +1,16 @@
 package imap
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
 
 	"mailmig/mailstore"
@@ -69,21 +70,43 @@ func parseSortCriteria(p *parser) ([]sortCriterion, error) {
 	return out, nil
 }
 
-// parseCharsetArg reads the charset of SORT and THREAD (required there):
-// any charset go-message can decode; the search strings are converted
-// from it (convertKeys).
-func parseCharsetArg(p *parser) (string, error) {
-	cs, err := p.astring()
-	if err != nil {
-		return "", err
+// searchCharset checks the search strings of keys against charset cs
+// (SEARCH CHARSET, SORT's and THREAD's charset; "" is UTF-8) and turns
+// them into UTF-8, as dovecot: a charset go-message cannot decode is NO
+// [BADCHARSET] (dovecot lists none), strings that are not UTF-8 (or
+// 8-bit ones in US-ASCII) are BAD. It runs once the whole command is
+// read, so a refused charset leaves no literal unread.
+func searchCharset(keys []searchKey, cs string) error {
+	switch strings.ToLower(cs) {
+	case "", "utf-8":
+		cs = ""
+	case "us-ascii":
+		if !keysAll(keys, func(v string) bool { return strings.IndexFunc(v, func(r rune) bool { return r >= 0x80 }) < 0 }) {
+			return errBad("search string is not US-ASCII")
+		}
+		cs = ""
+	default:
+		if _, err := charsetReader(cs, strings.NewReader("")); err != nil {
+			return errNo(imap.ResponseCodeBadCharset, "unknown charset %s", cs)
+		}
 	}
-	if strings.EqualFold(cs, "UTF-8") || strings.EqualFold(cs, "US-ASCII") {
-		return "", nil
+	if err := convertKeys(keys, cs); err != nil {
+		return err
 	}
-	if _, err := charset.Reader(cs, strings.NewReader("")); err != nil {
-		return "", errNo(imap.ResponseCodeBadCharset, "unknown charset %s", cs)
+	if !keysAll(keys, utf8.ValidString) {
+		return errBad("search string is not valid %s", cmp.Or(cs, "UTF-8"))
 	}
-	return cs, nil
+	return nil
+}
+
+// keysAll reports whether ok holds for every search string of keys.
+func keysAll(keys []searchKey, ok func(string) bool) bool {
+	for i := range keys {
+		if keys[i].value != "" && !ok(keys[i].value) || !keysAll(keys[i].sub, ok) {
+			return false
+		}
+	}
+	return true
 }
 
 // convertKeys turns the strings of search keys from charset cs into
@@ -95,13 +118,15 @@ func convertKeys(keys []searchKey, cs string) error {
 	for i := range keys {
 		k := &keys[i]
 		if k.value != "" {
-			r, err := charset.Reader(cs, strings.NewReader(k.value))
+			r, err := charsetReader(cs, strings.NewReader(k.value))
 			if err != nil {
 				return errNo(imap.ResponseCodeBadCharset, "unknown charset %s", cs)
 			}
 			b, err := io.ReadAll(r)
-			if err != nil {
-				return errNo(imap.ResponseCodeBadCharset, "text not in %s", cs)
+			// A decoder puts U+FFFD for what is not in its charset;
+			// dovecot (iconv) fails the command.
+			if err != nil || bytes.ContainsRune(b, utf8.RuneError) && !strings.Contains(k.value, "\uFFFD") {
+				return errBad("search string is not valid %s", cs)
 			}
 			k.value = string(b)
 		}
@@ -207,8 +232,13 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 	// A plain SORT's answer may be kept (resultcache.go); ESORT's names
 	// the tag.
 	fc := sortCacheFor(s.folder, snap.UIDValidity)
-	rk, cacheable := c.resultKeyFor(snap, &prog, fmt.Sprintf("SORT %v %s", uid, p.line[start:]))
-	cacheable = cacheable && !esort && p.off == startOff
+	// After a literal p.line is the line that followed it: the command
+	// is then not one line (and not cached).
+	var rk resultKey
+	cacheable := !esort && p.off == startOff
+	if cacheable {
+		rk, cacheable = c.resultKeyFor(snap, &prog, fmt.Sprintf("SORT %v %s", uid, p.line[start:]))
+	}
 	if cacheable {
 		if out, ok := fc.cachedAnswer(rk); ok {
 			c.w.raw(out).crlf()
@@ -480,12 +510,16 @@ func (c *conn) charsetSearchProgram(p *parser) (searchKey, error) {
 	if err := p.sp(); err != nil {
 		return searchKey{}, err
 	}
-	cs, err := parseCharsetArg(p)
-	if err == nil {
-		err = c.utf8Charset(cs) // RFC 6855 §3, utf8accept.go
-	}
+	cs, err := p.astring()
 	if err != nil {
 		return searchKey{}, err
+	}
+	// RFC 6855 §3 (utf8accept.go): with UTF8=ACCEPT only UTF-8 (and
+	// US-ASCII, a subset).
+	if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+		if err := c.utf8Charset(cs); err != nil {
+			return searchKey{}, err
+		}
 	}
 	if err := p.sp(); err != nil {
 		return searchKey{}, err
@@ -494,10 +528,11 @@ func (c *conn) charsetSearchProgram(p *parser) (searchKey, error) {
 	if err != nil {
 		return searchKey{}, err
 	}
-	if err := convertKeys(keys, cs); err != nil {
+	if err := p.end(); err != nil {
 		return searchKey{}, err
 	}
-	if err := p.end(); err != nil {
+	// Judged once the whole command is read.
+	if err := searchCharset(keys, cs); err != nil {
 		return searchKey{}, err
 	}
 	return searchKey{op: "AND", sub: keys}, nil

@@ -56,8 +56,12 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 		c.enableCondstore()
 	}
 	fc := sortCacheFor(s.folder, snap.UIDValidity)
-	rk, cacheable := c.resultKeyFor(snap, &prog, fmt.Sprintf("THREAD %v %s", uid, p.line[start:]))
-	cacheable = cacheable && p.off == startOff // no literals
+	// After a literal p.line is the line that followed it (sort.go).
+	var rk resultKey
+	cacheable := p.off == startOff // no literals
+	if cacheable {
+		rk, cacheable = c.resultKeyFor(snap, &prog, fmt.Sprintf("THREAD %v %s", uid, p.line[start:]))
+	}
 	if cacheable {
 		if out, ok := fc.cachedAnswer(rk); ok {
 			c.w.raw(out).crlf()

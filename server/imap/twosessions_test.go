@@ -46,7 +46,10 @@ func TestTwoSessionsDovecot(t *testing.T) {
 			os.Chmod(dir, 0o777)
 			conf := filepath.Join(dir, "dovecot.conf")
 			os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"), 0o644)
-			theirs := runNotifyScript(t, steps, dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf))
+			theirs, err := runNotifyScript(steps, dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf), notifyDovecot, filepath.Join(dir, "alice", "Maildir"))
+			if err != nil {
+				t.Fatalf("dovecot: %v", err)
+			}
 
 			ts := startServer(t)
 			login := func() *notifyPeer {
@@ -56,7 +59,10 @@ func TestTwoSessionsDovecot(t *testing.T) {
 				rc.until("l ")
 				return newNotifyPeer(rc.nc, rc.r)
 			}
-			ours := runNotifyScript(t, steps, login(), login())
+			ours, err := runNotifyScript(steps, login(), login(), notifyMailmig, filepath.Join(ts.dir, "alice", "Maildir"))
+			if err != nil {
+				t.Fatalf("mailmig: %v", err)
+			}
 			for i, s := range steps {
 				if a, b := strings.Join(ours[i], "\n"), strings.Join(theirs[i], "\n"); a != b {
 					t.Errorf("step %d %q:\nmailmig:\n%s\ndovecot:\n%s", i+1, s, a, b)

@@ -13,8 +13,8 @@ import "strings"
 
 // utf8Charset refuses a charset label once UTF8=ACCEPT is enabled: RFC
 // 6855 §3 (erratum 4029) — SEARCH must not carry one (cs is its label)
-// and SORT/THREAD only UTF-8 (cs is parseCharsetArg's result, "" for
-// UTF-8 and US-ASCII).
+// and SORT/THREAD only UTF-8 (charsetSearchProgram lets UTF-8 and
+// US-ASCII through without asking).
 func (c *conn) utf8Charset(cs string) error {
 	if !c.utf8Accept || cs == "" {
 		return nil

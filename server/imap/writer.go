@@ -86,11 +86,18 @@ func (w *writer) quotable(s string) bool {
 	if len(s) > 1000 {
 		return false
 	}
+	escapes := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		// Quotes and backslashes could be escaped; like dovecot, send
-		// such strings as literals, which every client parses.
-		if c == '\r' || c == '\n' || c == 0 || c == '"' || c == '\\' {
+		// Quotes and backslashes are escaped (RFC 9051 §4.3), as
+		// dovecot does (LIST "q\"uote", a parameter "r\"e\".pdf"),
+		// up to four of them; more make a literal.
+		if c == '"' || c == '\\' {
+			if escapes++; escapes > 4 {
+				return false
+			}
+		}
+		if c == '\r' || c == '\n' || c == 0 {
 			return false
 		}
 		if c >= 0x80 && !w.utf8 {
@@ -113,6 +120,16 @@ func (w *writer) str(s string) *writer {
 		w.byte1(s[i])
 	}
 	return w.byte1('"')
+}
+
+// humanNstr writes text for people (an ENVELOPE subject or display
+// name) as dovecot does: NIL for "", a literal when it holds a quote or
+// a backslash, a string otherwise.
+func (w *writer) humanNstr(s string) *writer {
+	if strings.ContainsAny(s, `"\`) {
+		return w.literal(s)
+	}
+	return w.nstr(s)
 }
 
 // nstr writes NIL for "" and a string otherwise.
@@ -225,7 +242,7 @@ func (w *writer) envelope(e *imap.Envelope) *writer {
 	} else {
 		w.str(e.Date.Format(envelopeDate))
 	}
-	w.sp().nstr(encodeWord(e.Subject))
+	w.sp().humanNstr(encodeWord(e.Subject))
 	sender, replyTo := e.Sender, e.ReplyTo
 	if len(sender) == 0 {
 		sender = e.From
@@ -266,7 +283,7 @@ func (w *writer) envelopeRaw(h textproto.Header) *writer {
 	if len(replyTo) == 0 {
 		replyTo = from
 	}
-	w.byte1('(').nstr(raw("Date")).sp().nstr(raw("Subject"))
+	w.byte1('(').nstr(raw("Date")).sp().humanNstr(raw("Subject"))
 	for _, l := range [][]envAddr{from, sender, replyTo, addrs("To"), addrs("Cc"), addrs("Bcc")} {
 		w.sp().rawAddresses(l)
 	}
@@ -297,7 +314,7 @@ func (w *writer) addresses(l []imap.Address) *writer {
 	}
 	w.byte1('(')
 	for _, a := range l {
-		w.byte1('(').nstr(encodeWord(a.Name)).raw(" NIL ").nstr(a.Mailbox).sp().nstr(a.Host).byte1(')')
+		w.byte1('(').humanNstr(encodeWord(a.Name)).raw(" NIL ").nstr(a.Mailbox).sp().nstr(a.Host).byte1(')')
 	}
 	return w.byte1(')')
 }

@@ -64,10 +64,11 @@ type TimedConn struct {
 	t Timeouts
 
 	mu         sync.Mutex
-	want       time.Time // the server's deadline
-	preAuthEnd time.Time // zero once authenticated
-	cmdStart   time.Time // first bytes of the current command; zero before
-	data       bool      // reading message data: no command bound
+	want       time.Time     // the server's deadline
+	idle       time.Duration // how far ahead the server set it
+	preAuthEnd time.Time     // zero once authenticated
+	cmdStart   time.Time     // first bytes of the current command; zero before
+	data       bool          // reading message data: no command bound
 	// expired is the timeout that one of our bounds caused: every later
 	// read fails with it. bufio.Reader.ReadLine (under textproto, under
 	// go-smtp) returns a partial line with a nil error when a read fails
@@ -105,8 +106,12 @@ func (c *TimedConn) Expired() bool {
 }
 
 // BeginData exempts the reads until the server's next SetReadDeadline
-// from the command bound: message data arrives under the server's own
-// deadline (a 50 MB message is no command line).
+// from the command bound (a 50 MB message is no command line) and makes
+// the server's deadline one of progress: each read may wait as long as
+// the server gave the command before it (go-smtp sets its ReadTimeout
+// once, before the DATA line, so a big message on a slow link had to
+// arrive whole within it; Postfix's smtpd_timeout and dovecot's idle
+// timeout are per read).
 func (c *TimedConn) BeginData() {
 	c.mu.Lock()
 	c.data = true
@@ -117,6 +122,9 @@ func (c *TimedConn) BeginData() {
 // bounds it is ("" when it is the server's own or none).
 func (c *TimedConn) deadline() (time.Time, string) {
 	d, why := c.want, ""
+	if c.data && c.idle > 0 {
+		d = time.Now().Add(c.idle)
+	}
 	if !c.preAuthEnd.IsZero() && (d.IsZero() || c.preAuthEnd.Before(d)) {
 		d, why = c.preAuthEnd, "preauth"
 	}
@@ -132,6 +140,10 @@ func (c *TimedConn) deadline() (time.Time, string) {
 func (c *TimedConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.want, c.cmdStart, c.data = t, time.Time{}, false
+	c.idle = 0
+	if !t.IsZero() {
+		c.idle = time.Until(t)
+	}
 	d, _ := c.deadline()
 	c.mu.Unlock()
 	return c.Conn.SetReadDeadline(d)

@@ -70,9 +70,34 @@ func TestTimedConn(t *testing.T) {
 				return err
 			}
 			c.BeginData()
+			cl.Write([]byte("half a li"))
+			if _, err := c.Read(b); err != nil {
+				return err
+			}
 			_, err := c.Read(b)
 			return err
 		}, "", 5 * unit, 7 * unit},
+		{"data: the server's deadline is one of progress", func(c *TimedConn, cl net.Conn) error {
+			c.Authenticated()
+			c.SetReadDeadline(time.Now().Add(3 * unit))
+			cl.Write([]byte("DATA\r\n"))
+			b := make([]byte, 10)
+			if _, err := c.Read(b); err != nil {
+				return err
+			}
+			c.BeginData()
+			// Four reads 2 units apart: 8 units in all, beyond the 3
+			// the server set, each within it.
+			for i := 0; i < 4; i++ {
+				time.Sleep(2 * unit)
+				cl.Write([]byte("line\r\n"))
+				if _, err := c.Read(b); err != nil {
+					return err
+				}
+			}
+			_, err := c.Read(b)
+			return err
+		}, "", 11 * unit, 13 * unit},
 		{"authenticated: only the server's deadline", func(c *TimedConn, cl net.Conn) error {
 			c.Authenticated()
 			c.SetReadDeadline(time.Now().Add(5 * unit))

@@ -54,7 +54,7 @@ type LocalDelivery interface {
 	IsLocal(ctx context.Context, addr string) bool
 	// DeliverLocal delivers msg to the local address to. An error that is a
 	// *Error with a 5xx code is permanent; anything else is retried.
-	DeliverLocal(ctx context.Context, from, to string, msg io.Reader) error
+	DeliverLocal(ctx context.Context, from, to string, msg msgspool.Source) error
 }
 
 // Queue is a spool directory of outgoing mail and its delivery runner.
@@ -415,7 +415,7 @@ func (q *Queue) attempt(ctx context.Context, it *item) error {
 			// RFC 5321 §6.3: a message that went round too often is a loop.
 			err = &Error{Code: 554, Enhanced: "5.4.6", Text: "mail loop: too many Received: fields"}
 		} else {
-			err = q.Local.DeliverLocal(ctx, it.From, rcpt, msgspool.NewReader(localBody))
+			err = q.Local.DeliverLocal(ctx, it.From, rcpt, localBody)
 		}
 		switch f := classify(err, q.Hostname, rcpt, q.now()); {
 		case err == nil:

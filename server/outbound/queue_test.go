@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"mailmig/server/msgspool"
 	"mailmig/server/outbound/outboundtest"
 )
 
@@ -30,11 +31,11 @@ func (l *fakeLocal) IsLocal(_ context.Context, addr string) bool {
 	return strings.HasSuffix(addr, "@example.org")
 }
 
-func (l *fakeLocal) DeliverLocal(_ context.Context, from, to string, msg io.Reader) error {
+func (l *fakeLocal) DeliverLocal(_ context.Context, from, to string, msg msgspool.Source) error {
 	if l.fail != nil {
 		return l.fail
 	}
-	b, _ := io.ReadAll(msg)
+	b, _ := msgspool.ReadAll(msg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.got == nil {
@@ -344,13 +345,13 @@ type redirectLocal struct {
 	hops int
 }
 
-func (r *redirectLocal) DeliverLocal(ctx context.Context, from, to string, msg io.Reader) error {
+func (r *redirectLocal) DeliverLocal(ctx context.Context, from, to string, msg msgspool.Source) error {
 	next := map[string]string{"ping@example.org": "pong@example.org", "pong@example.org": "ping@example.org"}[to]
 	if next == "" {
 		return r.fakeLocal.DeliverLocal(ctx, from, to, msg)
 	}
 	r.hops++
-	return r.q.Send(ctx, from, []string{next}, msg)
+	return r.q.Send(ctx, from, []string{next}, msgspool.NewReader(msg))
 }
 
 func TestRedirectLoopEnds(t *testing.T) {

@@ -96,6 +96,9 @@ var bigBodyCases = []struct {
 	{`body :raw :contains "nothere"`, false, false},
 	{`body :content "text/plain" :is "needle-one"`, false, true},
 	{`body :content "text" :count "eq" :comparator "i;ascii-numeric" "2"`, true, true},
+	{`body :text :matches "*NEEDLE-one*"`, true, true},
+	{`body :raw :matches "*needle-one*--BIG-b0undary--*epilogue*"`, true, true},
+	{`body :content "text/plain" :matches "*needle-one*nothere*"`, false, false},
 	{`header :contains "subject" "big"`, true, true},
 	{`size :over 1M`, true, true},
 }

@@ -22,12 +22,13 @@ import (
 // scanning the boundary lines from the source (an io.ReaderAt), each
 // value (the raw body, a decoded leaf part, a message/rfc822 part) is a
 // reader re-opened for each key, decoded on the fly (base64, QP, charset,
-// invalid UTF-8, text/html to text) and matched with a bounded buffer:
+// invalid UTF-8, text/html to text, html2text.go) and matched with a bounded buffer:
 // :contains keeps an overlap of len(key)-1 bytes, :is/:value compare as
 // the bytes pass, :matches and :regex run Go's regexp engine on the
 // stream (a :matches pattern becomes an equivalent anchored regexp). The
 // values are those of the in-memory path, one per part, as pigeonhole
-// matches each part as a whole.
+// matches each part as a whole; like pigeonhole's, the body test sets no
+// match variables, so none are kept.
 
 // bodyThreshold is the size from which a body or part is streamed (a
 // variable so tests can stream everything).
@@ -85,7 +86,7 @@ func (m *Message) walkBody(ctx context.Context, transform string, types []string
 					v.text = htmlToText(v.text)
 				} else {
 					open := v.open
-					v.open = func() io.Reader { return newHTMLText(open) }
+					v.open = func() io.Reader { return newHTML2Text(open()) }
 				}
 			}
 			return fn(v)
@@ -169,12 +170,15 @@ func walkSection(src io.ReaderAt, off, n int64, ct, cte string, depth int, emit 
 }
 
 // scanParts calls fn with the offset and length of each part of the
-// multipart body src[off:off+n] (the part's header included), as
-// mime/multipart splits it: a delimiter line is "--" boundary, optional
-// spaces, the line end; the close delimiter has "--" after the boundary;
-// the line end before a delimiter belongs to it; the preamble and the
+// multipart body src[off:off+n] (the part's header included). It is the
+// one splitter of both paths (collectParts too), line-based as dovecot's
+// parser: a delimiter line is "--" boundary, optional spaces or tabs,
+// the line end; the close delimiter has "--" after the boundary; the
+// line end before a delimiter belongs to it; the preamble and the
 // epilogue are no parts; a part without a closing delimiter runs to the
-// end.
+// end. (Before, the in-memory path used mime/multipart, which differs
+// on mixed line ends and drops a trailing line end at an unterminated
+// end; FuzzBodyStream found those.)
 func scanParts(src io.ReaderAt, off, n int64, boundary string, fn func(ps, pn int64) (bool, error)) (bool, error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(src, off, n), 64<<10)
 	dash := []byte("--" + boundary)
@@ -386,116 +390,43 @@ func foldChunk(dst, src []byte) []byte {
 	return append(dst, foldUnicode(string(src))...)
 }
 
-// htmlText is htmlToText as a stream: each tag (from "<" to the next
-// ">") is a space, runs of white space are one space, none at either
-// end. A "<" with no ">" after it anywhere starts literal text; finding
-// that out reads to the end, so the stream is then re-opened there
-// rather than held.
-type htmlText struct {
-	open    func() io.Reader
-	br      *bufio.Reader
-	pos     int64
-	literal bool
-	space   bool // white space seen since the last word
-	wrote   bool
-	out     []byte
-}
-
-func newHTMLText(open func() io.Reader) *htmlText {
-	return &htmlText{open: open, br: bufio.NewReaderSize(open(), 64<<10)}
-}
-
-func (h *htmlText) Read(p []byte) (int, error) {
-	for len(h.out) < len(p) {
-		r, size, err := h.br.ReadRune()
-		if err != nil {
-			if len(h.out) > 0 {
-				break
-			}
-			return 0, io.EOF
-		}
-		h.pos += int64(size)
-		if r == '<' && !h.literal {
-			start := h.pos - 1
-			found := false
-			for {
-				chunk, err := h.br.ReadSlice('>')
-				h.pos += int64(len(chunk))
-				if err == nil {
-					found = true
-					break
-				}
-				if err != bufio.ErrBufferFull {
-					break
-				}
-			}
-			if found {
-				h.space = true
-				continue
-			}
-			h.br = bufio.NewReaderSize(h.open(), 64<<10)
-			if _, err := io.CopyN(io.Discard, h.br, start); err != nil {
-				return 0, io.EOF
-			}
-			h.pos, h.literal = start, true
-			continue
-		}
-		if unicode.IsSpace(r) {
-			h.space = true
-			continue
-		}
-		if h.space && h.wrote {
-			h.out = append(h.out, ' ')
-		}
-		h.space, h.wrote = false, true
-		if r == utf8.RuneError && size == 1 {
-			h.br.UnreadRune()
-			b, _ := h.br.ReadByte()
-			h.out = append(h.out, b)
-			continue
-		}
-		h.out = utf8.AppendRune(h.out, r)
-	}
-	n := copy(p, h.out)
-	h.out = h.out[:copy(h.out, h.out[n:])]
-	return n, nil
-}
-
 // matchStream is matchOne on a value read from open (a fresh reader per
-// call). Match variables are cut to maxVarLen bytes each.
-func (m *matcher) matchStream(open func() io.Reader, key string, re *regexp.Regexp, wantVars bool) (bool, []string, error) {
+// call), without match variables (the body test sets none).
+func (m *matcher) matchStream(open func() io.Reader, key string, re *regexp.Regexp) (bool, error) {
 	switch m.typ {
 	case "is", "value":
 		c := compareStream(m.cmp, open(), key)
 		if m.typ == "is" {
-			return c == 0, nil, nil
+			return c == 0, nil
 		}
-		return relation(m.rel, c), nil, nil
+		return relation(m.rel, c), nil
 	case "contains":
-		return containsStream(m.cmp, open(), key), nil, nil
+		return containsStream(m.cmp, open(), key), nil
 	case "matches":
 		pat, fold, src := key, m.cmp != "i;octet", open
 		if m.cmp == "i;unicode-casemap" {
-			pat, fold = foldUnicode(key), false
+			// globRunes (globBytes) drops a last lone "\".
+			pat, fold = trimLoneBackslash(foldUnicode(key)), false
 			src = func() io.Reader { return newRuneChunks(open(), foldChunk) }
+		}
+		if segs, ok := globSegments(pat); ok {
+			return globStream(src(), segs, fold), nil
 		}
 		re, err := globRegexp(pat, fold)
 		if err != nil {
-			return false, nil, &RuntimeError{Msg: "match pattern too complex for a big message part: " + err.Error()}
+			return false, &RuntimeError{Msg: "match pattern too complex for a big message part: " + err.Error()}
 		}
-		ok, caps := regexStream(src, re, wantVars)
-		return ok, caps, nil
+		return re.MatchReader(bufio.NewReaderSize(src(), 64<<10)), nil
 	case "regex":
 		if re == nil {
 			var err error
 			if re, err = compileRegex(key, m.cmp); err != nil {
-				return false, nil, &RuntimeError{Msg: "invalid regular expression '" + key + "' for regex match: " + err.(*ScriptError).Msg}
+				return false, &RuntimeError{Msg: "invalid regular expression '" + key + "' for regex match: " + err.(*ScriptError).Msg}
 			}
 		}
-		ok, caps := regexStream(open, re, wantVars)
-		return ok, caps, nil
+		return re.MatchReader(bufio.NewReaderSize(open(), 64<<10)), nil
 	}
-	return false, nil, nil
+	return false, nil
 }
 
 // compareStream is compare(cmp, value, key) with the value read from r
@@ -639,10 +570,130 @@ func indexFold(b, key []byte) int {
 	}
 }
 
+// trimLoneBackslash drops a last "\" that escapes nothing.
+func trimLoneBackslash(pat string) string {
+	for i := 0; i < len(pat); i++ {
+		if pat[i] == '\\' {
+			if i == len(pat)-1 {
+				return pat[:i]
+			}
+			i++
+		}
+	}
+	return pat
+}
+
+// globSegments splits a :matches pattern without "?" and with at least
+// one "*" into its literal pieces (the first anchored at the start, the
+// last at the end; "" where the pattern starts or ends with "*"). The
+// pattern must be valid UTF-8: then a piece can only match where
+// globBytes' rune steps can put it.
+func globSegments(pat string) ([]string, bool) {
+	if !utf8.ValidString(pat) {
+		return nil, false
+	}
+	var segs []string
+	var lit strings.Builder
+	stars := 0
+	for i := 0; i < len(pat); i++ {
+		switch c := pat[i]; c {
+		case '\\':
+			// A last lone "\" is itself, as in globFast.
+			if i+1 < len(pat) {
+				i++
+			}
+			lit.WriteByte(pat[i])
+		case '?':
+			return nil, false
+		case '*':
+			stars++
+			segs = append(segs, lit.String())
+			lit.Reset()
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	segs = append(segs, lit.String())
+	return segs, stars > 0
+}
+
+// globStream matches the value read from r against segs (globSegments)
+// in one pass: the first piece at the start, each middle piece at its
+// leftmost place after the one before (which is where globBytes'
+// shortest-first stars put it, if the match exists at all), the last
+// at the end, after the middle ones. Only a piece's length of bytes is
+// kept between reads.
+func globStream(r io.Reader, segs []string, fold bool) bool {
+	eq := func(a []byte, b string) bool {
+		if fold {
+			return equalFoldASCII(string(a), b)
+		}
+		return string(a) == b
+	}
+	buf := make([]byte, 0, 64<<10)
+	eof := false
+	fill := func() {
+		if eof {
+			return
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			eof = true
+		}
+	}
+	// The first piece, at the start.
+	first := segs[0]
+	for len(buf) < len(first) && !eof {
+		fill()
+	}
+	if len(buf) < len(first) || !eq(buf[:len(first)], first) {
+		return false
+	}
+	buf = buf[:copy(buf, buf[len(first):])]
+	// The middle pieces, each leftmost.
+	for _, seg := range segs[1 : len(segs)-1] {
+		if seg == "" {
+			continue
+		}
+		k := []byte(seg)
+		for {
+			i := -1
+			if fold {
+				i = indexFold(buf, k)
+			} else {
+				i = bytes.Index(buf, k)
+			}
+			if i >= 0 {
+				buf = buf[:copy(buf, buf[i+len(k):])]
+				break
+			}
+			if eof {
+				return false
+			}
+			if keep := len(k) - 1; len(buf) > keep {
+				buf = buf[:copy(buf, buf[len(buf)-keep:])]
+			}
+			fill()
+		}
+	}
+	// The last piece, at the end.
+	last := segs[len(segs)-1]
+	for !eof {
+		if keep := len(last); len(buf) > keep && len(buf) > cap(buf)/2 {
+			buf = buf[:copy(buf, buf[len(buf)-keep:])]
+		}
+		fill()
+	}
+	return len(buf) >= len(last) && eq(buf[len(buf)-len(last):], last)
+}
+
 // globRegexp is a :matches pattern as an anchored regexp with the same
-// answer and captures as globBytes: "*" is a lazy group (shortest
-// first, as pigeonhole), "?" one character, "\" escapes; fold makes
-// ASCII letters match either case (and nothing else).
+// answer as globFast (the body test's in-memory matcher): "*" any text, "?" one character, "\" escapes;
+// fold makes ASCII letters match either case (and nothing else).
 func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 	var b, lit strings.Builder
 	b.WriteString(`(?s)\A`)
@@ -661,14 +712,14 @@ func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 		case '\\':
 			if i+1 < len(pat) {
 				i++
-				lit.WriteByte(pat[i])
 			}
+			lit.WriteByte(pat[i])
 		case '*':
 			flush()
-			b.WriteString(`(.*?)`)
+			b.WriteString(`.*`)
 		case '?':
 			flush()
-			b.WriteString(`(.)`)
+			b.WriteString(`.`)
 		default:
 			lit.WriteByte(c)
 		}
@@ -676,32 +727,4 @@ func globRegexp(pat string, fold bool) (*regexp.Regexp, error) {
 	flush()
 	b.WriteString(`\z`)
 	return regexp.Compile(b.String())
-}
-
-// regexStream matches re on the value read from open; with wantVars the
-// captures are read back from a fresh reader (at most maxVarLen bytes of
-// each, ten at most).
-func regexStream(open func() io.Reader, re *regexp.Regexp, wantVars bool) (bool, []string) {
-	br := bufio.NewReaderSize(open(), 64<<10)
-	if !wantVars {
-		return re.MatchReader(br), nil
-	}
-	loc := re.FindReaderSubmatchIndex(br)
-	if loc == nil {
-		return false, nil
-	}
-	caps := make([]string, min(len(loc)/2, 10))
-	for i := range caps {
-		a, b := loc[2*i], loc[2*i+1]
-		if a < 0 {
-			continue
-		}
-		r := open()
-		if _, err := io.CopyN(io.Discard, r, int64(a)); err != nil {
-			continue
-		}
-		t, _ := io.ReadAll(io.LimitReader(r, int64(min(b-a, maxVarLen))))
-		caps[i] = string(t)
-	}
-	return true, caps
 }

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"mailmig/server/sieve/pigeonholetest"
 )
 
 // streamAll makes every body and part a stream for the test's duration.
@@ -178,12 +181,16 @@ func FuzzBodyStream(f *testing.F) {
 					if cmp == "i;ascii-numeric" && typ != "is" && typ != "value" {
 						continue
 					}
+					if typ == "matches" && strings.ContainsRune(strings.ToValidUTF8(key, "\uFFFD"), utf8.RuneError) {
+						// Go's regexp sees an invalid byte as U+FFFD: a key
+						// holding either is documented to differ.
+						continue
+					}
 					mt := &matcher{typ: typ, cmp: cmp, rel: "lt"}
-					wantVars := typ == "matches" && cmp != "i;unicode-casemap"
-					a, ca, _ := mt.matchOne(v, key, nil, wantVars)
-					b, cb, _ := mt.matchStream(func() io.Reader { return strings.NewReader(v) }, key, nil, wantVars)
-					if a != b || !slices.Equal(ca, cb) {
-						t.Fatalf(":%s %s %q on %q: whole %v %q, streamed %v %q", typ, cmp, key, v, a, ca, b, cb)
+					a, _, _ := mt.matchOne(v, key, nil, false)
+					b, _ := mt.matchStream(func() io.Reader { return strings.NewReader(v) }, key, nil)
+					if a != b {
+						t.Fatalf(":%s %s %q on %q: whole %v, streamed %v", typ, cmp, key, v, a, b)
 					}
 				}
 			}
@@ -223,5 +230,40 @@ func TestBodyStreamBudget(t *testing.T) {
 	var re *RuntimeError
 	if !errors.As(err, &re) || !strings.Contains(re.Msg, "context canceled") {
 		t.Fatalf("got %v, want a run-time error naming the cancelled context", err)
+	}
+}
+
+// TestBodyMatchVariablesLikePigeonhole: pigeonhole's body test sets no
+// match variables and leaves those of an earlier test; mailmig's too,
+// judged by the vacation text each would send.
+func TestBodyMatchVariablesLikePigeonhole(t *testing.T) {
+	small := "Subject: hello world\nContent-Type: text/plain\n\nthe body has a needle in it\n"
+	big := "Subject: hello world\nContent-Type: text/plain\n\n" + strings.Repeat("filler line\n", 100000) + "the body has a needle in it\n"
+	for _, msg := range []string{small, big} {
+		for _, test := range []string{
+			`header :matches "subject" "hello *"`,
+			`body :raw :matches "*needle*"`,
+			`body :text :regex "(n..dle)"`,
+			`allof(header :matches "subject" "hello *", body :raw :matches "*needle*")`,
+			`allof(header :regex "subject" "(h.llo)", body :content "text" :regex "(n..dle)")`,
+		} {
+			script := `require ["body", "variables", "vacation", "regex"]; if ` + test + ` { vacation :days 1 "[${0}|${1}|${2}]"; }`
+			ref := pigeonholetest.Run(t, script, msg)
+			s, err := Compile([]byte(script), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := s.Execute(context.Background(), &Input{EnvelopeFrom: "bob@example.org", EnvelopeTo: "alice@example.com", Msg: NewMessage([]byte(msg))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range o.Vacations {
+				got = append(got, v.Body)
+			}
+			if len(ref.Vacations) != 1 || !slices.Equal(got, ref.Vacations) {
+				t.Errorf("%s (%d bytes): mailmig %q, pigeonhole %q", test, len(msg), got, ref.Vacations)
+			}
+		}
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"io"
 	"mime"
-	"mime/multipart"
 	"mime/quotedprintable"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -382,15 +380,18 @@ func collectParts(ct, cte string, body []byte, depth int, out *[]part) {
 	}
 	mt = strings.ToLower(mt)
 	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && depth < 10 {
-		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-		for {
-			p, err := mr.NextRawPart()
-			if err != nil {
-				break
+		// Split as the streamed walk does (scanParts), so both paths
+		// see the same parts.
+		scanParts(bytes.NewReader(body), 0, int64(len(body)), params["boundary"], func(ps, pn int64) (bool, error) {
+			inner := NewMessage(body[ps : ps+pn])
+			if inner.badHeader {
+				return true, nil
 			}
-			b, _ := io.ReadAll(io.LimitReader(p, 32<<20))
-			collectParts(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), b, depth+1, out)
-		}
+			ib, _, _ := inner.BodyRaw()
+			ict, icte := inner.topType()
+			collectParts(ict, icte, ib, depth+1, out)
+			return false, nil
+		})
 		return
 	}
 	if mt == "message/rfc822" && depth < 10 {
@@ -448,10 +449,4 @@ func (s *stripSpace) Read(p []byte) (int, error) {
 		}
 	}
 	return j, err
-}
-
-var tagRE = regexp.MustCompile(`(?s)<[^>]*>`)
-
-func htmlToText(s string) string {
-	return strings.Join(strings.Fields(tagRE.ReplaceAllString(s, " ")), " ")
 }

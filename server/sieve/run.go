@@ -680,9 +680,12 @@ func (r *run) test(f *frame, t *test) (bool, error) {
 		}
 		return r.matchValues(f, t.m, vals, t.keys)
 	case tBody:
+		// The body test sets no match variables (and leaves those of
+		// an earlier test as they are), as pigeonhole's
+		// (TestBodyMatchVariablesLikePigeonhole).
 		if r.msg.bodyLen() <= bodyThreshold {
 			vals := r.msg.bodyTexts(t.transform, t.ctypes)
-			return r.matchValues(f, t.m, vals, t.keys)
+			return r.matchValuesVars(f, t.m, vals, t.keys, false)
 		}
 		return r.bodyStream(f, t)
 	case tDate, tCurrentdate:
@@ -736,6 +739,12 @@ func (r *run) test(f *frame, t *test) (bool, error) {
 // matchValues compares values with keys (RFC 5228 §2.7); a match with
 // :matches/:regex sets the match variables.
 func (r *run) matchValues(f *frame, m *matcher, values []string, keys []*sval) (bool, error) {
+	return r.matchValuesVars(f, m, values, keys, true)
+}
+
+// matchValuesVars is matchValues; setVars false leaves the match
+// variables alone.
+func (r *run) matchValuesVars(f *frame, m *matcher, values []string, keys []*sval, setVars bool) (bool, error) {
 	if m.typ == "count" {
 		n := strconv.Itoa(len(values))
 		for _, k := range keys {
@@ -745,7 +754,7 @@ func (r *run) matchValues(f *frame, m *matcher, values []string, keys []*sval) (
 		}
 		return false, nil
 	}
-	wantVars := (m.typ == "matches" || m.typ == "regex") && f.s.hasVariables()
+	wantVars := setVars && (m.typ == "matches" || m.typ == "regex") && f.s.hasVariables()
 	for _, v := range values {
 		for i, k := range keys {
 			var re *regexp.Regexp
@@ -774,11 +783,11 @@ func (r *run) matchValues(f *frame, m *matcher, values []string, keys []*sval) (
 }
 
 // bodyStream is the body test on a body bigger than bodyThreshold:
-// matchValues over the values walkBody finds, each read as a stream.
+// matchValues over the values walkBody finds, each read as a stream (no
+// match variables, as in the in-memory path).
 func (r *run) bodyStream(f *frame, t *test) (bool, error) {
 	m := t.m
 	count, matched := 0, false
-	wantVars := (m.typ == "matches" || m.typ == "regex") && f.s.hasVariables()
 	err := r.msg.walkBody(r.ctx, t.transform, t.ctypes, func(v bodyValue) (bool, error) {
 		if m.typ == "count" {
 			count++
@@ -790,12 +799,11 @@ func (r *run) bodyStream(f *frame, t *test) (bool, error) {
 				re = m.re[i]
 			}
 			var ok bool
-			var caps []string
 			var err error
 			if v.small {
-				ok, caps, err = m.matchOne(v.text, r.expand(f, k), re, wantVars)
+				ok, _, err = m.matchOne(v.text, r.expand(f, k), re, false)
 			} else {
-				ok, caps, err = m.matchStream(v.open, r.expand(f, k), re, wantVars)
+				ok, err = m.matchStream(v.open, r.expand(f, k), re)
 			}
 			if err != nil {
 				if re2, isRT := err.(*RuntimeError); isRT {
@@ -804,12 +812,6 @@ func (r *run) bodyStream(f *frame, t *test) (bool, error) {
 				return true, err
 			}
 			if ok {
-				if wantVars {
-					if len(caps) > 10 {
-						caps = caps[:10]
-					}
-					f.matches = caps
-				}
 				matched = true
 				return true, nil
 			}

@@ -67,13 +67,14 @@ func Parse(b []byte) map[string]string {
 }
 
 // Normalize keeps known rights in AllRights order; the obsolete RFC 2086
-// rights c and d imply k and x, t, e (RFC 4314 §2.1.1).
+// rights c and d imply k and x, and t and e (RFC 4314 §2.1.1, as dovecot
+// maps them).
 func Normalize(r string) string {
 	if strings.ContainsRune(r, 'c') {
-		r += "k"
+		r += "kx"
 	}
 	if strings.ContainsRune(r, 'd') {
-		r += "xte"
+		r += "te"
 	}
 	var b strings.Builder
 	for _, c := range AllRights {

@@ -30,6 +30,19 @@ func readACL(dir string) map[string]string {
 
 func normalizeRights(r string) string { return acl.Normalize(r) }
 
+// withObsolete adds to rights, for GETACL, MYRIGHTS and LISTRIGHTS, the
+// RFC 2086 rights old clients look for: c when k or x is there, d when t
+// or e is (RFC 4314 §2.1.1; dovecot does the same).
+func withObsolete(r string) string {
+	if strings.ContainsAny(r, "kx") {
+		r += "c"
+	}
+	if strings.ContainsAny(r, "te") {
+		r += "d"
+	}
+	return r
+}
+
 // rightsFor returns the rights an ACL gives user.
 func rightsFor(acl map[string]string, user string, isOwner bool) string {
 	if isOwner {
@@ -117,7 +130,9 @@ func (c *conn) cmdSetACL(tag string, p *parser, _ bool) error {
 		return err
 	}
 	if id == m.owner || id == "owner" {
-		return errNo(imap.ResponseCodeCannot, "the owner always has all rights")
+		// The owner always has every right: nothing to change, and
+		// nothing refused (dovecot answers OK too).
+		return c.ok(tag, "", "ACL unchanged: the owner has every right", true)
 	}
 	for _, r := range strings.TrimLeft(mod, "+-") {
 		if !strings.ContainsRune(allRights+"cd", r) {
@@ -177,7 +192,12 @@ func (c *conn) cmdGetACL(tag string, p *parser, _ bool) error {
 		return c.storeErr("GETACL", m, err)
 	}
 	acl := readACL(dir)
-	c.w.raw("* ACL ").mailbox(m.name).sp().astr(m.owner).sp().raw(allRights)
+	c.w.raw("* ACL ").mailbox(m.name)
+	if m.owner == c.user {
+		// The owner's implicit rights are shown in the personal
+		// namespace only, as dovecot has them.
+		c.w.sp().astr(m.owner).sp().raw(withObsolete(allRights))
+	}
 	ids := make([]string, 0, len(acl))
 	for id := range acl {
 		if id != "owner" && id != "user="+m.owner {
@@ -186,7 +206,7 @@ func (c *conn) cmdGetACL(tag string, p *parser, _ bool) error {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		c.w.sp().astr(imapID(id)).sp().astr(acl[id])
+		c.w.sp().astr(imapID(id)).sp().astr(withObsolete(acl[id]))
 	}
 	c.w.crlf()
 	return c.ok(tag, "", "GETACL completed", true)
@@ -215,14 +235,13 @@ func (c *conn) cmdListRights(tag string, p *parser, _ bool) error {
 	if err := c.need(m, 'a'); err != nil {
 		return err
 	}
+	// Every right may be granted to anyone, the owner included (as
+	// dovecot answers), each on its own; c and d are the RFC 2086 names
+	// (RFC 4314 §3.7, §2.1.1).
 	c.w.raw("* LISTRIGHTS ").mailbox(m.name).sp().astr(id).sp()
-	if id == m.owner {
-		c.w.raw(allRights)
-	} else {
-		c.w.raw(`""`)
-		for _, r := range allRights {
-			c.w.sp().byte1(byte(r))
-		}
+	c.w.raw(`""`)
+	for _, r := range withObsolete(allRights) {
+		c.w.sp().byte1(byte(r))
 	}
 	c.w.crlf()
 	return c.ok(tag, "", "LISTRIGHTS completed", true)
@@ -235,17 +254,18 @@ func (c *conn) cmdMyRights(tag string, p *parser, _ bool) error {
 		return err
 	}
 	defer m.release()
-	if _, err := c.folderDir(m); err != nil {
-		if m.owner == c.user {
-			return c.storeErr("MYRIGHTS", m, err)
+	// In the user's own namespace the rights are the owner's, whether
+	// the mailbox exists yet or not (dovecot answers the same).
+	if m.owner != c.user {
+		if _, err := c.folderDir(m); err != nil {
+			return errNo(imap.ResponseCodeNonExistent, "no such mailbox")
 		}
-		return errNo(imap.ResponseCodeNonExistent, "no such mailbox")
 	}
 	r := c.rights(m)
 	if r == "" {
 		return errNo(imap.ResponseCodeNonExistent, "no such mailbox")
 	}
-	c.w.raw("* MYRIGHTS ").mailbox(m.name).sp().astr(r).crlf()
+	c.w.raw("* MYRIGHTS ").mailbox(m.name).sp().astr(withObsolete(r)).crlf()
 	return c.ok(tag, "", "MYRIGHTS completed", true)
 }
 

@@ -167,6 +167,11 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 		if n >= maxMultiAppend {
 			return refuse(errNo(imap.ResponseCodeLimit, "at most %d messages in one APPEND", maxMultiAppend))
 		}
+		if size == 0 {
+			// An empty literal is no message (RFC 5322 §3.5 needs a
+			// header or at least a body): NO, as dovecot answers.
+			return refuse(errNo("", "cannot save an empty message"))
+		}
 		if n == 0 {
 			if err := c.need(m, 'i'); err != nil {
 				return refuse(errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right"))

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"mailmig/server/auth"
@@ -167,7 +168,16 @@ func (c *conn) cmdAuthenticate(tag string, p *parser, _ bool) error {
 // RFC 5161 ENABLE; IMAP4rev2 (RFC 9051 §6.3.1) is accepted so rev2
 // clients get ESEARCH answers and no \Recent.
 func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
+	// Every extension the command names that the server knows is listed
+	// in ENABLED, once, even when already on (as dovecot answers; RFC
+	// 5161 §3.1 lets a client ENABLE twice); unknown ones are ignored,
+	// and no ENABLED is sent when nothing is known.
 	var enabled []string
+	add := func(name string) {
+		if !slices.Contains(enabled, name) {
+			enabled = append(enabled, name)
+		}
+	}
 	for p.take(' ') {
 		a, err := p.atom()
 		if err != nil {
@@ -175,38 +185,33 @@ func (c *conn) cmdEnable(tag string, p *parser, _ bool) error {
 		}
 		switch strings.ToUpper(a) {
 		case "IMAP4REV2":
-			if !c.rev2 {
-				c.rev2 = true
-				c.w.utf8 = true
-				enabled = append(enabled, "IMAP4rev2")
-			}
+			c.rev2 = true
+			c.w.utf8 = true
+			add("IMAP4rev2")
 		case "QRESYNC":
-			if !c.qresync {
-				c.qresync, c.condstore = true, true
-				enabled = append(enabled, "QRESYNC")
-			}
+			// RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+			c.qresync, c.condstore = true, true
+			add("QRESYNC")
 		case "CONDSTORE":
-			// Listed even when an earlier command enabled it
-			// implicitly (RFC 7162 §3.1), as dovecot does.
 			if !c.condstoreEnabled {
 				c.condstoreEnabled = true
 				c.enableCondstore()
-				enabled = append(enabled, "CONDSTORE")
 			}
+			add("CONDSTORE")
 		case "UTF8=ACCEPT":
-			if !c.utf8Accept {
-				c.utf8Accept, c.w.utf8 = true, true
-				enabled = append(enabled, "UTF8=ACCEPT")
-			}
+			c.utf8Accept, c.w.utf8 = true, true
+			add("UTF8=ACCEPT")
 		}
 	}
 	if err := p.end(); err != nil {
 		return err
 	}
-	c.w.raw("* ENABLED")
-	for _, e := range enabled {
-		c.w.sp().raw(e)
+	if len(enabled) > 0 {
+		c.w.raw("* ENABLED")
+		for _, e := range enabled {
+			c.w.sp().raw(e)
+		}
+		c.w.crlf()
 	}
-	c.w.crlf()
 	return c.ok(tag, "", "ENABLE completed", true)
 }

@@ -300,11 +300,11 @@ func TestSharedFolders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(acl.Rights["bob"]) != "lr" || string(acl.Rights["alice"]) != allRights {
+	if string(acl.Rights["bob"]) != "lr" || string(acl.Rights["alice"]) != withObsolete(allRights) {
 		t.Errorf("GETACL = %+v", acl.Rights)
 	}
 	my, err := alice.MyRights("Projects").Wait()
-	if err != nil || string(my.Rights) != allRights {
+	if err != nil || string(my.Rights) != withObsolete(allRights) {
 		t.Errorf("owner MYRIGHTS = %+v, %v", my, err)
 	}
 

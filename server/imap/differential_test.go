@@ -60,7 +60,7 @@ func dovecotSession(t *testing.T, cmds []string, seed string) [][]string {
 		// RFC 9208 QUOTA as mailmig's default: one root over the whole
 		// Maildir++ tree (maildirsize), 1 GiB of storage, no message
 		// limit.
-		"mail_plugins = acl quota\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl imap_quota\n}\nplugin {\n  acl = vfile\n  quota = maildir:\n  quota_rule = *:storage=1G\n}\n"+
+		"mail_plugins = acl quota\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl imap_quota\n}\nplugin {\n  acl = vfile\n  acl_anyone = allow\n  quota = maildir:\n  quota_rule = *:storage=1G\n}\n"+
 		// RFC 5464 METADATA (metadata_test.go).
 		"imap_metadata = yes\nmail_attribute_dict = file:"+filepath.Join(dir, "%u", "dovecot-attributes")+"\n"), 0o644)
 	args := []string{dovecotIMAP, "-c", conf}
@@ -317,8 +317,11 @@ func splitByTag(t *testing.T, transcript string, cmds []string) [][]string {
 			// A continuation request's text is for people.
 			pending = append(pending, "+")
 		case strings.HasPrefix(l, "* ID "):
-			// RFC 2971 §3.2: the field values name the server.
+			// RFC 2971 §3.2: the fields name the server; which ones
+			// a server sends is its choice.
 			pending = append(pending, normID(l))
+		case strings.HasPrefix(l, "* ACL "), strings.HasPrefix(l, "* MYRIGHTS "), strings.HasPrefix(l, "* LISTRIGHTS "):
+			pending = append(pending, normRights(l))
 		case strings.HasPrefix(l, "* "):
 			pending = append(pending, normStatusResp(normMetadata(normValues(normFetch(normAttrs(l))))))
 		case i < n && strings.HasPrefix(l, fmt.Sprintf("t%d ", i)):
@@ -390,12 +393,62 @@ func normStatusResp(l string) string {
 	return m[1] + strings.Join(pairs, " ") + ")"
 }
 
-var idValueRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)" "(?:[^"\\]|\\.)*"`)
+var idRE = regexp.MustCompile(`^\* ID (NIL|\((?:"(?:[^"\\]|\\.)*" (?:"(?:[^"\\]|\\.)*"|NIL) ?)+\))$`)
 
-// normID keeps the field names of an ID response (RFC 2971 §3.2), which
-// must be well formed, and drops their values: those name the server.
+// normID checks an ID response is well formed (RFC 2971 §3.2: NIL or a
+// list of field/value pairs) and drops the fields: they name the server.
 func normID(l string) string {
-	return idValueRE.ReplaceAllString(l, `"$1" V`)
+	if idRE.MatchString(l) {
+		return "* ID (...)"
+	}
+	return l
+}
+
+var rightsRespRE = regexp.MustCompile(`^\* (ACL|MYRIGHTS|LISTRIGHTS) ((?:"[^"]*"|\S)+) (.*)$`)
+
+// normRights sorts what RFC 4314 makes sets: the rights in each rights
+// string (§2.1), the identifier/rights pairs of ACL (§3.6), the
+// optional rights groups of LISTRIGHTS after the required ones (§3.7).
+func normRights(l string) string {
+	m := rightsRespRE.FindStringSubmatch(l)
+	if m == nil {
+		return l
+	}
+	sortChars := func(s string) string {
+		q := strings.HasPrefix(s, `"`)
+		b := []byte(strings.Trim(s, `"`))
+		slices.Sort(b)
+		if q || len(b) == 0 {
+			return `"` + string(b) + `"`
+		}
+		return string(b)
+	}
+	f := strings.Fields(m[3])
+	switch m[1] {
+	case "MYRIGHTS":
+		if len(f) == 1 {
+			return "* MYRIGHTS " + m[2] + " " + sortChars(f[0])
+		}
+	case "ACL":
+		if len(f)%2 == 0 {
+			var pairs []string
+			for i := 0; i < len(f); i += 2 {
+				pairs = append(pairs, f[i]+" "+sortChars(f[i+1]))
+			}
+			slices.Sort(pairs)
+			return "* ACL " + m[2] + " " + strings.Join(pairs, " ")
+		}
+	case "LISTRIGHTS":
+		if len(f) >= 2 {
+			groups := make([]string, 0, len(f)-2)
+			for _, g := range f[2:] {
+				groups = append(groups, sortChars(g))
+			}
+			slices.Sort(groups)
+			return "* LISTRIGHTS " + m[2] + " " + f[0] + " " + strings.Join(append([]string{sortChars(f[1])}, groups...), " ")
+		}
+	}
+	return l
 }
 
 var fetchRE = regexp.MustCompile(`^(\* \d+ FETCH \()(.*)\)$`)
@@ -455,7 +508,8 @@ func normAttrs(l string) string {
 
 var (
 	uidValidityRE = regexp.MustCompile(`\[(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
-	// STATUS's UIDVALIDITY item (RFC 9051 §7.4): a value the server picks.
+	// STATUS's (and LIST-STATUS's) UIDVALIDITY item (RFC 9051 §7.4): a
+	// value the server picks.
 	statusUIDValidityRE = regexp.MustCompile(`^(\* STATUS .*[( ]UIDVALIDITY) \d+`)
 	modseqRE            = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
 	flagListRE          = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)

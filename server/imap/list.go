@@ -19,7 +19,11 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	var selSubscribed, selSpecialUse, retSubscribed, retSpecialUse, recursive bool
 	var retMyRights bool // RFC 8440, listrights.go
 	var statusItems []string
+	// extended: the command used RFC 5258 syntax (selection options,
+	// several patterns or RETURN); retChildren: RETURN (CHILDREN).
+	var extended, retChildren bool
 	if !lsub && p.take('(') {
+		extended = true
 		for !p.take(')') {
 			p.take(' ')
 			o, err := p.atom()
@@ -56,6 +60,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	}
 	var patterns []string
 	if !lsub && p.take('(') {
+		extended = true
 		for !p.take(')') {
 			p.take(' ')
 			pat, err := p.listMailbox()
@@ -72,6 +77,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 		patterns = append(patterns, pat)
 	}
 	if !lsub && p.take(' ') {
+		extended = true
 		kw, err := p.atom()
 		if err != nil || !strings.EqualFold(kw, "RETURN") {
 			return errBad("expected RETURN")
@@ -94,6 +100,7 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 			case "SPECIAL-USE":
 				retSpecialUse = true
 			case "CHILDREN":
+				retChildren = true
 			case "MYRIGHTS":
 				retMyRights = true
 			case "STATUS":
@@ -102,6 +109,11 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 				}
 				if statusItems, err = statusItemList(p); err != nil {
 					return err
+				}
+				if len(statusItems) == 0 {
+					// RFC 5819 §2: status-att-list has one item
+					// at least.
+					return errBad("STATUS needs items")
 				}
 			default:
 				return errBad("unknown LIST return option %s", o)
@@ -147,7 +159,11 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	}
 	// RFC 9051 §6.3.9: an empty pattern asks for the delimiter and
 	// the root name of the reference ("" for none, "foo/" for
-	// "foo/bar"). LSUB has no such form (dovecot: nothing).
+	// "foo/bar"). LSUB has no such form (dovecot: nothing), nor has an
+	// extended LIST (RFC 5258; dovecot answers it with nothing).
+	if len(patterns) == 1 && patterns[0] == "" && extended {
+		return c.ok(tag, "", resp+" completed", true)
+	}
 	if len(patterns) == 1 && patterns[0] == "" {
 		if !lsub {
 			root := ""
@@ -192,11 +208,37 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 	if lsub {
 		entries = lsubParents(entries, subs, match)
 	}
+	// RFC 5258 §3.5 RECURSIVEMATCH with SUBSCRIBED: a name that matches
+	// and has a subscribed descendant gets CHILDINFO ("SUBSCRIBED"); it
+	// is listed even when it is not subscribed (or does not exist) if
+	// such a descendant does not match the patterns itself.
+	var subParents, viaChild map[string]bool
+	if recursive && selSubscribed {
+		subParents, viaChild = map[string]bool{}, map[string]bool{}
+		for n := range subs {
+			unlisted := !match(n)
+			for i := len(n) - 1; i > 0; i-- {
+				if n[i] == delim {
+					subParents[n[:i]] = true
+					viaChild[n[:i]] = viaChild[n[:i]] || unlisted
+				}
+			}
+		}
+		have := map[string]bool{}
+		for _, e := range entries {
+			have[e.name] = true
+		}
+		for n := range subParents {
+			if !have[n] {
+				entries = append(entries, listEntry{name: n, attrs: []string{`\NonExistent`}})
+			}
+		}
+	}
 	for _, e := range entries {
 		if !match(e.name) {
 			continue
 		}
-		if (lsub || selSubscribed) && !subs[e.name] && !e.lsubParent {
+		if (lsub || selSubscribed) && !subs[e.name] && !e.lsubParent && !viaChild[e.name] {
 			continue
 		}
 		if selSpecialUse && !hasSpecialUse(e.attrs) {
@@ -209,10 +251,17 @@ func (c *conn) cmdList(tag string, p *parser, _ bool) error {
 				return a == `\HasChildren` || a == `\HasNoChildren` || a == `\Noselect`
 			})
 		}
+		if extended {
+			attrs = extendedAttrs(attrs, e, retChildren)
+		}
 		if retSubscribed && subs[e.name] && !lsub {
 			attrs = append(slices.Clip(attrs), `\Subscribed`)
 		}
-		c.w.raw("* ").raw(resp).raw(" (").raw(strings.Join(attrs, " ")).raw(`) "/" `).mailbox(e.name).crlf()
+		c.w.raw("* ").raw(resp).raw(" (").raw(strings.Join(attrs, " ")).raw(`) "/" `).mailbox(e.name)
+		if subParents[e.name] {
+			c.w.raw(` (CHILDINFO ("SUBSCRIBED"))`)
+		}
+		c.w.crlf()
 		if len(statusItems) > 0 && !slices.Contains(attrs, `\Noselect`) && !slices.Contains(attrs, `\NonExistent`) {
 			if m, err := c.resolve(e.name); err == nil {
 				// LIST-STATUS skips mailboxes whose status fails.
@@ -249,6 +298,32 @@ func lsubParents(entries []listEntry, subs map[string]bool, matches func(string)
 		}
 	}
 	return entries
+}
+
+// extendedAttrs gives an entry the attributes of an RFC 5258 LIST, as
+// dovecot has them: a hierarchy level that is no mailbox of the user is
+// \NonExistent (§3.4; \Noselect in the basic LIST), and child
+// information is sent only for RETURN (CHILDREN) (§4).
+func extendedAttrs(attrs []string, e listEntry, retChildren bool) []string {
+	out := make([]string, 0, len(attrs))
+	for _, a := range attrs {
+		switch {
+		case (a == `\HasChildren` || a == `\HasNoChildren`) && !retChildren:
+		case a == `\Noselect` && e.mb == nil && !isSharedLevel(e.name):
+			if !slices.Contains(attrs, `\NonExistent`) {
+				out = append(out, `\NonExistent`)
+			}
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// isSharedLevel tells whether name is "shared" or "shared/USER", the
+// levels of the shared namespace above other users' mailboxes.
+func isSharedLevel(name string) bool {
+	return name == "shared" || (strings.HasPrefix(name, "shared/") && !strings.Contains(name[len("shared/"):], "/"))
 }
 
 func hasSpecialUse(attrs []string) bool {

@@ -15,5 +15,5 @@ func (c *conn) listMyRights(name string, attrs []string) {
 		return
 	}
 	defer m.release()
-	c.w.raw("* MYRIGHTS ").mailbox(m.name).sp().astr(c.rights(m)).crlf()
+	c.w.raw("* MYRIGHTS ").mailbox(m.name).sp().astr(withObsolete(c.rights(m))).crlf()
 }

@@ -308,18 +308,20 @@ func (c *conn) cmdSubscribe(tag string, p *parser, _ bool) error {
 	return c.ok(tag, "", "done", true)
 }
 
-// RFC 2342
+// RFC 2342 §5: "shared/USER/..." holds other users' mailboxes, so it is
+// the Other Users' Namespace (the second list), as dovecot announces its
+// shared namespace with prefix shared/%u/; there is no Shared Namespace.
 func (c *conn) cmdNamespace(tag string, p *parser, _ bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
-	c.w.raw(`* NAMESPACE (("" "/")) NIL `)
+	c.w.raw(`* NAMESPACE (("" "/")) `)
 	if c.srv.opts.Users != nil {
 		c.w.raw(`(("shared/" "/"))`)
 	} else {
 		c.w.raw("NIL")
 	}
-	c.w.crlf()
+	c.w.raw(" NIL").crlf()
 	return c.ok(tag, "", "NAMESPACE completed", true)
 }
 

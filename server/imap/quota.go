@@ -1,9 +1,5 @@
 package imap
 
-import (
-	"github.com/emersion/go-imap/v2"
-)
-
 // Quota (RFC 9208): each user has one quota root, "", over the whole
 // Maildir++ tree, with the STORAGE (in KiB) and MESSAGE resources. Usage
 // comes from the store's maildirsize; limits from Options.QuotaFor.
@@ -61,8 +57,13 @@ func (c *conn) cmdGetQuotaRoot(tag string, p *parser, _ bool) error {
 	if err := c.need(m, 'l'); err != nil {
 		return err
 	}
-	if _, err := c.folderDir(m); err != nil {
-		return c.storeErr("GETQUOTAROOT", m, err)
+	// In the user's own namespace every name is under the user's root,
+	// whether the mailbox exists yet or not (as dovecot answers: a client
+	// may ask before CREATE or APPEND); another user's must exist.
+	if m.owner != c.user {
+		if _, err := c.folderDir(m); err != nil {
+			return c.storeErr("GETQUOTAROOT", m, err)
+		}
 	}
 	c.w.raw("* QUOTAROOT ").mailbox(m.name)
 	if m.owner != c.user {
@@ -90,7 +91,9 @@ func (c *conn) cmdGetQuota(tag string, p *parser, _ bool) error {
 		return err
 	}
 	if root != "" {
-		return errNo(imap.ResponseCodeNonExistent, "no such quota root")
+		// Plain NO (RFC 9208 §4.2), as dovecot: NONEXISTENT (RFC 5530)
+		// is about mailboxes, and a quota root is none.
+		return errNo("", "no such quota root")
 	}
 	if err := c.writeQuota(); err != nil {
 		return err
@@ -99,7 +102,8 @@ func (c *conn) cmdGetQuota(tag string, p *parser, _ bool) error {
 }
 
 // RFC 9208 §4.1 SETQUOTA: limits are the postmaster's (config), not the
-// user's.
+// user's: "NO - can't set that data", without a response code as dovecot
+// answers.
 func (c *conn) cmdSetQuota(tag string, p *parser, _ bool) error {
-	return errNo(imap.ResponseCodeNoPerm, "quota limits are set by the administrator")
+	return errNo("", "quota limits are set by the administrator")
 }

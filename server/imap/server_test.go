@@ -368,7 +368,7 @@ func TestBasicSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ns.Personal) != 1 || len(ns.Shared) != 1 || ns.Shared[0].Prefix != "shared/" {
+	if len(ns.Personal) != 1 || len(ns.Other) != 1 || ns.Other[0].Prefix != "shared/" || len(ns.Shared) != 0 {
 		t.Errorf("NAMESPACE %+v", ns)
 	}
 	id, err := c.ID(&imap.IDData{Name: "test"}).Wait()
@@ -636,7 +636,7 @@ func TestListVariants(t *testing.T) {
 	// that does not exist is "LSUB ()" (testdata/sessions has the live
 	// comparison).
 	check(`LSUB "" "*"`, `* LSUB (\Sent) "/" Sent`, `* LSUB () "/" Gone`)
-	check(`LIST (SUBSCRIBED) "" "*"`, `\Sent \HasNoChildren \Subscribed) "/" Sent`, `(\NonExistent \Subscribed) "/" Gone`)
+	check(`LIST (SUBSCRIBED) "" "*"`, `* LIST (\Sent \Subscribed) "/" Sent`, `(\NonExistent \Subscribed) "/" Gone`)
 	check(`LIST "" "*" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT UNSEEN))`, `* STATUS Sent (MESSAGES 1 UIDNEXT 2 UNSEEN 1)`, `"/" Lists/go`)
 	check(`LIST (SPECIAL-USE) "" "*"`, `\Sent`)
 	check(`LIST "" "Lists/%"`, `"/" Lists/go`)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -74,8 +73,10 @@ func (m *Message) walkBody(ctx context.Context, transform string, types []string
 	n := m.bodyLen()
 	var err error
 	if transform == "raw" {
-		_, err = fn(sectionValue(src, 0, n))
-	} else {
+		if n > 0 {
+			_, err = fn(sectionValue(src, 0, n))
+		}
+	} else if m.hasSep {
 		ct, cte := m.topType()
 		emit := func(ctype string, v bodyValue) (bool, error) {
 			if !wantPart(transform, types, ctype) {
@@ -98,10 +99,6 @@ func (m *Message) walkBody(ctx context.Context, transform string, types []string
 	}
 	return err
 }
-
-// errEndMultipart ends the walk of one multipart (its part has a header
-// mime/multipart refuses), not of the message.
-var errEndMultipart = errors.New("end of multipart")
 
 // sectionValue is src[off:off+n] as a value.
 func sectionValue(src io.ReaderAt, off, n int64) bodyValue {
@@ -136,29 +133,28 @@ func walkSection(src io.ReaderAt, off, n int64, ct, cte string, depth int, emit 
 	}
 	mt = strings.ToLower(mt)
 	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && depth < 10 {
-		stop, err := scanParts(src, off, n, params["boundary"], func(ps, pn int64) (bool, error) {
-			inner, err := NewMessageReader(io.NewSectionReader(src, ps, pn), pn)
+		stop, err := scanParts(src, off, n, params["boundary"], func(ps, pn, nl int64) (bool, error) {
+			inner, err := NewMessageReader(io.NewSectionReader(src, ps, pn+nl), pn+nl)
 			if err != nil {
 				return true, err
 			}
-			if inner.badHeader {
-				return true, errEndMultipart
+			if !inner.hasSep {
+				return false, nil // no header end: no body, no value
 			}
 			ict, icte := inner.topType()
-			return walkSection(bodyAt{inner}, 0, inner.bodyLen(), ict, icte, depth+1, emit)
+			return walkSection(bodyAt{inner}, 0, max(0, inner.bodyLen()-nl), ict, icte, depth+1, emit)
 		})
-		if err == errEndMultipart {
-			return false, nil
-		}
 		return stop, err
 	}
 	if mt == "message/rfc822" && depth < 10 {
-		if stop, err := emit(mt, sectionValue(src, off, n)); stop || err != nil {
-			return stop, err
-		}
 		inner, err := NewMessageReader(io.NewSectionReader(src, off, n), n)
 		if err != nil {
 			return true, err
+		}
+		h := make([]byte, inner.headerLen)
+		k, _ := src.ReadAt(h, off)
+		if stop, err := emit(mt, bodyValue{small: true, text: headerText(h[:k])}); stop || err != nil {
+			return stop, err
 		}
 		ict, icte := inner.topType()
 		return walkSection(bodyAt{inner}, 0, inner.bodyLen(), ict, icte, depth+1, emit)
@@ -172,14 +168,15 @@ func walkSection(src io.ReaderAt, off, n int64, ct, cte string, depth int, emit 
 // scanParts calls fn with the offset and length of each part of the
 // multipart body src[off:off+n] (the part's header included). It is the
 // one splitter of both paths (collectParts too), line-based as dovecot's
-// parser: a delimiter line is "--" boundary, optional spaces or tabs,
-// the line end; the close delimiter has "--" after the boundary; the
-// line end before a delimiter belongs to it; the preamble and the
-// epilogue are no parts; a part without a closing delimiter runs to the
-// end. (Before, the in-memory path used mime/multipart, which differs
-// on mixed line ends and drops a trailing line end at an unterminated
-// end; FuzzBodyStream found those.)
-func scanParts(src io.ReaderAt, off, n int64, boundary string, fn func(ps, pn int64) (bool, error)) (bool, error) {
+// message parser: a line that starts with "--" boundary is a delimiter,
+// the close delimiter if "--" follows the boundary (whatever comes after
+// is ignored, as dovecot does); the line end before a delimiter belongs
+// to it (nl, given to fn: a part's header may end on it, then the part
+// has an empty body); the preamble and the epilogue are no parts; a part
+// without a closing delimiter runs to the end. (The in-memory path used
+// mime/multipart before, which differs on mixed line ends, trailing
+// text after a boundary and unterminated ends.)
+func scanParts(src io.ReaderAt, off, n int64, boundary string, fn func(ps, pn, nl int64) (bool, error)) (bool, error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(src, off, n), 64<<10)
 	dash := []byte("--" + boundary)
 	var pos, start int64
@@ -189,10 +186,11 @@ func scanParts(src io.ReaderAt, off, n int64, boundary string, fn func(ps, pn in
 		ls := pos
 		line, err := br.ReadSlice('\n')
 		delim, closing := false, false
-		if err != bufio.ErrBufferFull && bytes.HasPrefix(line, dash) {
-			rest := bytes.TrimRight(bytes.TrimSuffix(bytes.TrimSuffix(line[len(dash):], []byte("\n")), []byte("\r")), " \t")
-			delim = len(rest) == 0
-			closing = string(rest) == "--"
+		if bytes.HasPrefix(line, dash) {
+			// As dovecot: the boundary is a prefix of the line; "--"
+			// after it closes.
+			closing = bytes.HasPrefix(line[len(dash):], []byte("--"))
+			delim = !closing
 		}
 		for err == bufio.ErrBufferFull {
 			pos += int64(len(line))
@@ -202,7 +200,7 @@ func scanParts(src io.ReaderAt, off, n int64, boundary string, fn func(ps, pn in
 		if delim || closing {
 			if in {
 				end := max(ls-prevNL, start)
-				if stop, err := fn(off+start, end-start); stop || err != nil {
+				if stop, err := fn(off+start, end-start, ls-end); stop || err != nil {
 					return stop, err
 				}
 			}
@@ -227,7 +225,7 @@ func scanParts(src io.ReaderAt, off, n int64, boundary string, fn func(ps, pn in
 		}
 	}
 	if in && pos > start {
-		return fn(off+start, pos-start)
+		return fn(off+start, pos-start, 0)
 	}
 	return false, nil
 }
@@ -246,7 +244,12 @@ func decodingReader(open func() io.Reader, cte, charset string) io.Reader {
 	default:
 		dec = open()
 	}
-	var r io.Reader = &fallbackReader{dec: dec, raw: open}
+	raw := open
+	if strings.EqualFold(strings.TrimSpace(cte), "base64") {
+		// Undecodable base64 is no text (dovecot's decoder skips it).
+		raw = func() io.Reader { return strings.NewReader("") }
+	}
+	var r io.Reader = &fallbackReader{dec: dec, raw: raw}
 	if cs := strings.ToLower(charset); cs != "" && cs != "utf-8" && cs != "us-ascii" {
 		if rd, err := charsetReader(cs, r); err == nil {
 			r = rd

@@ -31,6 +31,9 @@ type Message struct {
 	// starts with a continuation line, has a line that is no field, or
 	// has no end), so mime/multipart ends the multipart at such a part.
 	badHeader bool
+	// headerLen is where the header's lines end in src (before the
+	// blank line).
+	headerLen int64
 
 	// Caches (a Message serves one delivery at a time): decoded and raw
 	// values by field name, addresses by raw value. Edits start a clone.
@@ -107,10 +110,13 @@ func NewMessageReader(r io.ReaderAt, size int64) (*Message, error) {
 			m.hasSep = true
 			break
 		}
+		start := off
 		off += int64(len(line))
+		m.headerLen = off
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(line) == 0 {
 			m.hasSep = true
+			m.headerLen = start
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
@@ -127,6 +133,7 @@ func NewMessageReader(r io.ReaderAt, size int64) (*Message, error) {
 			// Not a header field: the body starts here.
 			flush()
 			m.badHeader = true
+			m.headerLen = start
 			m.bodyHead = append(line[:len(line):len(line)], '\n')
 			m.hasSep = true
 			break
@@ -314,7 +321,13 @@ func (m *Message) bodyTexts(transform string, types []string) []string {
 func (m *Message) computeBodyTexts(transform string, types []string) []string {
 	body, _, _ := m.BodyRaw()
 	if transform == "raw" {
+		if len(body) == 0 {
+			return nil // pigeonhole: an empty body is no value
+		}
 		return []string{string(body)}
+	}
+	if !m.hasSep {
+		return nil // no body: no part has one (RFC 5173 §5)
 	}
 	ct, cte := m.topType()
 	var parts []part
@@ -382,12 +395,13 @@ func collectParts(ct, cte string, body []byte, depth int, out *[]part) {
 	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && depth < 10 {
 		// Split as the streamed walk does (scanParts), so both paths
 		// see the same parts.
-		scanParts(bytes.NewReader(body), 0, int64(len(body)), params["boundary"], func(ps, pn int64) (bool, error) {
-			inner := NewMessage(body[ps : ps+pn])
-			if inner.badHeader {
-				return true, nil
+		scanParts(bytes.NewReader(body), 0, int64(len(body)), params["boundary"], func(ps, pn, nl int64) (bool, error) {
+			inner := NewMessage(body[ps : ps+pn+nl])
+			if !inner.hasSep {
+				return false, nil // no header end: no body, no value
 			}
 			ib, _, _ := inner.BodyRaw()
+			ib = ib[:max(0, int64(len(ib))-nl)]
 			ict, icte := inner.topType()
 			collectParts(ict, icte, ib, depth+1, out)
 			return false, nil
@@ -396,7 +410,7 @@ func collectParts(ct, cte string, body []byte, depth int, out *[]part) {
 	}
 	if mt == "message/rfc822" && depth < 10 {
 		inner := NewMessage(body)
-		*out = append(*out, part{ctype: mt, text: string(body)})
+		*out = append(*out, part{ctype: mt, text: headerText(body[:inner.headerLen])})
 		var ict, icte string
 		for _, f := range inner.fields {
 			if f.name == "content-type" && ict == "" {
@@ -413,6 +427,12 @@ func collectParts(ct, cte string, body []byte, depth int, out *[]part) {
 	*out = append(*out, part{ctype: mt, text: decodePart(body, cte, params["charset"])})
 }
 
+// headerText is a message/rfc822 part's value: pigeonhole's is the
+// embedded message's header lines, each ended by CRLF, not its body.
+func headerText(h []byte) string {
+	return strings.ReplaceAll(strings.ReplaceAll(string(h), "\r\n", "\n"), "\n", "\r\n")
+}
+
 func decodePart(body []byte, cte, charset string) string {
 	var r io.Reader = bytes.NewReader(body)
 	switch strings.ToLower(strings.TrimSpace(cte)) {
@@ -422,7 +442,9 @@ func decodePart(body []byte, cte, charset string) string {
 		r = base64.NewDecoder(base64.StdEncoding, &stripSpace{r: r})
 	}
 	b, err := io.ReadAll(r)
-	if err != nil && len(b) == 0 {
+	if err != nil && len(b) == 0 && !strings.EqualFold(strings.TrimSpace(cte), "base64") {
+		// Undecodable QP stays as it is; undecodable base64 is no text
+		// (dovecot's decoder skips it).
 		b = body
 	}
 	if cs := strings.ToLower(charset); cs != "" && cs != "utf-8" && cs != "us-ascii" {

@@ -59,7 +59,9 @@ func TestBigMessagePartsMemory(t *testing.T) {
 		{"FETCH BODY[2.MIME]", "f FETCH 1 BODY.PEEK[2.MIME]\r\n", "BODY[2.MIME] {"},
 		{"FETCH BINARY.SIZE[2]", "g FETCH 1 BINARY.SIZE[2]\r\n", fmt.Sprintf("BINARY.SIZE[2] %d", decoded)},
 		{"FETCH BINARY[2]<end-60.100>", fmt.Sprintf("h FETCH 1 BINARY.PEEK[2]<%d.100>\r\n", decoded-60), fmt.Sprintf("BINARY[2]<%d> ~{60}", decoded-60)},
-		{"FETCH BINARY[3]", "i FETCH 1 BINARY.PEEK[3]\r\n", "BINARY[3] {12}"},
+		// Decoded from base64: a literal8 even without a NUL, as dovecot
+		// sends it (server/imap/binarydecode.go).
+		{"FETCH BINARY[3]", "i FETCH 1 BINARY.PEEK[3]\r\n", "BINARY[3] ~{12}"},
 	}
 	for _, cm := range cmds {
 		start := time.Now()

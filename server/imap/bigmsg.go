@@ -113,6 +113,16 @@ type bigFetch struct {
 	mi     *mailstore.MessageInfo
 	size   int64  // CRLF size, -1 until known
 	header []byte // CRLF header with its blank line, nil until read
+	// binScans holds checkBinary's first pass over each BINARY section
+	// (by item name), which section then need not make again.
+	binScans map[string]binScan
+}
+
+// binScan is what a first pass over a BINARY section found.
+type binScan struct {
+	size    int64
+	nul     bool // a NUL in the partial range asked for
+	decoded bool
 }
 
 // bigStreamable reports whether every item can be answered by bigFetch

@@ -180,18 +180,24 @@ func (b *bigFetch) section(it fetchItem) error {
 		from, to = p.Offset, p.Offset+p.Size
 	}
 	// Pass 1: the size (go-imap answers nothing when reading fails).
-	r, cl, err := open()
-	if err != nil {
-		return c.storeErr("FETCH", c.sel.mb, err)
-	}
+	// For BINARY, checkBinary made it.
 	scan := &rangeScan{from: from, to: to}
-	if r != nil {
-		if _, err := io.Copy(scan, r); err != nil {
-			scan.n, scan.nul = 0, false
+	decoded := false
+	if bs, ok := b.binScans[it.name]; ok && binary {
+		scan.n, scan.nul, decoded = bs.size, bs.nul, bs.decoded
+	} else {
+		r, cl, err := open()
+		if err != nil {
+			return c.storeErr("FETCH", c.sel.mb, err)
 		}
+		if r != nil {
+			if _, err := io.Copy(scan, r); err != nil {
+				scan.n, scan.nul = 0, false
+			}
+		}
+		cl.Close()
+		decoded = binary && pipe.decoded
 	}
-	cl.Close()
-	decoded := binary && pipe.decoded
 	if it.kind == "BINARY.SIZE[]" {
 		c.w.raw(it.name).sp().num(uint32(scan.n))
 		return nil
@@ -206,7 +212,7 @@ func (b *bigFetch) section(it fetchItem) error {
 		return nil
 	}
 	// Pass 2: the bytes.
-	r, cl, err = open()
+	r, cl, err := open()
 	if err != nil {
 		return c.storeErr("FETCH", c.sel.mb, err)
 	}

@@ -51,7 +51,7 @@ const maxRawHeader = 1 << 20
 // reports whether something was decoded. A part that does not exist
 // writes nothing (an empty answer, as for BODY[]).
 func writeBinary(w io.Writer, r io.Reader, path []int) (decoded bool, err error) {
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, 64<<10)
 	hdr, err := readRawHeader(br)
 	if err != nil {
 		return false, err
@@ -372,6 +372,29 @@ type partReader struct {
 }
 
 func (p *partReader) Read(b []byte) (int, error) {
+	// Whole lines while they fit, so a reader with a large buffer gets
+	// it filled (lines of a base64 body are short).
+	n := 0
+	for n < len(b) {
+		k, err := p.readSome(b[n:])
+		n += k
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		if p.br.Buffered() == 0 {
+			break // do not wait for more input than is there
+		}
+	}
+	return n, nil
+}
+
+func (p *partReader) readSome(b []byte) (int, error) {
+	if len(p.pending) == 0 && !p.done {
+		p.fast()
+	}
 	for len(p.pending) == 0 {
 		if p.done {
 			return 0, io.EOF
@@ -412,6 +435,36 @@ func (p *partReader) Read(b []byte) (int, error) {
 	n := copy(b, p.pending)
 	p.pending = p.pending[n:]
 	return n, nil
+}
+
+// fast takes, without looking at each line, the buffered lines up to the
+// first one that may be a delimiter ("--" at its start): most of a part.
+func (p *partReader) fast() {
+	if p.br.Buffered() == 0 {
+		if _, err := p.br.Peek(1); err != nil {
+			return // the line-wise path sees the end
+		}
+	}
+	buf, _ := p.br.Peek(p.br.Buffered())
+	if !p.midLine && bytes.HasPrefix(buf, []byte("--")) {
+		return
+	}
+	end := bytes.Index(buf, []byte("\n--"))
+	if end < 0 {
+		end = bytes.LastIndexByte(buf, '\n')
+		if end < 0 {
+			return
+		}
+	}
+	region := buf[:end+1]
+	eol := 1
+	if len(region) > 1 && region[len(region)-2] == '\r' {
+		eol = 2
+	}
+	p.pending = append(append(p.pending[:0], p.held...), region[:len(region)-eol]...)
+	p.held = append(p.held[:0], region[len(region)-eol:]...)
+	p.midLine = false
+	p.br.Discard(len(region))
 }
 
 // readRawHeader reads a header up to and including the empty line that
@@ -470,7 +523,13 @@ func newBinaryPipe(r io.Reader, path []int) *binaryPipe {
 	b := &binaryPipe{pr: pr, done: make(chan struct{})}
 	go func() {
 		defer close(b.done)
-		d, err := writeBinary(pw, r, path)
+		// Few, large writes: each one through the pipe is a hand-over
+		// between goroutines.
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		d, err := writeBinary(bw, r, path)
+		if err == nil {
+			err = bw.Flush()
+		}
 		b.decoded, b.err = d, err
 		pw.CloseWithError(err)
 	}()
@@ -502,7 +561,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // checkBinary decodes each BINARY section of items once, to fail the
 // FETCH before its response for the message begins (content, or the
-// big message's stream).
+// big message's stream; for the latter the pass is kept as the first of
+// bigFetch.section's two).
 func (c *conn) checkBinary(items []fetchItem, content []byte, big *bigFetch) error {
 	for _, it := range items {
 		if it.kind != "BINARY[]" && it.kind != "BINARY.SIZE[]" {
@@ -514,8 +574,22 @@ func (c *conn) checkBinary(items []fetchItem, content []byte, big *bigFetch) err
 			if oerr != nil {
 				continue // the item itself reports it
 			}
-			_, err = writeBinary(io.Discard, r, it.section.Part)
+			var from, to int64 = 0, 1<<63 - 1
+			if p := it.section.Partial; p != nil && it.kind != "BINARY.SIZE[]" {
+				from, to = p.Offset, p.Offset+p.Size
+			}
+			scan := &rangeScan{from: from, to: to}
+			bw := bufio.NewWriterSize(scan, 64<<10)
+			var decoded bool
+			decoded, err = writeBinary(bw, r, it.section.Part)
+			bw.Flush()
 			cl.Close()
+			if err == nil {
+				if big.binScans == nil {
+					big.binScans = map[string]binScan{}
+				}
+				big.binScans[it.name] = binScan{size: scan.n, nul: scan.nul, decoded: decoded}
+			}
 		} else {
 			_, err = writeBinary(io.Discard, bytes.NewReader(content), it.section.Part)
 		}
@@ -526,54 +600,63 @@ func (c *conn) checkBinary(items []fetchItem, content []byte, big *bigFetch) err
 	return nil
 }
 
-// qpReader decodes quoted-printable (RFC 2045 §6.7) line by line as
-// dovecot does: blanks at a line end are dropped, "=" at a line end is a
-// soft line break, "=XY" a byte; an "=" followed by anything else is
-// errBadEncoding (dovecot: [PARSE]). Go's mime/quotedprintable lets such
-// an "=" through.
+// qpReader decodes quoted-printable (RFC 2045 §6.7) as dovecot does:
+// blanks at a line end are dropped, "=" at a line end is a soft line
+// break, "=XY" a byte; an "=" followed by anything else is errBadEncoding
+// (dovecot: [PARSE]). Go's mime/quotedprintable lets such an "=" through.
+// A line is taken in pieces of the reader's buffer, so a long one costs
+// no more memory: what a piece ends with that the rest of the line may
+// change (blanks, "=", "=X") waits in carry.
 type qpReader struct {
 	br      *bufio.Reader
+	carry   []byte
 	pending []byte
 	err     error
 }
 
 func (q *qpReader) Read(p []byte) (int, error) {
 	for len(q.pending) == 0 && q.err == nil {
-		line, err := q.br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A very long line: decode what is there, keep reading.
-			line = bytes.Clone(line)
-			more, err2 := q.br.ReadBytes('\n')
-			line, err = append(line, more...), err2
-		}
-		if err != nil && err != io.EOF {
+		chunk, err := q.br.ReadSlice('\n')
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 			q.err = err
 			break
 		}
-		content, eol := line, false
-		if n := len(content); n > 0 && content[n-1] == '\n' {
-			content, eol = content[:n-1], true
-			if n := len(content); n > 0 && content[n-1] == '\r' {
-				content = content[:n-1]
+		text := append(q.carry, chunk...)
+		q.carry = nil
+		eol := false
+		if n := len(text); n > 0 && text[n-1] == '\n' {
+			text, eol = text[:n-1], true
+			if n := len(text); n > 0 && text[n-1] == '\r' {
+				text = text[:n-1]
 			}
 		}
-		content = bytes.TrimRight(content, " \t")
+		if !eol && err == bufio.ErrBufferFull {
+			// Keep back what the next piece may still change.
+			keep := len(text) - len(bytes.TrimRight(text, " \t"))
+			if i := bytes.LastIndexByte(text, '='); i >= 0 && i >= len(text)-keep-2 {
+				keep = len(text) - i
+			}
+			q.carry = bytes.Clone(text[len(text)-keep:])
+			text = text[:len(text)-keep]
+		} else {
+			text = bytes.TrimRight(text, " \t")
+		}
 		soft := false
-		for i := 0; i < len(content); i++ {
-			c := content[i]
+		for i := 0; i < len(text); i++ {
+			c := text[i]
 			if c != '=' {
 				q.pending = append(q.pending, c)
 				continue
 			}
-			if i == len(content)-1 {
+			if i == len(text)-1 && q.carry == nil {
 				soft = true
 				break
 			}
-			if i+2 >= len(content) || !isHex(content[i+1]) || !isHex(content[i+2]) {
+			if i+2 >= len(text) || !isHex(text[i+1]) || !isHex(text[i+2]) {
 				q.err = errBadEncoding
 				break
 			}
-			q.pending = append(q.pending, unhex(content[i+1])<<4|unhex(content[i+2]))
+			q.pending = append(q.pending, unhex(text[i+1])<<4|unhex(text[i+2]))
 			i += 2
 		}
 		if eol && !soft && q.err == nil {

@@ -1,8 +1,10 @@
 package imap
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -80,4 +82,23 @@ func FuzzDecodeUTF7(f *testing.F) {
 			t.Fatalf("%q: %q", b, s)
 		}
 	})
+}
+
+// TestQPPieces: quoted-printable decodes the same when its lines come in
+// pieces of a small buffer (a long line never held whole), escapes,
+// blanks and soft breaks cut anywhere.
+func TestQPPieces(t *testing.T) {
+	in := strings.Repeat("a=41 b\t=3d", 500) + "  \r\n" + strings.Repeat("x", 40) + "=\r\nend=20 \r\nlast="
+	want := strings.Repeat("aA b\t=", 500) + "\r\n" + strings.Repeat("x", 40) + "end \r\nlast"
+	for _, size := range []int{16, 17, 19, 23, 4096} {
+		got, err := io.ReadAll(&qpReader{br: bufio.NewReaderSize(strings.NewReader(in), size)})
+		if err != nil || string(got) != want {
+			t.Errorf("buffer %d: %q, %v", size, got, err)
+		}
+	}
+	for _, bad := range []string{"a=4", "a=4x\r\n", "=\t=ZZ"} {
+		if got, err := io.ReadAll(&qpReader{br: bufio.NewReaderSize(strings.NewReader(bad), 16)}); err != errBadEncoding {
+			t.Errorf("%q: %q, %v", bad, got, err)
+		}
+	}
 }

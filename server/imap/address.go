@@ -11,7 +11,7 @@ import (
 type envAddr struct {
 	name, adl, mailbox, host string
 	group                    string
-	end                      bool
+	start, end               bool // a group's start ("name:", group may be "") and end
 }
 
 // parseAddressList splits an address header value leniently: mail from
@@ -26,10 +26,10 @@ func parseAddressList(v string) []envAddr {
 		tok = strings.TrimSpace(tok)
 		if sep == ':' {
 			// Group start: "name: a, b;".
-			out = append(out, envAddr{group: displayName(tok)})
+			out = append(out, envAddr{group: displayName(tok), start: true})
 			inner, tail := splitGroup(v)
 			for _, a := range parseAddressList(inner) {
-				if a.group == "" && !a.end {
+				if !a.start && !a.end {
 					out = append(out, a)
 				}
 			}
@@ -262,8 +262,9 @@ func (w *writer) rawAddresses(l []envAddr) *writer {
 		switch {
 		case a.end:
 			w.raw("(NIL NIL NIL NIL)")
-		case a.group != "":
-			w.raw("(NIL NIL ").nstr(a.group).raw(" NIL)")
+		case a.start:
+			// dovecot: an empty group name (":;") is "", not NIL.
+			w.raw("(NIL NIL ").str(a.group).raw(" NIL)")
 		default:
 			w.byte1('(').humanNstr(a.name).sp().nstr(a.adl).sp().nstr(a.mailbox).sp().nstr(a.host).byte1(')')
 		}

@@ -15,8 +15,9 @@ func TestParseAddressList(t *testing.T) {
 		{`"Doe, J." <j@x.org>, b@y.org (Bee)`, []envAddr{{name: "Doe, J.", mailbox: "j", host: "x.org"}, {name: "Bee", mailbox: "b", host: "y.org"}}}, // the old comment style names the address, as in dovecot
 		{"=?utf-8?q?M=C3=BCller?= <m@x.org>", []envAddr{{name: "=?utf-8?q?M=C3=BCller?=", mailbox: "m", host: "x.org"}}},
 		{"K\xf6nig <k@x.org>", []envAddr{{name: "K\xf6nig", mailbox: "k", host: "x.org"}}},
-		{"undisclosed-recipients:;", []envAddr{{group: "undisclosed-recipients"}, {end: true}}},
-		{"G: a@x, b@y;, c@z", []envAddr{{group: "G"}, {mailbox: "a", host: "x"}, {mailbox: "b", host: "y"}, {end: true}, {mailbox: "c", host: "z"}}},
+		{"undisclosed-recipients:;", []envAddr{{group: "undisclosed-recipients", start: true}, {end: true}}},
+		{"G: a@x, b@y;, c@z", []envAddr{{group: "G", start: true}, {mailbox: "a", host: "x"}, {mailbox: "b", host: "y"}, {end: true}, {mailbox: "c", host: "z"}}},
+		{":;", []envAddr{{start: true}, {end: true}}},
 		{"<@r.example:u@x.org>", []envAddr{{adl: "@r.example", mailbox: "u", host: "x.org"}}},
 		{"nodomain", []envAddr{{mailbox: "nodomain", host: "MISSING_DOMAIN"}}},
 		{"a@x,\r\n b@y", []envAddr{{mailbox: "a", host: "x"}, {mailbox: "b", host: "y"}}},

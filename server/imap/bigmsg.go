@@ -9,9 +9,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 
 	"mailmig/mailstore"
 )
@@ -223,11 +220,11 @@ func (b *bigFetch) item(it fetchItem) error {
 			return c.storeErr("FETCH", c.sel.mb, err)
 		}
 		defer cl.Close()
-		bs := streamBodyStructure(r)
+		bs := readBodyStructure(r)
 		if it.kind == "BODY" {
-			c.w.raw("BODY ").bodyStructure(bs, false)
+			c.w.raw("BODY ").writeBodyStructure(bs, false)
 		} else {
-			c.w.raw("BODYSTRUCTURE ").bodyStructure(bs, true)
+			c.w.raw("BODYSTRUCTURE ").writeBodyStructure(bs, true)
 		}
 		return nil
 	case "BINARY[]", "BINARY.SIZE[]":
@@ -293,94 +290,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.bytes += int64(n)
 	c.lines += int64(bytes.Count(p[:n], []byte("\n")))
 	return n, err
-}
-
-// streamBodyStructure gives the structure imapserver.ExtractBodyStructure
-// gives (which reads every leaf part into memory, go-imap falls short
-// here): it walks the MIME tree with go-message's multipart reader and
-// counts sizes and lines as the parts stream past.
-// TestBigMessageStreamSameAnswers holds the two to the same output.
-func streamBodyStructure(r io.Reader) imap.BodyStructure {
-	br := bufio.NewReader(r)
-	header, _ := textproto.ReadHeader(br)
-	return streamStructure(header, br)
-}
-
-func streamStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStructure {
-	header := gomessage.Header{Header: rawHeader}
-	mediaType, typeParams, _ := header.ContentType()
-	primaryType, subType, _ := strings.Cut(mediaType, "/")
-	if primaryType == "multipart" {
-		bs := &imap.BodyStructureMultiPart{Subtype: subType}
-		mr := textproto.NewMultipartReader(r, typeParams["boundary"])
-		for {
-			part, _ := mr.NextPart()
-			if part == nil {
-				break
-			}
-			bs.Children = append(bs.Children, streamStructure(part.Header, part))
-		}
-		bs.Extended = &imap.BodyStructureMultiPartExt{
-			Params:      typeParams,
-			Disposition: contentDisposition(header),
-			Language:    contentLanguage(header),
-			Location:    header.Get("Content-Location"),
-		}
-		return bs
-	}
-	cr := &countingReader{r: r}
-	bs := &imap.BodyStructureSinglePart{
-		Type:        primaryType,
-		Subtype:     subType,
-		Params:      typeParams,
-		ID:          header.Get("Content-Id"),
-		Description: header.Get("Content-Description"),
-		Encoding:    header.Get("Content-Transfer-Encoding"),
-	}
-	var child *imap.BodyStructureMessageRFC822
-	if mediaType == "message/rfc822" || mediaType == "message/global" {
-		br := bufio.NewReader(cr)
-		childHeader, _ := textproto.ReadHeader(br)
-		child = &imap.BodyStructureMessageRFC822{
-			Envelope:      imapserver.ExtractEnvelope(childHeader),
-			BodyStructure: streamStructure(childHeader, br),
-		}
-	}
-	io.Copy(io.Discard, cr)
-	bs.Size = uint32(cr.bytes)
-	if child != nil {
-		child.NumLines = cr.lines
-		bs.MessageRFC822 = child
-	}
-	if primaryType == "text" {
-		bs.Text = &imap.BodyStructureText{NumLines: cr.lines}
-	}
-	bs.Extended = &imap.BodyStructureSinglePartExt{
-		Disposition: contentDisposition(header),
-		Language:    contentLanguage(header),
-		Location:    header.Get("Content-Location"),
-	}
-	return bs
-}
-
-func contentDisposition(header gomessage.Header) *imap.BodyStructureDisposition {
-	disp, params, _ := header.ContentDisposition()
-	if disp == "" {
-		return nil
-	}
-	return &imap.BodyStructureDisposition{Value: disp, Params: params}
-}
-
-func contentLanguage(header gomessage.Header) []string {
-	v := header.Get("Content-Language")
-	if v == "" {
-		return nil
-	}
-	l := strings.Split(v, ",")
-	for i, lang := range l {
-		l[i] = strings.TrimSpace(lang)
-	}
-	return l
 }
 
 // streamContains reports whether the CRLF message (from the body on,

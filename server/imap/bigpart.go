@@ -89,23 +89,26 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // findPart is go-imap's findMessagePart (imapserver/message.go), which is
-// not exported: the part's header and a reader of its body.
+// not exported: the part's header and a reader of its body. Parts are
+// numbered as dovecot numbers them (RFC 9051 §6.4.5): a part that is not
+// multipart is its own part 1, but only a message/rfc822 part has
+// numbers below that (BODY[1.1] of a one-part text message is nothing).
 func findPart(header textproto.Header, body io.Reader, path []int) (string, textproto.Header, io.Reader) {
 	mh := gomessage.Header{Header: header}
 	mediaType, _, _ := mh.ContentType()
 	if !strings.HasPrefix(mediaType, "multipart/") && len(path) > 0 && path[0] == 1 {
+		if len(path) > 1 && !isMessageType(partMediaType(header, "")) {
+			return "", textproto.Header{}, nil
+		}
 		path = path[1:]
 	}
 	var parentMediaType string
-	for _, partNum := range path {
-		// A part that is neither multipart nor a message has no
-		// subparts, as dovecot numbers them (sectioncheck.go).
-		isMsg := isMessageType(partMediaType(header, parentMediaType))
+	for i, partNum := range path {
 		header, body = openPart(header, body, parentMediaType)
 		ph := gomessage.Header{Header: header}
 		mediaType, typeParams, _ := ph.ContentType()
 		if !strings.HasPrefix(mediaType, "multipart/") {
-			if partNum != 1 || !isMsg {
+			if partNum != 1 || (i < len(path)-1 && !isMessageType(partMediaType(header, parentMediaType))) {
 				return "", textproto.Header{}, nil
 			}
 			continue

@@ -417,9 +417,9 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 	case "PREVIEW":
 		w.raw("PREVIEW ").str(preview(content))
 	case "BODYSTRUCTURE":
-		w.raw("BODYSTRUCTURE ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), true)
+		w.raw("BODYSTRUCTURE ").writeBodyStructure(readBodyStructure(bytes.NewReader(content)), true)
 	case "BODY":
-		w.raw("BODY ").bodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(content)), false)
+		w.raw("BODY ").writeBodyStructure(readBodyStructure(bytes.NewReader(content)), false)
 	case "RFC822":
 		w.raw("RFC822 ").literalText(content)
 	case "RFC822.HEADER":

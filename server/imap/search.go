@@ -732,7 +732,7 @@ func searchableAddresses(v string) string {
 		if b.Len() > 0 {
 			b.WriteString(", ")
 		}
-		if a.group != "" {
+		if a.start {
 			b.WriteString(a.group + ":")
 			continue
 		}

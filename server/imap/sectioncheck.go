@@ -3,8 +3,6 @@ package imap
 import (
 	"bufio"
 	"bytes"
-	"io"
-	"strings"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -27,49 +25,13 @@ func sectionValid(content []byte, part []int, spec string) bool {
 	if err != nil {
 		return true // leave odd messages to ExtractBodySection
 	}
-	var body io.Reader = br
-	mt := partMediaType(h, "")
-	// The message itself: part 1 of a non-multipart message is its body,
-	// typed by the message header.
-	parent := ""
-	for i, n := range part {
-		if i > 0 || strings.HasPrefix(mt, "multipart/") {
-			if mt == "message/rfc822" || mt == "message/global" {
-				// Into the encapsulated message.
-				ebr := bufio.NewReader(body)
-				eh, err := textproto.ReadHeader(ebr)
-				if err != nil {
-					return true
-				}
-				h, body, mt, parent = eh, ebr, partMediaType(eh, ""), ""
-				if !strings.HasPrefix(mt, "multipart/") {
-					if n != 1 {
-						return false
-					}
-					continue
-				}
-			}
-			if !strings.HasPrefix(mt, "multipart/") {
-				return false
-			}
-			gh := gomessage.Header{Header: h}
-			_, params, _ := gh.ContentType()
-			mr := textproto.NewMultipartReader(body, params["boundary"])
-			var p *textproto.Part
-			for j := 1; j <= n; j++ {
-				if p, err = mr.NextPart(); err != nil {
-					return false
-				}
-			}
-			parent = mt
-			h, body, mt = p.Header, p, partMediaType(p.Header, parent)
-		} else if n != 1 {
-			return false
-		}
+	parent, ph, body := findPart(h, br, part)
+	if body == nil {
+		return false
 	}
 	switch spec {
 	case "HEADER", "TEXT":
-		return mt == "message/rfc822" || mt == "message/global"
+		return isMessageType(partMediaType(ph, parent))
 	}
 	return true
 }

@@ -3,9 +3,6 @@ package imap
 import (
 	"bufio"
 	"io"
-	"maps"
-	"mime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -230,44 +227,6 @@ func sanitizeText(s string) string {
 
 const envelopeDate = "Mon, 02 Jan 2006 15:04:05 -0700"
 
-// envelope writes an ENVELOPE (RFC 9051 §7.5.2). Header text is sent
-// MIME-encoded when it is not ASCII, as most servers do.
-func (w *writer) envelope(e *imap.Envelope) *writer {
-	if e == nil {
-		e = &imap.Envelope{}
-	}
-	w.byte1('(')
-	if e.Date.IsZero() {
-		w.raw("NIL")
-	} else {
-		w.str(e.Date.Format(envelopeDate))
-	}
-	w.sp().humanNstr(encodeWord(e.Subject))
-	sender, replyTo := e.Sender, e.ReplyTo
-	if len(sender) == 0 {
-		sender = e.From
-	}
-	if len(replyTo) == 0 {
-		replyTo = e.From
-	}
-	for _, l := range [][]imap.Address{e.From, sender, replyTo, e.To, e.Cc, e.Bcc} {
-		w.sp().addresses(l)
-	}
-	w.sp()
-	if len(e.InReplyTo) == 0 {
-		w.raw("NIL")
-	} else {
-		w.str("<" + strings.Join(e.InReplyTo, "> <") + ">")
-	}
-	w.sp()
-	if e.MessageID == "" {
-		w.raw("NIL")
-	} else {
-		w.str("<" + e.MessageID + ">")
-	}
-	return w.byte1(')')
-}
-
 // envelopeRaw writes the ENVELOPE of a message header the way dovecot
 // does: date, subject, In-Reply-To, Message-ID and display names as they
 // are in the header (clients decode encoded words themselves; 8-bit text
@@ -297,120 +256,4 @@ func unfold(s string) string {
 	}
 	s = strings.ReplaceAll(s, "\r\n", "")
 	return strings.ReplaceAll(s, "\n", "")
-}
-
-func encodeWord(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return mime.QEncoding.Encode("utf-8", s)
-		}
-	}
-	return s
-}
-
-func (w *writer) addresses(l []imap.Address) *writer {
-	if len(l) == 0 {
-		return w.raw("NIL")
-	}
-	w.byte1('(')
-	for _, a := range l {
-		w.byte1('(').humanNstr(encodeWord(a.Name)).raw(" NIL ").nstr(a.Mailbox).sp().nstr(a.Host).byte1(')')
-	}
-	return w.byte1(')')
-}
-
-// bodyStructure writes BODY (ext=false) or BODYSTRUCTURE (ext=true).
-func (w *writer) bodyStructure(bs imap.BodyStructure, ext bool) *writer {
-	switch bs := bs.(type) {
-	case *imap.BodyStructureMultiPart:
-		w.byte1('(')
-		for _, c := range bs.Children {
-			w.bodyStructure(c, ext)
-		}
-		w.sp().str(strings.ToUpper(bs.Subtype))
-		if ext && bs.Extended != nil {
-			x := bs.Extended
-			w.sp().params(x.Params).sp().disposition(x.Disposition).sp().language(x.Language).sp().nstr(x.Location)
-		}
-		return w.byte1(')')
-	case *imap.BodyStructureSinglePart:
-		params := bs.Params
-		if strings.EqualFold(bs.Type, "text") && params["charset"] == "" {
-			// RFC 2045 §5.2's default, made explicit as dovecot does.
-			params = maps.Clone(params)
-			if params == nil {
-				params = map[string]string{}
-			}
-			params["charset"] = "us-ascii"
-		}
-		w.byte1('(').str(strings.ToUpper(bs.Type)).sp().str(strings.ToUpper(bs.Subtype)).sp().params(params)
-		w.sp().nstr(bs.ID).sp().nstr(bs.Description).sp()
-		enc := strings.ToUpper(bs.Encoding)
-		if enc == "" {
-			enc = "7BIT"
-		}
-		w.str(enc).sp().num(bs.Size)
-		if m := bs.MessageRFC822; m != nil {
-			w.sp().envelope(m.Envelope).sp()
-			if m.BodyStructure != nil {
-				w.bodyStructure(m.BodyStructure, ext)
-			} else {
-				w.raw(`("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0)`)
-			}
-			w.sp().num64(m.NumLines)
-		} else if bs.Text != nil {
-			w.sp().num64(bs.Text.NumLines)
-		}
-		if ext {
-			// body-ext-1part: md5 disposition language location
-			w.raw(" NIL ")
-			if x := bs.Extended; x != nil {
-				w.disposition(x.Disposition).sp().language(x.Language).sp().nstr(x.Location)
-			} else {
-				w.raw("NIL NIL NIL")
-			}
-		}
-		return w.byte1(')')
-	}
-	return w.raw(`("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0)`)
-}
-
-func (w *writer) params(p map[string]string) *writer {
-	if len(p) == 0 {
-		return w.raw("NIL")
-	}
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	w.byte1('(')
-	for i, k := range keys {
-		if i > 0 {
-			w.sp()
-		}
-		w.str(strings.ToUpper(k)).sp().str(encodeWord(p[k]))
-	}
-	return w.byte1(')')
-}
-
-func (w *writer) disposition(d *imap.BodyStructureDisposition) *writer {
-	if d == nil || d.Value == "" {
-		return w.raw("NIL")
-	}
-	return w.byte1('(').str(strings.ToUpper(d.Value)).sp().params(d.Params).byte1(')')
-}
-
-func (w *writer) language(l []string) *writer {
-	if len(l) == 0 {
-		return w.raw("NIL")
-	}
-	w.byte1('(')
-	for i, s := range l {
-		if i > 0 {
-			w.sp()
-		}
-		w.str(s)
-	}
-	return w.byte1(')')
 }

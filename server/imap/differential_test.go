@@ -510,6 +510,7 @@ var (
 	uidValidityRE = regexp.MustCompile(`\[(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
 	// STATUS's (and LIST-STATUS's) UIDVALIDITY item (RFC 9051 §7.4): a
 	// value the server picks.
+	saveDateRE          = regexp.MustCompile(`SAVEDATE "\d\d-[A-Z][a-z][a-z]-\d{4} \d\d:\d\d:\d\d \+0000"`)
 	statusUIDValidityRE = regexp.MustCompile(`^(\* STATUS .*[( ]UIDVALIDITY) \d+`)
 	modseqRE            = regexp.MustCompile(`(MODSEQ|HIGHESTMODSEQ) \(?\d+`)
 	flagListRE          = regexp.MustCompile(`^(\* FLAGS \(|\* OK \[PERMANENTFLAGS \(|\* \d+ FETCH \(.*FLAGS \()([^)]*)(\).*)$`)
@@ -528,6 +529,9 @@ func normValues(l string) string {
 	}
 	l = uidValidityRE.ReplaceAllString(l, "[$1 V")
 	l = statusUIDValidityRE.ReplaceAllString(l, "$1 V")
+	// RFC 8514 §4.1: when the message was saved, each server's own
+	// moment (the format is kept: a date-time in UTC, or NIL).
+	l = saveDateRE.ReplaceAllString(l, `SAVEDATE "DD-Mon-YYYY HH:MM:SS +0000"`)
 	if m := flagListRE.FindStringSubmatch(l); m != nil {
 		f := strings.Fields(m[2])
 		slices.Sort(f)

@@ -206,6 +206,10 @@ func (c *conn) cmdFetch(tag string, p *parser, uid bool) error {
 				continue
 			}
 			sep()
+			if it.kind == "SAVEDATE" {
+				c.writeSaveDate(&mi) // savedate.go
+				continue
+			}
 			if it.kind == "EMAILID" || it.kind == "THREADID" {
 				if err := c.fetchObjectID(ctx, it.kind, snap, &mi); err != nil {
 					return err

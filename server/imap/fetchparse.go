@@ -75,7 +75,8 @@ func parseFetchItem(p *parser) (fetchItem, error) {
 	switch a {
 	case "FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
 		"RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ",
-		"EMAILID", "THREADID": // RFC 8474 §5 (objectid.go)
+		"EMAILID", "THREADID", // RFC 8474 §5 (objectid.go)
+		"SAVEDATE": // RFC 8514 §4.1 (savedate.go)
 		return fetchItem{kind: a, name: a}, nil
 	case "PREVIEW":
 		// RFC 8970 (preview.go).

@@ -136,7 +136,7 @@ func parseSearchKey(p *parser, depth int) (searchKey, error) {
 			op = "NOTFLAG"
 		}
 		return searchKey{op: op, flag: string(f)}, err
-	case "NEW", "OLD", "RECENT":
+	case "NEW", "OLD", "RECENT", "SAVEDATESUPPORTED":
 		return searchKey{op: a}, nil
 	case "BCC", "CC", "FROM", "SUBJECT", "TO":
 		v, err := str()
@@ -151,7 +151,8 @@ func parseSearchKey(p *parser, depth int) (searchKey, error) {
 	case "BODY", "TEXT":
 		v, err := str()
 		return searchKey{op: a, value: v}, err
-	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE",
+		"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE": // RFC 8514 §4.2 (savedate.go)
 		d, err := date()
 		return searchKey{op: a, date: d}, err
 	case "LARGER", "SMALLER":
@@ -343,6 +344,8 @@ func (k *searchKey) match(m *searchMsg) bool {
 		return m.rfc822Size() > k.n
 	case "SMALLER":
 		return m.rfc822Size() < k.n
+	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE", "SAVEDATESUPPORTED":
+		return matchSaveDate(k.op, k.date, m.mi)
 	case "BEFORE":
 		return dayOf(m.mi.InternalDate).Before(k.date)
 	case "ON":

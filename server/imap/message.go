@@ -88,6 +88,13 @@ func (c *conn) cmdStore(tag string, p *parser, uid bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
+	for _, f := range flags {
+		// RFC 9051 §9 flag: \Recent and unknown system flags cannot be
+		// stored (dovecot: "BAD Invalid system flag").
+		if !storableFlag(f) {
+			return errBad("invalid system flag %s", f)
+		}
+	}
 	s := c.sel
 	if s.readOnly {
 		return errNo(imap.ResponseCodeCannot, "mailbox is read-only")

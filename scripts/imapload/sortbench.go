@@ -119,8 +119,8 @@ func (c *client) resultOf(cmd string) (string, error) {
 // server kept for an unchanged folder cannot be used), and the median of
 // -runs more (warm), one line per command. With -rss-pid it also prints
 // the resident memory of that process and its descendants after login,
-// after SELECT, after each command's first run, at the end and, after
-// -settle, once more.
+// after SELECT, right after each command's first run and 2 s later, at
+// the end and, after -settle, once more.
 func sortBench(args []string) error {
 	fs := flag.NewFlagSet("sortbench", flag.ExitOnError)
 	addr := fs.String("addr", "", "server")
@@ -152,6 +152,10 @@ func sortBench(args []string) error {
 	}
 	fmt.Printf("select ms=%.1f exists=%d\n", float64(time.Since(t0).Microseconds())/1000, c.exists)
 	mark("select")
+	// A known state for the flag toggled below: each toggle changes it.
+	if _, err := c.cmd("STORE 1 -FLAGS.SILENT (\\Flagged)"); err != nil {
+		return err
+	}
 	timed := func(cmd string) (float64, string, error) {
 		t := time.Now()
 		s, err := c.resultOf(cmd)
@@ -168,6 +172,10 @@ func sortBench(args []string) error {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}
 		mark(fmt.Sprintf("cmd%d_first", i+1))
+		if *rssPid != 0 {
+			time.Sleep(2 * time.Second)
+			mark(fmt.Sprintf("cmd%d_first_2s", i+1))
+		}
 		var computed, warm []float64
 		for r := 0; r < *runs; r++ {
 			// Any change makes a kept answer unusable.

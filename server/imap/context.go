@@ -49,6 +49,11 @@ type searchUpdate struct {
 	uids  []uint32        // the last announced result, ascending
 	sort  []sortCriterion // SORT's criteria; nil for SEARCH
 	order []uint32        // SORT: the last announced result in sort order
+	// The snapshot and view size last evaluated on: while both stay
+	// and the program depends on nothing else (sessionIndependent), the
+	// result cannot have changed and is not computed again.
+	snap    *mailstore.Snapshot
+	viewLen int
 }
 
 // updateDiff returns the UIDs in cur but not in old (added) and in old but
@@ -182,6 +187,10 @@ func (c *conn) sendSearchUpdates() {
 		return
 	}
 	for _, u := range s.updates {
+		if u.snap == snap && u.viewLen == len(s.uids) && u.prog.sessionIndependent() {
+			continue
+		}
+		u.snap, u.viewLen = snap, len(s.uids)
 		hits := c.evalSearch(snap, &u.prog, false)
 		cur := make([]uint32, len(hits))
 		for i, h := range hits {

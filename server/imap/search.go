@@ -612,9 +612,25 @@ func (c *conn) cmdSearch(tag string, p *parser, uid bool) error {
 		if !c.canUpdate(uid, ret) {
 			return c.ok(tag, imap.ResponseCode(`NOUPDATE "`+tag+`"`), "SEARCH completed, no updates", uid)
 		}
-		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: hitUIDs})
+		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: hitUIDs, snap: snap, viewLen: len(s.uids)})
 	}
 	return c.ok(tag, "", "SEARCH completed", uid)
+}
+
+// matchesAll tells whether k is ALL, or an AND of ALLs.
+func (k *searchKey) matchesAll() bool {
+	switch k.op {
+	case "ALL":
+		return true
+	case "AND":
+		for i := range k.sub {
+			if !k.sub[i].matchesAll() {
+				return false
+			}
+		}
+		return len(k.sub) > 0
+	}
+	return false
 }
 
 // searchHit is a message a search program matched.
@@ -635,6 +651,21 @@ func (c *conn) evalSearch(snap *mailstore.Snapshot, prog *searchKey, withModSeq 
 	var maxUID uint32
 	if len(s.uids) > 0 {
 		maxUID = s.uids[len(s.uids)-1]
+	}
+	if prog.matchesAll() && !withModSeq {
+		// ALL (SORT and THREAD of a whole folder): every message of the
+		// view, without a searchMsg each.
+		hits := make([]searchHit, 0, len(s.uids))
+		j := 0
+		for i, u := range s.uids {
+			for j < len(snap.Messages) && snap.Messages[j].UID < u {
+				j++
+			}
+			if j < len(snap.Messages) && snap.Messages[j].UID == u {
+				hits = append(hits, searchHit{seq: uint32(i + 1), mi: &snap.Messages[j]})
+			}
+		}
+		return hits
 	}
 	var hits []searchHit
 	j := 0 // both s.uids and snap.Messages ascend by UID

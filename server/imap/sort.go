@@ -246,6 +246,7 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		}
 	}
 	hits := c.evalSearch(snap, &prog, withModSeq)
+	cached := fc.len()
 	if err := c.sortHits(ctx, snap, hits, crit); err != nil {
 		return c.storeErr("SORT", s.mb, err)
 	}
@@ -305,13 +306,13 @@ func (c *conn) cmdSort(tag string, p *parser, uid bool) error {
 		}
 		c.w.raw(b.String()).crlf()
 	}
-	releaseLargeSort(len(hits))
+	releaseLargeSort(len(hits), fc.len()-cached)
 	if er.update {
 		// CONTEXT=SORT (RFC 5267 §4.3, context.go).
 		if !c.canUpdateSort(uid) {
 			return c.ok(tag, imap.ResponseCode(`NOUPDATE "`+tag+`"`), "SORT completed, no updates", uid)
 		}
-		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: slices.Sorted(slices.Values(nums)), order: nums, sort: crit})
+		s.updates = append(s.updates, &searchUpdate{tag: tag, prog: prog, uids: slices.Sorted(slices.Values(nums)), order: nums, sort: crit, snap: snap, viewLen: len(s.uids)})
 	}
 	return c.ok(tag, "", "SORT completed", uid)
 }

@@ -156,16 +156,31 @@ func (fc *folderSortCache) fill(ctx context.Context, f *mailstore.Folder, msgs [
 	if len(missing) == 0 {
 		return nil
 	}
-	added := make([]newEntry, 0, len(missing))
+	// Usually the new messages come after the cached ones: appended in
+	// place, the slices grown once to their size.
+	var added []newEntry
+	above := len(fc.uids) == 0 || msgs[missing[0]].UID > fc.uids[len(fc.uids)-1]
+	if above {
+		fc.uids = slices.Grow(fc.uids, len(missing))
+		fc.keys = slices.Grow(fc.keys, len(missing))
+	}
+	last := uint32(0)
 	for n, i := range missing {
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
+				fc.merge(added) // what was read is kept
 				return err
 			}
 		}
 		mi := msgs[i]
 		sh, _ := readSortHeaderOf(f, *mi)
-		added = append(added, newEntry{mi.UID, fc.keysOf(sh.threadInfo(mi.InternalDate))})
+		k := fc.keysOf(sh.threadInfo(mi.InternalDate))
+		if above && mi.UID > last {
+			fc.uids, fc.keys = append(fc.uids, mi.UID), append(fc.keys, k)
+			last = mi.UID
+			continue
+		}
+		added = append(added, newEntry{mi.UID, k})
 	}
 	fc.merge(added)
 	return nil
@@ -360,41 +375,40 @@ func hashID(s string) uint64 {
 // megabytes of freed objects (the command's hits, thread nodes, header
 // reading) that the Go runtime would hand back to the system only
 // slowly, keeping the process's RSS up by several hundred bytes a message
-// of the folder. releaseLargeSort returns them at once (a full GC and
-// scavenge, debug.FreeOSMemory) after a command that handled at least
-// releaseMinMessages messages, at most once every releaseInterval
-// process-wide, in the background after the answer is written. The cost
-// (one GC) is small beside the command's own work at that size;
+// of the folder. releaseLargeSort returns them (a full GC and scavenge,
+// debug.FreeOSMemory) after a command that handled at least
+// releaseMinMessages messages: before the answer when the command read
+// that many headers into the cache (it took seconds; the GC adds a few
+// per cent), otherwise in the background once releaseIdle has passed
+// without another such command (a GC of a heap holding a 100,000-message
+// selection takes 100-200 ms here, so not during a burst of them).
 // scripts/bench-imap measures the RSS with it.
 
 const (
 	releaseMinMessages = 20000
-	releaseInterval    = 5 * time.Second
+	releaseIdle        = time.Second
 )
 
 var lastRelease struct {
 	sync.Mutex
-	at      time.Time
-	pending bool
+	timer *time.Timer
 }
 
 // releaseLargeSort is called after a SORT or THREAD that handled n
-// messages (not for a kept answer).
-func releaseLargeSort(n int) {
+// messages (not for a kept answer) and read filled headers.
+func releaseLargeSort(n, filled int) {
 	if n < releaseMinMessages {
+		return
+	}
+	if filled >= releaseMinMessages {
+		debug.FreeOSMemory()
 		return
 	}
 	lastRelease.Lock()
 	defer lastRelease.Unlock()
-	if lastRelease.pending {
+	if lastRelease.timer == nil {
+		lastRelease.timer = time.AfterFunc(releaseIdle, debug.FreeOSMemory)
 		return
 	}
-	wait := time.Until(lastRelease.at.Add(releaseInterval))
-	lastRelease.pending = true
-	time.AfterFunc(max(wait, 10*time.Millisecond), func() {
-		debug.FreeOSMemory()
-		lastRelease.Lock()
-		lastRelease.at, lastRelease.pending = time.Now(), false
-		lastRelease.Unlock()
-	})
+	lastRelease.timer.Reset(releaseIdle)
 }

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
+
+	"mailmig/mailstore"
 )
 
 // TestSortCacheMemory: the SORT/THREAD cache of a 100,000-message folder
@@ -55,4 +58,67 @@ func TestSortCacheMemory(t *testing.T) {
 		t.Errorf("%.0f bytes a message, want at most 200", per)
 	}
 	runtime.KeepAlive(fc)
+}
+
+// TestFolderSortCacheEntries: entries added out of order are merged by
+// UID with their References intact, lookup finds them whatever the order
+// asked in, and pruning the expunged rebuilds the shared References.
+func TestFolderSortCacheEntries(t *testing.T) {
+	fc := &folderSortCache{}
+	ti := func(uid uint32) threadInfo {
+		x := threadInfo{date: int64(uid) * 10, msgID: uint64(uid), subj: uint64(uid) + 100, reply: uid%2 == 0}
+		for r := uint32(1); r < uid%4; r++ {
+			x.refs = append(x.refs, uint64(uid*1000+r))
+		}
+		return x
+	}
+	add := func(uids ...uint32) {
+		var es []newEntry
+		for _, u := range uids {
+			es = append(es, newEntry{u, fc.keysOf(ti(u))})
+		}
+		fc.merge(es)
+	}
+	add(5, 1, 9)
+	add(3, 7)
+	add(2000, 11)
+	if want := []uint32{1, 3, 5, 7, 9, 11, 2000}; !slices.Equal(fc.uids, want) {
+		t.Fatalf("uids %v, want %v", fc.uids, want)
+	}
+	check := func() {
+		t.Helper()
+		for j, u := range fc.uids {
+			got, want := fc.info(j), ti(u)
+			if got.date != want.date || got.msgID != want.msgID || got.subj != want.subj || got.reply != want.reply || !slices.Equal(got.refs, want.refs) {
+				t.Errorf("uid %d: %+v, want %+v", u, got, want)
+			}
+		}
+	}
+	check()
+	var msgs []*mailstore.MessageInfo
+	for _, u := range []uint32{9, 3, 4, 2000} {
+		msgs = append(msgs, &mailstore.MessageInfo{UID: u})
+	}
+	var found []uint32
+	missing := fc.lookup(msgs, func(i, j int) {
+		if fc.uids[j] != msgs[i].UID {
+			t.Errorf("lookup of %d found %d", msgs[i].UID, fc.uids[j])
+		}
+		found = append(found, msgs[i].UID)
+	})
+	if !slices.Equal(found, []uint32{9, 3, 2000}) || !slices.Equal(missing, []int{2}) {
+		t.Errorf("lookup: found %v, missing %v", found, missing)
+	}
+	// Over 2*live+1000 entries: the expunged go.
+	for u := uint32(3000); u < 4100; u++ {
+		add(u)
+	}
+	fc.prune([]*mailstore.MessageInfo{{UID: 3}, {UID: 7}, {UID: 4000}}, 3)
+	if want := []uint32{3, 7, 4000}; !slices.Equal(fc.uids, want) {
+		t.Fatalf("after prune: %v, want %v", fc.uids, want)
+	}
+	if len(fc.refs) != len(ti(3).refs)+len(ti(7).refs)+len(ti(4000).refs) {
+		t.Errorf("after prune %d references kept", len(fc.refs))
+	}
+	check()
 }

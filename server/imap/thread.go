@@ -22,6 +22,7 @@ type threadNode struct {
 	date     int64
 	subj     uint64
 	reply    bool
+	rooted   bool // in the root set already (step 2)
 	parent   *threadNode
 	children []*threadNode
 }
@@ -68,13 +69,16 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 		}
 	}
 	hits := c.evalSearch(snap, &prog, false)
+	cached := fc.len()
 	infos, err := c.threadInfos(ctx, snap, hits)
 	if err != nil {
 		return c.storeErr("THREAD", s.mb, err)
 	}
 	nodes := make([]*threadNode, len(hits))
+	buf := make([]threadNode, len(hits)) // one allocation for all
 	for i, h := range hits {
-		n := &threadNode{num: h.seq, seq: h.seq, date: infos[i].date, subj: infos[i].subj, reply: infos[i].reply}
+		n := &buf[i]
+		*n = threadNode{num: h.seq, seq: h.seq, date: infos[i].date, subj: infos[i].subj, reply: infos[i].reply}
 		if uid {
 			n.num = h.mi.UID
 		}
@@ -98,7 +102,7 @@ func (c *conn) cmdThread(tag string, p *parser, uid bool) error {
 		fc.keepAnswer(rk, b.String())
 	}
 	c.w.raw(b.String()).crlf()
-	releaseLargeSort(len(hits))
+	releaseLargeSort(len(hits), fc.len()-cached)
 	return c.ok(tag, "", "THREAD completed", uid)
 }
 
@@ -195,15 +199,13 @@ func threadReferences(nodes []*threadNode, infos []threadInfo, refs bool) []*thr
 	}
 	// (2) The root set: containers without a parent, in a stable order
 	// (the order of their first appearance).
-	seen := map[*threadNode]bool{}
 	var roots []*threadNode
-	var addRoot func(n *threadNode)
-	addRoot = func(n *threadNode) {
+	addRoot := func(n *threadNode) {
 		for n.parent != nil {
 			n = n.parent
 		}
-		if !seen[n] {
-			seen[n] = true
+		if !n.rooted {
+			n.rooted = true
 			roots = append(roots, n)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ type Options struct {
 	// Rcpt, if set, is asked about each recipient; a non-nil error (use
 	// *smtp.SMTPError) refuses it.
 	Rcpt func(to string) error
+	// ReadTimeout bounds each read from a client, in commands and in
+	// message data alike (10s if zero).
+	ReadTimeout time.Duration
 }
 
 // Sink is a recording SMTP server on 127.0.0.1.
@@ -58,6 +62,9 @@ type Sink struct {
 	mu     sync.Mutex
 	msgs   []Message
 	notify chan struct{}
+	// active is when a client last connected or a read of message data
+	// returned (UnixNano).
+	active atomic.Int64
 }
 
 // Start starts a sink; it is closed when the test ends.
@@ -65,10 +72,14 @@ func Start(t testing.TB, opts Options) *Sink {
 	t.Helper()
 	s := &Sink{opts: opts, notify: make(chan struct{}, 1)}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s.active.Store(time.Now().UnixNano())
 		return &session{s: s, c: c}, nil
 	}))
 	s.srv.Domain = "sink.test"
-	s.srv.ReadTimeout = 10 * time.Second
+	s.srv.ReadTimeout = opts.ReadTimeout
+	if s.srv.ReadTimeout <= 0 {
+		s.srv.ReadTimeout = 10 * time.Second
+	}
 	s.srv.WriteTimeout = 10 * time.Second
 	s.srv.ErrorLog = discardLogger{}
 	if opts.TLS {
@@ -131,6 +142,32 @@ func (s *Sink) Wait(n int, timeout time.Duration) []Message {
 	}
 }
 
+// WaitActive waits until at least n messages arrived, for as long as the
+// sink is busy: it gives up once nothing happened (no connection, no
+// message data read) for idle. A slow relay of big messages (a test
+// under -race on a loaded machine reads them at a few MB/s) is waited
+// for; a relay that stopped is not.
+func (s *Sink) WaitActive(n int, idle time.Duration) []Message {
+	since := time.Now()
+	for {
+		m := s.Messages()
+		if len(m) >= n {
+			return m
+		}
+		last := time.Unix(0, s.active.Load())
+		if last.Before(since) {
+			last = since
+		}
+		if time.Since(last) > idle {
+			return m
+		}
+		select {
+		case <-s.notify:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 type session struct {
 	s    *Sink
 	c    *smtp.Conn
@@ -177,7 +214,13 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
+	// go-smtp sets its ReadTimeout once, before reading the DATA line, so
+	// the whole message had to arrive within it: under load a 45 MB
+	// relay was cut after 10 s and refused with "554 5.0.0 Error:
+	// transaction failed: ... i/o timeout" (bounced by the queue) or a
+	// reset (deferred for minutes). A real smarthost's timeout is per
+	// read (Postfix smtpd_timeout), and so is the sink's.
+	b, err := io.ReadAll(&progressReader{r: r, c: ss.c.Conn(), d: ss.s.srv.ReadTimeout, active: &ss.s.active})
 	if err != nil {
 		return err
 	}
@@ -190,6 +233,26 @@ func (ss *session) Data(r io.Reader) error {
 	default:
 	}
 	return nil
+}
+
+// progressReader gives each read of message data a fresh deadline. Reads
+// are of at most 4 KB (the size of go-smtp's buffer), as go-smtp's data
+// reader fills all it is given, from as many reads of the connection as
+// it takes.
+type progressReader struct {
+	r      io.Reader
+	c      net.Conn
+	d      time.Duration
+	active *atomic.Int64 // Sink.active
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.c.SetReadDeadline(time.Now().Add(p.d)); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b[:min(len(b), 4096)])
+	p.active.Store(time.Now().UnixNano())
+	return n, err
 }
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }

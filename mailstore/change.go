@@ -79,6 +79,12 @@ type Hub struct {
 	// server does not keep every folder it ever opened in memory.
 	states map[string]weak.Pointer[folderState]
 	gets   int
+	// recent holds, per folder directory and strongly, the keys of
+	// messages put in cur/ as \Recent and not yet claimed (folderState's
+	// recentCur): a folder's state goes when no handle uses it, and a
+	// message delivered with flags while nobody has the folder open is
+	// still recent to the next session, as in dovecot.
+	recent map[string]map[string]struct{}
 }
 
 // DefaultHub is used by Stores opened without Options.Hub.
@@ -86,7 +92,7 @@ var DefaultHub = NewHub()
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{watchers: map[string]map[*watcher]struct{}{}, states: map[string]weak.Pointer[folderState]{}}
+	return &Hub{watchers: map[string]map[*watcher]struct{}{}, states: map[string]weak.Pointer[folderState]{}, recent: map[string]map[string]struct{}{}}
 }
 
 type watcher struct {
@@ -243,15 +249,31 @@ func (h *Hub) state(dir string) *folderState {
 		for d, wp := range h.states {
 			if wp.Value() == nil {
 				delete(h.states, d)
+				// No live state writes it: safe to look at here.
+				if len(h.recent[d]) == 0 {
+					delete(h.recent, d)
+				}
 			}
 		}
 	}
 	if st := h.states[dir].Value(); st != nil {
 		return st
 	}
-	st := &folderState{dir: dir}
+	st := &folderState{dir: dir, hub: h, recentCur: h.recent[dir]}
 	h.states[dir] = weak.Make(st)
 	return st
+}
+
+// recentSet returns dir's set of recent keys in cur/, made if need be.
+func (h *Hub) recentSet(dir string) map[string]struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.recent[dir]
+	if m == nil {
+		m = map[string]struct{}{}
+		h.recent[dir] = m
+	}
+	return m
 }
 
 // forget drops the cached state of dir and of folders below it (after a
@@ -262,6 +284,11 @@ func (h *Hub) forget(dir string) {
 	for d := range h.states {
 		if d == dir || (len(d) > len(dir) && d[:len(dir)] == dir && d[len(dir)] == '.') {
 			delete(h.states, d)
+		}
+	}
+	for d := range h.recent {
+		if d == dir || (len(d) > len(dir) && d[:len(dir)] == dir && d[len(dir)] == '.') {
+			delete(h.recent, d)
 		}
 	}
 }

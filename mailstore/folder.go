@@ -189,6 +189,12 @@ func (f *Folder) ClaimRecent(ctx context.Context) ([]uint32, error) {
 		}
 		uids = append(uids, m.UID)
 	}
+	// Marks of messages gone before anyone claimed them.
+	for key := range f.st.recentCur {
+		if !f.st.onDisk(key) {
+			delete(f.st.recentCur, key)
+		}
+	}
 	if len(uids) > 0 {
 		if _, _, err := f.syncLocked(ctx, nil); err != nil {
 			return nil, err

@@ -2,6 +2,8 @@ package mailstore
 
 import (
 	"context"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +67,53 @@ func TestRecentCur(t *testing.T) {
 	}
 	if got := recent(); len(got) != 0 {
 		t.Errorf("after the second claim: recent %v", got)
+	}
+}
+
+// TestRecentCurOutlivesState: a message appended with flags while no
+// handle keeps the folder (its cached state collected) is recent to the
+// next store that opens it, as a delivery with Sieve flags to a user who
+// is not connected is in dovecot.
+func TestRecentCurOutlivesState(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	hub := NewHub()
+	deliver := func() {
+		s, err := Open(root, Options{NoFsync: true, Hub: hub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := s.Folder("INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Append(ctx, strings.NewReader("Subject: x\r\n\r\nx\r\n"), []string{`\Seen`}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver()
+	for range 3 {
+		runtime.GC()
+	}
+	hub.mu.Lock()
+	live := hub.states[filepath.Join(root)].Value() != nil
+	hub.mu.Unlock()
+	if live {
+		t.Log("the folder state was not collected; the test still checks the mark")
+	}
+	s, err := Open(root, Options{NoFsync: true, Hub: hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := f.ClaimRecent(ctx)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %v, %v; want the delivered message", claimed, err)
+	}
+	if claimed, _ := f.ClaimRecent(ctx); len(claimed) != 0 {
+		t.Fatalf("claimed twice: %v", claimed)
 	}
 }

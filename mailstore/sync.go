@@ -137,8 +137,10 @@ type folderState struct {
 	// recentCur holds keys this process put in cur/ (APPEND or COPY
 	// with flags) that no session has claimed as \Recent yet: dovecot
 	// keeps \Recent in its index, not by new/, so such messages are
-	// recent too (recent.go). Kept in memory only.
+	// recent too (recent.go). The map is the Hub's (it outlives this
+	// state), nil until needed; kept in memory only.
 	recentCur map[string]struct{}
+	hub       *Hub
 	// needGUID makes assignLocked rewrite a uidlist whose header has no
 	// valid mailbox GUID (MailboxGUID, mailboxguid.go).
 	needGUID bool
@@ -147,7 +149,11 @@ type folderState struct {
 // markRecentCur records key, just put in cur/, as recent.
 func (st *folderState) markRecentCur(key string) {
 	if st.recentCur == nil {
-		st.recentCur = map[string]struct{}{}
+		if st.hub != nil {
+			st.recentCur = st.hub.recentSet(st.dir)
+		} else {
+			st.recentCur = map[string]struct{}{}
+		}
 	}
 	st.recentCur[key] = struct{}{}
 }

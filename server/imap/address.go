@@ -126,6 +126,12 @@ func parseMailbox(tok string) envAddr {
 	spec = strings.TrimSpace(stripComments(spec))
 	if i := strings.LastIndexByte(spec, '@'); i >= 0 {
 		a.mailbox, a.host = unquote(spec[:i]), strings.Join(strings.Fields(spec[i+1:]), "")
+	} else if words := strings.Fields(spec); len(words) > 1 && !strings.Contains(spec, "\"") && indexUnquoted(tok, '<') < 0 {
+		// Words without '@' ("goran at domain.com (Name)"): dovecot
+		// takes them for a display name without an address; the
+		// comment is dropped.
+		a.name, a.mailbox, a.host = strings.Join(words, " "), "MISSING_MAILBOX", "MISSING_DOMAIN"
+		return a
 	} else {
 		// What dovecot answers for an address without a domain.
 		a.mailbox, a.host = unquote(spec), "MISSING_DOMAIN"

@@ -28,7 +28,7 @@ import (
 // section does not exist.
 func sectionStream(r io.Reader, it fetchItem) io.Reader {
 	br := bufio.NewReader(r)
-	header, err := textproto.ReadHeader(br)
+	header, err := readHeaderLenient(br)
 	if err != nil {
 		return nil
 	}
@@ -139,7 +139,7 @@ func openPart(header textproto.Header, body io.Reader, parentMediaType string) (
 	}
 	if mediaType == "message/rfc822" || mediaType == "message/global" {
 		br := bufio.NewReader(body)
-		header, _ = textproto.ReadHeader(br)
+		header, _ = readHeaderLenient(br)
 		return header, br
 	}
 	return header, body

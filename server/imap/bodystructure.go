@@ -39,7 +39,7 @@ type bsPart struct {
 // streaming: sizes and lines are counted as the parts go past.
 func readBodyStructure(r io.Reader) *bsPart {
 	br := bufio.NewReader(r)
-	h, _ := textproto.ReadHeader(br)
+	h, _ := readHeaderLenient(br)
 	return walkBodyPart(h, br, "", true, 0)
 }
 
@@ -66,7 +66,7 @@ func walkBodyPart(h textproto.Header, r io.Reader, parent string, root bool, dep
 	cr := &countingReader{r: r}
 	if isMessageType(mt) && depth < maxBodyDepth {
 		br := bufio.NewReader(cr)
-		ch, _ := textproto.ReadHeader(br)
+		ch, _ := readHeaderLenient(br)
 		p.msgHead = &ch
 		p.msg = walkBodyPart(ch, br, "", false, depth+1)
 	}
@@ -142,7 +142,8 @@ func (w *writer) writeBodyStructure(p *bsPart, ext bool) *writer {
 	}
 	isText := strings.EqualFold(typ, "text")
 	w.byte1('(').str(typ).sp().str(sub).sp().mimeParams(params, isText)
-	w.sp().nstr(partField(p.header, "Content-Id")).sp().nstr(partField(p.header, "Content-Description")).sp()
+	// A field that is there but empty is "" (dovecot), an absent one NIL.
+	w.sp().fieldStr(p.header, "Content-Id").sp().fieldStr(p.header, "Content-Description").sp()
 	enc := firstToken(partField(p.header, "Content-Transfer-Encoding"))
 	if enc == "" {
 		enc = "7bit"
@@ -416,4 +417,13 @@ func parseLanguages(v string) []string {
 			return out
 		}
 	}
+}
+
+// fieldStr writes a part field's value, "" for an empty field, NIL for
+// none.
+func (w *writer) fieldStr(h textproto.Header, k string) *writer {
+	if !h.Has(k) {
+		return w.raw("NIL")
+	}
+	return w.str(partField(h, k))
 }

@@ -13,9 +13,6 @@ import (
 var dovecotOnlyCapabilities = map[string]string{
 	// RFC 2221: mailmig never refers a client to another server.
 	"LOGIN-REFERRALS": "no referrals",
-	// RFC 5550 URL-PARTIAL: CATENATE URLs with ;PARTIAL= are not
-	// supported (catenate.go).
-	"URL-PARTIAL": "no partial URLs in CATENATE",
 	// RFC 5255 I18NLEVEL=1 (SEARCH with the i;unicode-casemap
 	// comparator): not announced; no differential case holds mailmig's
 	// SEARCH matching to dovecot's comparator yet.

@@ -14,8 +14,9 @@ import (
 // CATENATE (RFC 4469): APPEND's message made of TEXT literals and IMAP
 // URLs (RFC 5092) of the user's own mail (or of folders shared with the
 // read right): "/mailbox[;UIDVALIDITY=n]/;UID=n[/;SECTION=s]", absolute
-// ("imap://user@host/...") or server-relative. No URLAUTH; ;PARTIAL is
-// not supported. A URL that cannot be resolved fails the APPEND with
+// ("imap://user@host/...") or server-relative, with ";PARTIAL=o[.n]"
+// (URL-PARTIAL, RFC 5550 §5: n octets from octet o of the part or
+// message). No URLAUTH. A URL that cannot be resolved fails the APPEND with
 // [BADURL url] (§5). The message is assembled in a temporary file in the
 // target folder's tmp/ (unlinked at once, so nothing is left behind):
 // TEXT literals stream from the connection to it (like APPEND's message
@@ -180,9 +181,13 @@ func (c *conn) urlStream(raw string) (io.Reader, io.Closer, bool) {
 	}
 	var uid uint64
 	var section string
+	partialFrom, partialLen := int64(-1), int64(-1)
 	for _, kv := range parts[1:] {
 		k, v, _ := strings.Cut(kv, "=")
 		v = strings.TrimSuffix(v, "/")
+		if partialFrom >= 0 {
+			return nil, nil, false // ;PARTIAL comes last (RFC 5092 §11)
+		}
 		switch strings.ToUpper(k) {
 		case "UID":
 			if uid, err = strconv.ParseUint(v, 10, 32); err != nil {
@@ -191,6 +196,17 @@ func (c *conn) urlStream(raw string) (io.Reader, io.Closer, bool) {
 		case "SECTION":
 			if section, err = url.PathUnescape(v); err != nil {
 				return nil, nil, false
+			}
+		case "PARTIAL":
+			// RFC 5092 §11: partial-range = number ["." nz-number].
+			from, n, hasLen := strings.Cut(v, ".")
+			if partialFrom, err = strconv.ParseInt(from, 10, 64); err != nil || partialFrom < 0 {
+				return nil, nil, false
+			}
+			if hasLen {
+				if partialLen, err = strconv.ParseInt(n, 10, 64); err != nil || partialLen <= 0 {
+					return nil, nil, false
+				}
 			}
 		default:
 			return nil, nil, false
@@ -247,5 +263,28 @@ func (c *conn) urlStream(raw string) (io.Reader, io.Closer, bool) {
 			return nil, nil, false
 		}
 	}
+	if partialFrom >= 0 {
+		r = &partialReader{r: r, skip: partialFrom}
+		if partialLen > 0 {
+			r = io.LimitReader(r, partialLen)
+		}
+	}
 	return r, fh, true
+}
+
+// partialReader drops the first skip bytes of r (URL-PARTIAL's offset).
+type partialReader struct {
+	r    io.Reader
+	skip int64
+}
+
+func (p *partialReader) Read(b []byte) (int, error) {
+	if p.skip > 0 {
+		if _, err := io.CopyN(io.Discard, p.r, p.skip); err != nil {
+			p.skip = 0
+			return 0, err
+		}
+		p.skip = 0
+	}
+	return p.r.Read(b)
 }

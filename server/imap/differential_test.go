@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailmig/migrate/cclienttest"
 )
 
 // The differential harness: each file in testdata/sessions is a list of
@@ -567,6 +570,8 @@ func readSession(t *testing.T, path string) ([]string, sessionOpts) {
 		switch {
 		case l == "#! modseq-order":
 			o.modseqOrder = true
+		case strings.HasPrefix(l, "#! mbox "):
+			cmds = append(cmds, mboxAppends(t, strings.TrimPrefix(l, "#! mbox "))...)
 		case strings.HasPrefix(l, "+") && len(cmds) > 0:
 			// Client data after a continuation request, e.g. IDLE's
 			// DONE (RFC 2177): sent right after the command.
@@ -576,6 +581,51 @@ func readSession(t *testing.T, path string) ([]string, sessionOpts) {
 		}
 	}
 	return cmds, o
+}
+
+// mboxAppends turns "#! mbox FILE [FOLDER]" into one APPEND a message of
+// FILE, a file of ../shared/realworld-mbox (real mail from other
+// projects' test data), into FOLDER (INBOX), with a fixed internal date:
+// a message starts at each line beginning "From " at the start of the
+// file or after an empty line; the From_ line is left out, the rest
+// (line ends, ">From " quoting, 8-bit bytes) goes as it is.
+func mboxAppends(t *testing.T, arg string) []string {
+	t.Helper()
+	name, folder, _ := strings.Cut(arg, " ")
+	if folder == "" {
+		folder = "INBOX"
+	}
+	b, err := os.ReadFile(filepath.Join(cclienttest.RealworldDir(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	start := -1
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '\n')
+		end := len(b)
+		if j >= 0 {
+			end = i + j + 1
+		}
+		if bytes.HasPrefix(b[i:], []byte("From ")) && (i == 0 || bytes.HasSuffix(b[:i], []byte("\n\n")) || bytes.HasSuffix(b[:i], []byte("\n\r\n"))) {
+			if start >= 0 {
+				msgs = append(msgs, string(b[start:i]))
+			}
+			start = end
+		}
+		i = end
+	}
+	if start >= 0 && start < len(b) {
+		msgs = append(msgs, string(b[start:]))
+	}
+	if len(msgs) == 0 {
+		t.Fatalf("%s: no message", name)
+	}
+	cmds := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		cmds = append(cmds, fmt.Sprintf("APPEND %s \"01-Jan-2001 00:00:00 +0000\" {%d+}\r\n%s", folder, len(m), m))
+	}
+	return cmds
 }
 
 var (

@@ -22,6 +22,7 @@ var extensionCaps = []string{
 	"CATENATE",           // RFC 4469, catenate.go
 	"CREATE-SPECIAL-USE", // RFC 6154 §3, createspecialuse.go
 	"NOTIFY",             // RFC 5465, notify.go
+	"URL-PARTIAL",        // RFC 5550 §5, catenate.go
 }
 
 func init() {

@@ -413,7 +413,7 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 		}
 		w.raw("RFC822.SIZE ").num64(size)
 	case "ENVELOPE":
-		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(content)))
+		h, err := readHeaderLenient(bufio.NewReader(bytes.NewReader(content)))
 		if err != nil {
 			h = textproto.Header{}
 		}
@@ -454,6 +454,15 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 			}
 		case !sectionValid(content, sec.Part, string(sec.Specifier)):
 			data = []byte{}
+		case len(sec.Part) == 1 && sec.Part[0] == 1 && (sec.Specifier == imap.PartSpecifierNone || sec.Specifier == imap.PartSpecifierMIME) && !isMultipartMessage(content):
+			// Part 1 of a one-part message is its body, 1.MIME its
+			// header (RFC 9051 §6.4.5), also when go-message cannot
+			// parse that header (a stray mbox From_ line in it).
+			h, b := splitHeader(content)
+			if sec.Specifier == imap.PartSpecifierMIME {
+				b = h
+			}
+			data = partial(b, sec.Partial)
 		default:
 			data = imapserver.ExtractBodySection(bytes.NewReader(content), sec)
 			if data == nil {

@@ -351,7 +351,8 @@ func statusItemList(p *parser) ([]string, error) {
 		a = strings.ToUpper(a)
 		switch a {
 		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "SIZE", "DELETED", "HIGHESTMODSEQ",
-			"MAILBOXID": // RFC 8474 §4.3
+			"MAILBOXID",   // RFC 8474 §4.3
+			"APPENDLIMIT": // RFC 7889 §4
 		default:
 			return nil, errBad("unknown STATUS item %s", a)
 		}
@@ -454,6 +455,10 @@ func (c *conn) writeStatusAs(m *mbox, name string, items []string) error {
 			c.w.num(countMessages(snap, func(mi *mailstore.MessageInfo) bool { return mi.HasFlag(mailstore.FlagDeleted) }))
 		case "MAILBOXID":
 			c.w.raw("(").raw(mailboxID).raw(")")
+		case "APPENDLIMIT":
+			// RFC 7889 §4: the largest message APPEND takes into
+			// this mailbox, the one limit APPENDLIMIT= announces.
+			c.w.num64(c.srv.opts.AppendLimit)
 		case "HIGHESTMODSEQ":
 			c.condstore = true
 			c.w.num64(int64(ms.highestModSeq()))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	netmail "net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -273,7 +274,7 @@ func (m *searchMsg) hdr() *textproto.Header {
 		if m.loadHeader != nil {
 			src = m.loadHeader
 		}
-		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(src())))
+		h, err := readHeaderLenient(bufio.NewReader(bytes.NewReader(src())))
 		if err != nil {
 			h = textproto.Header{}
 		}
@@ -356,7 +357,7 @@ func (k *searchKey) match(m *searchMsg) bool {
 		mh := mail.Header{Header: message.Header{Header: *m.hdr()}}
 		d, err := mh.Date()
 		if err != nil {
-			return false
+			d = lenientSentDate(m.hdr().Get("Date"))
 		}
 		d = dayOf(d)
 		switch k.op {
@@ -755,4 +756,27 @@ func (m *searchMsg) streamContains(sub string, bodyOnly bool) bool {
 	}
 	defer cl.Close()
 	return streamContains(r, sub, bodyOnly)
+}
+
+// lenientSentDate reads a Date field net/mail refuses as dovecot does for
+// SENTBEFORE/SENTON/SENTSINCE: a misspelt day of the week ("Wen, 31 May
+// 2006 ...") is skipped; a date that still does not parse counts as the
+// zero time, before every date.
+func lenientSentDate(v string) time.Time {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, ','); i == 3 && isASCIILetters(v[:3]) {
+		if d, err := netmail.ParseDate(strings.TrimSpace(v[i+1:])); err == nil {
+			return d
+		}
+	}
+	return time.Time{}
+}
+
+func isASCIILetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
 }

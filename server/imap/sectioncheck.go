@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"strings"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -21,7 +22,7 @@ func sectionValid(content []byte, part []int, spec string) bool {
 		return true
 	}
 	br := bufio.NewReader(bytes.NewReader(content))
-	h, err := textproto.ReadHeader(br)
+	h, err := readHeaderLenient(br)
 	if err != nil {
 		return true // leave odd messages to ExtractBodySection
 	}
@@ -55,4 +56,10 @@ func partMediaType(h textproto.Header, parent string) string {
 
 func isMessageType(mt string) bool {
 	return mt == "message/rfc822" || mt == "message/global"
+}
+
+// isMultipartMessage tells whether the message's own type is multipart.
+func isMultipartMessage(content []byte) bool {
+	h, _ := readHeaderLenient(bufio.NewReader(bytes.NewReader(content)))
+	return strings.HasPrefix(partMediaType(h, ""), "multipart/")
 }

@@ -123,10 +123,45 @@ func (w *writer) str(s string) *writer {
 // name) as dovecot does: NIL for "", a literal when it holds a quote or
 // a backslash, a string otherwise.
 func (w *writer) humanNstr(s string) *writer {
-	if strings.ContainsAny(s, `"\`) {
-		return w.literal(s)
+	if s == "" {
+		return w.raw("NIL")
 	}
-	return w.nstr(s)
+	return w.humanStr(s)
+}
+
+// humanStr writes text for people as dovecot's
+// imap_append_string_for_humans does: runs of white space (tabs and
+// line ends too) become one space, none at the ends; text that had to
+// be changed so, or holds a quote, a backslash or an 8-bit byte, goes
+// as a literal, other text as a quoted string.
+func (w *writer) humanStr(s string) *writer {
+	var b strings.Builder
+	space, changed := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0:
+			if c != ' ' || space || b.Len() == 0 {
+				changed = true
+			}
+			space = true
+			continue
+		case c == '"' || c == '\\' || c >= 0x80:
+			changed = true
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteByte(c)
+	}
+	if space {
+		changed = true
+	}
+	if changed {
+		return w.literal(b.String())
+	}
+	return w.str(s)
 }
 
 // nstr writes NIL for "" and a string otherwise.
@@ -232,7 +267,6 @@ const envelopeDate = "Mon, 02 Jan 2006 15:04:05 -0700"
 // are in the header (clients decode encoded words themselves; 8-bit text
 // from old clients is passed on, not guessed at).
 func (w *writer) envelopeRaw(h textproto.Header) *writer {
-	raw := func(k string) string { return strings.TrimSpace(unfold(h.Get(k))) }
 	addrs := func(k string) []envAddr { return parseAddressList(h.Get(k)) }
 	from := addrs("From")
 	sender, replyTo := addrs("Sender"), addrs("Reply-To")
@@ -242,11 +276,58 @@ func (w *writer) envelopeRaw(h textproto.Header) *writer {
 	if len(replyTo) == 0 {
 		replyTo = from
 	}
-	w.byte1('(').nstr(raw("Date")).sp().humanNstr(raw("Subject"))
+	w.byte1('(').nolfField(h, "Date").sp()
+	if v, ok := rawFieldValue(h, "Subject"); ok {
+		w.humanStr(v)
+	} else {
+		w.raw("NIL")
+	}
 	for _, l := range [][]envAddr{from, sender, replyTo, addrs("To"), addrs("Cc"), addrs("Bcc")} {
 		w.sp().rawAddresses(l)
 	}
-	return w.sp().nstr(raw("In-Reply-To")).sp().nstr(raw("Message-Id")).byte1(')')
+	return w.sp().nolfField(h, "In-Reply-To").sp().nolfField(h, "Message-Id").byte1(')')
+}
+
+// nolfField writes a field as dovecot's ENVELOPE does with Date,
+// In-Reply-To and Message-ID: its value with line ends removed and all
+// other white space kept, "" when the field is empty, NIL when absent.
+func (w *writer) nolfField(h textproto.Header, k string) *writer {
+	v, ok := rawFieldValue(h, k)
+	if !ok {
+		return w.raw("NIL")
+	}
+	return w.str(v)
+}
+
+// rawFieldValue is the first field k as written: after the colon, the
+// leading white space removed (of a value that is only white space, all
+// but one character, as dovecot's header parser leaves it), line ends
+// removed.
+func rawFieldValue(h textproto.Header, k string) (string, bool) {
+	if !h.Has(k) {
+		return "", false
+	}
+	// go-message iterates last field first; the first one counts, as
+	// with Get.
+	var raw []byte
+	for fields := h.FieldsByKey(k); fields.Next(); {
+		b, err := fields.Raw()
+		if err != nil {
+			b = []byte(k + ": " + fields.Value())
+		}
+		raw = b
+	}
+	v := string(raw)
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		v = v[i+1:]
+	}
+	v = strings.NewReplacer("\r", "", "\n", "").Replace(v)
+	if t := strings.TrimLeft(v, " \t"); t != "" {
+		v = t
+	} else if v != "" {
+		v = v[1:]
+	}
+	return v, true
 }
 
 // unfold removes header folding (CRLF followed by white space).

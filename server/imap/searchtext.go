@@ -21,9 +21,9 @@ import (
 // enough: case folded and decomposed (NFD), so "cafe" finds "café" and
 // "GROSSARTIG" does not find "großartig" (dovecot neither).
 //
-// Not as dovecot: HTML parts are searched as they are (dovecot turns them
-// into text first, so a tag name is not found there); big messages
-// (bigmsg.go) are still searched raw, as a stream.
+// HTML parts are searched as they are, tags and entities included, as
+// dovecot does without FTS. Not as dovecot: big messages (bigmsg.go) are
+// still searched raw, as a stream.
 
 // searchFold is the form both sides of a text comparison are put in.
 func searchFold(s string) string {

@@ -140,6 +140,10 @@ func (w *writer) writeBodyStructure(p *bsPart, ext bool) *writer {
 		}
 		return w.byte1(')')
 	}
+	if p.msg != nil && strings.EqualFold(typ, "message") && strings.EqualFold(sub, "rfc822") {
+		// dovecot writes an encapsulated message's type in lower case.
+		typ, sub = "message", "rfc822"
+	}
 	isText := strings.EqualFold(typ, "text")
 	w.byte1('(').str(typ).sp().str(sub).sp().mimeParams(params, isText)
 	// A field that is there but empty is "" (dovecot), an absent one NIL.

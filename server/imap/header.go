@@ -65,7 +65,7 @@ func readHeaderLenient(br *bufio.Reader) (textproto.Header, error) {
 		default:
 			flush()
 			if i := bytes.IndexByte(trimmed, ':'); i > 0 {
-				if k := strings.TrimRight(string(trimmed[:i]), " \t"); k != "" && !strings.ContainsAny(k, " \t") {
+				if k := strings.TrimRight(string(trimmed[:i]), " \t"); validFieldName(k) {
 					key, val = k, append([]byte(nil), trimmed[i+1:]...)
 				}
 			}
@@ -78,4 +78,14 @@ func readHeaderLenient(br *bufio.Reader) (textproto.Header, error) {
 			return header(), err
 		}
 	}
+}
+
+// validFieldName: RFC 5322 §3.6.8 ftext, printable US-ASCII but ':'.
+func validFieldName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if k[i] <= ' ' || k[i] >= 0x7f {
+			return false
+		}
+	}
+	return k != ""
 }

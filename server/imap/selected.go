@@ -291,7 +291,8 @@ func (c *conn) cmdExpunge(tag string, p *parser, uid bool) error {
 	}
 	var uids []uint32
 	if uid {
-		uids = c.sel.resolveUIDs(set)
+		// "UID EXPUNGE $" is the saved result (RFC 5182 §2.1).
+		uids, _ = c.sel.messages(set, true)
 		if len(uids) == 0 {
 			return c.ok(tag, "", "EXPUNGE completed", true)
 		}

@@ -13,10 +13,6 @@ import (
 var dovecotOnlyCapabilities = map[string]string{
 	// RFC 2221: mailmig never refers a client to another server.
 	"LOGIN-REFERRALS": "no referrals",
-	// Drafts of RFC 8970 that dovecot still answers; mailmig has the
-	// RFC's PREVIEW only.
-	"SNIPPET=FUZZY": "draft of PREVIEW",
-	"PREVIEW=FUZZY": "draft of PREVIEW",
 }
 
 // TestDovecotCapabilities compares the capabilities announced after

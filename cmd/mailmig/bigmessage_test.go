@@ -75,7 +75,7 @@ func TestBigMessageMemory(t *testing.T) {
 		{"FETCH RFC822.SIZE", "c FETCH 1 RFC822.SIZE\r\n", fmt.Sprintf("RFC822.SIZE %d", crlfSize)},
 		{"FETCH BODY[]<0.100>", "d FETCH 1 BODY.PEEK[]<0.100>\r\n", "BODY[]<0> {100}"},
 		{"FETCH BODY[]<end-60.100>", fmt.Sprintf("e FETCH 1 BODY.PEEK[]<%d.100>\r\n", crlfSize-60), "BODY[]<" + strconv.FormatInt(crlfSize-60, 10) + "> {60}"},
-		{"FETCH BODYSTRUCTURE", "f FETCH 1 BODYSTRUCTURE\r\n", "BODYSTRUCTURE (\"TEXT\" \"PLAIN\""},
+		{"FETCH BODYSTRUCTURE", "f FETCH 1 BODYSTRUCTURE\r\n", "BODYSTRUCTURE (\"text\" \"plain\""},
 		{"SEARCH BODY", "g SEARCH BODY \"needle at the very END\"\r\n", "* SEARCH 1"},
 		{"SEARCH TEXT", "h SEARCH TEXT nothere\r\n", "* SEARCH"},
 		{"SORT (SIZE)", "s SORT (SIZE) UTF-8 ALL\r\n", "* SORT 1"},

@@ -46,13 +46,18 @@ func TestSMTPNonReadingClients(t *testing.T) {
 	})
 	pid := s.cmd.Process.Pid
 	base := rssKB(t, pid)
-	// Each RSET is answered by 25 bytes: 600000 of them (3.6 MB sent) ask
-	// for 15 MB of answers. The client's receive buffer is held at 32 KB
-	// (Linux would grow it to tcp_rmem's 32 MB), so what the server cannot
-	// write stays in its send buffer (at most tcp_wmem's 4 MB) and it stalls.
-	const rsets = 600000
+	// Each RSET is answered by 25 bytes. The client's receive buffer is
+	// held at 32 KB (Linux would grow it to tcp_rmem's 32 MB) and it reads
+	// nothing, so the server's replies stall after a few tens of KB; the
+	// server then stops reading commands too. 2,000,000 RSETs (12 MB) are
+	// more than the client's send buffer and the server's receive buffer
+	// hold, so the client's write can only end when the server closes
+	// the connection (write_timeout after its stalled write) or, if it
+	// never stalled, after the server read every command.
+	const rsets = 2000000
 	cmds := strings.Repeat("RSET\r\n", rsets)
 	var conns []*rawConn
+	wrote := make([]chan error, 10)
 	for i := 0; i < 10; i++ {
 		kind := []string{"submission", "lmtp"}[i%2] // LMTP's TCP listener too
 		r := dialRaw(t, s.Addr(kind), false)
@@ -60,23 +65,28 @@ func TestSMTPNonReadingClients(t *testing.T) {
 		if err := r.nc.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
 			t.Fatal(err)
 		}
-		go func(r *rawConn) {
-			r.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			io.WriteString(r.nc, cmds) // fails once the server closes
-		}(r)
+		wrote[i] = make(chan error, 1)
+		go func(r *rawConn, done chan<- error) {
+			r.nc.SetWriteDeadline(time.Now().Add(2 * time.Minute))
+			_, err := io.WriteString(r.nc, cmds)
+			done <- err
+		}(r, wrote[i])
 		conns = append(conns, r)
 	}
-	time.Sleep(5 * time.Second)
 	for i, r := range conns {
-		r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-		n, err := io.Copy(io.Discard, r.br)
+		err := <-wrote[i]
+		if err == nil {
+			t.Fatalf("client %d: all %d commands were read by a server that could not send their answers", i, rsets)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("client %d: reading after the stall: %v (got %d bytes): not disconnected", i, err, n)
+			t.Fatalf("client %d: still connected after 2 minutes of not reading", i)
 		}
-		if n >= int64(rsets*len("250 2.0.0 Session reset\r\n")) {
-			t.Fatalf("client %d: received all %d bytes: never stalled", i, n)
+		r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, rerr := io.Copy(io.Discard, r.br)
+		if errors.Is(rerr, os.ErrDeadlineExceeded) {
+			t.Fatalf("client %d: the server closed (write: %v) but reading did not end (got %d bytes)", i, err, n)
 		}
-		t.Logf("client %d: %d bytes, then %v", i, n, err)
+		t.Logf("client %d: write ended with %v; then %d bytes of answers, %v", i, err, n, rerr)
 		r.nc.Close()
 	}
 	time.Sleep(2 * time.Second)

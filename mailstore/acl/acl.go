@@ -47,14 +47,17 @@ func Read(dir string) (map[string]string, error) {
 	return Parse(b), nil
 }
 
-// Parse parses a dovecot-acl file. Negative (`-user=x`) and malformed
-// entries are ignored; rights letters outside AllRights are dropped.
+// Parse parses a dovecot-acl file. Negative entries (`-user=x rights`,
+// RFC 4314 §2: rights taken away) are kept under their `-` key, so an
+// update does not lose them and the IMAP server subtracts them;
+// malformed entries are ignored; rights letters outside AllRights are
+// dropped.
 func Parse(b []byte) map[string]string {
 	out := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == '-' {
+		if line == "" || line[0] == '#' {
 			continue
 		}
 		id, rights, ok := strings.Cut(line, " ")

@@ -9,7 +9,7 @@ import (
 
 func TestParseNormalize(t *testing.T) {
 	got := Parse([]byte("# comment\nuser=bob lr\n-user=eve lr\nanyone  l\nbroken\nuser=kim lrcd\nowner lrwstipekxa\n"))
-	want := map[string]string{"user=bob": "lr", "anyone": "l", "user=kim": "lrtekx", "owner": AllRights}
+	want := map[string]string{"user=bob": "lr", "-user=eve": "lr", "anyone": "l", "user=kim": "lrtekx", "owner": AllRights}
 	want["user=kim"] = Normalize("lrcd")
 	if len(got) != len(want) {
 		t.Fatalf("got %v", got)

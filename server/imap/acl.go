@@ -43,17 +43,35 @@ func withObsolete(r string) string {
 	return r
 }
 
-// rightsFor returns the rights an ACL gives user.
+// rightsFor returns the rights an ACL gives user. As dovecot applies
+// them, from the least to the most specific identifier (anyone,
+// authenticated, the user), each entry adds its rights and its negative
+// entry ("-ID", RFC 4314 §2) takes rights away: "-anyone s" followed by
+// "user=alice s" leaves alice s.
 func rightsFor(acl map[string]string, user string, isOwner bool) string {
 	if isOwner {
 		return allRights
 	}
-	r := acl["user="+user] + acl["anyone"] + acl["authenticated"]
-	return normalizeRights(r)
+	r := ""
+	for _, id := range []string{"anyone", "authenticated", "user=" + user} {
+		r = normalizeRights(r + acl[id])
+		neg := acl["-"+id]
+		r = strings.Map(func(c rune) rune {
+			if strings.ContainsRune(neg, c) {
+				return -1
+			}
+			return c
+		}, r)
+	}
+	return r
 }
 
-// imapID maps the file's identifier to RFC 4314's.
+// imapID maps the file's identifier to RFC 4314's ("-user=bob" is
+// "-bob").
 func imapID(id string) string {
+	if n, ok := strings.CutPrefix(id, "-"); ok {
+		return "-" + strings.TrimPrefix(n, "user=")
+	}
 	return strings.TrimPrefix(id, "user=")
 }
 
@@ -123,13 +141,14 @@ func (c *conn) cmdSetACL(tag string, p *parser, _ bool) error {
 	if err := p.end(); err != nil {
 		return err
 	}
-	if strings.HasPrefix(id, "-") {
-		return errNo(imap.ResponseCodeCannot, "negative rights are not supported")
-	}
 	if err := c.need(m, 'a'); err != nil {
 		return err
 	}
-	if id == m.owner || id == "owner" {
+	// RFC 4314 §2: "-ID" names rights taken away from ID; kept in
+	// dovecot-acl as "-user=ID" lines, as dovecot does.
+	neg := strings.HasPrefix(id, "-")
+	bare := strings.TrimPrefix(id, "-")
+	if !neg && (id == m.owner || id == "owner") {
 		// The owner always has every right: nothing to change, and
 		// nothing refused (dovecot answers OK too).
 		return c.ok(tag, "", "ACL unchanged: the owner has every right", true)
@@ -145,9 +164,12 @@ func (c *conn) cmdSetACL(tag string, p *parser, _ bool) error {
 	}
 	// A newline or space in the identifier would add a line to
 	// dovecot-acl: such identifiers are refused (acl.ID).
-	fid, err := acl.ID(id)
+	fid, err := acl.ID(bare)
 	if err != nil {
 		return errBad("invalid identifier")
+	}
+	if neg {
+		fid = "-" + fid
 	}
 	var rights string
 	err = acl.Update(dir, func(a map[string]string) error {
@@ -271,3 +293,13 @@ func (c *conn) cmdMyRights(tag string, p *parser, _ bool) error {
 
 var errGone = errors.New("imap: selected mailbox gone")
 var errShutdown = errors.New("imap: server shutting down")
+
+// insertRefused is APPEND's and COPY's answer when need(m, 'i') failed:
+// NO [NOPERM] when the user sees the mailbox (RFC 4314 §4, as dovecot),
+// NO [TRYCREATE] when it does not exist for them (RFC 9051 §6.3.12).
+func insertRefused(err error) error {
+	if re, ok := err.(*respErr); ok && re.code == imap.ResponseCodeNoPerm {
+		return errNo(imap.ResponseCodeNoPerm, "no right to add messages to this mailbox")
+	}
+	return errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right")
+}

@@ -92,7 +92,7 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 			// temporary file.
 			if n == 0 {
 				if err := c.need(m, 'i'); err != nil {
-					return errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right")
+					return insertRefused(err)
 				}
 				rights = c.rights(m)
 				if f, err = m.store.Folder(m.folder); err != nil {
@@ -174,7 +174,7 @@ func (c *conn) cmdAppend(tag string, p *parser, _ bool) error {
 		}
 		if n == 0 {
 			if err := c.need(m, 'i'); err != nil {
-				return refuse(errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right"))
+				return refuse(insertRefused(err))
 			}
 			rights = c.rights(m)
 			if f, err = m.store.Folder(m.folder); err != nil {

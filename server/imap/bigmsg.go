@@ -1,12 +1,9 @@
 package imap
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -290,65 +287,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.bytes += int64(n)
 	c.lines += int64(bytes.Count(p[:n], []byte("\n")))
 	return n, err
-}
-
-// streamContains reports whether the CRLF message (from the body on,
-// with bodyOnly) contains sub, case-insensitively as containsFold, read
-// in chunks with an overlap so a match across chunks is found.
-func streamContains(r io.Reader, sub string, bodyOnly bool) bool {
-	br := bufio.NewReaderSize(r, 64<<10)
-	if bodyOnly {
-		// Skip the header: up to and including the first empty line.
-		for {
-			line, err := br.ReadSlice('\n')
-			if errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			}
-			if err != nil {
-				return false
-			}
-			if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
-				break
-			}
-		}
-	}
-	needle := strings.ToLower(sub)
-	if needle == "" {
-		return true
-	}
-	// An ASCII needle (the usual case) is matched against the chunk
-	// lower-cased in place, without allocating; otherwise as
-	// containsFold does, chunk by chunk.
-	ascii := true
-	for i := 0; i < len(needle); i++ {
-		ascii = ascii && needle[i] < 0x80
-	}
-	overlap := 4*len(sub) + 8
-	chunk := make([]byte, 0, 64<<10+overlap)
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := io.ReadFull(br, buf)
-		start := len(chunk)
-		chunk = append(chunk, buf[:n]...)
-		if ascii {
-			for i, c := range chunk[start:] {
-				if 'A' <= c && c <= 'Z' {
-					chunk[start+i] = c + 'a' - 'A'
-				}
-			}
-			if bytes.Contains(chunk, []byte(needle)) {
-				return true
-			}
-		} else if strings.Contains(strings.ToLower(string(chunk)), needle) {
-			return true
-		}
-		if err != nil {
-			return false
-		}
-		if len(chunk) > overlap {
-			chunk = append(chunk[:0], chunk[len(chunk)-overlap:]...)
-		}
-	}
 }
 
 // vsize is mi's size with CRLF line ends (RFC822.SIZE): from the file

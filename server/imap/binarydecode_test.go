@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -101,4 +102,38 @@ func TestQPPieces(t *testing.T) {
 			t.Errorf("%q: %q, %v", bad, got, err)
 		}
 	}
+}
+
+// FuzzStreamSearch: the streamed search (big messages) finds a needle
+// exactly where the in-memory one does, in any message.
+func FuzzStreamSearch(f *testing.F) {
+	f.Add([]byte("Subject: caf\xc3\xa9\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGRO=DFartig caf=E9\r\n"), "café", true)
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n--b--\r\n"), "WORLD", false)
+	f.Fuzz(func(t *testing.T, msg []byte, sub string, headers bool) {
+		if !utf8.ValidString(sub) {
+			return // refused by searchCharset before any search
+		}
+		want := strings.Contains(searchBodyText(msg, headers), searchFold(sub))
+		// Writes of every size: a needle across any cut.
+		for _, n := range []int{1, 3, 7, 4096} {
+			if got := streamSearch(iotest.OneByteReader(&chunked{b: msg, n: n}), sub, headers); got != want {
+				t.Fatalf("%q in %q (headers %v, reads of %d): streamed %v, in memory %v", sub, msg, headers, n, got, want)
+			}
+		}
+	})
+}
+
+// chunked reads b n bytes at a time.
+type chunked struct {
+	b []byte
+	n int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
 }

@@ -2,6 +2,8 @@ package imap
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"io"
 	"slices"
 	"strconv"
@@ -38,15 +40,54 @@ type bsPart struct {
 // readBodyStructure walks the MIME tree of the CRLF message in r,
 // streaming: sizes and lines are counted as the parts go past.
 func readBodyStructure(r io.Reader) *bsPart {
-	br := bufio.NewReader(r)
+	tr := &tailReader{r: r}
+	br := bufio.NewReader(tr)
 	h, _ := readHeaderLenient(br)
-	return walkBodyPart(h, br, "", true, 0)
+	return walkBodyPart(h, br, "", true, 0, tr, "")
+}
+
+// tailReader remembers the last bytes of the message and whether its end
+// was reached.
+type tailReader struct {
+	r    io.Reader
+	tail []byte
+	eof  bool
+}
+
+const maxTail = 4096
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.tail = append(t.tail, p[:n]...)
+	if len(t.tail) > 2*maxTail {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-maxTail:]...)
+	}
+	if err == io.EOF {
+		t.eof = true
+	}
+	return n, err
+}
+
+// heldBack is what go-message's multipart reader keeps back at the end of
+// a message whose last part has no close delimiter: the final line end
+// (and any start of "--boundary" after it), which could have begun a
+// delimiter. dovecot counts the last part to the end of the message.
+func (t *tailReader) heldBack(boundary string) []byte {
+	if !t.eof || boundary == "" {
+		return nil
+	}
+	for _, nl := range []string{"\r\n--" + boundary, "\n--" + boundary} {
+		if i := bytes.LastIndexByte(t.tail, nl[0]); i >= 0 && strings.HasPrefix(nl, string(t.tail[i:])) {
+			return t.tail[i:]
+		}
+	}
+	return nil
 }
 
 // maxBodyDepth bounds nesting (dovecot stops at 100 levels too).
 const maxBodyDepth = 100
 
-func walkBodyPart(h textproto.Header, r io.Reader, parent string, root bool, depth int) *bsPart {
+func walkBodyPart(h textproto.Header, r io.Reader, parent string, root bool, depth int, tr *tailReader, boundary string) *bsPart {
 	p := &bsPart{header: h, parent: parent, root: root}
 	mt := partMediaType(h, parent)
 	if strings.HasPrefix(mt, "multipart/") && depth < maxBodyDepth {
@@ -58,7 +99,7 @@ func walkBodyPart(h textproto.Header, r io.Reader, parent string, root bool, dep
 			if part == nil {
 				break
 			}
-			p.children = append(p.children, walkBodyPart(part.Header, part, mt, false, depth+1))
+			p.children = append(p.children, walkBodyPart(part.Header, part, mt, false, depth+1, tr, params["boundary"]))
 		}
 		io.Copy(io.Discard, r)
 		return p
@@ -68,10 +109,16 @@ func walkBodyPart(h textproto.Header, r io.Reader, parent string, root bool, dep
 		br := bufio.NewReader(cr)
 		ch, _ := readHeaderLenient(br)
 		p.msgHead = &ch
-		p.msg = walkBodyPart(ch, br, "", false, depth+1)
+		p.msg = walkBodyPart(ch, br, "", false, depth+1, tr, boundary)
 	}
-	io.Copy(io.Discard, cr)
+	_, err := io.Copy(io.Discard, cr)
 	p.size, p.lines = cr.bytes, cr.lines
+	if errors.Is(err, io.ErrUnexpectedEOF) && cr.bytes > 0 {
+		// (An empty part at the end stays empty, as with dovecot.)
+		held := tr.heldBack(boundary)
+		p.size += int64(len(held))
+		p.lines += int64(bytes.Count(held, []byte("\n")))
+	}
 	return p
 }
 
@@ -139,6 +186,10 @@ func (w *writer) writeBodyStructure(p *bsPart, ext bool) *writer {
 			w.bsExtension(p.header)
 		}
 		return w.byte1(')')
+	}
+	if p.msg != nil && strings.EqualFold(typ, "message") && strings.EqualFold(sub, "rfc822") {
+		// dovecot writes an encapsulated message's type in lower case.
+		typ, sub = "message", "rfc822"
 	}
 	isText := strings.EqualFold(typ, "text")
 	w.byte1('(').str(typ).sp().str(sub).sp().mimeParams(params, isText)

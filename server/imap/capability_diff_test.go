@@ -13,14 +13,6 @@ import (
 var dovecotOnlyCapabilities = map[string]string{
 	// RFC 2221: mailmig never refers a client to another server.
 	"LOGIN-REFERRALS": "no referrals",
-	// RFC 5255 I18NLEVEL=1 (SEARCH with the i;unicode-casemap
-	// comparator): not announced; no differential case holds mailmig's
-	// SEARCH matching to dovecot's comparator yet.
-	"I18NLEVEL=1": "not announced",
-	// Drafts of RFC 8970 that dovecot still answers; mailmig has the
-	// RFC's PREVIEW only.
-	"SNIPPET=FUZZY": "draft of PREVIEW",
-	"PREVIEW=FUZZY": "draft of PREVIEW",
 }
 
 // TestDovecotCapabilities compares the capabilities announced after

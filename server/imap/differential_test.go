@@ -64,6 +64,8 @@ func dovecotSession(t *testing.T, cmds []string, seed string) [][]string {
 		// Maildir++ tree (maildirsize), 1 GiB of storage, no message
 		// limit.
 		"mail_plugins = acl quota\nprotocol imap {\n  mail_plugins = $mail_plugins imap_acl imap_quota\n}\nplugin {\n  acl = vfile\n  acl_anyone = allow\n  quota = maildir:\n  quota_rule = *:storage=1G\n}\n"+
+		// No "* OK Still here" inside a script's IDLE (notify_test.go).
+		"imap_idle_notify_interval = 30 mins\n"+
 		// RFC 5464 METADATA (metadata_test.go).
 		"imap_metadata = yes\nmail_attribute_dict = file:"+filepath.Join(dir, "%u", "dovecot-attributes")+"\n"), 0o644)
 	args := []string{dovecotIMAP, "-c", conf}

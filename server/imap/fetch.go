@@ -419,6 +419,11 @@ func (c *conn) fetchItem(it fetchItem, mi *mailstore.MessageInfo, content []byte
 		}
 		w.raw("ENVELOPE ").envelopeRaw(h)
 	case "PREVIEW":
+		if it.name != "PREVIEW" {
+			// "SNIPPET (FUZZY" or "PREVIEW (FUZZY" (previewfuzzy.go).
+			w.raw(it.name).sp().str(preview(content)).raw(")")
+			break
+		}
 		w.raw("PREVIEW ").str(preview(content))
 	case "BODYSTRUCTURE":
 		w.raw("BODYSTRUCTURE ").writeBodyStructure(readBodyStructure(bytes.NewReader(content)), true)

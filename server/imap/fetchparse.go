@@ -78,7 +78,11 @@ func parseFetchItem(p *parser) (fetchItem, error) {
 		"EMAILID", "THREADID", // RFC 8474 §5 (objectid.go)
 		"SAVEDATE": // RFC 8514 §4.1 (savedate.go)
 		return fetchItem{kind: a, name: a}, nil
-	case "PREVIEW":
+	case "PREVIEW", "SNIPPET":
+		// The drafts' FUZZY forms (previewfuzzy.go).
+		if it, ok, err := parseFuzzyPreview(p, a); ok {
+			return it, err
+		}
 		// RFC 8970 (preview.go).
 		return fetchItem{kind: a, name: a}, parsePreviewMods(p)
 	case "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE":

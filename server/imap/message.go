@@ -243,7 +243,7 @@ func (c *conn) cmdCopy(tag string, p *parser, uid bool) error {
 		return err
 	}
 	if err := c.need(dst, 'i'); err != nil {
-		return errNo(imap.ResponseCodeTryCreate, "no such mailbox or no insert right")
+		return insertRefused(err)
 	}
 	if isMove && (s.readOnly || !strings.ContainsRune(s.rights, 'e') || !strings.ContainsRune(s.rights, 't')) {
 		return errNo(imap.ResponseCodeNoPerm, "no right to move messages out of this mailbox")

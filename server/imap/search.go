@@ -230,7 +230,7 @@ type searchMsg struct {
 	content             []byte
 	header              *textproto.Header
 	// stream, for a big message (bigmsg.go), opens it as a CRLF stream:
-	// BODY and TEXT then search it chunk by chunk, and the header is
+	// BODY and TEXT then search it streamed (streamSearch), and the header is
 	// read alone (loadHeader).
 	stream     func() (io.Reader, io.Closer, error)
 	loadHeader func() []byte
@@ -748,14 +748,15 @@ func searchableAddresses(v string) string {
 	return b.String()
 }
 
-// streamContains searches the message stream for sub (bigmsg.go).
+// streamContains searches the message stream for sub where BODY
+// (bodyOnly) or TEXT look (searchtext.go streamSearch).
 func (m *searchMsg) streamContains(sub string, bodyOnly bool) bool {
 	r, cl, err := m.stream()
 	if err != nil {
 		return false
 	}
 	defer cl.Close()
-	return streamContains(r, sub, bodyOnly)
+	return streamSearch(r, sub, !bodyOnly)
 }
 
 // lenientSentDate reads a Date field net/mail refuses as dovecot does for

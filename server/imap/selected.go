@@ -314,8 +314,9 @@ func (c *conn) okExpunged(tag, text string) error {
 	if !c.qresync || c.sel == nil {
 		return c.ok(tag, "", text, true)
 	}
+	ms := c.sel.ms
 	c.sendUpdates(true)
-	c.w.status(tag, imap.StatusResponseTypeOK, imap.ResponseCode("HIGHESTMODSEQ "+strconv.FormatUint(c.sel.ms.highestModSeq(), 10)), text)
+	c.w.status(tag, imap.StatusResponseTypeOK, imap.ResponseCode("HIGHESTMODSEQ "+strconv.FormatUint(ms.highestModSeq(), 10)), text)
 	return nil
 }
 

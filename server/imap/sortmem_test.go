@@ -77,8 +77,9 @@ func writeThreadFolder(t testing.TB, ts *testServer, n int) {
 // cache, the kept answers and anything else they leave live, measured
 // as live heap after a full GC (runtime.MemStats). The garbage the cold
 // commands make (which decides how far the heap, and so the RSS, grows
-// meanwhile) is bounded too, at 3 KB a message (it was 11 KB when each
-// header was read into a textproto.Header). The RSS against dovecot's is
+// meanwhile) is bounded too, at 3 KB a message, 4.5 with the race
+// detector (it was 11 KB when each header was read into a
+// textproto.Header). The RSS against dovecot's is
 // measured by scripts/bench-imap (PARTS=sort).
 func TestSortThreadMemory(t *testing.T) {
 	n := 20000
@@ -137,8 +138,10 @@ func TestSortThreadMemory(t *testing.T) {
 		p, d := peak(cmd)
 		h, a := live()
 		t.Logf("%s (first, %v): +%.0f bytes a message live, %.0f of garbage, heap peak +%.0f over SELECT's", cmd, d.Round(time.Millisecond), per(hPrev, h), per(aPrev, a), per(h1, p))
-		if g := per(aPrev, a); g > 3000 {
-			t.Errorf("%s made %.0f bytes of garbage a message, want at most 3000", cmd, g)
+		// The race detector's sync.Pool drops a quarter of the pooled
+		// header readers (4 KiB each).
+		if g, most := per(aPrev, a), map[bool]float64{false: 3000, true: 4500}[raceEnabled]; g > most {
+			t.Errorf("%s made %.0f bytes of garbage a message, want at most %.0f", cmd, g, most)
 		}
 		hPrev, aPrev = h, a
 	}

@@ -50,6 +50,8 @@ func TestTwoSessionsDovecot(t *testing.T) {
 			os.Chmod(dir, 0o777)
 			conf := filepath.Join(dir, "dovecot.conf")
 			os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
+				// No "* OK Still here" inside a script's IDLE (notify_test.go).
+				"imap_idle_notify_interval = 30 mins\n"+
 				// RFC 5464 METADATA, as in the session harness.
 				"imap_metadata = yes\nmail_attribute_dict = file:"+filepath.Join(dir, "%u", "dovecot-attributes")+"\n"), 0o644)
 			theirs, err := runNotifyScript(steps, dovecotPeer(t, dir, conf), dovecotPeer(t, dir, conf), notifyDovecot, filepath.Join(dir, "alice", "Maildir"))

@@ -300,9 +300,9 @@ func (w *writer) nolfField(h textproto.Header, k string) *writer {
 }
 
 // rawFieldValue is the first field k as written: after the colon, the
-// leading white space removed (of a value that is only white space, all
-// but one character, as dovecot's header parser leaves it), line ends
-// removed.
+// leading white space of its first line removed (of a first line that is
+// only white space, one character, as dovecot's header parser does),
+// line ends removed.
 func rawFieldValue(h textproto.Header, k string) (string, bool) {
 	if !h.Has(k) {
 		return "", false
@@ -321,12 +321,18 @@ func rawFieldValue(h textproto.Header, k string) (string, bool) {
 	if i := strings.IndexByte(v, ':'); i >= 0 {
 		v = v[i+1:]
 	}
-	v = strings.NewReplacer("\r", "", "\n", "").Replace(v)
-	if t := strings.TrimLeft(v, " \t"); t != "" {
-		v = t
-	} else if v != "" {
-		v = v[1:]
+	// White space after the colon goes, on the field's first line only
+	// (a folded "In-Reply-To:\r\n <id>" keeps its " "); of a first line
+	// of only white space, one character goes (dovecot: "Date:   " is
+	// "  ").
+	first, rest, _ := strings.Cut(v, "\n")
+	first = strings.TrimSuffix(first, "\r")
+	if t := strings.TrimLeft(first, " \t"); t != "" {
+		first = t
+	} else if first != "" {
+		first = first[1:]
 	}
+	v = strings.NewReplacer("\r", "", "\n", "").Replace(first + rest)
 	return v, true
 }
 

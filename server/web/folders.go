@@ -60,8 +60,8 @@ func (s *Server) foldersPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		fs := folderShare{Name: fi.Name}
 		for id, rights := range a {
 			who := strings.TrimPrefix(id, "user=")
-			if id == "owner" {
-				continue
+			if id == "owner" || strings.HasPrefix(id, "-") {
+				continue // negative rights (RFC 4314 §2) are IMAP's (SETACL)
 			}
 			fs.Grants = append(fs.Grants, grant{who, rights, acl.Describe(rights)})
 		}

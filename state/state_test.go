@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,6 +326,50 @@ func TestVacationMemory(t *testing.T) {
 	now = now.Add(2 * 24 * time.Hour)
 	if seen, _ := d.VacationSeen(ctx, "gina", "a@x", "h", 7*24*time.Hour); seen {
 		t.Fatal("still seen after :days")
+	}
+}
+
+// VacationClaim: of parallel claims (deliveries in several processes
+// share the database) one wins; a claim within :days of a reply fails,
+// one after succeeds; an unclaimed reply leaves no record.
+func TestVacationClaim(t *testing.T) {
+	d := openTest(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	week := 7 * 24 * time.Hour
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := d.VacationClaim(ctx, "gina", "a@x", "h", now.Add(-week), now)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("%d of 8 parallel claims won, want 1", won.Load())
+	}
+	later := now.Add(6 * 24 * time.Hour)
+	if ok, _ := d.VacationClaim(ctx, "gina", "a@x", "h", later.Add(-week), later); ok {
+		t.Fatal("claimed within :days of the reply")
+	}
+	later = now.Add(8 * 24 * time.Hour)
+	if ok, err := d.VacationClaim(ctx, "gina", "a@x", "h", later.Add(-week), later); !ok || err != nil {
+		t.Fatalf("claim after :days: %v %v", ok, err)
+	}
+	if err := d.VacationUnclaim(ctx, "gina", "a@x", "h", later); err != nil {
+		t.Fatal(err)
+	}
+	d.Now = func() time.Time { return later }
+	if seen, _ := d.VacationSeen(ctx, "gina", "a@x", "h", week); seen {
+		t.Fatal("an unclaimed reply is still remembered")
 	}
 }
 

@@ -35,6 +35,35 @@ func (d *DB) VacationRecord(ctx context.Context, user, sender, handle string) er
 	return nil
 }
 
+// VacationClaim records that user answers sender for handle at at, unless
+// a reply at or after since is recorded, in one statement: of deliveries
+// in several processes, one claims the reply. It reports whether it
+// recorded.
+func (d *DB) VacationClaim(ctx context.Context, user, sender, handle string, since, at time.Time) (bool, error) {
+	res, err := d.sql.ExecContext(ctx, `INSERT INTO vacation (user, sender, handle, sent_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user, sender, handle) DO UPDATE SET sent_at = excluded.sent_at WHERE vacation.sent_at <= ?`,
+		user, sender, handle, unix(at), unix(since))
+	if err != nil {
+		return false, fmt.Errorf("state: vacation %s: %w", user, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("state: vacation %s: %w", user, err)
+	}
+	return n > 0, nil
+}
+
+// VacationUnclaim forgets the claim VacationClaim made at at (the reply
+// was not sent).
+func (d *DB) VacationUnclaim(ctx context.Context, user, sender, handle string, at time.Time) error {
+	_, err := d.sql.ExecContext(ctx, `DELETE FROM vacation WHERE user = ? AND sender = ? AND handle = ? AND sent_at = ?`,
+		user, sender, handle, unix(at))
+	if err != nil {
+		return fmt.Errorf("state: vacation %s: %w", user, err)
+	}
+	return nil
+}
+
 // Secret returns the site secret called name, creating a random one on
 // first use (32 bytes, hex).
 func (d *DB) Secret(ctx context.Context, name string) (string, error) {

@@ -146,3 +146,11 @@ func (s stateVacation) VacationSeen(ctx context.Context, user, handle, sender st
 func (s stateVacation) VacationRecord(ctx context.Context, user, handle, sender string, _ time.Time) error {
 	return s.db.VacationRecord(ctx, user, sender, handle)
 }
+
+func (s stateVacation) VacationClaim(ctx context.Context, user, handle, sender string, since, at time.Time) (bool, error) {
+	return s.db.VacationClaim(ctx, user, sender, handle, since, at)
+}
+
+func (s stateVacation) VacationUnclaim(ctx context.Context, user, handle, sender string, at time.Time) error {
+	return s.db.VacationUnclaim(ctx, user, sender, handle, at)
+}

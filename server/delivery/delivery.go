@@ -69,6 +69,22 @@ type VacationStore interface {
 	VacationRecord(ctx context.Context, user, handle, sender string, at time.Time) error
 }
 
+// VacationClaimer is a VacationStore that looks up and records a reply in
+// one step, so that deliveries in different processes (two `mailmig
+// deliver` runs for one user, as Postfix starts them in parallel, or one
+// beside `mailmig serve`) answer a sender once; the lock a Deliverer
+// takes covers only its own process.
+type VacationClaimer interface {
+	// VacationClaim records that user answers sender under handle at at,
+	// unless a reply at or after since is recorded; it reports whether it
+	// recorded.
+	VacationClaim(ctx context.Context, user, handle, sender string, since, at time.Time) (bool, error)
+	// VacationUnclaim forgets the claim made at at (its reply could not
+	// be sent); a claim replaced only a record older than since, which
+	// counts as none.
+	VacationUnclaim(ctx context.Context, user, handle, sender string, at time.Time) error
+}
+
 // Deliverer delivers messages to local users. Set the fields before the
 // first Deliver and don't change them afterwards (SetGlobal changes the
 // global Sieve settings at run time); Deliver is safe for concurrent use.

@@ -48,6 +48,29 @@ func (m *MemoryVacation) VacationRecord(_ context.Context, user, handle, sender 
 	return nil
 }
 
+// VacationClaim implements VacationClaimer.
+func (m *MemoryVacation) VacationClaim(_ context.Context, user, handle, sender string, since, at time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := [3]string{user, handle, strings.ToLower(sender)}
+	if prev, ok := m.seen[k]; ok && !prev.Before(since) {
+		return false, nil
+	}
+	m.seen[k] = at
+	return true, nil
+}
+
+// VacationUnclaim implements VacationClaimer.
+func (m *MemoryVacation) VacationUnclaim(_ context.Context, user, handle, sender string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := [3]string{user, handle, strings.ToLower(sender)}
+	if prev, ok := m.seen[k]; ok && prev.Equal(at) {
+		delete(m.seen, k)
+	}
+	return nil
+}
+
 // listHeaders mark mailing-list traffic (RFC 2369, RFC 2919).
 var listHeaders = []string{"List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe",
 	"List-Post", "List-Owner", "List-Archive"}
@@ -172,10 +195,26 @@ func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message
 	// Parallel deliveries to one user from one sender (LMTP delivers
 	// connections and recipients concurrently) look up and record the
 	// reply under one lock, so only one of them answers.
-	unlock := d.state.vacationLock(env.User + "\x00" + handle + "\x00" + strings.ToLower(v.Sender))
+	sender := strings.ToLower(v.Sender)
+	unlock := d.state.vacationLock(env.User + "\x00" + handle + "\x00" + sender)
 	defer unlock()
-	if period > 0 {
-		seen, err := d.state.vacation.VacationSeen(ctx, env.User, handle, strings.ToLower(v.Sender), now.Add(-period))
+	// Other processes share the store, not the lock: a store that can
+	// claims the reply before it is sent.
+	claimer, _ := d.state.vacation.(VacationClaimer)
+	claimed := false
+	switch {
+	case period > 0 && claimer != nil:
+		ok, err := claimer.VacationClaim(ctx, env.User, handle, sender, now.Add(-period), now)
+		if err != nil {
+			return false, fmt.Errorf("vacation memory: %w", err)
+		}
+		if !ok {
+			log.Debug("vacation: answered already", "days", v.Days)
+			return false, nil
+		}
+		claimed = true
+	case period > 0:
+		seen, err := d.state.vacation.VacationSeen(ctx, env.User, handle, sender, now.Add(-period))
 		if err != nil {
 			return false, fmt.Errorf("vacation memory: %w", err)
 		}
@@ -184,15 +223,26 @@ func (d *Deliverer) vacation(ctx context.Context, env Envelope, m *sieve.Message
 			return false, nil
 		}
 	}
+	unclaim := func() {
+		if claimed {
+			if err := claimer.VacationUnclaim(ctx, env.User, handle, sender, now); err != nil {
+				log.Error("vacation: forgetting the reply that was not sent failed", "err", err)
+			}
+		}
+	}
 	if d.Sender == nil {
+		unclaim()
 		return false, errors.New("no Sender configured")
 	}
 	reply := d.vacationReply(env, m, v, now)
 	if err := d.Sender.Send(ctx, "", []string{v.Sender}, bytes.NewReader(reply)); err != nil {
+		unclaim()
 		return false, fmt.Errorf("send: %w", err)
 	}
-	if err := d.state.vacation.VacationRecord(ctx, env.User, handle, strings.ToLower(v.Sender), now); err != nil {
-		log.Error("vacation: recording the reply failed", "err", err)
+	if !claimed {
+		if err := d.state.vacation.VacationRecord(ctx, env.User, handle, sender, now); err != nil {
+			log.Error("vacation: recording the reply failed", "err", err)
+		}
 	}
 	log.Info("vacation reply sent")
 	return true, nil

@@ -3,11 +3,13 @@ package delivery
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"mailmig/server/msgspool"
 	"mailmig/server/sieve"
 )
 
@@ -77,6 +79,81 @@ func TestVacationOnceWhenParallel(t *testing.T) {
 	if got := f.where("alice"); got != "INBOX:8" {
 		t.Fatalf("stored %s", got)
 	}
+}
+
+// Deliveries in two processes (two `mailmig deliver` runs for one user,
+// as Postfix starts them in parallel, or one beside `mailmig serve`)
+// share the vacation store but not the Deliverer's lock: they answer one
+// sender once too.
+func TestVacationOnceAcrossProcesses(t *testing.T) {
+	f := newFixture(t)
+	f.script("alice", vacationScript)
+	// The two processes look the sender up at the same moment.
+	store := &rendezvousVacation{MemoryVacation: NewMemoryVacation(), all: make(chan struct{})}
+	f.d.Vacation = store
+	other := &Deliverer{MaildirFor: f.d.MaildirFor, ScriptsFor: f.d.ScriptsFor, UserExists: f.d.UserExists,
+		Sender: f.sender, Logger: f.d.Logger, Hostname: f.d.Hostname, NoFsync: true, Now: f.d.Now, Vacation: store}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, d := range []*Deliverer{f.d, other} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = d.Deliver(context.Background(), Envelope{From: "bob@example.org", To: "alice@example.com", User: "alice"},
+				msgspool.Bytes([]byte(msg())))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.sender.all()); n != 1 {
+		t.Fatalf("%d vacation replies to 2 deliveries from one sender in two processes, want 1", n)
+	}
+}
+
+// rendezvousVacation's look-ups wait (up to 2 s) until two are done.
+type rendezvousVacation struct {
+	*MemoryVacation
+	mu  sync.Mutex
+	n   int
+	all chan struct{}
+}
+
+func (s *rendezvousVacation) VacationSeen(ctx context.Context, user, handle, sender string, since time.Time) (bool, error) {
+	seen, err := s.MemoryVacation.VacationSeen(ctx, user, handle, sender, since)
+	s.mu.Lock()
+	if s.n++; s.n == 2 {
+		close(s.all)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.all:
+	case <-time.After(2 * time.Second):
+	}
+	return seen, err
+}
+
+// A reply that could not be sent is not remembered: the next message
+// from that sender is answered.
+func TestVacationUnsentNotRemembered(t *testing.T) {
+	f := newFixture(t)
+	f.script("alice", vacationScript)
+	store := NewMemoryVacation()
+	f.d.Vacation = store
+	f.d.Sender = failingSender{}
+	f.mustDeliver("bob@example.org", "alice@example.com", msg())
+	f.d.Sender = f.sender
+	f.mustDeliver("bob@example.org", "alice@example.com", msg())
+	if n := len(f.sender.all()); n != 1 {
+		t.Fatalf("%d vacation replies after a failed one, want 1", n)
+	}
+}
+
+type failingSender struct{}
+
+func (failingSender) Send(context.Context, string, []string, io.Reader) error {
+	return errors.New("queue unavailable")
 }
 
 type slowVacation struct{ *MemoryVacation }

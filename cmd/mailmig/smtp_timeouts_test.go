@@ -46,16 +46,22 @@ func TestSMTPNonReadingClients(t *testing.T) {
 	})
 	pid := s.cmd.Process.Pid
 	base := rssKB(t, pid)
-	// Each RSET is answered by 25 bytes. The client's receive buffer is
-	// held at 32 KB (Linux would grow it to tcp_rmem's 32 MB) and it reads
-	// nothing, so the server's replies stall after a few tens of KB; the
-	// server then stops reading commands too. 2,000,000 RSETs (12 MB) are
-	// more than the client's send buffer and the server's receive buffer
-	// hold, so the client's write can only end when the server closes
-	// the connection (write_timeout after its stalled write) or, if it
-	// never stalled, after the server read every command.
-	const rsets = 2000000
-	cmds := strings.Repeat("RSET\r\n", rsets)
+	// Each EHLO (LMTP: LHLO) is answered by its multi-line capability
+	// list, ~200 bytes. The client's receive buffer is held at 32 KB
+	// (Linux would grow it to tcp_rmem's 32 MB) and it reads nothing, so
+	// once the server's send buffer is full too (at most tcp_wmem's 4 MB:
+	// ~20,000 answers, where 25-byte RSET answers needed 160,000, more
+	// than a race-built server on a loaded machine handled in 2 minutes)
+	// its write stalls and it stops reading commands. 2,000,000 commands
+	// (16 MB) are more than the client's send buffer and the server's
+	// receive buffer hold, so the client's write can only end when the
+	// server closes the connection (write_timeout after its stalled
+	// write) or, if it never stalled, after it read every command.
+	const ncmds = 2000000
+	cmds := map[string]string{
+		"submission": strings.Repeat("EHLO x\r\n", ncmds),
+		"lmtp":       strings.Repeat("LHLO x\r\n", ncmds),
+	}
 	var conns []*rawConn
 	wrote := make([]chan error, 10)
 	for i := 0; i < 10; i++ {
@@ -66,17 +72,17 @@ func TestSMTPNonReadingClients(t *testing.T) {
 			t.Fatal(err)
 		}
 		wrote[i] = make(chan error, 1)
-		go func(r *rawConn, done chan<- error) {
+		go func(r *rawConn, cmds string, done chan<- error) {
 			r.nc.SetWriteDeadline(time.Now().Add(2 * time.Minute))
 			_, err := io.WriteString(r.nc, cmds)
 			done <- err
-		}(r, wrote[i])
+		}(r, cmds[kind], wrote[i])
 		conns = append(conns, r)
 	}
 	for i, r := range conns {
 		err := <-wrote[i]
 		if err == nil {
-			t.Fatalf("client %d: all %d commands were read by a server that could not send their answers", i, rsets)
+			t.Fatalf("client %d: all %d commands were read by a server that could not send their answers", i, ncmds)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("client %d: still connected after 2 minutes of not reading", i)

@@ -98,21 +98,9 @@ func idCacheFor(f *mailstore.Folder, uidValidity uint32) *folderIDCache {
 	defer idCaches.Unlock()
 	fc, ok := idCaches.m[f.Dir()]
 	if !ok {
-		total := 0
-		for _, o := range idCaches.m {
-			total += len(o.ids)
-		}
-		for total > maxCachedIDs && len(idCaches.m) > 0 {
-			var oldest string
-			var t time.Time
-			for d, o := range idCaches.m {
-				if oldest == "" || o.used.Before(t) {
-					oldest, t = d, o.used
-				}
-			}
-			total -= len(idCaches.m[oldest].ids)
-			delete(idCaches.m, oldest)
-		}
+		evictLeastUsed(idCaches.m, maxCachedIDs,
+			func(o *folderIDCache) int { return len(o.ids) },
+			func(o *folderIDCache) time.Time { return o.used })
 		fc = &folderIDCache{ids: map[uint32]*msgObjectIDs{}}
 		idCaches.m[f.Dir()] = fc
 	}

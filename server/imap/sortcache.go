@@ -77,21 +77,9 @@ func sortCacheFor(f *mailstore.Folder, uidValidity uint32) *folderSortCache {
 	defer sortCaches.Unlock()
 	fc, ok := sortCaches.m[f.Dir()]
 	if !ok {
-		total := 0
-		for _, o := range sortCaches.m {
-			total += o.len()
-		}
-		for total > maxCachedMessages {
-			var oldest string
-			var t time.Time
-			for d, o := range sortCaches.m {
-				if oldest == "" || o.used.Before(t) {
-					oldest, t = d, o.used
-				}
-			}
-			total -= sortCaches.m[oldest].len()
-			delete(sortCaches.m, oldest)
-		}
+		evictLeastUsed(sortCaches.m, maxCachedMessages,
+			(*folderSortCache).len,
+			func(o *folderSortCache) time.Time { return o.used })
 		fc = &folderSortCache{}
 		sortCaches.m[f.Dir()] = fc
 	}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/smtp"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -21,73 +19,15 @@ import (
 // lines appended.
 func startPostfixLMTP(t *testing.T, lmtpAddr, extra string) *postfixInstance {
 	t.Helper()
-	requireTool(t, "postfix")
 	base := t.TempDir()
 	// postfix's daemons run as postfix: the test's directories must let
 	// them through.
 	must(t, os.Chmod(filepath.Dir(base), 0o755))
 	must(t, os.Chmod(base, 0o755))
-	p := &postfixInstance{t: t, dir: filepath.Join(base, "postfix")}
-	p.etc = filepath.Join(p.dir, "etc")
-	for _, d := range []string{p.etc, filepath.Join(p.dir, "queue"), filepath.Join(p.dir, "data")} {
-		must(t, os.MkdirAll(d, 0o755))
-	}
-	pf, err := userIDs("postfix")
-	if err != nil {
-		t.Fatalf("Debian's postfix user: %v", err)
-	}
-	must(t, os.Chown(filepath.Join(p.dir, "data"), pf, -1))
-	p.port = strconv.Itoa(freePort(t))
-	mainCf := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s/queue
-data_directory = %[1]s/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = localhost
-mydomain = example.org
-myorigin = example.org
-mydestination = example.org, localhost
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_recipient_maps =
-maillog_file = %[1]s/maillog
-maillog_file_prefixes = %[1]s
-smtputf8_enable = no
-relayhost = [127.0.0.1]:9
-local_transport = lmtp:inet:%[2]s
-queue_run_delay = 2s
-minimal_backoff_time = 2s
-maximal_backoff_time = 4s
-%[3]s
-`, p.dir, lmtpAddr, extra)
-	must(t, os.WriteFile(filepath.Join(p.etc, "main.cf"), []byte(mainCf), 0o644))
-	master, err := os.ReadFile("/etc/postfix/master.cf")
-	must(t, err)
-	chroot := regexp.MustCompile(`(?m)^([a-z0-9.:]+\s+(?:inet|unix|unix-dgram|fifo|pass)\s+[-yn]\s+[-yn]\s+)y`)
-	m := chroot.ReplaceAllString(string(master), "${1}n")
-	m = regexp.MustCompile(`(?m)^smtp\s+inet`).ReplaceAllString(m, "127.0.0.1:"+p.port+" inet")
-	must(t, os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(m), 0o644))
-	if out, err := exec.Command("postfix", "-c", p.etc, "check").CombinedOutput(); err != nil {
-		t.Fatalf("postfix check: %v\n%s", err, out)
-	}
-	if out, err := exec.Command("postfix", "-c", p.etc, "start").CombinedOutput(); err != nil {
-		t.Fatalf("postfix start: %v\n%s\n%s", err, out, p.log())
-	}
-	t.Cleanup(p.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+p.port); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postfix does not listen on %s\n%s", p.port, p.log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p := newPostfixInstance(t, base)
+	p.start(p.baseMainCf()+fmt.Sprintf(`local_recipient_maps =
+local_transport = lmtp:inet:%s
+%s`, lmtpAddr, extra), "")
 	return p
 }
 

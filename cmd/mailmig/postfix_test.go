@@ -34,18 +34,7 @@ type postfixInstance struct {
 // and the user name the docs' files name, and starts it.
 func startPostfix(t *testing.T, w *siteWorld, recipients string) *postfixInstance {
 	t.Helper()
-	requireTool(t, "postfix")
-	p := &postfixInstance{t: t, dir: filepath.Join(w.base, "postfix")}
-	p.etc = filepath.Join(p.dir, "etc")
-	for _, d := range []string{p.etc, filepath.Join(p.dir, "queue"), filepath.Join(p.dir, "data")} {
-		must(t, os.MkdirAll(d, 0o755))
-	}
-	pf, err := userIDs("postfix")
-	if err != nil {
-		t.Fatalf("Debian's postfix user: %v", err)
-	}
-	must(t, os.Chown(filepath.Join(p.dir, "data"), pf, -1))
-	p.port = strconv.Itoa(freePort(t))
+	p := newPostfixInstance(t, w.base)
 	// The deliver copy as docs/deploying.md installs it: root:mailmig
 	// 0750 with CAP_DAC_OVERRIDE and CAP_CHOWN as file capabilities.
 	requireTool(t, "setcap")
@@ -63,7 +52,35 @@ func startPostfix(t *testing.T, w *siteWorld, recipients string) *postfixInstanc
 	must(t, err)
 	docMaster, err := os.ReadFile("../../docs/postfix/master.cf")
 	must(t, err)
-	base := fmt.Sprintf(`compatibility_level = 3.6
+	p.start(p.baseMainCf()+"\n"+subst.Replace(string(docMain)), subst.Replace(string(docMaster)))
+	return p
+}
+
+// newPostfixInstance makes the directories of a Postfix instance below
+// base (etc, queue, and data owned by Debian's postfix user) and picks
+// the loopback port of its smtpd.
+func newPostfixInstance(t *testing.T, base string) *postfixInstance {
+	t.Helper()
+	requireTool(t, "postfix")
+	p := &postfixInstance{t: t, dir: filepath.Join(base, "postfix")}
+	p.etc = filepath.Join(p.dir, "etc")
+	for _, d := range []string{p.etc, filepath.Join(p.dir, "queue"), filepath.Join(p.dir, "data")} {
+		must(t, os.MkdirAll(d, 0o755))
+	}
+	pf, err := userIDs("postfix")
+	if err != nil {
+		t.Fatalf("Debian's postfix user: %v", err)
+	}
+	must(t, os.Chown(filepath.Join(p.dir, "data"), pf, -1))
+	p.port = strconv.Itoa(freePort(t))
+	return p
+}
+
+// baseMainCf is the main.cf every test instance starts from: its own
+// directories, example.org on loopback, no aliases, a relayhost that
+// refuses, and retries in seconds so a test sees one.
+func (p *postfixInstance) baseMainCf() string {
+	return fmt.Sprintf(`compatibility_level = 3.6
 queue_directory = %[1]s/queue
 data_directory = %[1]s/data
 mail_owner = postfix
@@ -81,18 +98,25 @@ maillog_file = %[1]s/maillog
 maillog_file_prefixes = %[1]s
 smtputf8_enable = no
 relayhost = [127.0.0.1]:9
-# Retries in seconds, so the test sees one.
 queue_run_delay = 2s
 minimal_backoff_time = 2s
 maximal_backoff_time = 4s
 `, p.dir)
-	must(t, os.WriteFile(filepath.Join(p.etc, "main.cf"), []byte(base+"\n"+subst.Replace(string(docMain))), 0o644))
+}
+
+// start writes mainCf and master.cf (Debian's, without chroot, smtpd on
+// the instance's loopback port, masterExtra appended), checks them,
+// starts Postfix (stopped at the test's end) and waits for its smtpd.
+func (p *postfixInstance) start(mainCf, masterExtra string) {
+	t := p.t
+	t.Helper()
+	must(t, os.WriteFile(filepath.Join(p.etc, "main.cf"), []byte(mainCf), 0o644))
 	master, err := os.ReadFile("/etc/postfix/master.cf")
 	must(t, err)
 	chroot := regexp.MustCompile(`(?m)^([a-z0-9.:]+\s+(?:inet|unix|unix-dgram|fifo|pass)\s+[-yn]\s+[-yn]\s+)y`)
 	m := chroot.ReplaceAllString(string(master), "${1}n")
 	m = regexp.MustCompile(`(?m)^smtp\s+inet`).ReplaceAllString(m, "127.0.0.1:"+p.port+" inet")
-	must(t, os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(m+"\n"+subst.Replace(string(docMaster))), 0o644))
+	must(t, os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(m+"\n"+masterExtra), 0o644))
 	if out, err := exec.Command("postfix", "-c", p.etc, "check").CombinedOutput(); err != nil {
 		t.Fatalf("postfix check: %v\n%s", err, out)
 	}
@@ -111,7 +135,6 @@ maximal_backoff_time = 4s
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return p
 }
 
 // stop ends the master process named in its PID file and waits for it.

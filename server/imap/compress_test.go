@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -105,25 +104,14 @@ func TestDovecotCompress(t *testing.T) {
 	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+
 		"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"+
 		"mail_plugins = zlib\nprotocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n"), 0o644)
-	args := []string{dovecotIMAP, "-c", conf}
-	cmd := exec.Command(args[0], args[1:]...)
-	if os.Geteuid() == 0 {
-		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i", "USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}, args...)...)
-	} else {
-		cmd.Env = []string{"USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}
-	}
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+	d := startDovecotIMAP(t, dir, conf, nil)
+	kill := time.AfterFunc(60*time.Second, func() { d.cmd.Process.Kill() })
 	defer func() {
 		kill.Stop()
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
+		d.cmd.Process.Kill()
+		d.stop()
 	}()
+	stdin, stdout := d.stdin, d.stdout
 	dwire := &wireCounter{r: stdout}
 	dr := bufio.NewReader(dwire)
 	if l, _ := dr.ReadString('\n'); !strings.HasPrefix(l, "* PREAUTH") || !strings.Contains(l, " COMPRESS=DEFLATE") {

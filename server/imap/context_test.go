@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -155,37 +154,10 @@ func dovecotPair(t *testing.T) (*lineConn, *lineConn) {
 	conf := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(conf, []byte("mail_location = maildir:"+filepath.Join(dir, "%u", "Maildir")+"\nnamespace inbox {\n  separator = /\n  inbox = yes\n}\n"), 0o644)
 	start := func() *lineConn {
-		args := []string{dovecotIMAP, "-c", conf}
-		cmd := exec.Command(args[0], args[1:]...)
-		if os.Geteuid() == 0 {
-			cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i", "USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}, args...)...)
-		} else {
-			cmd.Env = []string{"USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}
-		}
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		kill := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
-		t.Cleanup(func() {
-			kill.Stop()
-			stdin.Close()
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		})
+		d := startDovecotIMAP(t, dir, conf, nil)
+		kill := time.AfterFunc(60*time.Second, func() { d.cmd.Process.Kill() })
+		t.Cleanup(func() { kill.Stop() })
+		stdin, stdout := d.stdin, d.stdout
 		lc := &lineConn{t: t, w: stdin, r: bufio.NewReader(stdout)}
 		if l, err := lc.r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "* PREAUTH") {
 			t.Fatalf("dovecot greeting %q: %v", l, err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -68,35 +67,10 @@ func dovecotSession(t *testing.T, cmds []string, seed string) [][]string {
 		"imap_idle_notify_interval = 30 mins\n"+
 		// RFC 5464 METADATA (metadata_test.go).
 		"imap_metadata = yes\nmail_attribute_dict = file:"+filepath.Join(dir, "%u", "dovecot-attributes")+"\n"), 0o644)
-	args := []string{dovecotIMAP, "-c", conf}
-	cmd := exec.Command(args[0], args[1:]...)
-	if os.Geteuid() == 0 {
-		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i", "USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}, args...)...)
-	} else {
-		cmd.Env = []string{"USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	d := startDovecotIMAP(t, dir, conf, nil)
+	defer d.stop()
+	cmd, stdin := d.cmd, d.stdin
+	stdout := d.stdout
 	// One command at a time, each after the previous reply: dovecot
 	// stops at end of input without finishing pipelined commands.
 	r := bufio.NewReader(stdout)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -224,37 +223,9 @@ func expandLiterals(cmd string) string {
 // dovecotPeer starts dovecot's imap as alice on dir (PREAUTH).
 func dovecotPeer(t *testing.T, dir, conf string) *notifyPeer {
 	t.Helper()
-	args := []string{dovecotIMAP, "-c", conf}
-	cmd := exec.Command(args[0], args[1:]...)
-	if os.Geteuid() == 0 {
-		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i", "USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}, args...)...)
-	} else {
-		cmd.Env = []string{"USER=alice", "HOME=" + filepath.Join(dir, "alice"), "PATH=/usr/bin:/bin"}
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	d := startDovecotIMAP(t, dir, conf, &stderr)
+	stdin, stdout := d.stdin, d.stdout
 	p := newNotifyPeer(stdin, bufio.NewReader(stdout))
 	if l := <-p.lines; !strings.HasPrefix(l, "* PREAUTH") {
 		t.Fatalf("dovecot greeting %q (%s)", l, stderr.String())
